@@ -1,0 +1,220 @@
+package hsm
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/internal/wire"
+)
+
+// Client is the engine for one configuration: it owns the connections to
+// every node, their health, and the login state of every partition. Open one
+// per configuration and share it; all methods are safe for concurrent use.
+type Client struct {
+	cfg        Config
+	nodes      map[string]*node
+	partitions []*Partition
+	byName     map[string]*Partition
+	byID       map[uint32]*Partition
+
+	stop     chan struct{}
+	ctx      context.Context // canceled by Close: interrupts background work
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closeMu  sync.Mutex
+	isClosed bool
+}
+
+// Open validates cfg, loads the client credential and node pin, and returns a
+// Client. It does not wait for nodes: connections are made on first use, so
+// an application can start while an HSM is down, and calls fail with
+// ErrUnavailable until one answers. ctx bounds reading files only.
+func Open(ctx context.Context, cfg Config) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tlsCfg, err := cfg.clientTLS()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:    cfg,
+		nodes:  map[string]*node{},
+		byName: map[string]*Partition{},
+		byID:   map[uint32]*Partition{},
+		stop:   make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	for _, pc := range cfg.Partitions {
+		p := &Partition{client: c, id: pc.ID, name: pc.Name, keys: map[keyQuery]*Key{}}
+		for _, nc := range pc.Nodes {
+			n, ok := c.nodes[nc.Address]
+			if !ok {
+				n = newNode(nc.Address, tlsCfg, cfg.Timeouts.connect())
+				c.nodes[nc.Address] = n
+			}
+			p.route.add(n, nc.Priority)
+		}
+		p.route.init()
+		c.partitions = append(c.partitions, p)
+		c.byName[p.name] = p
+		c.byID[p.id] = p
+	}
+	c.wg.Add(1)
+	go c.probeLoop()
+	return c, nil
+}
+
+// clientTLS builds the TLS settings every node connection uses.
+func (cfg *Config) clientTLS() (*tls.Config, error) {
+	ct := wire.ClientTLS{RootCAs: cfg.RootCAs}
+	if ct.RootCAs == nil && cfg.ServerCA != "" {
+		pem, err := os.ReadFile(cfg.ServerCA)
+		if err != nil {
+			return nil, fmt.Errorf("%w: server_ca: %v", ErrConfig, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: server_ca %s holds no PEM certificate", ErrConfig, cfg.ServerCA)
+		}
+		ct.RootCAs = pool
+	}
+	if cfg.ServerFingerprint != "" {
+		fp, err := wire.ParseFingerprint(cfg.ServerFingerprint)
+		if err != nil {
+			return nil, fmt.Errorf("%w: server_fingerprint: %v", ErrConfig, err)
+		}
+		ct.Fingerprint = fp
+	}
+	if cfg.Credential != nil {
+		ct.Certificate = *cfg.Credential
+	} else {
+		s, err := ReadSecrets(cfg.Secrets)
+		if err != nil {
+			return nil, err
+		}
+		cred, err := s.Credential(cfg.Client)
+		if err != nil {
+			return nil, err
+		}
+		cert, err := cred.TLSCertificate()
+		if err != nil {
+			return nil, err
+		}
+		ct.Certificate = cert
+	}
+	tc, err := ct.Config()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return tc, nil
+}
+
+// Partitions returns the configured partitions, in configuration order.
+func (c *Client) Partitions() []*Partition { return append([]*Partition(nil), c.partitions...) }
+
+// Partition returns the partition called name.
+func (c *Client) Partition(name string) (*Partition, error) {
+	if p, ok := c.byName[name]; ok {
+		return p, nil
+	}
+	return nil, &Error{Op: "partition", Kind: ErrUnknownPartition, Detail: fmt.Sprintf("no partition named %q in the configuration", name)}
+}
+
+// PartitionByID returns the partition with the given ID.
+func (c *Client) PartitionByID(id uint32) (*Partition, error) {
+	if p, ok := c.byID[id]; ok {
+		return p, nil
+	}
+	return nil, &Error{Op: "partition", Kind: ErrUnknownPartition, Detail: fmt.Sprintf("no partition with id %d in the configuration", id)}
+}
+
+// NodeStats returns per-node statistics, sorted by address.
+func (c *Client) NodeStats() []NodeStats {
+	out := make([]NodeStats, 0, len(c.nodes))
+	for _, n := range c.nodes {
+		out = append(out, n.stats())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}
+
+// requestTimeout is the deadline a call gets when its context has none.
+func (c *Client) requestTimeout() time.Duration { return c.cfg.Timeouts.request() }
+
+// probeInterval is how often failed nodes are checked for their return.
+const probeInterval = 100 * time.Millisecond
+
+// probeLoop actively brings failed nodes back: when a node's backoff has run
+// out it is pinged, and it rejoins the rotation as soon as it answers, so
+// that traffic returns to it without waiting for an application call to risk
+// it.
+func (c *Client) probeLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(probeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case now := <-t.C:
+			for _, n := range c.nodes {
+				if n.isHealthy() || !n.usable(now) {
+					continue
+				}
+				ctx, cancel := context.WithTimeout(c.ctx, n.connect)
+				_ = n.call(ctx, wire.OpPing, wire.PingRequest{}, &wire.PingReply{})
+				cancel()
+			}
+		}
+	}
+}
+
+// Close ends every connection and background goroutine of the client. Calls
+// in flight fail; calls after Close return ErrClosed.
+func (c *Client) Close() error {
+	c.closeMu.Lock()
+	if c.isClosed {
+		c.closeMu.Unlock()
+		return nil
+	}
+	c.isClosed = true
+	close(c.stop)
+	c.cancel()
+	c.closeMu.Unlock()
+	c.wg.Wait()
+	for _, p := range c.partitions {
+		p.forgetLogin()
+	}
+	for _, n := range c.nodes {
+		n.close()
+	}
+	return nil
+}
+
+func (c *Client) closed() bool {
+	select {
+	case <-c.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func hasCode(err error, code ck.ReturnValue) bool {
+	var ce *ck.Error
+	return errors.As(err, &ce) && ce.RV == code
+}
+
+func isBusy(err error) bool { return hasCode(err, wire.CodeBusy) }

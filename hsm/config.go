@@ -1,0 +1,226 @@
+package hsm
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultConfigPath is where LoadDefaultConfig looks when KEYHOLD_CONF is not set.
+const DefaultConfigPath = "/etc/keyhold/keyhold.yaml"
+
+// Config says which partitions a Client uses, where their nodes are, and how
+// the client and the nodes authenticate each other. A YAML file fills it (see
+// LoadConfig), or code builds it directly; the fields marked "in code only"
+// have no YAML form and take precedence over their file-based counterparts.
+type Config struct {
+	// Partitions lists the partitions this client uses. Several nodes under one
+	// partition form a cluster: the application sees one partition.
+	Partitions []PartitionConfig `yaml:"partitions"`
+
+	// ServerCA is a PEM file of CA certificates that node certificates must
+	// chain to.
+	ServerCA string `yaml:"server_ca,omitempty"`
+	// ServerFingerprint pins nodes by the SHA-256 of their certificate, as hex.
+	// It may be given instead of, or with, ServerCA.
+	ServerFingerprint string `yaml:"server_fingerprint,omitempty"`
+	// Secrets is the secrets file written at enrollment, holding this client's
+	// credential. It must be readable by its owner only.
+	Secrets string `yaml:"secrets,omitempty"`
+	// Client selects the credential in Secrets by name; empty means the only one.
+	Client string `yaml:"client,omitempty"`
+
+	// Timeouts bound network calls. Zero values take the defaults.
+	Timeouts Timeouts `yaml:"timeouts,omitempty"`
+
+	// RootCAs pins nodes by CA (in code only; replaces ServerCA).
+	RootCAs *x509.CertPool `yaml:"-"`
+	// Credential is the client's certificate and key (in code only; replaces
+	// Secrets).
+	Credential *tls.Certificate `yaml:"-"`
+}
+
+// PartitionConfig names one partition and the nodes that serve it.
+type PartitionConfig struct {
+	// ID is the partition's number. Different IDs are different partitions.
+	ID uint32 `yaml:"id"`
+	// Name is how applications and PKCS#11 (slot and token label) know it.
+	Name string `yaml:"name"`
+	// Nodes serve the partition. More than one makes a cluster.
+	Nodes []NodeConfig `yaml:"nodes"`
+	// PINFile optionally names a file holding the User PIN, owner-only, for
+	// programs that cannot prompt.
+	PINFile string `yaml:"pin_file,omitempty"`
+}
+
+// NodeConfig is one node of a partition.
+type NodeConfig struct {
+	// Address is host:port.
+	Address string `yaml:"address"`
+	// Priority orders nodes: the lowest number that has a healthy node serves.
+	Priority int `yaml:"priority,omitempty"`
+}
+
+// Timeouts bound the engine's network calls.
+type Timeouts struct {
+	// Connect bounds dialing, the TLS handshake and the hello (default 2s).
+	Connect Duration `yaml:"connect,omitempty"`
+	// Request bounds one request when the caller's context has no earlier
+	// deadline (default 10s).
+	Request Duration `yaml:"request,omitempty"`
+}
+
+// Default timeouts.
+const (
+	DefaultConnectTimeout = 2 * time.Second
+	DefaultRequestTimeout = 10 * time.Second
+)
+
+// Duration is a time.Duration that YAML writes as "2s" or "500ms".
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: negative duration %s", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes a duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+func (t Timeouts) connect() time.Duration {
+	if t.Connect == 0 {
+		return DefaultConnectTimeout
+	}
+	return time.Duration(t.Connect)
+}
+
+func (t Timeouts) request() time.Duration {
+	if t.Request == 0 {
+		return DefaultRequestTimeout
+	}
+	return time.Duration(t.Request)
+}
+
+// LoadConfig reads a YAML configuration file. Unknown fields are errors, so
+// that a misspelt setting is caught rather than ignored. Relative file names
+// inside it are taken relative to the file's directory.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("hsm: read config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("hsm: config %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	cfg.ServerCA = relativeTo(dir, cfg.ServerCA)
+	cfg.Secrets = relativeTo(dir, cfg.Secrets)
+	for i := range cfg.Partitions {
+		cfg.Partitions[i].PINFile = relativeTo(dir, cfg.Partitions[i].PINFile)
+	}
+	return cfg, nil
+}
+
+func relativeTo(dir, name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(dir, name)
+}
+
+// ParseConfig reads a YAML configuration and validates it.
+func ParseConfig(data []byte) (Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// LoadDefaultConfig reads the file named by KEYHOLD_CONF, else DefaultConfigPath.
+func LoadDefaultConfig() (Config, error) {
+	path := os.Getenv("KEYHOLD_CONF")
+	if path == "" {
+		path = DefaultConfigPath
+	}
+	return LoadConfig(path)
+}
+
+// ErrConfig is wrapped by every configuration problem.
+var ErrConfig = errors.New("hsm: invalid configuration")
+
+// Validate checks the configuration for problems that would otherwise show
+// up later as confusing failures, and reports all of them at once.
+func (c *Config) Validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if len(c.Partitions) == 0 {
+		add("no partitions")
+	}
+	ids := map[uint32]string{}
+	names := map[string]uint32{}
+	for i, p := range c.Partitions {
+		where := fmt.Sprintf("partitions[%d]", i)
+		if p.Name == "" {
+			add("%s: no name", where)
+		}
+		if other, dup := ids[p.ID]; dup {
+			add("%s: id %d is also partition %q", where, p.ID, other)
+		}
+		if other, dup := names[p.Name]; dup && p.Name != "" {
+			add("%s: name %q is also partition id %d", where, p.Name, other)
+		}
+		ids[p.ID], names[p.Name] = p.Name, p.ID
+		if len(p.Nodes) == 0 {
+			add("%s (%s): no nodes", where, p.Name)
+		}
+		seen := map[string]bool{}
+		for j, n := range p.Nodes {
+			if !strings.Contains(n.Address, ":") {
+				add("%s.nodes[%d]: address %q is not host:port", where, j, n.Address)
+			}
+			if seen[n.Address] {
+				add("%s.nodes[%d]: address %q listed twice", where, j, n.Address)
+			}
+			seen[n.Address] = true
+			if n.Priority < 0 {
+				add("%s.nodes[%d]: negative priority", where, j)
+			}
+		}
+	}
+	if c.RootCAs == nil && c.ServerCA == "" && c.ServerFingerprint == "" {
+		add("no node pin: set server_ca or server_fingerprint")
+	}
+	if c.Credential == nil && c.Secrets == "" {
+		add("no client credential: set secrets (written by ppin enroll)")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,256 @@
+package hsm
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/asn1"
+	"fmt"
+	"math/big"
+
+	"github.com/keyhold/keyhold/internal/ck"
+)
+
+// KeySpec describes a key to generate or import.
+type KeySpec struct {
+	// Type is the algorithm family (required).
+	Type KeyType
+	// Bits is the RSA modulus size (2048, 3072, 4096; default 2048) or the
+	// AES key size (128, 192, 256; default 256).
+	Bits int
+	// Curve is the EC curve: elliptic.P256() (default), P384() or P521().
+	Curve elliptic.Curve
+	// Label is CKA_LABEL.
+	Label string
+	// ID is CKA_ID, which ties a key to its public half and certificates;
+	// random 16 bytes when empty.
+	ID []byte
+	// Extractable allows the key to be wrapped out of the HSM later
+	// (CKA_EXTRACTABLE). The key is sensitive either way: its value can never
+	// be read in the clear.
+	Extractable bool
+	// NoSign and NoDecrypt remove CKA_SIGN / CKA_DECRYPT from the private or
+	// secret key. By default signature keys sign, RSA and AES keys decrypt.
+	NoSign, NoDecrypt bool
+}
+
+func (s *KeySpec) id() ([]byte, error) {
+	if len(s.ID) > 0 {
+		return s.ID, nil
+	}
+	id := make([]byte, 16)
+	_, err := rand.Read(id)
+	return id, err
+}
+
+// GenerateKey generates a key inside the HSM and returns it ready to use. The
+// private (or secret) key is private, sensitive and, unless spec says
+// otherwise, not extractable; the public key of a pair is a public object
+// with the same label and ID. Needs a User login.
+func (p *Partition) GenerateKey(ctx context.Context, spec KeySpec) (*Key, error) {
+	id, err := spec.id()
+	if err != nil {
+		return nil, err
+	}
+	common := func(class ck.ObjectClass) Template {
+		return Template{
+			ck.ULong(ck.CKA_CLASS, uint64(class)),
+			ck.Bool(ck.CKA_TOKEN, true),
+			ck.String(ck.CKA_LABEL, spec.Label),
+			ck.Bytes(ck.CKA_ID, id),
+		}
+	}
+	private := append(common(ck.CKO_PRIVATE_KEY),
+		ck.Bool(ck.CKA_PRIVATE, true),
+		ck.Bool(ck.CKA_SENSITIVE, true),
+		ck.Bool(ck.CKA_EXTRACTABLE, spec.Extractable),
+		ck.Bool(ck.CKA_SIGN, !spec.NoSign),
+	)
+	public := append(common(ck.CKO_PUBLIC_KEY),
+		ck.Bool(ck.CKA_PRIVATE, false),
+		ck.Bool(ck.CKA_VERIFY, true),
+	)
+	var mech Mechanism
+	switch spec.Type {
+	case KeyRSA:
+		bits := spec.Bits
+		if bits == 0 {
+			bits = 2048
+		}
+		mech.Type = ck.CKM_RSA_PKCS_KEY_PAIR_GEN
+		public = append(public,
+			ck.ULong(ck.CKA_MODULUS_BITS, uint64(bits)),
+			ck.Bytes(ck.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}),
+			ck.Bool(ck.CKA_ENCRYPT, true))
+		private = append(private, ck.Bool(ck.CKA_DECRYPT, !spec.NoDecrypt))
+	case KeyEC:
+		curve := spec.Curve
+		if curve == nil {
+			curve = elliptic.P256()
+		}
+		params, err := curveParams(curve)
+		if err != nil {
+			return nil, newError("generate key", p, ErrKeyType, "%v", err)
+		}
+		mech.Type = ck.CKM_EC_KEY_PAIR_GEN
+		public = append(public, ck.Bytes(ck.CKA_EC_PARAMS, params))
+	case KeyEd25519:
+		params, _ := asn1.Marshal(oidEd25519)
+		mech.Type = ck.CKM_EC_EDWARDS_KEY_PAIR_GEN
+		public = append(public, ck.Bytes(ck.CKA_EC_PARAMS, params))
+	case KeyAES:
+		return p.generateAES(ctx, spec, id)
+	default:
+		return nil, newError("generate key", p, ErrKeyType, "unknown key type %v", spec.Type)
+	}
+	_, priv, err := p.GenerateKeyPairObjects(ctx, mech, public, private)
+	if err != nil {
+		return nil, err
+	}
+	return p.keyByHandle(ctx, "generate key", priv)
+}
+
+func (p *Partition) generateAES(ctx context.Context, spec KeySpec, id []byte) (*Key, error) {
+	bits := spec.Bits
+	if bits == 0 {
+		bits = 256
+	}
+	tmpl := Template{
+		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_SECRET_KEY)),
+		ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_AES)),
+		ck.Bool(ck.CKA_TOKEN, true),
+		ck.String(ck.CKA_LABEL, spec.Label),
+		ck.Bytes(ck.CKA_ID, id),
+		ck.Bool(ck.CKA_PRIVATE, true),
+		ck.Bool(ck.CKA_SENSITIVE, true),
+		ck.Bool(ck.CKA_EXTRACTABLE, spec.Extractable),
+		ck.Bool(ck.CKA_ENCRYPT, !spec.NoDecrypt),
+		ck.Bool(ck.CKA_DECRYPT, !spec.NoDecrypt),
+		ck.ULong(ck.CKA_VALUE_LEN, uint64(bits/8)),
+	}
+	h, err := p.GenerateKeyObject(ctx, Mechanism{Type: ck.CKM_AES_KEY_GEN}, tmpl)
+	if err != nil {
+		return nil, err
+	}
+	return p.keyByHandle(ctx, "generate key", h)
+}
+
+// keyByHandle reads the attributes of a new key object and returns it as a Key.
+func (p *Partition) keyByHandle(ctx context.Context, op string, h ObjectHandle) (*Key, error) {
+	vals, err := p.GetAttributes(ctx, h, keyAttributes)
+	if err != nil {
+		return nil, err
+	}
+	var attrs Template
+	for _, v := range vals {
+		if v.RV == 0 {
+			attrs = append(attrs, Attribute{Type: v.Type, Value: v.Value})
+		}
+	}
+	return p.keyFromObject(Object{Handle: h, Attributes: attrs})
+}
+
+// ImportKey stores an existing private key (*rsa.PrivateKey,
+// *ecdsa.PrivateKey or ed25519.PrivateKey) in the partition, with its public
+// key as a public object, and returns it. The key becomes sensitive: its
+// value can't be read back. spec.Type, Bits and Curve are taken from the key.
+// Needs a User login.
+func (p *Partition) ImportKey(ctx context.Context, priv crypto.PrivateKey, spec KeySpec) (*Key, error) {
+	id, err := spec.id()
+	if err != nil {
+		return nil, err
+	}
+	private := Template{
+		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_PRIVATE_KEY)),
+		ck.Bool(ck.CKA_TOKEN, true),
+		ck.String(ck.CKA_LABEL, spec.Label),
+		ck.Bytes(ck.CKA_ID, id),
+		ck.Bool(ck.CKA_PRIVATE, true),
+		ck.Bool(ck.CKA_SENSITIVE, true),
+		ck.Bool(ck.CKA_EXTRACTABLE, spec.Extractable),
+		ck.Bool(ck.CKA_SIGN, !spec.NoSign),
+	}
+	public := Template{
+		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_PUBLIC_KEY)),
+		ck.Bool(ck.CKA_TOKEN, true),
+		ck.String(ck.CKA_LABEL, spec.Label),
+		ck.Bytes(ck.CKA_ID, id),
+		ck.Bool(ck.CKA_PRIVATE, false),
+		ck.Bool(ck.CKA_VERIFY, true),
+	}
+	switch k := priv.(type) {
+	case *rsa.PrivateKey:
+		if len(k.Primes) != 2 {
+			return nil, newError("import key", p, ErrKeyType, "multi-prime RSA keys are not supported")
+		}
+		k.Precompute()
+		e := big.NewInt(int64(k.E)).Bytes()
+		private = append(private,
+			ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_RSA)),
+			ck.Bool(ck.CKA_DECRYPT, !spec.NoDecrypt),
+			ck.Bytes(ck.CKA_MODULUS, k.N.Bytes()),
+			ck.Bytes(ck.CKA_PUBLIC_EXPONENT, e),
+			ck.Bytes(ck.CKA_PRIVATE_EXPONENT, k.D.Bytes()),
+			ck.Bytes(ck.CKA_PRIME_1, k.Primes[0].Bytes()),
+			ck.Bytes(ck.CKA_PRIME_2, k.Primes[1].Bytes()),
+			ck.Bytes(ck.CKA_EXPONENT_1, k.Precomputed.Dp.Bytes()),
+			ck.Bytes(ck.CKA_EXPONENT_2, k.Precomputed.Dq.Bytes()),
+			ck.Bytes(ck.CKA_COEFFICIENT, k.Precomputed.Qinv.Bytes()),
+		)
+		public = append(public,
+			ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_RSA)),
+			ck.Bool(ck.CKA_ENCRYPT, true),
+			ck.Bytes(ck.CKA_MODULUS, k.N.Bytes()),
+			ck.Bytes(ck.CKA_PUBLIC_EXPONENT, e),
+		)
+	case *ecdsa.PrivateKey:
+		params, err := curveParams(k.Curve)
+		if err != nil {
+			return nil, newError("import key", p, ErrKeyType, "%v", err)
+		}
+		scalar, err := k.Bytes()
+		if err != nil {
+			return nil, newError("import key", p, ErrKeyType, "%v", err)
+		}
+		point, err := k.PublicKey.Bytes()
+		if err != nil {
+			return nil, newError("import key", p, ErrKeyType, "%v", err)
+		}
+		ecPoint, _ := asn1.Marshal(point)
+		private = append(private,
+			ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_EC)),
+			ck.Bytes(ck.CKA_EC_PARAMS, params),
+			ck.Bytes(ck.CKA_VALUE, scalar))
+		public = append(public,
+			ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_EC)),
+			ck.Bytes(ck.CKA_EC_PARAMS, params),
+			ck.Bytes(ck.CKA_EC_POINT, ecPoint))
+	case ed25519.PrivateKey:
+		params, _ := asn1.Marshal(oidEd25519)
+		ecPoint, _ := asn1.Marshal([]byte(k.Public().(ed25519.PublicKey)))
+		private = append(private,
+			ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_EC_EDWARDS)),
+			ck.Bytes(ck.CKA_EC_PARAMS, params),
+			ck.Bytes(ck.CKA_VALUE, k.Seed()))
+		public = append(public,
+			ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_EC_EDWARDS)),
+			ck.Bytes(ck.CKA_EC_PARAMS, params),
+			ck.Bytes(ck.CKA_EC_POINT, ecPoint))
+	default:
+		return nil, newError("import key", p, ErrKeyType, "unsupported private key type %T", priv)
+	}
+	h, err := p.CreateObject(ctx, private)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.CreateObject(ctx, public); err != nil {
+		// Don't leave half a key pair behind.
+		_ = p.DestroyObject(ctx, h)
+		return nil, fmt.Errorf("import public half: %w", err)
+	}
+	return p.keyByHandle(ctx, "import key", h)
+}

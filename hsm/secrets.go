@@ -1,0 +1,127 @@
+package hsm
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Secrets is the content of a client secrets file: the credentials this host
+// was issued when it enrolled. The file must be readable by its owner only.
+//
+//	credentials:
+//	  - name: web-1
+//	    certificate: |
+//	      -----BEGIN CERTIFICATE-----
+//	      ...
+//	    private_key: |
+//	      -----BEGIN PRIVATE KEY-----
+//	      ...
+type Secrets struct {
+	Credentials []Credential `yaml:"credentials"`
+}
+
+// Credential is one enrolled client identity: a certificate chain and its
+// private key, both PEM.
+type Credential struct {
+	Name        string `yaml:"name"`
+	Certificate string `yaml:"certificate"`
+	PrivateKey  string `yaml:"private_key"`
+}
+
+// ErrSecretsPermissions: the secrets file can be read by someone other than
+// its owner. Such a file is refused rather than used, since the credential in
+// it may already be compromised.
+var ErrSecretsPermissions = errors.New("hsm: secrets file is readable by group or others")
+
+// ReadSecrets reads a secrets file, refusing one whose mode lets group or
+// others read or write it.
+func ReadSecrets(path string) (*Secrets, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("hsm: secrets: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("hsm: secrets: %w", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %#o; run chmod 600 %s", ErrSecretsPermissions, path, perm, path)
+	}
+	var s Secrets
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		// The decoder's message may quote file content, which here is key
+		// material: report only the file.
+		return nil, fmt.Errorf("%w: secrets file %s does not parse as YAML", ErrConfig, path)
+	}
+	return &s, nil
+}
+
+// Credential returns the credential called name, or the only one when name
+// is empty.
+func (s *Secrets) Credential(name string) (*Credential, error) {
+	if name == "" {
+		if len(s.Credentials) != 1 {
+			return nil, fmt.Errorf("%w: secrets file holds %d credentials; name one with client:", ErrConfig, len(s.Credentials))
+		}
+		return &s.Credentials[0], nil
+	}
+	for i := range s.Credentials {
+		if s.Credentials[i].Name == name {
+			return &s.Credentials[i], nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no credential named %q in the secrets file", ErrConfig, name)
+}
+
+// TLSCertificate parses the credential.
+func (c *Credential) TLSCertificate() (tls.Certificate, error) {
+	cert, err := tls.X509KeyPair([]byte(c.Certificate), []byte(c.PrivateKey))
+	if err != nil {
+		// tls's messages name the PEM problem, never key bytes.
+		return tls.Certificate{}, fmt.Errorf("%w: credential %q: %v", ErrConfig, c.Name, err)
+	}
+	return cert, nil
+}
+
+// WriteSecretsFile writes s to path with mode 0600, replacing the file
+// atomically: a crash leaves either the old file or the new one.
+func WriteSecretsFile(path string, s *Secrets) error {
+	data, err := yaml.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, data, 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyhold-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,272 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/keyhold/keyhold/internal/ck"
+)
+
+// Protocol versions this package speaks.
+const (
+	MinVersion uint16 = 1
+	MaxVersion uint16 = 1
+)
+
+// Limits a node enforces on request contents, beyond MaxBodySize. They keep a
+// single request's work bounded and are part of the protocol.
+const (
+	MaxAttributes     = 64        // attributes in one template or attribute list
+	MaxAttributeValue = 64 << 10  // bytes in one attribute value
+	MaxData           = 512 << 10 // bytes of data to sign, verify, encrypt or decrypt (pure EdDSA signs whole messages)
+	MaxRandom         = 64 << 10  // bytes in one GenerateRandom request
+	MaxPIN            = 256       // bytes in a PIN
+	MaxFindResults    = 4096      // objects in one FindObjects reply
+)
+
+// OpID identifies one state-changing request across retries. The client
+// picks it at random; a cluster that sees the same OpID again answers with the
+// first result instead of acting twice, so that a retry never creates a second
+// key.
+type OpID [16]byte
+
+// UnmarshalCBOR accepts only a byte string of exactly 16 bytes. The decoder
+// would otherwise truncate a longer string, zero-fill a shorter one or take an
+// array of integers, so that two different OpIDs could collapse into one and
+// a retry be answered with another request's result.
+func (id *OpID) UnmarshalCBOR(b []byte) error {
+	if len(b) == 0 || b[0]>>5 != 2 { // CBOR major type 2: byte string
+		return errors.New("wire: OpID is not a byte string")
+	}
+	var s []byte
+	if err := decMode.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	if len(s) != len(id) {
+		return fmt.Errorf("wire: OpID has %d bytes, want %d", len(s), len(id))
+	}
+	copy(id[:], s)
+	return nil
+}
+
+// HelloRequest opens a connection.
+type HelloRequest struct {
+	MinVersion uint16 `cbor:"1,keyasint"`
+	MaxVersion uint16 `cbor:"2,keyasint"`
+	Client     string `cbor:"3,keyasint,omitempty"` // software name and version, for the node's logs
+}
+
+// HelloReply gives the version both sides will speak and what the node serves.
+type HelloReply struct {
+	Version    uint16             `cbor:"1,keyasint"`
+	Node       string             `cbor:"2,keyasint,omitempty"`
+	Partitions []PartitionSummary `cbor:"3,keyasint"`
+}
+
+// PartitionSummary names one partition a node serves.
+type PartitionSummary struct {
+	ID   uint32 `cbor:"1,keyasint"`
+	Name string `cbor:"2,keyasint"`
+}
+
+// PingRequest asks a node whether it serves.
+type PingRequest struct{}
+
+// PingReply answers a PingRequest.
+type PingReply struct{}
+
+// PartitionInfoRequest asks for a partition's token information.
+type PartitionInfoRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+}
+
+// PartitionInfoReply is what PKCS#11 reports in CK_TOKEN_INFO.
+type PartitionInfoReply struct {
+	ID           uint32 `cbor:"1,keyasint"`
+	Name         string `cbor:"2,keyasint"`
+	Flags        uint64 `cbor:"3,keyasint"` // CKF_* token flags
+	MinPINLen    uint32 `cbor:"4,keyasint"`
+	MaxPINLen    uint32 `cbor:"5,keyasint"`
+	Manufacturer string `cbor:"6,keyasint"`
+	Model        string `cbor:"7,keyasint"`
+	Serial       string `cbor:"8,keyasint"`
+	Objects      uint32 `cbor:"9,keyasint"`
+}
+
+// LoginRequest proves a PIN.
+type LoginRequest struct {
+	Partition uint32      `cbor:"1,keyasint"`
+	User      ck.UserType `cbor:"2,keyasint"`
+	PIN       []byte      `cbor:"3,keyasint"`
+}
+
+// LoginReply carries the login ticket: an opaque proof, bound to the client's
+// identity, the partition, the user and the PIN's generation, that any node
+// of the partition's cluster accepts until it expires. Requests are stateless:
+// each one that needs a login carries the ticket.
+type LoginReply struct {
+	Ticket  []byte `cbor:"1,keyasint"`
+	Expires int64  `cbor:"2,keyasint"` // Unix milliseconds
+}
+
+// InitPINRequest sets the User PIN; the ticket must be the SO's.
+type InitPINRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint"`
+	PIN       []byte `cbor:"3,keyasint"`
+	OpID      OpID   `cbor:"4,keyasint"`
+}
+
+// SetPINRequest changes the PIN of User; the old PIN is the proof.
+type SetPINRequest struct {
+	Partition uint32      `cbor:"1,keyasint"`
+	User      ck.UserType `cbor:"2,keyasint"`
+	OldPIN    []byte      `cbor:"3,keyasint"`
+	NewPIN    []byte      `cbor:"4,keyasint"`
+	OpID      OpID        `cbor:"5,keyasint"`
+}
+
+// EmptyReply answers requests that return nothing but success.
+type EmptyReply struct{}
+
+// FindObjectsRequest searches a partition. Without a valid User ticket only
+// public objects match. Want lists attributes to return with each object, so
+// that a lookup costs one round trip.
+type FindObjectsRequest struct {
+	Partition uint32             `cbor:"1,keyasint"`
+	Ticket    []byte             `cbor:"2,keyasint,omitempty"`
+	Template  ck.Template        `cbor:"3,keyasint"`
+	Want      []ck.AttributeType `cbor:"4,keyasint,omitempty"`
+	Limit     uint32             `cbor:"5,keyasint,omitempty"` // 0: MaxFindResults
+}
+
+// FindObjectsReply lists the matching objects in a stable order.
+type FindObjectsReply struct {
+	Objects []FoundObject `cbor:"1,keyasint"`
+}
+
+// FoundObject is one search result: its handle and the wanted attributes it
+// has and may reveal (sensitive and absent ones are left out).
+type FoundObject struct {
+	Handle     uint64      `cbor:"1,keyasint"`
+	Attributes ck.Template `cbor:"2,keyasint"`
+}
+
+// GetAttributesRequest reads attributes of one object.
+type GetAttributesRequest struct {
+	Partition uint32             `cbor:"1,keyasint"`
+	Ticket    []byte             `cbor:"2,keyasint,omitempty"`
+	Handle    uint64             `cbor:"3,keyasint"`
+	Types     []ck.AttributeType `cbor:"4,keyasint"`
+}
+
+// GetAttributesReply answers each requested type in order.
+type GetAttributesReply struct {
+	Values []AttributeResult `cbor:"1,keyasint"`
+}
+
+// AttributeResult is one attribute's value, or why it has none:
+// CKR_ATTRIBUTE_SENSITIVE or CKR_ATTRIBUTE_TYPE_INVALID (RV 0 means OK).
+type AttributeResult struct {
+	Type  ck.AttributeType `cbor:"1,keyasint"`
+	Value []byte           `cbor:"2,keyasint,omitempty"`
+	RV    ck.ReturnValue   `cbor:"3,keyasint,omitempty"`
+}
+
+// SetAttributesRequest changes attributes of one object, all or nothing.
+type SetAttributesRequest struct {
+	Partition uint32      `cbor:"1,keyasint"`
+	Ticket    []byte      `cbor:"2,keyasint,omitempty"`
+	Handle    uint64      `cbor:"3,keyasint"`
+	Template  ck.Template `cbor:"4,keyasint"`
+	OpID      OpID        `cbor:"5,keyasint"`
+}
+
+// CreateObjectRequest creates an object (a certificate, a public key, data)
+// or imports a key.
+type CreateObjectRequest struct {
+	Partition uint32      `cbor:"1,keyasint"`
+	Ticket    []byte      `cbor:"2,keyasint,omitempty"`
+	Template  ck.Template `cbor:"3,keyasint"`
+	OpID      OpID        `cbor:"4,keyasint"`
+}
+
+// HandleReply returns the handle of a new object.
+type HandleReply struct {
+	Handle uint64 `cbor:"1,keyasint"`
+}
+
+// GenerateKeyPairRequest generates an asymmetric key pair inside the node.
+type GenerateKeyPairRequest struct {
+	Partition uint32       `cbor:"1,keyasint"`
+	Ticket    []byte       `cbor:"2,keyasint,omitempty"`
+	Mechanism ck.Mechanism `cbor:"3,keyasint"`
+	Public    ck.Template  `cbor:"4,keyasint"`
+	Private   ck.Template  `cbor:"5,keyasint"`
+	OpID      OpID         `cbor:"6,keyasint"`
+}
+
+// GenerateKeyPairReply returns the handles of the new pair.
+type GenerateKeyPairReply struct {
+	Public  uint64 `cbor:"1,keyasint"`
+	Private uint64 `cbor:"2,keyasint"`
+}
+
+// GenerateKeyRequest generates a secret key inside the node.
+type GenerateKeyRequest struct {
+	Partition uint32       `cbor:"1,keyasint"`
+	Ticket    []byte       `cbor:"2,keyasint,omitempty"`
+	Mechanism ck.Mechanism `cbor:"3,keyasint"`
+	Template  ck.Template  `cbor:"4,keyasint"`
+	OpID      OpID         `cbor:"5,keyasint"`
+}
+
+// DestroyObjectRequest destroys one object.
+type DestroyObjectRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint,omitempty"`
+	Handle    uint64 `cbor:"3,keyasint"`
+	OpID      OpID   `cbor:"4,keyasint"`
+}
+
+// CryptRequest is the request of OpSign, OpEncrypt and OpDecrypt: one
+// mechanism applied with one key to Data. For hash-and-sign schemes the
+// client hashes and sends the raw mechanism with the digest (CKM_ECDSA,
+// CKM_RSA_PKCS on a DigestInfo, CKM_RSA_PKCS_PSS); pure EdDSA sends the
+// message itself, at most MaxData bytes.
+type CryptRequest struct {
+	Partition uint32       `cbor:"1,keyasint"`
+	Ticket    []byte       `cbor:"2,keyasint,omitempty"`
+	Handle    uint64       `cbor:"3,keyasint"`
+	Mechanism ck.Mechanism `cbor:"4,keyasint"`
+	Data      []byte       `cbor:"5,keyasint"`
+}
+
+// DataReply carries the output of OpSign, OpEncrypt, OpDecrypt and
+// OpGenerateRandom.
+type DataReply struct {
+	Data []byte `cbor:"1,keyasint"`
+}
+
+// VerifyRequest checks a signature; success is an EmptyReply, a bad signature
+// the error CKR_SIGNATURE_INVALID.
+type VerifyRequest struct {
+	Partition uint32       `cbor:"1,keyasint"`
+	Ticket    []byte       `cbor:"2,keyasint,omitempty"`
+	Handle    uint64       `cbor:"3,keyasint"`
+	Mechanism ck.Mechanism `cbor:"4,keyasint"`
+	Data      []byte       `cbor:"5,keyasint"`
+	Signature []byte       `cbor:"6,keyasint"`
+}
+
+// GenerateRandomRequest asks for Length random bytes (at most MaxRandom).
+type GenerateRandomRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Length    uint32 `cbor:"2,keyasint"`
+}
+
+// ErrorBody is the body of a KindError reply.
+type ErrorBody struct {
+	Code    ck.ReturnValue `cbor:"1,keyasint"`
+	Message string         `cbor:"2,keyasint,omitempty"`
+}

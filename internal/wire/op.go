@@ -1,0 +1,65 @@
+package wire
+
+import "strconv"
+
+// Op identifies an operation. Numbers are part of the protocol: never reuse
+// or renumber one.
+type Op uint16
+
+// Operations. The request and reply message of each are named after it
+// (OpSign: SignRequest, SignReply).
+const (
+	OpHello           Op = 1  // version negotiation; must be the first request on a connection
+	OpPing            Op = 2  // health probe
+	OpPartitionInfo   Op = 3  // token information of one partition
+	OpLogin           Op = 4  // verify a PIN, get a login ticket
+	OpInitPIN         Op = 5  // SO sets the User PIN
+	OpSetPIN          Op = 6  // a user changes its own PIN
+	OpFindObjects     Op = 7  // search by attribute template
+	OpGetAttributes   Op = 8  // read attributes of one object
+	OpSetAttributes   Op = 9  // change attributes of one object
+	OpCreateObject    Op = 10 // create or import an object
+	OpGenerateKeyPair Op = 11 // generate an asymmetric key pair
+	OpGenerateKey     Op = 12 // generate a secret key
+	OpDestroyObject   Op = 13 // destroy one object
+	OpSign            Op = 14 // sign with a raw mechanism
+	OpVerify          Op = 15 // verify with a raw mechanism
+	OpEncrypt         Op = 16 // single-part encryption
+	OpDecrypt         Op = 17 // single-part decryption
+	OpGenerateRandom  Op = 18 // random bytes from the node
+)
+
+var opNames = [...]string{
+	OpHello: "Hello", OpPing: "Ping", OpPartitionInfo: "PartitionInfo", OpLogin: "Login",
+	OpInitPIN: "InitPIN", OpSetPIN: "SetPIN", OpFindObjects: "FindObjects",
+	OpGetAttributes: "GetAttributes", OpSetAttributes: "SetAttributes",
+	OpCreateObject: "CreateObject", OpGenerateKeyPair: "GenerateKeyPair",
+	OpGenerateKey: "GenerateKey", OpDestroyObject: "DestroyObject", OpSign: "Sign",
+	OpVerify: "Verify", OpEncrypt: "Encrypt", OpDecrypt: "Decrypt",
+	OpGenerateRandom: "GenerateRandom",
+}
+
+func (o Op) String() string {
+	if int(o) < len(opNames) && opNames[o] != "" {
+		return opNames[o]
+	}
+	return "Op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Known reports whether o is an operation of this protocol version.
+func (o Op) Known() bool { return int(o) < len(opNames) && opNames[o] != "" }
+
+// Idempotent reports whether a request may be sent again, to the same or
+// another node of a cluster, after its reply was lost. Operations that change
+// state are not: they carry an OpID that the cluster deduplicates instead.
+func (o Op) Idempotent() bool {
+	switch o {
+	case OpInitPIN, OpSetPIN, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey, OpDestroyObject:
+		return false
+	case OpLogin:
+		// A login counts failures, but repeating a login with a good PIN
+		// changes nothing, and a bad PIN fails the same way twice.
+		return true
+	}
+	return true
+}

@@ -1,0 +1,143 @@
+package wire
+
+import (
+	"bytes"
+	"reflect"
+
+	"github.com/keyhold/keyhold/internal/ck"
+)
+
+// Message samples shared by the codec tests and the fuzz seeds. Each one sets
+// every field, with values chosen to exercise the encoding: integers at their
+// type's maximum, empty and binary byte strings, non-ASCII text.
+
+var (
+	sampleOpID   = OpID{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xff}
+	sampleTicket = bytes.Repeat([]byte{0xa5}, 50)
+	ecP256OID    = []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
+)
+
+func sampleTemplate() ck.Template {
+	return ck.Template{
+		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_PRIVATE_KEY)),
+		ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_EC)),
+		ck.String(ck.CKA_LABEL, "tls-key ✓"),
+		ck.Bytes(ck.CKA_ID, []byte{0, 0xff}),
+		ck.Bool(ck.CKA_SIGN, true),
+		ck.Bool(ck.CKA_PRIVATE, false),
+		ck.Bytes(ck.CKA_EC_PARAMS, ecP256OID),
+		{Type: ck.AttributeType(0xffffffff), Value: []byte{}},
+	}
+}
+
+// requestSamples maps every operation to a sample of its request message.
+// Its keys are also the table of which message each operation takes.
+var requestSamples = map[Op]any{
+	OpHello:         HelloRequest{MinVersion: 1, MaxVersion: 0xffff, Client: "keyhold-go/1.0 ✓"},
+	OpPing:          PingRequest{},
+	OpPartitionInfo: PartitionInfoRequest{Partition: 0xffffffff},
+	OpLogin:         LoginRequest{Partition: 1, User: ck.CKU_USER, PIN: []byte("1234")},
+	OpInitPIN:       InitPINRequest{Partition: 1, Ticket: sampleTicket, PIN: []byte("5678"), OpID: sampleOpID},
+	OpSetPIN:        SetPINRequest{Partition: 1, User: ck.CKU_SO, OldPIN: []byte("old"), NewPIN: []byte("new"), OpID: sampleOpID},
+	OpFindObjects: FindObjectsRequest{Partition: 2, Ticket: sampleTicket, Template: sampleTemplate(),
+		Want: []ck.AttributeType{ck.CKA_LABEL, ck.CKA_ID, ck.CKA_EC_POINT}, Limit: MaxFindResults},
+	OpGetAttributes: GetAttributesRequest{Partition: 2, Ticket: sampleTicket, Handle: 1<<64 - 1,
+		Types: []ck.AttributeType{ck.CKA_VALUE, ck.CKA_MODULUS}},
+	OpSetAttributes: SetAttributesRequest{Partition: 3, Ticket: sampleTicket, Handle: 7,
+		Template: ck.Template{ck.String(ck.CKA_LABEL, "renamed")}, OpID: sampleOpID},
+	OpCreateObject: CreateObjectRequest{Partition: 3, Ticket: sampleTicket, Template: sampleTemplate(), OpID: sampleOpID},
+	OpGenerateKeyPair: GenerateKeyPairRequest{Partition: 3, Ticket: sampleTicket,
+		Mechanism: ck.Mechanism{Type: ck.CKM_EC_KEY_PAIR_GEN},
+		Public:    ck.Template{ck.Bytes(ck.CKA_EC_PARAMS, ecP256OID)},
+		Private:   ck.Template{ck.Bool(ck.CKA_SIGN, true), ck.String(ck.CKA_LABEL, "k")},
+		OpID:      sampleOpID},
+	OpGenerateKey: GenerateKeyRequest{Partition: 3, Ticket: sampleTicket, Mechanism: ck.Mechanism{Type: ck.CKM_AES_KEY_GEN},
+		Template: ck.Template{ck.ULong(ck.CKA_VALUE_LEN, 32)}, OpID: sampleOpID},
+	OpDestroyObject: DestroyObjectRequest{Partition: 3, Ticket: sampleTicket, Handle: 9, OpID: sampleOpID},
+	OpSign: CryptRequest{Partition: 4, Ticket: sampleTicket, Handle: 11,
+		Mechanism: ck.Mechanism{Type: ck.CKM_RSA_PKCS_PSS, PSS: &ck.PSSParams{Hash: ck.CKM_SHA256, MGF: ck.CKG_MGF1_SHA256, SaltLen: 32}},
+		Data:      bytes.Repeat([]byte{0x11}, 32)},
+	OpVerify: VerifyRequest{Partition: 4, Ticket: sampleTicket, Handle: 12, Mechanism: ck.Mechanism{Type: ck.CKM_ECDSA},
+		Data: bytes.Repeat([]byte{0x22}, 32), Signature: bytes.Repeat([]byte{0x33}, 64)},
+	OpEncrypt: CryptRequest{Partition: 4, Handle: 13,
+		Mechanism: ck.Mechanism{Type: ck.CKM_AES_GCM, GCM: &ck.GCMParams{IV: make([]byte, 12), AAD: []byte("aad"), TagBits: 128}},
+		Data:      []byte("plaintext")},
+	OpDecrypt: CryptRequest{Partition: 4, Ticket: sampleTicket, Handle: 14,
+		Mechanism: ck.Mechanism{Type: ck.CKM_RSA_PKCS_OAEP, OAEP: &ck.OAEPParams{Hash: ck.CKM_SHA256, MGF: ck.CKG_MGF1_SHA256, Label: []byte("label")}},
+		Data:      bytes.Repeat([]byte{0x44}, 256)},
+	OpGenerateRandom: GenerateRandomRequest{Partition: 5, Length: MaxRandom},
+}
+
+// replySamples maps every operation to a sample of its reply message.
+var replySamples = map[Op]any{
+	OpHello: HelloReply{Version: 1, Node: "hsm-a", Partitions: []PartitionSummary{
+		{ID: 1, Name: "payments"}, {ID: 0xffffffff, Name: "ünïcode"}}},
+	OpPing: PingReply{},
+	OpPartitionInfo: PartitionInfoReply{ID: 1, Name: "payments", Flags: 0x0000040d, MinPINLen: 4, MaxPINLen: MaxPIN,
+		Manufacturer: "keyhold", Model: "testenv", Serial: "0001", Objects: 12},
+	OpLogin:           LoginReply{Ticket: sampleTicket, Expires: 1767225600000},
+	OpInitPIN:         EmptyReply{},
+	OpSetPIN:          EmptyReply{},
+	OpFindObjects:     FindObjectsReply{Objects: []FoundObject{{Handle: 1, Attributes: sampleTemplate()}, {Handle: 2, Attributes: ck.Template{}}}},
+	OpGetAttributes:   GetAttributesReply{Values: []AttributeResult{{Type: ck.CKA_LABEL, Value: []byte("x")}, {Type: ck.CKA_VALUE, RV: ck.CKR_ATTRIBUTE_SENSITIVE}}},
+	OpSetAttributes:   EmptyReply{},
+	OpCreateObject:    HandleReply{Handle: 1<<64 - 1},
+	OpGenerateKeyPair: GenerateKeyPairReply{Public: 21, Private: 22},
+	OpGenerateKey:     HandleReply{Handle: 23},
+	OpDestroyObject:   EmptyReply{},
+	OpSign:            DataReply{Data: bytes.Repeat([]byte{0x55}, 64)},
+	OpVerify:          EmptyReply{},
+	OpEncrypt:         DataReply{Data: []byte{}},
+	OpDecrypt:         DataReply{Data: []byte("plaintext")},
+	OpGenerateRandom:  DataReply{Data: bytes.Repeat([]byte{0x66}, 16)},
+}
+
+// otherSamples lists the messages that belong to no single operation.
+var otherSamples = []any{
+	ErrorBody{Code: ck.CKR_PIN_INCORRECT, Message: "PIN incorrect"},
+	ErrorBody{Code: CodeTicketInvalid},
+	PartitionSummary{ID: 3, Name: "p"},
+	FoundObject{Handle: 3},
+	AttributeResult{Type: ck.CKA_ID},
+}
+
+// requestOps lists the operations in a fixed order, so that a fuzz input's
+// first byte always selects the same request type.
+var requestOps = func() []Op {
+	var ops []Op
+	for op := Op(0); op < 64; op++ {
+		if _, ok := requestSamples[op]; ok {
+			ops = append(ops, op)
+		}
+	}
+	return ops
+}()
+
+// newMessage returns a pointer to a new zero value of v's type.
+func newMessage(v any) any { return reflect.New(reflect.TypeOf(v)).Interface() }
+
+// clearEmpty sets every empty slice reachable from v to nil. The encoding
+// does not tell them apart where a field is omitempty (both are left out),
+// so values are compared after it.
+func clearEmpty(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			clearEmpty(v.Elem())
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			clearEmpty(v.Field(i))
+		}
+	case reflect.Slice:
+		if v.Len() == 0 {
+			if v.CanSet() && !v.IsNil() {
+				v.SetZero()
+			}
+			return
+		}
+		for i := range v.Len() {
+			clearEmpty(v.Index(i))
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package wire
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// frameWriter sends frames from many goroutines over one connection and
+// coalesces them: whoever finds the connection idle becomes the flusher and
+// keeps writing until the buffer is empty, while the others only append. Under
+// load many frames share one TLS record and one system call; an idle
+// connection pays no extra latency, and no goroutine is needed.
+type frameWriter struct {
+	conn    net.Conn
+	timeout time.Duration // bounds each write, so a peer that stops reading can't block callers forever
+
+	mu       sync.Mutex
+	buf      []byte
+	spare    []byte
+	flushing bool
+	err      error
+}
+
+// maxPendingWrite bounds the bytes waiting to be sent. A peer that reads
+// slower than its requests arrive gets backpressure through the blocked
+// flusher rather than unbounded buffering.
+const maxPendingWrite = 8 << 20
+
+func (w *frameWriter) write(h Header, body []byte) error {
+	w.mu.Lock()
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	for w.flushing && len(w.buf) > maxPendingWrite {
+		// Rare: wait for the flusher to drain, without spinning hard.
+		w.mu.Unlock()
+		time.Sleep(100 * time.Microsecond)
+		w.mu.Lock()
+		if w.err != nil {
+			err := w.err
+			w.mu.Unlock()
+			return err
+		}
+	}
+	w.buf = AppendFrame(w.buf, h, body)
+	if w.flushing {
+		w.mu.Unlock()
+		return nil
+	}
+	w.flushing = true
+	for len(w.buf) > 0 && w.err == nil {
+		out := w.buf
+		w.buf = w.spare[:0]
+		w.mu.Unlock()
+		if w.timeout > 0 {
+			_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+		}
+		_, err := w.conn.Write(out)
+		w.mu.Lock()
+		if err != nil {
+			w.err = err
+		}
+		if cap(out) <= 1<<20 {
+			w.spare = out[:0]
+		} else {
+			w.spare = nil
+		}
+	}
+	w.flushing = false
+	err := w.err
+	w.mu.Unlock()
+	return err
+}
+
+// fail makes every later write return err.
+func (w *frameWriter) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+}

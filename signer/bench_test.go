@@ -1,0 +1,85 @@
+package signer_test
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"runtime"
+	"testing"
+)
+
+// BenchmarkSign compares, in one run, signing through the SDK with a key in
+// a software HSM node over loopback TLS against the standard library with
+// the key in process, at parallelism 1 and 32 (goroutines). Compare the
+// ns/op of "keyhold" with "stdlib" for each algorithm and parallelism:
+//
+//	go test ./signer -run '^$' -bench BenchmarkSign -benchtime 3s
+//
+// The node runs in the same process, so at parallelism 32 both sides share
+// the machine's cores: the ratio is the whole cost of the protocol.
+func BenchmarkSign(b *testing.B) {
+	k := setup(b)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("benchmark message"))
+	pss := &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: rsa.PSSSaltLengthEqualsHash}
+	algs := []struct {
+		name    string
+		std, kh crypto.Signer
+		input   []byte
+		opts    crypto.SignerOpts
+	}{
+		{"ECDSA-P256", ecKey, k.p256, d[:], crypto.SHA256},
+		{"RSA2048-PSS", rsaKey, k.rsa.Signer, d[:], pss},
+		{"Ed25519", edKey, k.ed, []byte("benchmark message"), crypto.Hash(0)},
+	}
+	for _, alg := range algs {
+		for _, impl := range []struct {
+			name string
+			s    crypto.Signer
+		}{{"stdlib", alg.std}, {"keyhold", alg.kh}} {
+			for _, par := range []int{1, 32} {
+				b.Run(fmt.Sprintf("%s/%s/par=%d", alg.name, impl.name, par), func(b *testing.B) {
+					benchSign(b, impl.s, alg.input, alg.opts, par)
+				})
+			}
+		}
+	}
+}
+
+func benchSign(b *testing.B, s crypto.Signer, input []byte, opts crypto.SignerOpts, par int) {
+	b.ReportAllocs()
+	if par == 1 {
+		for b.Loop() {
+			if _, err := s.Sign(rand.Reader, input, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
+	// RunParallel starts SetParallelism(p) * GOMAXPROCS goroutines.
+	b.SetParallelism(max(1, par/runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Sign(rand.Reader, input, opts); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

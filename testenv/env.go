@@ -1,0 +1,227 @@
+package testenv
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/keyhold/keyhold/hsm"
+)
+
+// Defaults of Start.
+const (
+	DefaultPartitionID    uint32 = 1
+	DefaultPartitionName         = "test"
+	DefaultUserPIN               = "user-pin-1234"
+	DefaultSOPIN                 = "so-pin-5678"
+	DefaultMaxPINAttempts        = 3
+)
+
+// Env is a running test HSM and everything a test needs to use it.
+type Env struct {
+	// Node is the running node.
+	Node *Node
+	// PKI issued the node's certificate and the client credential; more
+	// client credentials can be issued from it.
+	PKI *PKI
+	// Config is a ready client configuration: every partition of the node,
+	// the node CA as RootCAs, and the client credential as Credential, all
+	// in code (no files). Tests may change it.
+	Config hsm.Config
+	// Credential is the client credential of Config, as a secrets file holds it.
+	Credential *hsm.Credential
+	// Partition, PartitionID, UserPIN and SOPIN describe the first partition.
+	Partition      string
+	PartitionID    uint32
+	UserPIN, SOPIN string
+	// Dir is a temporary directory, removed when the test ends, where
+	// WriteConfig writes its files.
+	Dir string
+}
+
+// Option changes what Start sets up.
+type Option func(*envSettings)
+
+type envSettings struct {
+	partitions     []PartitionOptions
+	maxPINAttempts int
+	workers        int
+	queueDepth     int
+	ticketLifetime time.Duration
+}
+
+// WithPartition adds a partition to the node. The first use replaces the
+// default partition (ID 1, "test"); the first partition given is the one Env
+// describes.
+func WithPartition(id uint32, name, userPIN, soPIN string) Option {
+	return func(s *envSettings) {
+		s.partitions = append(s.partitions, PartitionOptions{ID: id, Name: name, UserPIN: userPIN, SOPIN: soPIN})
+	}
+}
+
+// WithMaxPINAttempts sets the number of wrong PINs after which a user of any
+// partition is locked out (default 3).
+func WithMaxPINAttempts(n int) Option {
+	return func(s *envSettings) { s.maxPINAttempts = n }
+}
+
+// WithWorkers sets the node's number of workers (default: the number of CPUs).
+func WithWorkers(n int) Option {
+	return func(s *envSettings) { s.workers = n }
+}
+
+// WithQueueDepth sets how many requests may wait for a worker (default 256
+// per worker).
+func WithQueueDepth(n int) Option {
+	return func(s *envSettings) { s.queueDepth = n }
+}
+
+// WithTicketLifetime sets how long login tickets stay valid (default 1h).
+func WithTicketLifetime(d time.Duration) Option {
+	return func(s *envSettings) { s.ticketLifetime = d }
+}
+
+// Start starts a node for the test, stops it when the test ends, and returns
+// the environment. By default the node serves one partition, ID 1 named
+// "test", with User PIN "user-pin-1234", SO PIN "so-pin-5678" and lockout
+// after 3 wrong PINs.
+func Start(tb testing.TB, opts ...Option) *Env {
+	tb.Helper()
+	s := envSettings{maxPINAttempts: DefaultMaxPINAttempts}
+	for _, o := range opts {
+		o(&s)
+	}
+	if len(s.partitions) == 0 {
+		s.partitions = []PartitionOptions{{
+			ID: DefaultPartitionID, Name: DefaultPartitionName,
+			UserPIN: DefaultUserPIN, SOPIN: DefaultSOPIN,
+		}}
+	}
+	for i := range s.partitions {
+		s.partitions[i].MaxPINAttempts = s.maxPINAttempts
+	}
+	e, err := StartEmbedded(NodeOptions{
+		Name:           "testenv-" + tb.Name(),
+		Partitions:     s.partitions,
+		Workers:        s.workers,
+		QueueDepth:     s.queueDepth,
+		TicketLifetime: s.ticketLifetime,
+	})
+	if err != nil {
+		tb.Fatalf("testenv: start node: %v", err)
+	}
+	tb.Cleanup(func() { _ = e.Close() })
+	first := s.partitions[0]
+	return &Env{
+		Node:        e.Node,
+		PKI:         e.PKI,
+		Config:      e.Config,
+		Credential:  e.Credential,
+		Partition:   first.Name,
+		PartitionID: first.ID,
+		UserPIN:     first.UserPIN,
+		SOPIN:       first.SOPIN,
+		Dir:         tb.TempDir(),
+	}
+}
+
+// WriteConfig writes the environment as files into Dir, as an installation
+// would have them: keyhold.yaml (partitions, server_ca, secrets), the node
+// CA as PEM, and the secrets file with the client credential (mode 0600). It
+// returns the path of keyhold.yaml, for KEYHOLD_CONF or hsm.LoadConfig.
+func (e *Env) WriteConfig() (path string, err error) {
+	return writeConfig(e.Dir, e.Config, e.PKI.NodeCAPEM(), e.Credential)
+}
+
+// Embedded is a node started by a program rather than a test, with a client
+// credential and a ready configuration.
+type Embedded struct {
+	// Node is the running node.
+	Node *Node
+	// PKI issued the node's certificate and the client credential.
+	PKI *PKI
+	// Credential is the client credential, as a secrets file holds it.
+	Credential *hsm.Credential
+	// Certificate is the same credential, ready for TLS.
+	Certificate tls.Certificate
+	// Config is a ready client configuration with RootCAs and Credential set
+	// in code, listing the node under each of its partitions.
+	Config hsm.Config
+}
+
+// StartEmbedded starts a node (a new PKI when opts.PKI is nil), issues a client
+// credential, and returns them with a configuration that uses them. The
+// caller closes it.
+func StartEmbedded(opts NodeOptions) (*Embedded, error) {
+	if opts.PKI == nil {
+		p, err := NewPKI()
+		if err != nil {
+			return nil, err
+		}
+		opts.PKI = p
+	}
+	cred, cert, err := opts.PKI.ClientCredential("keyhold-client")
+	if err != nil {
+		return nil, err
+	}
+	node, err := StartNode(opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg := hsm.Config{
+		RootCAs:    opts.PKI.NodeCAPool(),
+		Credential: &cert,
+	}
+	for _, p := range node.Partitions() {
+		cfg.Partitions = append(cfg.Partitions, hsm.PartitionConfig{
+			ID:    p.ID,
+			Name:  p.Name,
+			Nodes: []hsm.NodeConfig{{Address: node.Addr()}},
+		})
+	}
+	return &Embedded{Node: node, PKI: opts.PKI, Credential: cred, Certificate: cert, Config: cfg}, nil
+}
+
+// WriteConfig writes keyhold.yaml, the node CA and the secrets file into dir,
+// as Env.WriteConfig does, and returns the path of keyhold.yaml.
+func (e *Embedded) WriteConfig(dir string) (path string, err error) {
+	return writeConfig(dir, e.Config, e.PKI.NodeCAPEM(), e.Credential)
+}
+
+// Close stops the node.
+func (e *Embedded) Close() error { return e.Node.Close() }
+
+func writeConfig(dir string, cfg hsm.Config, caPEM []byte, cred *hsm.Credential) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("testenv: write config: %w", err)
+	}
+	// The files replace what only code can set; absolute names, so that the
+	// configuration works from any working directory (the C library's).
+	cfg.RootCAs, cfg.Credential = nil, nil
+	cfg.ServerCA = filepath.Join(dir, "node-ca.pem")
+	cfg.Secrets = filepath.Join(dir, "keyhold.secrets")
+	cfg.Client = cred.Name
+	if err := os.WriteFile(cfg.ServerCA, caPEM, 0o644); err != nil {
+		return "", fmt.Errorf("testenv: write config: %w", err)
+	}
+	// The secrets file holds a private key: owner-only, as hsm.ReadSecrets
+	// demands.
+	if err := hsm.WriteSecretsFile(cfg.Secrets, &hsm.Secrets{Credentials: []hsm.Credential{*cred}}); err != nil {
+		return "", fmt.Errorf("testenv: write secrets file: %w", err)
+	}
+	data, err := yaml.Marshal(&cfg)
+	if err != nil {
+		return "", fmt.Errorf("testenv: write config: %w", err)
+	}
+	path := filepath.Join(dir, "keyhold.yaml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return "", fmt.Errorf("testenv: write config: %w", err)
+	}
+	return path, nil
+}

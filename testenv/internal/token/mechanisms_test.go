@@ -1,0 +1,37 @@
+package token
+
+import (
+	"testing"
+
+	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMechanisms(t *testing.T) {
+	ms := Mechanisms()
+	want := map[ck.MechanismType]MechanismInfo{
+		ck.CKM_RSA_PKCS_KEY_PAIR_GEN:   {2048, 4096, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR},
+		ck.CKM_RSA_PKCS:                {2048, 4096, ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY | ck.CKF_ENCRYPT | ck.CKF_DECRYPT},
+		ck.CKM_RSA_PKCS_PSS:            {2048, 4096, ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY},
+		ck.CKM_RSA_PKCS_OAEP:           {2048, 4096, ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT},
+		ck.CKM_EC_KEY_PAIR_GEN:         {256, 521, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR | ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_UNCOMPRESS},
+		ck.CKM_ECDSA:                   {256, 521, ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY | ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_UNCOMPRESS},
+		ck.CKM_EC_EDWARDS_KEY_PAIR_GEN: {255, 255, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR | ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_CURVENAME},
+		ck.CKM_EDDSA:                   {255, 255, ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY},
+		ck.CKM_AES_KEY_GEN:             {16, 32, ck.CKF_HW | ck.CKF_GENERATE},
+		ck.CKM_AES_GCM:                 {16, 32, ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT},
+	}
+	assert.Equal(t, want, ms)
+	// The map is a copy.
+	delete(ms, ck.CKM_ECDSA)
+	_, ok := Mechanisms()[ck.CKM_ECDSA]
+	require.True(t, ok)
+
+	// Every advertised operation is implemented: the mechanism table and the
+	// code agree on which key type each mechanism takes.
+	for m, d := range mechDefs {
+		assert.True(t, supportedKeyTypes[d.keyType], "%v", m)
+		assert.NotZero(t, d.ops, "%v", m)
+	}
+}

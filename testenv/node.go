@@ -1,0 +1,523 @@
+package testenv
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/internal/wire"
+	"github.com/keyhold/keyhold/testenv/internal/token"
+)
+
+// Connection limits. They protect the node from clients that are slow or
+// hostile, not from load: load is the worker pool's business.
+const (
+	// handshakeTimeout bounds the TLS handshake and the hello that follows,
+	// so that a client that connects and says nothing holds a goroutine for
+	// a few seconds only.
+	handshakeTimeout = 5 * time.Second
+	// writeTimeout bounds each write to a client that stops reading its
+	// replies; after it the connection is dropped.
+	writeTimeout = 5 * time.Second
+)
+
+// NodeOptions configure a node. The zero value of each field takes the
+// default given next to it.
+type NodeOptions struct {
+	// Name is reported in the hello reply (default "testenv").
+	Name string
+	// Address is the TCP address to listen on (default "127.0.0.1:0": a free
+	// port on the loopback interface).
+	Address string
+	// Partitions are the partitions the node serves; at least one.
+	Partitions []PartitionOptions
+	// Workers is the number of goroutines that run requests (default
+	// runtime.NumCPU()): cryptography runs on a pool sized to the cores.
+	Workers int
+	// QueueDepth is the number of requests that may wait for a worker
+	// (default 256 per worker). A request that finds the queue full is
+	// answered wire.CodeBusy at once.
+	QueueDepth int
+	// TicketLifetime is how long a login ticket stays valid (default 1h).
+	TicketLifetime time.Duration
+	// PKI issues the node's certificate and defines the client CA that the
+	// node trusts (default: a new PKI).
+	PKI *PKI
+}
+
+// PartitionOptions configure one partition of a node.
+type PartitionOptions struct {
+	// ID is the partition's number: not 0, unique on the node.
+	ID uint32
+	// Name is the partition's name (the PKCS#11 token label): unique on the node.
+	Name string
+	// UserPIN and SOPIN are the initial PINs.
+	UserPIN, SOPIN string
+	// MaxPINAttempts is the number of consecutive wrong PINs after which a
+	// user is locked out (0: the token's default).
+	MaxPINAttempts int
+	// TicketKey is the key that authenticates login tickets. Nodes that serve
+	// the same partition as a cluster share it, so that a ticket issued by
+	// one is accepted by all. All zero: a random key of this node alone.
+	TicketKey [32]byte
+}
+
+// Node is a software HSM: it serves partitions over TLS with the keyhold wire
+// protocol, from a listener on a local address. It is for development and
+// tests only, not a hardware security boundary.
+type Node struct {
+	name           string
+	parts          map[uint32]*partition
+	summaries      []wire.PartitionSummary
+	pki            *PKI
+	tlsConf        *tls.Config
+	ticketLifetime time.Duration
+	dedup          *dedupCache
+
+	// The worker pool: jobs is bounded, and no goroutine is started per
+	// request (DESIGN.md performance rules).
+	jobs    chan job
+	workers sync.WaitGroup
+
+	// closing is closed by Close; wg counts the accept loop and the
+	// connection goroutines.
+	closing chan struct{}
+	wg      sync.WaitGroup
+
+	mu         sync.Mutex
+	addr       string
+	ln         net.Listener  // nil while stopped
+	acceptDone chan struct{} // closed when ln's accept loop has exited
+	open       map[*conn]struct{}
+	closed     bool
+
+	latency atomic.Int64 // time.Duration added before each reply
+	busy    atomic.Bool
+	refuse  atomic.Bool
+	stats   counters
+
+	// beforeDispatch, when set (by tests of this package, to inject a
+	// panic), runs before each request is dispatched.
+	beforeDispatch atomic.Pointer[func(wire.Header)]
+}
+
+// partition is one partition's state: its token (objects, PINs, retry
+// counters) and its ticket key.
+type partition struct {
+	id   uint32
+	name string
+	tok  *token.Token
+	keys *ticketKeyring
+}
+
+// job is one request waiting for a worker. It is passed by value: queueing a
+// request allocates nothing.
+type job struct {
+	c    *conn
+	h    wire.Header
+	body []byte
+	at   time.Time // when it was read: its deadline counts from here
+}
+
+// StartNode starts a node listening on opts.Address and serving until Close.
+func StartNode(opts NodeOptions) (*Node, error) {
+	if len(opts.Partitions) == 0 {
+		return nil, errors.New("testenv: a node needs at least one partition")
+	}
+	if opts.Name == "" {
+		opts.Name = "testenv"
+	}
+	if opts.Address == "" {
+		opts.Address = "127.0.0.1:0"
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.NumCPU()
+	}
+	if opts.QueueDepth <= 0 {
+		opts.QueueDepth = 256 * opts.Workers
+	}
+	if opts.TicketLifetime <= 0 {
+		opts.TicketLifetime = time.Hour
+	}
+	if opts.PKI == nil {
+		p, err := NewPKI()
+		if err != nil {
+			return nil, err
+		}
+		opts.PKI = p
+	}
+	n := &Node{
+		name:           opts.Name,
+		parts:          make(map[uint32]*partition, len(opts.Partitions)),
+		pki:            opts.PKI,
+		ticketLifetime: opts.TicketLifetime,
+		dedup:          newDedupCache(dedupTTL, dedupEntries),
+		jobs:           make(chan job, opts.QueueDepth),
+		closing:        make(chan struct{}),
+		open:           make(map[*conn]struct{}),
+	}
+	names := make(map[string]bool, len(opts.Partitions))
+	for _, po := range opts.Partitions {
+		switch {
+		case po.ID == 0:
+			return nil, fmt.Errorf("testenv: partition %q: ID 0 is reserved (requests that name no partition)", po.Name)
+		case po.Name == "":
+			return nil, fmt.Errorf("testenv: partition %d has no name", po.ID)
+		case n.parts[po.ID] != nil:
+			return nil, fmt.Errorf("testenv: partition ID %d given twice", po.ID)
+		case names[po.Name]:
+			return nil, fmt.Errorf("testenv: partition name %q given twice", po.Name)
+		}
+		names[po.Name] = true
+		tok, err := token.New(token.Config{
+			Name: po.Name, ID: po.ID,
+			UserPIN: po.UserPIN, SOPIN: po.SOPIN,
+			MaxPINAttempts: po.MaxPINAttempts,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("testenv: partition %d (%s): %w", po.ID, po.Name, err)
+		}
+		keys, err := newTicketKeyring(po.ID, po.TicketKey)
+		if err != nil {
+			return nil, err
+		}
+		n.parts[po.ID] = &partition{id: po.ID, name: po.Name, tok: tok, keys: keys}
+		n.summaries = append(n.summaries, wire.PartitionSummary{ID: po.ID, Name: po.Name})
+	}
+	cert, err := opts.PKI.NodeCertificate()
+	if err != nil {
+		return nil, err
+	}
+	n.tlsConf = wire.ServerTLS(cert, opts.PKI.ClientCAPool())
+
+	ln, err := net.Listen("tcp", opts.Address)
+	if err != nil {
+		return nil, fmt.Errorf("testenv: listen: %w", err)
+	}
+	// Restart listens again on this exact address, so a node given port 0
+	// keeps the port it was assigned.
+	n.addr = ln.Addr().String()
+	n.workers.Add(opts.Workers)
+	for range opts.Workers {
+		go n.worker()
+	}
+	n.mu.Lock()
+	n.serveLocked(ln)
+	n.mu.Unlock()
+	return n, nil
+}
+
+// Addr returns the address the node listens on, host:port.
+func (n *Node) Addr() string { return n.addr }
+
+// Name returns the node's name, as its hello reply gives it.
+func (n *Node) Name() string { return n.name }
+
+// PKI returns the PKI that issued the node's certificate and whose client CA
+// the node trusts.
+func (n *Node) PKI() *PKI { return n.pki }
+
+// Partitions lists the partitions the node serves.
+func (n *Node) Partitions() []wire.PartitionSummary {
+	return append([]wire.PartitionSummary(nil), n.summaries...)
+}
+
+// serveLocked starts an accept loop on ln. n.mu is held.
+func (n *Node) serveLocked(ln net.Listener) {
+	done := make(chan struct{})
+	n.ln, n.acceptDone = ln, done
+	n.wg.Add(1)
+	go n.acceptLoop(ln, done)
+}
+
+func (n *Node) acceptLoop(ln net.Listener, done chan struct{}) {
+	defer n.wg.Done()
+	defer close(done)
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait rather than spin.
+			select {
+			case <-time.After(10 * time.Millisecond):
+				continue
+			case <-n.closing:
+				return
+			}
+		}
+		if n.refuse.Load() {
+			nc.Close()
+			continue
+		}
+		c := &conn{n: n, raw: nc}
+		n.mu.Lock()
+		if n.closed || n.ln != ln {
+			n.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		n.open[c] = struct{}{}
+		n.wg.Add(1) // under mu, with closed false: Close has not started waiting
+		n.mu.Unlock()
+		n.stats.accepted.Add(1)
+		go c.serve()
+	}
+}
+
+// Close stops the node: it stops listening, closes every connection, and
+// returns once every goroutine the node started has exited. Partition state
+// is lost.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	close(n.closing)
+	ln := n.ln
+	n.ln = nil
+	conns := n.openLocked()
+	n.mu.Unlock()
+
+	if ln != nil {
+		ln.Close()
+	}
+	for _, c := range conns {
+		c.drop()
+	}
+	n.wg.Wait()
+	// Every reader has exited, so nothing sends on jobs any more.
+	close(n.jobs)
+	n.workers.Wait()
+	return nil
+}
+
+func (n *Node) openLocked() []*conn {
+	conns := make([]*conn, 0, len(n.open))
+	for c := range n.open {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+func (n *Node) worker() {
+	defer n.workers.Done()
+	for j := range n.jobs {
+		n.run(j)
+	}
+}
+
+// run answers one request. Nothing a request does may take the node down:
+// a panic is answered CKR_GENERAL_ERROR and the worker goes on.
+func (n *Node) run(j job) {
+	if j.c.gone.Load() {
+		// The connection was dropped while the request waited: nobody can
+		// receive the reply, and a client that retries a state change does
+		// so with the same OpID, so skipping it is safe.
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			n.stats.panics.Add(1)
+			j.c.replyError(j.h, errInternal)
+		}
+	}()
+	n.stats.requests.Add(1)
+	if j.h.DeadlineMS != 0 && time.Since(j.at) >= time.Duration(j.h.DeadlineMS)*time.Millisecond {
+		n.delay()
+		j.c.replyError(j.h, errDeadline)
+		return
+	}
+	if hook := n.beforeDispatch.Load(); hook != nil {
+		(*hook)(j.h)
+	}
+	reply, err := n.dispatch(j.c, j.h, j.body)
+	n.delay()
+	if err != nil {
+		j.c.replyError(j.h, err)
+		return
+	}
+	j.c.reply(j.h, reply)
+}
+
+var errDeadline = &ck.Error{RV: wire.CodeDeadline, Msg: "the request's deadline passed before a worker was free"}
+
+// delay waits for the injected latency, if any, or until the node closes.
+func (n *Node) delay() {
+	d := time.Duration(n.latency.Load())
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-n.closing:
+	}
+}
+
+// conn is one client connection.
+type conn struct {
+	n        *Node
+	raw      net.Conn
+	sc       *wire.ServerConn
+	gone     atomic.Bool
+	clientID [32]byte // SHA-256 of the client's certificate: tickets and dedup bind to it
+	tickets  [4]atomic.Pointer[ticketMemo]
+}
+
+func (c *conn) serve() {
+	n := c.n
+	defer n.wg.Done()
+	defer c.forget()
+	defer func() {
+		// A bug in reading one client's frames costs that connection only,
+		// never the node.
+		if r := recover(); r != nil {
+			n.stats.panics.Add(1)
+		}
+	}()
+
+	// The handshake and the hello share one deadline: a client that opens a
+	// connection and stalls costs the node this long at most.
+	_ = c.raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	tc := tls.Server(c.raw, n.tlsConf)
+	if err := tc.Handshake(); err != nil {
+		n.stats.handshakeFailures.Add(1)
+		return
+	}
+	// The TLS configuration requires a client certificate that chains to
+	// the client CA; the leaf is the client's identity.
+	state := tc.ConnectionState()
+	if len(state.PeerCertificates) == 0 {
+		n.stats.handshakeFailures.Add(1)
+		return
+	}
+	c.clientID = sha256.Sum256(state.PeerCertificates[0].Raw)
+	c.sc = wire.NewServerConn(tc, writeTimeout)
+	if !c.hello() {
+		return
+	}
+	_ = c.raw.SetDeadline(time.Time{})
+	c.readLoop()
+}
+
+// hello handles the first request, which must be OpHello: the connection
+// speaks nothing before the version is agreed.
+func (c *conn) hello() bool {
+	n := c.n
+	h, body, err := c.sc.Read()
+	if err != nil {
+		n.noteReadError(err)
+		return false
+	}
+	if h.Op != wire.OpHello {
+		c.replyError(h, &ck.Error{RV: wire.CodeHelloRequired, Msg: "the first request on a connection must be Hello"})
+		return false
+	}
+	var req wire.HelloRequest
+	if err := wire.Unmarshal(body, &req); err != nil {
+		c.replyError(h, &ck.Error{RV: wire.CodeBadRequest, Msg: "malformed Hello request"})
+		return false
+	}
+	v, ok := wire.NegotiateVersion(req)
+	if !ok {
+		c.replyError(h, ck.Errorf(wire.CodeVersion, "no common protocol version: client speaks %d..%d, node %d..%d",
+			req.MinVersion, req.MaxVersion, wire.MinVersion, wire.MaxVersion))
+		return false
+	}
+	n.delay()
+	return c.sc.Reply(h, wire.HelloReply{Version: v, Node: n.name, Partitions: n.summaries}) == nil
+}
+
+// readLoop reads requests and queues them for the workers. It never blocks
+// on the queue: a full queue is answered CodeBusy at once, so that a client
+// can go to another node instead of waiting behind an overloaded one.
+func (c *conn) readLoop() {
+	n := c.n
+	for {
+		h, body, err := c.sc.Read()
+		if err != nil {
+			n.noteReadError(err)
+			return
+		}
+		switch {
+		case !h.Op.Known():
+			// A newer client may try an op this node does not have; the
+			// connection stays usable.
+			c.replyError(h, ck.Errorf(wire.CodeUnknownOp, "unknown op %d", uint16(h.Op)))
+		case h.Op == wire.OpHello:
+			c.replyError(h, &ck.Error{RV: wire.CodeBadRequest, Msg: "Hello was already done on this connection"})
+		case n.busy.Load():
+			n.stats.busy.Add(1)
+			c.replyError(h, errBusy)
+		default:
+			select {
+			case n.jobs <- job{c: c, h: h, body: body, at: time.Now()}:
+			default:
+				n.stats.busy.Add(1)
+				c.replyError(h, errBusy)
+			}
+		}
+		if c.gone.Load() {
+			return
+		}
+	}
+}
+
+var errBusy = &ck.Error{RV: wire.CodeBusy, Msg: "node busy: request not started"}
+
+// noteReadError counts reads that failed for another reason than the peer or
+// the node closing the connection: malformed, oversized or truncated frames,
+// TLS errors, a stalled hello.
+func (n *Node) noteReadError(err error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	n.stats.protocolErrors.Add(1)
+}
+
+// reply sends a successful reply. A connection that can't take it (the
+// client stopped reading, or left) is dropped.
+func (c *conn) reply(h wire.Header, v any) {
+	if err := c.sc.Reply(h, v); err != nil {
+		c.drop()
+	}
+}
+
+// replyError sends err as an error reply: a *ck.Error with its code and
+// message, anything else as CKR_GENERAL_ERROR without details, which may be
+// internal.
+func (c *conn) replyError(h wire.Header, err error) {
+	var ce *ck.Error
+	if !errors.As(err, &ce) {
+		ce = errInternal
+	}
+	if err := c.sc.ReplyError(h, ce.RV, ce.Msg); err != nil {
+		c.drop()
+	}
+}
+
+// drop closes the connection; its reader exits and forgets it.
+func (c *conn) drop() {
+	c.gone.Store(true)
+	c.raw.Close()
+}
+
+func (c *conn) forget() {
+	c.drop()
+	c.n.mu.Lock()
+	delete(c.n.open, c)
+	c.n.mu.Unlock()
+}
