@@ -11,12 +11,6 @@ import (
 	"github.com/keyhold/keyhold/internal/wire"
 )
 
-// transport is the one seam between the engine and a node: send a request,
-// get a reply. *node implements it over the wire protocol.
-type transport interface {
-	call(ctx context.Context, op wire.Op, req, resp any) error
-}
-
 // node is the engine's view of one HSM node: a lazily dialed, pipelined
 // connection and the node's health. A node is shared by every partition
 // configured on its address.
@@ -35,6 +29,7 @@ type node struct {
 	closed    bool
 
 	requests  atomic.Uint64
+	successes atomic.Uint64
 	failures  atomic.Uint64
 	busy      atomic.Uint64
 	latencyNS atomic.Uint64 // sum over successful requests
@@ -191,6 +186,7 @@ func (n *node) call(ctx context.Context, op wire.Op, req, resp any) error {
 	err = c.Call(ctx, op, req, resp)
 	switch {
 	case err == nil:
+		n.successes.Add(1)
 		n.latencyNS.Add(uint64(time.Since(start)))
 	case wire.IsTransport(err):
 		n.markFailed(err)
@@ -221,7 +217,8 @@ type NodeStats struct {
 	Address     string
 	Healthy     bool
 	Requests    uint64        // requests sent
-	Failures    uint64        // transport failures
+	Successes   uint64        // requests answered successfully
+	Failures    uint64        // transport failures: connects and requests
 	Busy        uint64        // requests the node refused as busy
 	MeanLatency time.Duration // over successful requests
 	LastError   string        // the last transport failure, if any
@@ -232,10 +229,11 @@ func (n *node) stats() NodeStats {
 	s := NodeStats{Address: n.addr, Healthy: n.healthy, LastError: n.lastError}
 	n.mu.Unlock()
 	s.Requests = n.requests.Load()
+	s.Successes = n.successes.Load()
 	s.Failures = n.failures.Load()
 	s.Busy = n.busy.Load()
-	if ok := s.Requests - s.Failures - s.Busy; ok > 0 && ok <= s.Requests {
-		s.MeanLatency = time.Duration(n.latencyNS.Load() / ok)
+	if s.Successes > 0 {
+		s.MeanLatency = time.Duration(n.latencyNS.Load() / s.Successes)
 	}
 	return s
 }

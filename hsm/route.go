@@ -78,12 +78,3 @@ func (r *route) pick(t tried) *node {
 	}
 	return nil
 }
-
-// size is the number of nodes on the route.
-func (r *route) size() int {
-	n := 0
-	for _, g := range r.groups {
-		n += len(g.nodes)
-	}
-	return n
-}

@@ -70,7 +70,7 @@ func ReadSecrets(path string) (*Secrets, error) {
 func (s *Secrets) Credential(name string) (*Credential, error) {
 	if name == "" {
 		if len(s.Credentials) != 1 {
-			return nil, fmt.Errorf("%w: secrets file holds %d credentials; name one with client:", ErrConfig, len(s.Credentials))
+			return nil, fmt.Errorf("%w: secrets file holds %d credentials; select one with the client setting", ErrConfig, len(s.Credentials))
 		}
 		return &s.Credentials[0], nil
 	}

@@ -234,6 +234,9 @@ func (s *Decrypter) DecryptContext(ctx context.Context, ciphertext []byte, opts 
 		}, ciphertext)
 	case nil:
 		return s.key.Decrypt(ctx, hsm.Mechanism{Type: ck.CKM_RSA_PKCS}, ciphertext)
+	//lint:ignore SA1019 PKCS#1 v1.5 decryption is deprecated for new designs, but
+	// TLS 1.2 RSA key exchange and PKCS#11 callers still need it; the
+	// Decrypter honours the options so that SessionKeyLen keeps its meaning.
 	case *rsa.PKCS1v15DecryptOptions:
 		if o.SessionKeyLen == 0 {
 			return s.key.Decrypt(ctx, hsm.Mechanism{Type: ck.CKM_RSA_PKCS}, ciphertext)

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the tests exercise the deprecated PKCS#1 v1.5 decryption options on purpose.
+
 package signer_test
 
 import (

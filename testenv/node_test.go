@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -253,11 +252,10 @@ func ecPublicKey(t *testing.T, c *wire.Conn, part uint32, h uint64) *ecdsa.Publi
 	rest, err := asn1.Unmarshal(rep.Values[0].Value, &point)
 	require.NoError(t, err)
 	require.Empty(t, rest)
-	// Parsing through crypto/ecdh validates the point on the curve.
-	_, err = ecdh.P256().NewPublicKey(point)
+	// Parsing validates the point on the curve.
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
 	require.NoError(t, err)
-	x, y := new(big.Int).SetBytes(point[1:33]), new(big.Int).SetBytes(point[33:])
-	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
+	return pub
 }
 
 func signP256(t *testing.T, c *wire.Conn, part uint32, ticket []byte, priv uint64, digest []byte) ([]byte, error) {

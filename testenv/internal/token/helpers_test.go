@@ -48,7 +48,7 @@ var (
 	testRSAKey  *rsa.PrivateKey
 )
 
-func testRSA(t testing.TB) *rsa.PrivateKey {
+func testRSA(testing.TB) *rsa.PrivateKey {
 	testRSAOnce.Do(func() {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
@@ -183,6 +183,12 @@ func dataTemplate(extra ...ck.Attribute) ck.Template {
 // selfSigned returns a self-signed certificate for key.
 func selfSigned(t testing.TB, key *ecdsa.PrivateKey) (*x509.Certificate, []byte) {
 	t.Helper()
+	cert, der, err := makeSelfSigned(key)
+	require.NoError(t, err)
+	return cert, der
+}
+
+func makeSelfSigned(key *ecdsa.PrivateKey) (*x509.Certificate, []byte, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(0x1234567),
 		Subject:      pkix.Name{CommonName: "keyhold test"},
@@ -190,10 +196,11 @@ func selfSigned(t testing.TB, key *ecdsa.PrivateKey) (*x509.Certificate, []byte)
 		NotAfter:     time.Now().Add(time.Hour),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, err
+	}
 	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	return cert, der
+	return cert, der, err
 }
 
 // attr reads one attribute that must be readable.

@@ -195,7 +195,9 @@ func (b *builder) derive(t ck.AttributeType, v []byte) error {
 // deriveEq is derive with a custom comparison, for values with more than one
 // valid encoding (big integers with leading zeros, Ed25519 points).
 func (b *builder) deriveEq(t ck.AttributeType, v []byte, same func(given []byte) bool) error {
-	if given, ok := b.vals[t]; ok {
+	if given, ok := b.vals[t]; ok && (len(given) > 0 || t != ck.CKA_PUBLIC_KEY_INFO) {
+		// (An empty CKA_PUBLIC_KEY_INFO is PKCS#11's default for "not
+		// given", so it is derived like an absent one.)
 		if !same(given) {
 			return ck.Errorf(ck.CKR_ATTRIBUTE_VALUE_INVALID, "attribute %v does not match the value derived from the object", t)
 		}
