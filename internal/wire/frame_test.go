@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"io"
 	"strings"
@@ -219,4 +220,29 @@ func TestReadFrameBodyIsFresh(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "first", string(first), "the body must not share the reader's buffer")
 	assert.Equal(t, "secnd", string(second))
+}
+
+// TestFrameGolden pins whole frames as docs/protocol.md shows them.
+func TestFrameGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		h    Header
+		body any
+		hex  string
+	}{
+		{"hello request", Header{Kind: KindRequest, Op: OpHello, ID: 1, DeadlineMS: 2000},
+			HelloRequest{MinVersion: 1, MaxVersion: 1, Client: "kh"},
+			"00000019 01 00 0001 0000000000000001 000007d0 a3010102010362 6b68"},
+		{"busy error reply", Header{Kind: KindError, Op: OpSign, ID: 7},
+			ErrorBody{Code: CodeBusy, Message: "busy"},
+			"0000001d 03 00 000e 0000000000000007 00000000 a2011a80000004026462757379"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, err := Marshal(tt.body)
+			require.NoError(t, err)
+			got := AppendFrame(nil, tt.h, body)
+			assert.Equal(t, strings.ReplaceAll(tt.hex, " ", ""), hex.EncodeToString(got))
+		})
+	}
 }

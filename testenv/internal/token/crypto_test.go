@@ -70,8 +70,8 @@ type sigCase struct {
 	priv, pub ck.Template
 	mech      ck.Mechanism
 	data      []byte
-	verify    func(sig []byte) error    // the standard library's check
-	stdSign   func() ([]byte, error)    // a standard-library signature the token must accept, or nil
+	verify    func(sig []byte) error // the standard library's check
+	stdSign   func() ([]byte, error) // a standard-library signature the token must accept, or nil
 }
 
 func sigCases(t *testing.T) []sigCase {

@@ -313,6 +313,10 @@ func (b *builder) buildECPublic() (*keyMaterial, error) {
 		if !ok {
 			return nil, ck.Errorf(ck.CKR_ATTRIBUTE_VALUE_INVALID, "%v is not an Ed25519 public key", ck.CKA_EC_POINT)
 		}
+		// Whether the 32 bytes decode to a curve point is not checked here:
+		// the standard library offers no Ed25519 point decoding, and
+		// ed25519.Verify refuses every signature for a key that does not
+		// decode, so such a key can do no harm.
 		pub = bytes.Clone(pub)
 		if err := b.derivePublicKeyInfo(pub); err != nil {
 			return nil, err

@@ -381,3 +381,33 @@ func TestTemplateValuesAreCopied(t *testing.T) {
 	assert.Equal(t, []byte("label"), attr(t, tok, Public, h, ck.CKA_LABEL))
 	assert.Equal(t, []byte("some data"), attr(t, tok, Public, h, ck.CKA_VALUE))
 }
+
+func TestObjectLimit(t *testing.T) {
+	tok := newTestToken(t)
+	// Fill the table directly: creating 65536 objects one by one would only
+	// slow the test down.
+	filler := &object{}
+	for i := range maxObjects - 1 {
+		tok.objects[Handle(1<<40+i)] = filler
+	}
+	mustCreate(t, tok, Public, dataTemplate())
+	_, err := tok.Create(Public, dataTemplate())
+	requireRV(t, err, ck.CKR_DEVICE_MEMORY)
+	_, _, err = tok.GenerateKeyPair(User, mechEdGen, ck.Template{ck.Bytes(ck.CKA_EC_PARAMS, ed25519Params)}, nil)
+	requireRV(t, err, ck.CKR_DEVICE_MEMORY)
+	assert.Equal(t, maxObjects, tok.Info().ObjectCount)
+}
+
+func TestAccessString(t *testing.T) {
+	assert.Equal(t, "Public", Public.String())
+	assert.Equal(t, "User", User.String())
+	assert.Equal(t, "SO", SO.String())
+	assert.Equal(t, "Access(7)", Access(7).String())
+}
+
+func TestEmptyPublicKeyInfoIsDerived(t *testing.T) {
+	tok := newTestToken(t)
+	k := mustEC(t)
+	h := mustCreate(t, tok, User, ecPubTemplate(&k.PublicKey, ck.Bytes(ck.CKA_PUBLIC_KEY_INFO, nil)))
+	assert.True(t, k.PublicKey.Equal(publicFromToken(t, tok, User, h)))
+}

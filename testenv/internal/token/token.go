@@ -108,7 +108,9 @@ type Token struct {
 	seq                  uint64
 }
 
-// New returns a token configured by cfg, with no objects.
+// New returns a token configured by cfg, with no objects. A configuration it
+// cannot honour answers CKR_ARGUMENTS_BAD, a PIN of the wrong length
+// CKR_PIN_LEN_RANGE.
 func New(cfg Config) (*Token, error) {
 	t := &Token{
 		name:           cfg.Name,
