@@ -86,17 +86,17 @@ func (n *node) isHealthy() bool {
 
 // getConn returns the live connection, dialing it if needed. Only one caller
 // dials at a time; the others wait for it (or for their own context).
-func (n *node) getConn(ctx context.Context) (*wire.Conn, error) {
+func (n *node) getConn(ctx context.Context) (c *wire.Conn, dialed bool, err error) {
 	for {
 		n.mu.Lock()
 		if n.closed {
 			n.mu.Unlock()
-			return nil, ErrClosed
+			return nil, false, ErrClosed
 		}
 		if n.conn != nil && n.conn.Err() == nil {
 			c := n.conn
 			n.mu.Unlock()
-			return c, nil
+			return c, false, nil
 		}
 		if n.dialing != nil {
 			wait := n.dialing
@@ -105,13 +105,13 @@ func (n *node) getConn(ctx context.Context) (*wire.Conn, error) {
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, false, ctx.Err()
 			}
 		}
 		if !n.healthy && time.Now().Before(n.retryAt) {
 			msg := n.lastError
 			n.mu.Unlock()
-			return nil, fmt.Errorf("%w: node %s is down (%s)", wire.ErrClosed, n.addr, msg)
+			return nil, false, fmt.Errorf("%w: node %s is down (%s)", wire.ErrClosed, n.addr, msg)
 		}
 		old := n.conn
 		n.conn = nil
@@ -134,22 +134,22 @@ func (n *node) getConn(ctx context.Context) (*wire.Conn, error) {
 		if err == nil && n.closed {
 			n.mu.Unlock()
 			c.Close()
-			return nil, ErrClosed
+			return nil, false, ErrClosed
 		}
 		if err != nil {
 			n.mu.Unlock()
 			if ctx.Err() != nil {
 				// The caller gave up; that says nothing about the node.
-				return nil, ctx.Err()
+				return nil, false, ctx.Err()
 			}
 			n.markFailed(err)
-			return nil, fmt.Errorf("%w: %v", wire.ErrClosed, err)
+			return nil, false, fmt.Errorf("%w: %v", wire.ErrClosed, err)
 		}
 		n.conn = c
 		n.healthy = true
 		n.backoff = 0
 		n.mu.Unlock()
-		return c, nil
+		return c, true, nil
 	}
 }
 
@@ -177,23 +177,44 @@ func (n *node) markFailed(err error) {
 }
 
 func (n *node) call(ctx context.Context, op wire.Op, req, resp any) error {
-	c, err := n.getConn(ctx)
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		c, dialed, err := n.getConn(ctx)
+		if err != nil {
+			return err
+		}
+		n.requests.Add(1)
+		start := time.Now()
+		err = c.Call(ctx, op, req, resp)
+		switch {
+		case err == nil:
+			n.successes.Add(1)
+			n.latencyNS.Add(uint64(time.Since(start)))
+		case wire.IsTransport(err) && !dialed && attempt == 0 && ctx.Err() == nil:
+			// A connection that sat idle may have died unnoticed (the node
+			// restarted, a middlebox dropped it): nothing reads an idle
+			// connection. That says little about the node, so try once more
+			// on a new connection; if the node is really down, the dial
+			// fails and marks it. Repeating is safe: reads are idempotent
+			// and state changes carry an OpID.
+			n.dropConn(c)
+			continue
+		case wire.IsTransport(err):
+			n.markFailed(err)
+		case isBusy(err):
+			n.busy.Add(1)
+		}
 		return err
 	}
-	n.requests.Add(1)
-	start := time.Now()
-	err = c.Call(ctx, op, req, resp)
-	switch {
-	case err == nil:
-		n.successes.Add(1)
-		n.latencyNS.Add(uint64(time.Since(start)))
-	case wire.IsTransport(err):
-		n.markFailed(err)
-	case isBusy(err):
-		n.busy.Add(1)
+}
+
+// dropConn forgets c if it is still the node's connection.
+func (n *node) dropConn(c *wire.Conn) {
+	n.mu.Lock()
+	if n.conn == c {
+		n.conn = nil
 	}
-	return err
+	n.mu.Unlock()
+	c.Close()
 }
 
 func (n *node) close() {

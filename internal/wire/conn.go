@@ -17,18 +17,28 @@ import (
 // Conn is the client end of one connection to a node. Many goroutines may
 // call Call at once: requests are pipelined on the connection and replies are
 // matched to them by request ID, in whatever order the node sends them.
+//
+// There is no reader goroutine. The callers take turns reading: the one
+// holding readTok reads frames, hands other callers their replies, and gives
+// the turn up when its own reply has come. A lone caller thus receives its
+// reply directly from the socket, without waking another goroutine — on an
+// idle connection that wake-up would be a large part of the latency — while
+// under load replies still fan out to many waiting callers.
 type Conn struct {
 	nc    net.Conn
 	w     frameWriter
+	fr    frameReader // used only by the holder of readTok
 	hello HelloReply
 
-	nextID atomic.Uint64
+	nextID  atomic.Uint64
+	readTok chan struct{} // capacity 1: whoever sends into it is the reader
 
 	mu      sync.Mutex
 	pending map[uint64]chan result
-	err     error // set once, when the connection fails or closes
+	reader  uint64 // request ID of the call that is reading, 0 when none
+	err     error  // set once, when the connection fails or closes
 
-	done chan struct{} // closed when the reader goroutine has exited
+	done chan struct{} // closed when the connection has failed or closed
 }
 
 type result struct {
@@ -68,6 +78,7 @@ func newConn(ctx context.Context, nc net.Conn, opts DialOptions) (*Conn, error) 
 		nc:      nc,
 		w:       frameWriter{conn: nc, timeout: opts.WriteTimeout},
 		pending: make(map[uint64]chan result),
+		readTok: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
 	// The hello is sent and read synchronously, before the reader starts,
@@ -120,7 +131,8 @@ func newConn(ctx context.Context, nc net.Conn, opts DialOptions) (*Conn, error) 
 		return fail(ctx.Err())
 	}
 	_ = nc.SetDeadline(time.Time{})
-	go c.readLoop(br)
+	c.w.deadline = time.Time{} // cleared with the hello's deadline
+	c.fr.r = br
 	return c, nil
 }
 
@@ -157,27 +169,106 @@ func (c *Conn) Call(ctx context.Context, op Op, req, resp any) error {
 		c.shutdown(fmt.Errorf("%w: write: %v", ErrClosed, err))
 		return c.Err()
 	}
-	select {
-	case r, ok := <-ch:
-		if !ok {
-			return c.Err()
-		}
-		if r.kind == KindError {
-			var eb ErrorBody
-			if err := Unmarshal(r.body, &eb); err != nil {
+	for {
+		select {
+		case r, ok := <-ch:
+			return c.finish(r, ok, resp)
+		case <-ctx.Done():
+			c.forget(id)
+			return ctx.Err()
+		case c.readTok <- struct{}{}:
+			r, ok, err := c.readUntil(ctx, id, ch)
+			<-c.readTok
+			if err != nil {
 				return err
 			}
-			return RemoteError(eb)
+			return c.finish(r, ok, resp)
 		}
-		if resp == nil {
-			return nil
+	}
+}
+
+// finish turns a delivered reply into Call's result.
+func (c *Conn) finish(r result, ok bool, resp any) error {
+	if !ok {
+		return c.Err()
+	}
+	if r.kind == KindError {
+		var eb ErrorBody
+		if err := Unmarshal(r.body, &eb); err != nil {
+			return err
 		}
-		return Unmarshal(r.body, resp)
-	case <-ctx.Done():
+		return RemoteError(eb)
+	}
+	if resp == nil {
+		return nil
+	}
+	return Unmarshal(r.body, resp)
+}
+
+func (c *Conn) forget(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// readUntil reads frames for every waiting caller until the reply to id
+// arrives, or ctx ends, or the connection fails. The caller holds readTok.
+func (c *Conn) readUntil(ctx context.Context, id uint64, ch chan result) (result, bool, error) {
+	// The reply may have been delivered while we waited for the turn.
+	select {
+	case r, ok := <-ch:
+		return r, ok, nil
+	default:
+	}
+	// When ctx ends, a read deadline in the past interrupts the read. Reads
+	// resume cleanly after that (frameReader keeps a partial frame, and TLS
+	// keeps a partial record), so the next reader goes on where this one
+	// stopped. The check of c.reader keeps a late interrupt from hitting the
+	// next reader.
+	c.mu.Lock()
+	c.reader = id
+	c.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
 		c.mu.Lock()
-		delete(c.pending, id)
+		if c.reader == id {
+			_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+		}
 		c.mu.Unlock()
-		return ctx.Err()
+	})
+	defer func() {
+		interrupted := !stop()
+		c.mu.Lock()
+		c.reader = 0
+		c.mu.Unlock()
+		if interrupted {
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
+	}()
+	for {
+		h, body, err := c.fr.next()
+		if err != nil {
+			var ne net.Error
+			if ctx.Err() != nil && errors.As(err, &ne) && ne.Timeout() {
+				c.forget(id)
+				return result{}, false, ctx.Err()
+			}
+			c.shutdown(fmt.Errorf("%w: read: %v", ErrClosed, err))
+			return result{}, false, c.Err()
+		}
+		if h.Kind == KindRequest {
+			c.shutdown(fmt.Errorf("%w: node sent a request frame", ErrFrameMalformed))
+			return result{}, false, c.Err()
+		}
+		c.mu.Lock()
+		dst, ok := c.pending[h.ID]
+		delete(c.pending, h.ID)
+		c.mu.Unlock()
+		if h.ID == id {
+			return result{kind: h.Kind, body: body}, true, nil
+		}
+		if ok { // a reply to a request whose caller gave up is dropped
+			dst <- result{kind: h.Kind, body: body}
+		}
 	}
 }
 
@@ -196,30 +287,8 @@ func deadlineMS(ctx context.Context) uint32 {
 	return uint32(ms)
 }
 
-func (c *Conn) readLoop(br *bufio.Reader) {
-	defer close(c.done)
-	for {
-		h, body, err := ReadFrame(br)
-		if err != nil {
-			c.shutdown(fmt.Errorf("%w: read: %v", ErrClosed, err))
-			return
-		}
-		if h.Kind == KindRequest {
-			c.shutdown(fmt.Errorf("%w: node sent a request frame", ErrFrameMalformed))
-			return
-		}
-		c.mu.Lock()
-		ch, ok := c.pending[h.ID]
-		delete(c.pending, h.ID)
-		c.mu.Unlock()
-		if ok { // a reply to a request whose caller gave up is dropped
-			ch <- result{kind: h.Kind, body: body}
-		}
-	}
-}
-
 // shutdown fails the connection once: it records why, closes the socket so
-// that the reader exits, and wakes every waiting caller.
+// that a reading caller returns, and wakes every waiting caller.
 func (c *Conn) shutdown(why error) {
 	c.mu.Lock()
 	if c.err != nil {
@@ -230,6 +299,7 @@ func (c *Conn) shutdown(why error) {
 	pending := c.pending
 	c.pending = nil
 	c.mu.Unlock()
+	close(c.done)
 	c.w.fail(why)
 	c.nc.Close()
 	for _, ch := range pending {
@@ -244,8 +314,7 @@ func (c *Conn) Err() error {
 	return c.err
 }
 
-// Done is closed when the connection has failed or closed and its reader has
-// exited.
+// Done is closed when the connection has failed or closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // InFlight returns the number of requests waiting for a reply.
@@ -255,11 +324,10 @@ func (c *Conn) InFlight() int {
 	return len(c.pending)
 }
 
-// Close closes the connection, fails the requests in flight, and returns
-// once its goroutine has exited.
+// Close closes the connection and fails the requests in flight. The
+// connection starts no goroutine, so nothing of it outlives Close.
 func (c *Conn) Close() error {
 	c.shutdown(ErrClosed)
-	<-c.done
 	return nil
 }
 

@@ -115,3 +115,50 @@ func ReadFrame(r *bufio.Reader) (Header, []byte, error) {
 	}
 	return h, body, nil
 }
+
+// frameReader reads frames like ReadFrame, but can be interrupted (by a read
+// deadline) and resumed: a frame read in part is kept and completed by the
+// next call, so the stream never loses its place.
+type frameReader struct {
+	r       *bufio.Reader
+	hdr     [HeaderSize]byte
+	hdrN    int
+	h       Header
+	body    []byte
+	bodyN   int
+	haveHdr bool
+}
+
+func (f *frameReader) next() (Header, []byte, error) {
+	for !f.haveHdr {
+		n, err := f.r.Read(f.hdr[f.hdrN:])
+		f.hdrN += n
+		if f.hdrN == HeaderSize {
+			h, size, perr := ParseHeader(f.hdr[:])
+			if perr != nil {
+				return Header{}, nil, perr
+			}
+			f.h, f.body, f.bodyN, f.haveHdr = h, make([]byte, size), 0, true
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && f.hdrN > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return Header{}, nil, err
+		}
+	}
+	for f.bodyN < len(f.body) {
+		n, err := f.r.Read(f.body[f.bodyN:])
+		f.bodyN += n
+		if err != nil && f.bodyN < len(f.body) {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return Header{}, nil, err
+		}
+	}
+	h, body := f.h, f.body
+	f.hdrN, f.body, f.bodyN, f.haveHdr = 0, nil, 0, false
+	return h, body, nil
+}

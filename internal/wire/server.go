@@ -39,6 +39,10 @@ func (s *ServerConn) Read() (Header, []byte, error) {
 	return h, body, nil
 }
 
+// Buffered reports whether more request bytes have already arrived, that is,
+// whether the client has pipelined requests behind the one just read.
+func (s *ServerConn) Buffered() bool { return s.r.Buffered() > 0 }
+
 // Reply sends a successful reply to the request with header req. A reply
 // whose body would exceed MaxBodySize is not sent, since the client would
 // have to close the connection on it: the request is answered with the

@@ -16,6 +16,7 @@ type frameWriter struct {
 	timeout time.Duration // bounds each write, so a peer that stops reading can't block callers forever
 
 	mu       sync.Mutex
+	deadline time.Time // the write deadline installed on conn
 	buf      []byte
 	spare    []byte
 	flushing bool
@@ -56,7 +57,13 @@ func (w *frameWriter) write(h Header, body []byte) error {
 		w.buf = w.spare[:0]
 		w.mu.Unlock()
 		if w.timeout > 0 {
-			_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+			// Renewing the deadline only once half of it is used keeps each
+			// write bounded by at least timeout/2 without touching the
+			// connection's timer on every write.
+			if now := time.Now(); w.deadline.Sub(now) < w.timeout/2 {
+				w.deadline = now.Add(w.timeout)
+				_ = w.conn.SetWriteDeadline(w.deadline)
+			}
 		}
 		_, err := w.conn.Write(out)
 		w.mu.Lock()
