@@ -3,6 +3,7 @@ package hsm
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,10 @@ type node struct {
 	busy      atomic.Uint64
 	latencyNS atomic.Uint64 // sum over successful requests
 }
+
+// errNodeDown marks transport errors that happened before a request was
+// sent: the node could not be reached at all.
+var errNodeDown = errors.New("node unreachable")
 
 // Backoff bounds for probing a failed node.
 const (
@@ -111,7 +116,7 @@ func (n *node) getConn(ctx context.Context) (c *wire.Conn, dialed bool, err erro
 		if !n.healthy && time.Now().Before(n.retryAt) {
 			msg := n.lastError
 			n.mu.Unlock()
-			return nil, false, fmt.Errorf("%w: node %s is down (%s)", wire.ErrClosed, n.addr, msg)
+			return nil, false, fmt.Errorf("%w: %w: node %s is down (%s)", errNodeDown, wire.ErrClosed, n.addr, msg)
 		}
 		old := n.conn
 		n.conn = nil
@@ -143,7 +148,7 @@ func (n *node) getConn(ctx context.Context) (c *wire.Conn, dialed bool, err erro
 				return nil, false, ctx.Err()
 			}
 			n.markFailed(err)
-			return nil, false, fmt.Errorf("%w: %v", wire.ErrClosed, err)
+			return nil, false, fmt.Errorf("%w: %w: %v", errNodeDown, wire.ErrClosed, err)
 		}
 		n.conn = c
 		n.healthy = true

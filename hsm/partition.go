@@ -217,13 +217,15 @@ func (p *Partition) do(ctx context.Context, op string, wop wire.Op, auth bool, b
 		defer cancel()
 	}
 	var (
-		ticket    []byte
-		err       error
-		seen      tried
-		busyWait  = time.Millisecond
-		relogged  bool
-		lastNode  string
-		lastError error
+		ticket   []byte
+		err      error
+		seen     tried
+		busyWait = time.Millisecond
+		relogged bool
+		// inFlightLoss: some attempt failed after its request was sent.
+		inFlightLoss, secondRound bool
+		lastNode                  string
+		lastError                 error
 	)
 	if auth {
 		if ticket, err = p.ticket(ctx); err != nil {
@@ -246,6 +248,21 @@ func (p *Partition) do(ctx context.Context, op string, wop wire.Op, auth bool, b
 				seen = seen[:0]
 				continue
 			}
+			if inFlightLoss && !secondRound {
+				// A request was lost in flight (a connection broke under it),
+				// not refused: the nodes may be fine. One more round, once
+				// their first backoff has run out, tells.
+				secondRound = true
+				t := time.NewTimer(minBackoff)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return p.opError(op, lastNode, asUnavailable(lastError))
+				}
+				seen = seen[:0]
+				continue
+			}
 			if lastError == nil {
 				return newError(op, p, ErrUnavailable, "no node of the partition is reachable")
 			}
@@ -263,6 +280,9 @@ func (p *Partition) do(ctx context.Context, op string, wop wire.Op, auth bool, b
 			return newError(op, p, ErrClosed, "")
 		case wire.IsTransport(err) || hasCode(err, wire.CodeShuttingDown):
 			seen = append(seen, n)
+			if !errors.Is(err, errNodeDown) {
+				inFlightLoss = true
+			}
 		case isBusy(err):
 			seen = append(seen, n)
 		case hasCode(err, wire.CodeTicketInvalid) && auth && !relogged:
