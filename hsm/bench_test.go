@@ -26,20 +26,7 @@ import (
 func BenchmarkClusterSign(b *testing.B) {
 	for _, nodes := range []int{1, 3} {
 		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
-			env := testenv.Start(b, testenv.WithNodes(nodes))
-			c, err := hsm.Open(context.Background(), env.Config)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			p, _ := c.Partition(env.Partition)
-			if err := p.Login(context.Background(), env.UserPIN); err != nil {
-				b.Fatal(err)
-			}
-			key, err := p.GenerateKey(context.Background(), hsm.KeySpec{Type: hsm.KeyEC, Label: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
+			_, key := benchKey(b, nodes)
 			digest := sha256.Sum256([]byte("benchmark"))
 			m := hsm.Mechanism{Type: ck.CKM_ECDSA}
 			b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
@@ -65,20 +52,7 @@ func BenchmarkClusterSign(b *testing.B) {
 //
 //	go test ./hsm -run '^$' -bench BenchmarkFailover -benchtime 20x
 func BenchmarkFailover(b *testing.B) {
-	env := testenv.Start(b, testenv.WithNodes(3))
-	c, err := hsm.Open(context.Background(), env.Config)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	p, _ := c.Partition(env.Partition)
-	if err := p.Login(context.Background(), env.UserPIN); err != nil {
-		b.Fatal(err)
-	}
-	key, err := p.GenerateKey(context.Background(), hsm.KeySpec{Type: hsm.KeyEC, Label: "failover"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	env, key := benchKey(b, 3)
 	digest := sha256.Sum256([]byte("failover"))
 	m := hsm.Mechanism{Type: ck.CKM_ECDSA}
 
@@ -142,4 +116,28 @@ func BenchmarkFailover(b *testing.B) {
 	b.ReportMetric(float64(pct(0.50).Microseconds()), "p50-µs")
 	b.ReportMetric(float64(pct(0.99).Microseconds()), "p99-µs")
 	b.ReportMetric(float64(len(recovery)), "in-flight-at-death")
+}
+
+// benchKey starts a cluster of n nodes and returns it with a logged-in
+// client's ECDSA P-256 key.
+func benchKey(b *testing.B, nodes int) (*testenv.Env, *hsm.Key) {
+	b.Helper()
+	env := testenv.Start(b, testenv.WithNodes(nodes))
+	c, err := hsm.Open(context.Background(), env.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	p, err := c.Partition(env.Partition)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Login(context.Background(), env.UserPIN); err != nil {
+		b.Fatal(err)
+	}
+	key, err := p.GenerateKey(context.Background(), hsm.KeySpec{Type: hsm.KeyEC, Label: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return env, key
 }
