@@ -154,7 +154,12 @@ func ParseConfig(data []byte) (Config, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
-		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// Every unknown or mistyped field, each on its own.
+			return Config{}, &configError{problems: te.Errors}
+		}
+		return Config{}, &configError{problems: []string{err.Error()}}
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
@@ -220,7 +225,7 @@ func (c *Config) Validate() error {
 		add("no client credential: set secrets (written by ppin enroll)")
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))
+		return &configError{problems: problems}
 	}
 	return nil
 }

@@ -101,3 +101,44 @@ func TestConfiguredPIN(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "from-env", pin, "KEYHOLD_PIN comes first")
 }
+
+func TestConfigProblemsListEachOne(t *testing.T) {
+	_, err := hsm.ParseConfig([]byte(`partitions: [{id: 1, name: a, nodes: [{address: "h:1"}]}]
+server_ca: ca.pem
+secrets: s
+colour: blue
+timeout: {connect: 1s}`))
+	require.ErrorIs(t, err, hsm.ErrConfig)
+	cfg := hsm.Config{Partitions: []hsm.PartitionConfig{
+		{ID: 1, Name: "a", Nodes: []hsm.NodeConfig{{Address: "h:1"}}},
+		{ID: 1, Name: "b"},
+	}}
+	problems := hsm.ConfigProblems(&cfg)
+	require.Len(t, problems, 4, "%q", problems)
+	assert.Contains(t, problems[0], `id 1 is also partition "a"`)
+	assert.Contains(t, problems[1], "no nodes")
+	assert.Contains(t, problems[2], "no node pin")
+	assert.Contains(t, problems[3], "no client credential")
+}
+
+func TestProbe(t *testing.T) {
+	env := testenvStart(t)
+	cfg := env.Config
+	results, err := hsm.Probe(ctx(t), cfg)
+	require.NoError(t, err)
+	require.Len(t, results, 1)
+	assert.Empty(t, results[0].Problem)
+
+	// A wrong name, a partition the node does not serve, a dead address.
+	node := cfg.Partitions[0].Nodes[0]
+	cfg.Partitions = []hsm.PartitionConfig{
+		{ID: env.PartitionID, Name: "misnamed", Nodes: []hsm.NodeConfig{node}},
+		{ID: 99, Name: "absent", Nodes: []hsm.NodeConfig{node, {Address: "127.0.0.1:1"}}},
+	}
+	results, err = hsm.Probe(ctx(t), cfg)
+	require.NoError(t, err)
+	require.Len(t, results, 3)
+	assert.Contains(t, results[0].Problem, `as "test", not "misnamed"`)
+	assert.Contains(t, results[1].Problem, "does not serve partition id 99")
+	assert.Contains(t, results[2].Problem, "unreachable")
+}
