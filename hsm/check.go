@@ -74,9 +74,13 @@ func Probe(ctx context.Context, cfg Config) ([]NodeProbe, error) {
 			addrs[n.Address] = nil
 		}
 	}
+	list := make([]string, 0, len(addrs))
+	for addr := range addrs {
+		list = append(list, addr)
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for addr := range addrs {
+	for _, addr := range list {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -14,9 +15,18 @@ import (
 // sends the request again with the same OpID, to this node or another one of
 // the cluster; the node answers with the first result instead of acting a
 // second time, so that a retry never creates a second key.
+//
+// In a cluster the cache is the cluster's: before acting, a node claims the
+// OpID on its peers (a retry that reaches a peer meanwhile waits for the
+// result), and the result travels to every peer with the changes it made.
 const (
 	dedupTTL     = 10 * time.Minute // longer than any client retries one request
 	dedupEntries = 100_000          // bounds memory under a flood of distinct OpIDs
+	// claimWait bounds how long a repeat waits for the node acting on the
+	// first request. After it the repeat is answered busy, and a claim held
+	// by a peer is given up, so that the next retry acts: the peer is
+	// presumed dead.
+	claimWait = 10 * time.Second
 )
 
 // dedupKey names one operation. Beyond the OpID it holds everything that makes
@@ -30,21 +40,36 @@ type dedupKey struct {
 	access    token.Access
 }
 
-type dedupEntry struct {
-	done  chan struct{} // closed once reply and err are set
-	reply any
-	err   error
-}
+// entryState is where an operation is.
+type entryState uint8
 
-type dedupRecord struct {
-	key     dedupKey
-	entry   *dedupEntry
+const (
+	entryRunning   entryState = iota // this node acts on it
+	entryClaimed                     // a peer claimed it and acts on it
+	entryDone                        // the result is known
+	entryAbandoned                   // given up without acting: a repeat may act
+)
+
+type dedupEntry struct {
+	done chan struct{} // closed when the outcome is final (done or abandoned)
+
+	// Guarded by dedupCache.mu; reply and err are also safe to read once
+	// done is closed.
+	state   entryState
+	owner   *conn // the peer connection that claimed it (entryClaimed)
+	reply   any
+	err     error
+	body    []byte // reply, encoded, for peers
 	expires time.Time
 }
 
+type dedupRecord struct {
+	key   dedupKey
+	entry *dedupEntry
+}
+
 // dedupCache remembers results for a bounded time and count; the oldest
-// entries go first (entries are queued in insertion order, which is also
-// expiry order).
+// entries go first (entries are queued in insertion order).
 type dedupCache struct {
 	ttl time.Duration
 	max int
@@ -63,45 +88,294 @@ var errInternal = &ck.Error{RV: ck.CKR_GENERAL_ERROR, Msg: "internal error"}
 
 // do runs fn once per key and returns its result to every request with that
 // key. A repeat that arrives while the first run is still going waits for it.
-// The zero OpID means the client asked for no deduplication.
+// The zero OpID means the client asked for no deduplication. It is the cache
+// of a node alone; Node.once is the cluster's.
 func (d *dedupCache) do(k dedupKey, fn func() (any, error)) (any, error) {
 	if k.id == (wire.OpID{}) {
 		return fn()
 	}
-	now := time.Now()
-	d.mu.Lock()
-	d.evictLocked(now, d.max)
-	if e, ok := d.m[k]; ok {
-		d.mu.Unlock()
-		<-e.done
-		return e.reply, e.err
-	}
-	d.evictLocked(now, d.max-1) // room for the new entry
-	e := &dedupEntry{done: make(chan struct{})}
-	d.m[k] = e
-	d.queue = append(d.queue, dedupRecord{key: k, entry: e, expires: now.Add(d.ttl)})
-	d.mu.Unlock()
-
-	finished := false
-	defer func() {
-		// A panic is recorded as a general error before it travels on to the
-		// worker's recover: waiters must be released, and a repeat must not
-		// act again on an operation that may have half happened.
-		if !finished {
-			e.reply, e.err = nil, errInternal
+	for {
+		e, fresh := d.begin(k)
+		if fresh {
+			return d.act(k, e, fn)
 		}
-		close(e.done)
-	}()
-	e.reply, e.err = fn()
-	finished = true
-	return e.reply, e.err
+		if reply, err, again := d.wait(e, claimWait, nil); !again {
+			return reply, err
+		}
+	}
 }
 
-// evictLocked drops expired entries, and the oldest ones beyond keep.
+// act runs fn for the running entry e and releases its waiters.
+func (d *dedupCache) act(k dedupKey, e *dedupEntry, fn func() (any, error)) (reply any, err error) {
+	finished := false
+	defer func() {
+		// A panic is recorded as a general error before it travels on to
+		// the worker's recover: waiters must be released, and a repeat must
+		// not act again on an operation that may have half happened.
+		if !finished {
+			d.finish(k, e, nil, errInternal)
+			close(e.done)
+		}
+	}()
+	reply, err = fn()
+	d.finish(k, e, reply, err)
+	finished = true
+	close(e.done)
+	return reply, err
+}
+
+// begin returns the entry for k, creating a running one (fresh) when there is
+// none: the caller then acts, and must finish or abandon it.
+func (d *dedupCache) begin(k dedupKey) (e *dedupEntry, fresh bool) {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e := d.lookupLocked(k, now); e != nil {
+		return e, false
+	}
+	return d.addLocked(k, entryRunning, now.Add(d.ttl)), true
+}
+
+// lookupLocked returns the live entry for k, if any.
+func (d *dedupCache) lookupLocked(k dedupKey, now time.Time) *dedupEntry {
+	d.evictLocked(now, d.max)
+	e, ok := d.m[k]
+	if !ok {
+		return nil
+	}
+	if e.state == entryDone && !now.Before(e.expires) {
+		// Expired, but queued behind a longer-lived entry.
+		delete(d.m, k)
+		return nil
+	}
+	return e
+}
+
+func (d *dedupCache) addLocked(k dedupKey, s entryState, expires time.Time) *dedupEntry {
+	d.evictLocked(time.Now(), d.max-1) // room for the new entry
+	e := &dedupEntry{done: make(chan struct{}), state: s, expires: expires}
+	d.m[k] = e
+	d.queue = append(d.queue, dedupRecord{key: k, entry: e})
+	return e
+}
+
+// wait waits for the outcome of an entry that another request or a peer is
+// acting on, for at most limit or until stop is closed. again means the
+// entry was given up without acting: the caller may act itself. After limit
+// a peer's claim is given up (the peer is presumed dead) and the request is
+// answered busy, so that the client's next retry acts.
+func (d *dedupCache) wait(e *dedupEntry, limit time.Duration, stop <-chan struct{}) (reply any, err error, again bool) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-e.done:
+	case <-t.C:
+		d.mu.Lock()
+		claimed := e.state == entryClaimed
+		d.mu.Unlock()
+		if claimed {
+			d.abandonEntry(e)
+		}
+		return nil, errBusy, false
+	case <-stop:
+		return nil, errShuttingDown, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e.state == entryAbandoned {
+		return nil, nil, true
+	}
+	return e.reply, e.err, false
+}
+
+var errShuttingDown = &ck.Error{RV: wire.CodeShuttingDown, Msg: "node is stopping: request not started"}
+
+// finish records the outcome of a running entry and returns it in the form
+// peers receive. Waiters are released by closing e.done, which the caller
+// does once the result is replicated.
+func (d *dedupCache) finish(k dedupKey, e *dedupEntry, reply any, err error) *wire.PeerResult {
+	res := &wire.PeerResult{Key: peerKey(k)}
+	if err != nil {
+		ce := asCKError(err)
+		res.Code, res.Message = ce.RV, ce.Msg
+		err = ce
+	} else {
+		body, merr := wire.Marshal(reply)
+		if merr != nil {
+			res.Code, res.Message, err = errInternal.RV, errInternal.Msg, errInternal
+		}
+		res.Reply = body
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e.state, e.reply, e.err, e.body = entryDone, reply, err, res.Reply
+	res.Expires = e.expires.UnixMilli()
+	return res
+}
+
+// abandon gives up an entry this node created without acting on it, and
+// releases its waiters, who may then act.
+func (d *dedupCache) abandon(k dedupKey, e *dedupEntry) {
+	d.mu.Lock()
+	if d.m[k] == e {
+		delete(d.m, k)
+	}
+	e.state = entryAbandoned
+	d.mu.Unlock()
+	close(e.done)
+}
+
+// abandonEntry gives up a peer's claim, wherever it is.
+func (d *dedupCache) abandonEntry(e *dedupEntry) {
+	d.mu.Lock()
+	if e.state != entryClaimed {
+		d.mu.Unlock()
+		return
+	}
+	e.state, e.owner = entryAbandoned, nil
+	for k, x := range d.m {
+		if x == e {
+			delete(d.m, k)
+			break
+		}
+	}
+	d.mu.Unlock()
+	close(e.done)
+}
+
+// claim records that the peer on connection owner is about to act on k,
+// unless the operation is known already.
+func (d *dedupCache) claim(k dedupKey, owner *conn) (uint8, *wire.PeerResult) {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e := d.lookupLocked(k, now); e != nil {
+		if e.state == entryDone {
+			return wire.ClaimDone, resultOf(k, e)
+		}
+		return wire.ClaimBusy, nil
+	}
+	e := d.addLocked(k, entryClaimed, now.Add(d.ttl))
+	e.owner = owner
+	return wire.ClaimGranted, nil
+}
+
+// resolve records a result a peer replicated. The first result of an
+// operation wins: one this node already has is kept.
+func (d *dedupCache) resolve(k dedupKey, res *wire.PeerResult) {
+	now := time.Now()
+	expires := time.UnixMilli(res.Expires)
+	if limit := now.Add(d.ttl); expires.After(limit) {
+		expires = limit
+	}
+	if !now.Before(expires) {
+		return
+	}
+	var reply any
+	var err error
+	if res.Code != ck.CKR_OK {
+		err = &ck.Error{RV: res.Code, Msg: res.Message}
+	} else {
+		reply = rawBody(res.Reply)
+	}
+	d.mu.Lock()
+	e := d.lookupLocked(k, now)
+	switch {
+	case e == nil:
+		e = d.addLocked(k, entryDone, expires)
+		close(e.done)
+	case e.state == entryClaimed:
+		defer close(e.done)
+	default:
+		// Running here (two nodes acted at once after a lost claim) or
+		// done: the first result stays.
+		d.mu.Unlock()
+		return
+	}
+	e.state, e.owner, e.reply, e.err, e.body, e.expires = entryDone, nil, reply, err, res.Reply, expires
+	d.mu.Unlock()
+}
+
+// release gives up the claim owner made on k, when it decided not to act.
+func (d *dedupCache) release(k dedupKey, owner *conn) {
+	d.mu.Lock()
+	e, ok := d.m[k]
+	if !ok || e.state != entryClaimed || e.owner != owner {
+		d.mu.Unlock()
+		return
+	}
+	d.mu.Unlock()
+	d.abandonEntry(e)
+}
+
+// releaseOwner gives up every claim made over a peer connection that
+// closed: the peer died, or will push the results it has when it
+// reconnects.
+func (d *dedupCache) releaseOwner(owner *conn) {
+	d.mu.Lock()
+	var mine []*dedupEntry
+	for _, e := range d.m {
+		if e.state == entryClaimed && e.owner == owner {
+			mine = append(mine, e)
+		}
+	}
+	d.mu.Unlock()
+	for _, e := range mine {
+		d.abandonEntry(e)
+	}
+}
+
+// results returns the known results of one partition's operations, for a
+// peer that catches up.
+func (d *dedupCache) results(partition uint32) []wire.PeerResult {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []wire.PeerResult
+	for k, e := range d.m {
+		if k.partition == partition && e.state == entryDone && now.Before(e.expires) {
+			out = append(out, *resultOf(k, e))
+		}
+	}
+	return out
+}
+
+func resultOf(k dedupKey, e *dedupEntry) *wire.PeerResult {
+	res := &wire.PeerResult{Key: peerKey(k), Reply: e.body, Expires: e.expires.UnixMilli()}
+	if e.err != nil {
+		ce := asCKError(e.err)
+		res.Code, res.Message = ce.RV, ce.Msg
+	}
+	return res
+}
+
+// reset forgets everything, as a node that lost its memory does. Waiters on
+// peers' claims are released to act themselves; operations this node is
+// running finish on their own.
+func (d *dedupCache) reset() {
+	d.mu.Lock()
+	var claimed []*dedupEntry
+	for _, e := range d.m {
+		if e.state == entryClaimed {
+			e.state, e.owner = entryAbandoned, nil
+			claimed = append(claimed, e)
+		}
+	}
+	d.m = make(map[dedupKey]*dedupEntry)
+	clear(d.queue)
+	d.queue, d.head = d.queue[:0], 0
+	d.mu.Unlock()
+	for _, e := range claimed {
+		close(e.done)
+	}
+}
+
+// evictLocked drops expired entries, and the oldest ones beyond keep. An
+// entry still in progress that goes keeps its waiters: they hold it.
 func (d *dedupCache) evictLocked(now time.Time, keep int) {
 	for d.head < len(d.queue) {
 		r := &d.queue[d.head]
-		if len(d.queue)-d.head <= keep && now.Before(r.expires) {
+		if len(d.queue)-d.head <= keep && now.Before(r.entry.expires) {
 			break
 		}
 		if d.m[r.key] == r.entry {
@@ -122,9 +396,40 @@ func (d *dedupCache) evictLocked(now time.Time, keep int) {
 	}
 }
 
-// len returns the number of remembered results.
+// len returns the number of remembered operations.
 func (d *dedupCache) len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.m)
+}
+
+// peerKey and keyOf convert a dedupKey to and from its wire form.
+func peerKey(k dedupKey) wire.PeerOpKey {
+	return wire.PeerOpKey{Client: k.client[:], OpID: k.id, Partition: k.partition, Op: k.op, Access: uint8(k.access)}
+}
+
+func keyOf(pk wire.PeerOpKey) (dedupKey, bool) {
+	k := dedupKey{id: pk.OpID, partition: pk.Partition, op: pk.Op, access: token.Access(pk.Access)}
+	if len(pk.Client) != len(k.client) || k.id == (wire.OpID{}) {
+		return dedupKey{}, false
+	}
+	copy(k.client[:], pk.Client)
+	return k, true
+}
+
+// rawBody is a reply body encoded already: a peer's replicated result, sent
+// to a client as it is.
+type rawBody []byte
+
+// MarshalCBOR returns the body unchanged.
+func (b rawBody) MarshalCBOR() ([]byte, error) { return b, nil }
+
+// asCKError returns err as the *ck.Error a client receives: anything else
+// becomes a general error without details, which may be internal.
+func asCKError(err error) *ck.Error {
+	var ce *ck.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return errInternal
 }

@@ -72,14 +72,6 @@ func (n *Node) enter(c *conn, id uint32, ticket []byte) (*partition, token.Acces
 	return p, acc, nil
 }
 
-// once runs a state-changing operation at most once per OpID (see dedup.go).
-// It is called after the partition and the ticket have been checked, so that
-// a request refused for a stale ticket is not remembered: the client logs in
-// again and repeats it with the same OpID, and then it runs.
-func (n *Node) once(c *conn, p *partition, op wire.Op, acc token.Access, id wire.OpID, fn func() (any, error)) (any, error) {
-	return n.dedup.do(dedupKey{client: c.clientID, id: id, partition: p.id, op: op, access: acc}, fn)
-}
-
 // Protocol limits (wire.Max*), checked before the token sees a request so
 // that one request's work stays bounded whatever the token accepts.
 
@@ -202,7 +194,8 @@ func (n *Node) initPIN(c *conn, body []byte) (any, error) {
 	if err := checkPIN(req.PIN); err != nil {
 		return nil, err
 	}
-	return n.once(c, p, wire.OpInitPIN, acc, req.OpID, func() (any, error) {
+	return n.once(c, p, wire.OpInitPIN, acc, req.OpID, func(ch *change) (any, error) {
+		ch.pin(ck.CKU_USER)
 		if err := p.tok.InitPIN(acc, req.PIN); err != nil {
 			return nil, err
 		}
@@ -240,7 +233,14 @@ func (n *Node) setPIN(c *conn, body []byte) (any, error) {
 	default:
 		return nil, ck.Errorf(ck.CKR_USER_TYPE_INVALID, "user type %v has no PIN to change", req.User)
 	}
-	return n.once(c, p, wire.OpSetPIN, who, req.OpID, func() (any, error) {
+	// Checked and replicated under the user's PIN-check lock, like a login.
+	mu := p.pinCheck(req.User)
+	mu.Lock()
+	defer mu.Unlock()
+	return n.once(c, p, wire.OpSetPIN, who, req.OpID, func(ch *change) (any, error) {
+		// Replicated even when it fails: a wrong old PIN is counted, and
+		// the counter is the cluster's.
+		ch.pin(req.User)
 		if err := p.tok.SetPIN(who, req.OldPIN, req.NewPIN); err != nil {
 			return nil, err
 		}
@@ -336,10 +336,11 @@ func (n *Node) setAttributes(c *conn, body []byte) (any, error) {
 	if err := checkTemplate(req.Template); err != nil {
 		return nil, err
 	}
-	return n.once(c, p, wire.OpSetAttributes, acc, req.OpID, func() (any, error) {
+	return n.once(c, p, wire.OpSetAttributes, acc, req.OpID, func(ch *change) (any, error) {
 		if err := p.tok.SetAttributes(acc, token.Handle(req.Handle), req.Template); err != nil {
 			return nil, err
 		}
+		ch.put(token.Handle(req.Handle))
 		return wire.EmptyReply{}, nil
 	})
 }
@@ -356,11 +357,12 @@ func (n *Node) createObject(c *conn, body []byte) (any, error) {
 	if err := checkTemplate(req.Template); err != nil {
 		return nil, err
 	}
-	return n.once(c, p, wire.OpCreateObject, acc, req.OpID, func() (any, error) {
+	return n.once(c, p, wire.OpCreateObject, acc, req.OpID, func(ch *change) (any, error) {
 		h, err := p.tok.Create(acc, req.Template)
 		if err != nil {
 			return nil, err
 		}
+		ch.put(h)
 		return wire.HandleReply{Handle: uint64(h)}, nil
 	})
 }
@@ -385,11 +387,12 @@ func (n *Node) generateKeyPair(c *conn, body []byte) (any, error) {
 	}
 	// A retry after a lost reply must not create a second key pair: the
 	// OpID makes the repeat return the first pair's handles.
-	return n.once(c, p, wire.OpGenerateKeyPair, acc, req.OpID, func() (any, error) {
+	return n.once(c, p, wire.OpGenerateKeyPair, acc, req.OpID, func(ch *change) (any, error) {
 		pub, priv, err := p.tok.GenerateKeyPair(acc, req.Mechanism, req.Public, req.Private)
 		if err != nil {
 			return nil, err
 		}
+		ch.put(pub, priv)
 		return wire.GenerateKeyPairReply{Public: uint64(pub), Private: uint64(priv)}, nil
 	})
 }
@@ -409,11 +412,12 @@ func (n *Node) generateKey(c *conn, body []byte) (any, error) {
 	if err := checkTemplate(req.Template); err != nil {
 		return nil, err
 	}
-	return n.once(c, p, wire.OpGenerateKey, acc, req.OpID, func() (any, error) {
+	return n.once(c, p, wire.OpGenerateKey, acc, req.OpID, func(ch *change) (any, error) {
 		h, err := p.tok.GenerateKey(acc, req.Mechanism, req.Template)
 		if err != nil {
 			return nil, err
 		}
+		ch.put(h)
 		return wire.HandleReply{Handle: uint64(h)}, nil
 	})
 }
@@ -429,10 +433,11 @@ func (n *Node) destroyObject(c *conn, body []byte) (any, error) {
 	}
 	// A repeat of a destroy that worked answers success, not
 	// CKR_OBJECT_HANDLE_INVALID: the client's view is that it asked once.
-	return n.once(c, p, wire.OpDestroyObject, acc, req.OpID, func() (any, error) {
+	return n.once(c, p, wire.OpDestroyObject, acc, req.OpID, func(ch *change) (any, error) {
 		if err := p.tok.Destroy(acc, token.Handle(req.Handle)); err != nil {
 			return nil, err
 		}
+		ch.destroyed = append(ch.destroyed, token.Handle(req.Handle))
 		return wire.EmptyReply{}, nil
 	})
 }

@@ -14,8 +14,37 @@
 //	env := testenv.Start(t)
 //	client, err := hsm.Open(ctx, env.Config)
 //
-// Programs and examples use StartEmbedded, and `keyhold serve` runs a node as
+// Programs and examples use StartEmbedded, and `keyhold serve` runs nodes as
 // a process for clients that are not written in Go.
+//
+// # Clusters
+//
+// Several nodes that serve the same partitions form a cluster, which a client
+// configuration lists under each partition and an application sees as one
+// partition. Start(t, WithNodes(3)) starts one in the test's process
+// (StartCluster for programs); NodeOptions.Peers makes a node one of a
+// cluster of processes (`keyhold serve --peers`).
+//
+// The nodes replicate every change (HA cloning): the node that serves a
+// request that creates, changes or destroys an object, changes a PIN, or
+// counts a wrong PIN, pushes the change to every live peer in parallel and
+// answers only once they acknowledged it, so a key created through one node is
+// usable through any other on the next call, and the PIN retry counter is the
+// cluster's. A peer that does not acknowledge in time is declared down and
+// brought up to date when it is back; a node that restarts catches up from
+// its peers before it serves clients again. Login tickets are accepted by
+// every node (the ticket keys are the cluster's), and deduplication of OpIDs
+// is cluster-wide: a retry sent to another node gets the first result. Peers
+// authenticate with node-CA certificates marked for peers, which clients
+// never hold. See replicate.go for the design and docs/protocol.md for the
+// peer operations.
+//
+// # Faults
+//
+// Failover tests inject faults per node: SetLatency, SetBusy,
+// RefuseConnections, DropConnections, DropReplies (act, then lose the reply),
+// Stop and Kill (a crash: the node's memory is lost) and Restart; Stats
+// counts what each node served.
 //
 // How a node serves: one goroutine per connection reads frames and queues
 // them on a bounded queue; a fixed pool of workers, sized to the cores, runs

@@ -24,14 +24,19 @@ const (
 
 // Env is a running test HSM and everything a test needs to use it.
 type Env struct {
-	// Node is the running node.
+	// Node is the running node: the first of Nodes.
 	Node *Node
-	// PKI issued the node's certificate and the client credential; more
+	// Nodes are the nodes of the cluster (WithNodes); one by default.
+	Nodes []*Node
+	// Cluster is the cluster the nodes form.
+	Cluster *Cluster
+	// PKI issued the nodes' certificates and the client credential; more
 	// client credentials can be issued from it.
 	PKI *PKI
-	// Config is a ready client configuration: every partition of the node,
-	// the node CA as RootCAs, and the client credential as Credential, all
-	// in code (no files). Tests may change it.
+	// Config is a ready client configuration: every partition, with every
+	// node at priority 0 (see ConfigWithPriorities), the node CA as RootCAs,
+	// and the client credential as Credential, all in code (no files).
+	// Tests may change it.
 	Config hsm.Config
 	// Credential is the client credential of Config, as a secrets file holds it.
 	Credential *hsm.Credential
@@ -48,11 +53,26 @@ type Env struct {
 type Option func(*envSettings)
 
 type envSettings struct {
-	partitions     []PartitionOptions
-	maxPINAttempts int
-	workers        int
-	queueDepth     int
-	ticketLifetime time.Duration
+	partitions         []PartitionOptions
+	maxPINAttempts     int
+	workers            int
+	queueDepth         int
+	ticketLifetime     time.Duration
+	nodes              int
+	replicationTimeout time.Duration
+}
+
+// WithNodes starts a cluster of n nodes instead of one: each serves every
+// partition on its own address, and every change is replicated to all of
+// them before it is acknowledged. Env.Config lists every node.
+func WithNodes(n int) Option {
+	return func(s *envSettings) { s.nodes = n }
+}
+
+// WithReplicationTimeout bounds each push of a change to a peer (default
+// DefaultReplicationTimeout).
+func WithReplicationTimeout(d time.Duration) Option {
+	return func(s *envSettings) { s.replicationTimeout = d }
 }
 
 // WithPartition adds a partition to the node. The first use replaces the
@@ -86,10 +106,10 @@ func WithTicketLifetime(d time.Duration) Option {
 	return func(s *envSettings) { s.ticketLifetime = d }
 }
 
-// Start starts a node for the test, stops it when the test ends, and returns
-// the environment. By default the node serves one partition, ID 1 named
-// "test", with User PIN "user-pin-1234", SO PIN "so-pin-5678" and lockout
-// after 3 wrong PINs.
+// Start starts a node (or a cluster: WithNodes) for the test, stops it when
+// the test ends, and returns the environment. By default the node serves one
+// partition, ID 1 named "test", with User PIN "user-pin-1234", SO PIN
+// "so-pin-5678" and lockout after 3 wrong PINs.
 func Start(tb testing.TB, opts ...Option) *Env {
 	tb.Helper()
 	s := envSettings{maxPINAttempts: DefaultMaxPINAttempts}
@@ -105,23 +125,27 @@ func Start(tb testing.TB, opts ...Option) *Env {
 	for i := range s.partitions {
 		s.partitions[i].MaxPINAttempts = s.maxPINAttempts
 	}
-	e, err := StartEmbedded(NodeOptions{
-		Name:           "testenv-" + tb.Name(),
-		Partitions:     s.partitions,
-		Workers:        s.workers,
-		QueueDepth:     s.queueDepth,
-		TicketLifetime: s.ticketLifetime,
+	c, err := StartCluster(ClusterOptions{
+		Nodes:              s.nodes,
+		Name:               "testenv-" + tb.Name(),
+		Partitions:         s.partitions,
+		Workers:            s.workers,
+		QueueDepth:         s.queueDepth,
+		TicketLifetime:     s.ticketLifetime,
+		ReplicationTimeout: s.replicationTimeout,
 	})
 	if err != nil {
 		tb.Fatalf("testenv: start node: %v", err)
 	}
-	tb.Cleanup(func() { _ = e.Close() })
+	tb.Cleanup(func() { _ = c.Close() })
 	first := s.partitions[0]
 	return &Env{
-		Node:        e.Node,
-		PKI:         e.PKI,
-		Config:      e.Config,
-		Credential:  e.Credential,
+		Node:        c.nodes[0],
+		Nodes:       c.Nodes(),
+		Cluster:     c,
+		PKI:         c.pki,
+		Config:      c.Config(),
+		Credential:  c.cred,
 		Partition:   first.Name,
 		PartitionID: first.ID,
 		UserPIN:     first.UserPIN,
@@ -136,6 +160,12 @@ func Start(tb testing.TB, opts ...Option) *Env {
 // returns the path of keyhold.yaml, for KEYHOLD_CONF or hsm.LoadConfig.
 func (e *Env) WriteConfig() (path string, err error) {
 	return writeConfig(e.Dir, e.Config, e.PKI.NodeCAPEM(), e.Credential)
+}
+
+// ConfigWithPriorities returns Config with node i at priority priorities[i]
+// (see Cluster.ConfigWithPriorities).
+func (e *Env) ConfigWithPriorities(priorities ...int) hsm.Config {
+	return e.Cluster.ConfigWithPriorities(priorities...)
 }
 
 // Embedded is a node started by a program rather than a test, with a client
@@ -196,18 +226,28 @@ func (e *Embedded) WriteConfig(dir string) (path string, err error) {
 // Close stops the node.
 func (e *Embedded) Close() error { return e.Node.Close() }
 
+// WriteConfig writes cfg into dir as an installation would have it:
+// keyhold.yaml, the node CA of p as PEM (node-ca.pem), and the secrets file
+// with cred (keyhold.secrets, mode 0600), with absolute file names so that
+// the configuration works from any working directory (the C library's). Code-only
+// fields of cfg (RootCAs, Credential) are replaced by those files. Each file
+// is replaced atomically: processes of one cluster may write the same
+// directory at once. It returns the path of keyhold.yaml, for KEYHOLD_CONF
+// or hsm.LoadConfig.
+func WriteConfig(dir string, cfg hsm.Config, p *PKI, cred *hsm.Credential) (path string, err error) {
+	return writeConfig(dir, cfg, p.NodeCAPEM(), cred)
+}
+
 func writeConfig(dir string, cfg hsm.Config, caPEM []byte, cred *hsm.Credential) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", fmt.Errorf("testenv: write config: %w", err)
 	}
-	// The files replace what only code can set; absolute names, so that the
-	// configuration works from any working directory (the C library's).
 	cfg.RootCAs, cfg.Credential = nil, nil
 	cfg.ServerCA = filepath.Join(dir, "node-ca.pem")
 	cfg.Secrets = filepath.Join(dir, "keyhold.secrets")
 	cfg.Client = cred.Name
-	if err := os.WriteFile(cfg.ServerCA, caPEM, 0o644); err != nil {
+	if err := writeFileAtomic(cfg.ServerCA, caPEM, 0o644); err != nil {
 		return "", fmt.Errorf("testenv: write config: %w", err)
 	}
 	// The secrets file holds a private key: owner-only, as hsm.ReadSecrets
@@ -220,8 +260,30 @@ func writeConfig(dir string, cfg hsm.Config, caPEM []byte, cred *hsm.Credential)
 		return "", fmt.Errorf("testenv: write config: %w", err)
 	}
 	path := filepath.Join(dir, "keyhold.yaml")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	if err := writeFileAtomic(path, data, 0o644); err != nil {
 		return "", fmt.Errorf("testenv: write config: %w", err)
 	}
 	return path, nil
+}
+
+// writeFileAtomic replaces path with data: a reader sees the old file or
+// the new one, never a part.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyhold-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -4,13 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyhold/keyhold/internal/wire"
 )
 
 // Fault injection. Failover tests need nodes that are slow, overloaded,
-// unreachable or cut off mid-stream, on demand. Every fault may be switched on
-// and off while the node serves.
+// unreachable, crashed or cut off mid-stream, on demand. Every fault may be
+// switched on and off while the node serves. Latency, busy and dropped
+// replies affect clients only: the node still replicates with its peers, as
+// an overloaded HSM still does. Stop, Kill, DropConnections and
+// RefuseConnections are network faults and cut peers off too.
 
 // SetLatency adds d before each reply the node sends (0 removes it). The
 // delay holds the worker that answers, as a slow HSM would, so that with few
@@ -36,10 +42,71 @@ func (n *Node) DropConnections() {
 	}
 }
 
+// DropReplies makes the node act on the next count requests of op as usual,
+// replicating what they change, and then lose their replies: each such
+// request's connection is closed instead of answered, as when the network
+// fails after the node acted. A client that retries a state change with the
+// same OpID, on this node or another of the cluster, must get the first
+// result and no second object. count 0 cancels what is left.
+func (n *Node) DropReplies(op wire.Op, count int) { n.drops.set(op, count) }
+
+// replyDrops counts the replies still to drop, per op.
+type replyDrops struct {
+	armed atomic.Bool // any count is positive: the hot path reads this only
+	mu    sync.Mutex
+	left  map[wire.Op]int
+}
+
+func (d *replyDrops) set(op wire.Op, count int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.left == nil {
+		d.left = make(map[wire.Op]int)
+	}
+	if count > 0 {
+		d.left[op] = count
+	} else {
+		delete(d.left, op)
+	}
+	d.armed.Store(len(d.left) > 0)
+}
+
+// take reports whether the reply to a request of op is to be dropped.
+func (d *replyDrops) take(op wire.Op) bool {
+	if !d.armed.Load() {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.left[op] <= 0 {
+		return false
+	}
+	d.left[op]--
+	if d.left[op] == 0 {
+		delete(d.left, op)
+	}
+	d.armed.Store(len(d.left) > 0)
+	return true
+}
+
+// dropReply loses a reply with its connection.
+func (n *Node) dropReply(c *conn) {
+	n.stats.droppedReplies.Add(1)
+	c.drop()
+}
+
 // Stop makes the node unreachable: it stops listening (new connections are
-// refused by the operating system) and drops every open connection. Partition
-// state is kept; Restart serves it again.
+// refused by the operating system) and drops every open connection, its
+// peers' included; it stops replicating too. Partition state is kept;
+// Restart serves it again, after catching up with the cluster.
 func (n *Node) Stop() {
+	n.lifecycle.Lock()
+	defer n.lifecycle.Unlock()
+	n.stop()
+}
+
+func (n *Node) stop() {
+	n.ready.Store(false)
 	n.mu.Lock()
 	ln, done := n.ln, n.acceptDone
 	n.ln = nil
@@ -48,22 +115,48 @@ func (n *Node) Stop() {
 		ln.Close()
 		<-done
 	}
+	if n.cl != nil {
+		n.cl.stop()
+	}
 	n.DropConnections()
+}
+
+// Kill stops the node abruptly, as a crash or a power cut would: like Stop,
+// and its memory is lost too. Restart brings it back with its partitions as
+// configured (no objects, the configured PINs, no retry counts), and a node
+// of a cluster then catches up from its peers before it serves clients.
+func (n *Node) Kill() {
+	n.lifecycle.Lock()
+	defer n.lifecycle.Unlock()
+	n.stop()
+	// No state change is in progress once life is held: none can land on a
+	// wiped token.
+	n.life.Lock()
+	for _, p := range n.parts {
+		p.tok.Reset()
+	}
+	n.dedup.reset()
+	n.life.Unlock()
 }
 
 // ErrNodeClosed is returned by Restart after Close.
 var ErrNodeClosed = errors.New("testenv: node is closed")
 
-// Restart listens again on the node's address after Stop, with all partition
-// state (objects, PINs, retry counters, ticket keys) as it was. It does
-// nothing on a node that is listening.
+// Restart listens again on the node's address after Stop or Kill, with the
+// partition state it kept (objects, PINs, retry counters, ticket keys). A
+// node of a cluster first catches up: it asks every peer to push its whole
+// state, and Restart returns (and clients are served) once the reachable
+// ones did. It does nothing on a node that is listening.
 func (n *Node) Restart() error {
+	n.lifecycle.Lock()
+	defer n.lifecycle.Unlock()
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.closed {
+		n.mu.Unlock()
 		return ErrNodeClosed
 	}
 	if n.ln != nil {
+		n.mu.Unlock()
 		return nil
 	}
 	// The port was freed by Stop a moment ago; Go listeners set SO_REUSEADDR,
@@ -77,9 +170,16 @@ func (n *Node) Restart() error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err != nil {
+		n.mu.Unlock()
 		return fmt.Errorf("testenv: restart: %w", err)
 	}
 	n.serveLocked(ln)
+	n.mu.Unlock()
+	if n.cl != nil {
+		n.cl.start()
+		n.cl.catchUp()
+	}
+	n.ready.Store(true)
 	return nil
 }
 
@@ -102,10 +202,35 @@ type Stats struct {
 	BusyReplies uint64
 	// Panics counts requests whose handler panicked (answered CKR_GENERAL_ERROR).
 	Panics uint64
+	// DroppedReplies counts replies lost on purpose (DropReplies).
+	DroppedReplies uint64
+
+	// Ready reports whether the node serves clients: it is listening and,
+	// in a cluster, has caught up with its peers.
+	Ready bool
+	// LivePeers is the number of peers changes are replicated to now.
+	LivePeers int
+	// PeerRequests counts requests its peers sent it.
+	PeerRequests uint64
+	// Replications counts changes it pushed to its live peers.
+	Replications uint64
+	// ReplicationFailures counts pushes that failed or timed out; the peer
+	// was then declared down until it could be brought up to date.
+	ReplicationFailures uint64
+	// Syncs counts pushes of its whole state to a peer that (re)connected.
+	Syncs uint64
+	// CatchUps counts peers that pushed their whole state to it when it
+	// (re)started.
+	CatchUps uint64
+	// BadRecords counts replicated records it could not apply, or whose
+	// page a peer refused (a bug, or an object too large for one frame).
+	BadRecords uint64
 }
 
 type counters struct {
 	accepted, handshakeFailures, protocolErrors, requests, busy, panics atomic.Uint64
+	droppedReplies, peerRequests, replications, replicationFailures     atomic.Uint64
+	syncs, catchUps, badRecords                                         atomic.Uint64
 }
 
 // Stats returns the node's counters.
@@ -113,6 +238,10 @@ func (n *Node) Stats() Stats {
 	n.mu.Lock()
 	open := len(n.open)
 	n.mu.Unlock()
+	live := 0
+	if n.cl != nil {
+		live = n.cl.livePeers()
+	}
 	return Stats{
 		ConnectionsOpen:     open,
 		ConnectionsAccepted: n.stats.accepted.Load(),
@@ -121,5 +250,14 @@ func (n *Node) Stats() Stats {
 		Requests:            n.stats.requests.Load(),
 		BusyReplies:         n.stats.busy.Load(),
 		Panics:              n.stats.panics.Load(),
+		DroppedReplies:      n.stats.droppedReplies.Load(),
+		Ready:               n.ready.Load(),
+		LivePeers:           live,
+		PeerRequests:        n.stats.peerRequests.Load(),
+		Replications:        n.stats.replications.Load(),
+		ReplicationFailures: n.stats.replicationFailures.Load(),
+		Syncs:               n.stats.syncs.Load(),
+		CatchUps:            n.stats.catchUps.Load(),
+		BadRecords:          n.stats.badRecords.Load(),
 	}
 }

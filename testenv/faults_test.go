@@ -71,10 +71,14 @@ func TestDeadline(t *testing.T) {
 	require.NoError(t, err)
 
 	// The first ping holds the only worker for 100ms; the second, allowed
-	// 10ms, has expired when the worker gets to it.
+	// 10ms, has expired when the worker gets to it. Both go in one write: a
+	// lone request on an idle node may run on its reader instead of a
+	// worker, pipelined ones never do.
 	env.Node.SetLatency(100 * time.Millisecond)
-	r.send(wire.Header{Kind: wire.KindRequest, Op: wire.OpPing, ID: 2}, ping)
-	r.send(wire.Header{Kind: wire.KindRequest, Op: wire.OpPing, ID: 3, DeadlineMS: 10}, ping)
+	frames := wire.AppendFrame(nil, wire.Header{Kind: wire.KindRequest, Op: wire.OpPing, ID: 2}, ping)
+	frames = wire.AppendFrame(frames, wire.Header{Kind: wire.KindRequest, Op: wire.OpPing, ID: 3, DeadlineMS: 10}, ping)
+	_, err = r.tc.Write(frames)
+	require.NoError(t, err)
 	var rep wire.PingReply
 	r.expectReply(2, &rep)
 	r.expectError(3, wire.CodeDeadline)
@@ -110,8 +114,9 @@ func TestStopRestartKeepsState(t *testing.T) {
 	addr := env.Node.Addr()
 
 	env.Node.Stop()
-	<-c.Done()
+	// The connection was dropped: the next call on it finds out.
 	require.True(t, wire.IsTransport(c.Call(ctxT(t), wire.OpPing, wire.PingRequest{}, nil)))
+	<-c.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err := wire.Dial(ctx, addr, clientTLS(t, env, *env.Config.Credential), wire.DialOptions{})
@@ -134,8 +139,10 @@ func TestDropAndRefuseConnections(t *testing.T) {
 	require.Eventually(t, func() bool { return env.Node.Stats().ConnectionsOpen == 2 }, 5*time.Second, 5*time.Millisecond)
 
 	env.Node.DropConnections()
-	<-a.Done()
-	<-b.Done()
+	for _, c := range []*wire.Conn{a, b} {
+		require.True(t, wire.IsTransport(c.Call(ctxT(t), wire.OpPing, wire.PingRequest{}, nil)))
+		<-c.Done()
+	}
 	require.Eventually(t, func() bool { return env.Node.Stats().ConnectionsOpen == 0 }, 5*time.Second, 5*time.Millisecond)
 
 	// Still listening.

@@ -49,8 +49,25 @@ type NodeOptions struct {
 	// TicketLifetime is how long a login ticket stays valid (default 1h).
 	TicketLifetime time.Duration
 	// PKI issues the node's certificate and defines the client CA that the
-	// node trusts (default: a new PKI).
+	// node trusts (default: a new PKI). The nodes of a cluster share one.
 	PKI *PKI
+	// Peers are the addresses of the other nodes of this node's cluster,
+	// which serve the same partitions with the same ticket keys (see
+	// PartitionOptions.TicketKey). The node replicates every state change
+	// to them, and catches up from them before StartNode returns. Address
+	// must then be the address the peers list for this node.
+	Peers []string
+	// ReplicationTimeout bounds each push to a peer, and connecting to it
+	// (default DefaultReplicationTimeout). A peer that takes longer is
+	// declared down until it is reachable again.
+	ReplicationTimeout time.Duration
+
+	// listener, when set, is listened on instead of Address (StartCluster
+	// opens every node's listener first, to know all the addresses).
+	listener net.Listener
+	// fresh says the whole cluster is starting at once, from the same
+	// configuration: there is nothing to catch up from.
+	fresh bool
 }
 
 // PartitionOptions configure one partition of a node.
@@ -86,6 +103,10 @@ type Node struct {
 	// request (DESIGN.md performance rules).
 	jobs    chan job
 	workers sync.WaitGroup
+	// running counts requests being executed, by workers or inline by a
+	// connection's reader (see readLoop), to keep inline ones within the
+	// pool's size.
+	running atomic.Int32
 
 	// closing is closed by Close; wg counts the accept loop and the
 	// connection goroutines.
@@ -102,7 +123,23 @@ type Node struct {
 	latency atomic.Int64 // time.Duration added before each reply
 	busy    atomic.Bool
 	refuse  atomic.Bool
+	drops   replyDrops
 	stats   counters
+
+	// cl is the node's cluster membership; nil for a node that serves alone.
+	cl *replicator
+	// ready is false while a cluster node that (re)starts catches up from
+	// its peers, and while it is stopped: clients are turned away at hello,
+	// so that no client sees state older than what it saw elsewhere.
+	ready atomic.Bool
+	// life is held shared by every state change and exclusively by Kill,
+	// so that no change lands on a token after it was wiped.
+	life sync.RWMutex
+	// lifecycle serializes Stop, Kill, Restart and Close.
+	lifecycle sync.Mutex
+	// afterClaim, when set (by tests of this package), runs when a
+	// deduplicated request has been claimed on the peers, before it acts.
+	afterClaim atomic.Pointer[func(wire.Op)]
 
 	// beforeDispatch, when set (by tests of this package, to inject a
 	// panic), runs before each request is dispatched.
@@ -116,6 +153,20 @@ type partition struct {
 	name string
 	tok  *token.Token
 	keys *ticketKeyring
+	// pinChecks serializes the PIN checks of each user (SO, User) on this
+	// node, each with the replication of its outcome, so that a guess is
+	// judged with every earlier guess made here already counted on the
+	// peers: guessing on all nodes at once gains at most one guess per
+	// other node.
+	pinChecks [2]sync.Mutex
+}
+
+// pinCheck returns the lock serializing user u's PIN checks.
+func (p *partition) pinCheck(u ck.UserType) *sync.Mutex {
+	if u == ck.CKU_SO {
+		return &p.pinChecks[0]
+	}
+	return &p.pinChecks[1]
 }
 
 // job is one request waiting for a worker. It is passed by value: queueing a
@@ -128,7 +179,15 @@ type job struct {
 }
 
 // StartNode starts a node listening on opts.Address and serving until Close.
-func StartNode(opts NodeOptions) (*Node, error) {
+func StartNode(opts NodeOptions) (n *Node, err error) {
+	if opts.listener != nil {
+		// A listener handed over is the node's to close, also on failure.
+		defer func() {
+			if err != nil {
+				opts.listener.Close()
+			}
+		}()
+	}
 	if len(opts.Partitions) == 0 {
 		return nil, errors.New("testenv: a node needs at least one partition")
 	}
@@ -154,7 +213,7 @@ func StartNode(opts NodeOptions) (*Node, error) {
 		}
 		opts.PKI = p
 	}
-	n := &Node{
+	n = &Node{
 		name:           opts.Name,
 		parts:          make(map[uint32]*partition, len(opts.Partitions)),
 		pki:            opts.PKI,
@@ -197,14 +256,36 @@ func StartNode(opts NodeOptions) (*Node, error) {
 		return nil, err
 	}
 	n.tlsConf = wire.ServerTLS(cert, opts.PKI.ClientCAPool())
+	var peerCert tls.Certificate
+	if len(opts.Peers) > 0 {
+		if peerCert, err = opts.PKI.PeerCertificate(opts.Name); err != nil {
+			return nil, err
+		}
+		// Peers present node-CA certificates; conn.serve tells them from
+		// clients by roleOf.
+		n.tlsConf = wire.ServerTLS(cert, opts.PKI.clientAndPeerCAPool())
+	}
 
-	ln, err := net.Listen("tcp", opts.Address)
-	if err != nil {
-		return nil, fmt.Errorf("testenv: listen: %w", err)
+	ln := opts.listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", opts.Address); err != nil {
+			return nil, fmt.Errorf("testenv: listen: %w", err)
+		}
 	}
 	// Restart listens again on this exact address, so a node given port 0
 	// keeps the port it was assigned.
 	n.addr = ln.Addr().String()
+	if len(opts.Peers) > 0 {
+		if opts.ReplicationTimeout <= 0 {
+			opts.ReplicationTimeout = DefaultReplicationTimeout
+		}
+		if n.cl, err = newReplicator(n, n.addr, opts.Peers, opts.ReplicationTimeout, peerCert); err != nil {
+			if ln != opts.listener {
+				ln.Close()
+			}
+			return nil, err
+		}
+	}
 	n.workers.Add(opts.Workers)
 	for range opts.Workers {
 		go n.worker()
@@ -212,6 +293,13 @@ func StartNode(opts NodeOptions) (*Node, error) {
 	n.mu.Lock()
 	n.serveLocked(ln)
 	n.mu.Unlock()
+	if n.cl != nil {
+		n.cl.start()
+		if !opts.fresh {
+			n.cl.catchUp()
+		}
+	}
+	n.ready.Store(true)
 	return n, nil
 }
 
@@ -278,6 +366,9 @@ func (n *Node) acceptLoop(ln net.Listener, done chan struct{}) {
 // returns once every goroutine the node started has exited. Partition state
 // is lost.
 func (n *Node) Close() error {
+	// Not while a Restart starts the node's links again.
+	n.lifecycle.Lock()
+	defer n.lifecycle.Unlock()
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -289,9 +380,13 @@ func (n *Node) Close() error {
 	n.ln = nil
 	conns := n.openLocked()
 	n.mu.Unlock()
+	n.ready.Store(false)
 
 	if ln != nil {
 		ln.Close()
+	}
+	if n.cl != nil {
+		n.cl.stop()
 	}
 	for _, c := range conns {
 		c.drop()
@@ -314,13 +409,16 @@ func (n *Node) openLocked() []*conn {
 func (n *Node) worker() {
 	defer n.workers.Done()
 	for j := range n.jobs {
+		n.running.Add(1)
 		n.run(j)
+		n.running.Add(-1)
 	}
 }
 
 // run answers one request. Nothing a request does may take the node down:
 // a panic is answered CKR_GENERAL_ERROR and the worker goes on.
 func (n *Node) run(j job) {
+	defer j.c.inflight.Add(-1)
 	if j.c.gone.Load() {
 		// The connection was dropped while the request waited: nobody can
 		// receive the reply, and a client that retries a state change does
@@ -344,6 +442,10 @@ func (n *Node) run(j job) {
 	}
 	reply, err := n.dispatch(j.c, j.h, j.body)
 	n.delay()
+	if n.drops.take(j.h.Op) {
+		n.dropReply(j.c)
+		return
+	}
 	if err != nil {
 		j.c.replyError(j.h, err)
 		return
@@ -373,19 +475,24 @@ type conn struct {
 	raw      net.Conn
 	sc       *wire.ServerConn
 	gone     atomic.Bool
-	clientID [32]byte // SHA-256 of the client's certificate: tickets and dedup bind to it
+	inflight atomic.Int32 // requests read and not yet answered
+	clientID [32]byte     // SHA-256 of the client's certificate: tickets and dedup bind to it
+	peer     bool         // another node of the cluster, not a client (see peerLoop)
 	tickets  [4]atomic.Pointer[ticketMemo]
 }
 
 func (c *conn) serve() {
 	n := c.n
 	defer n.wg.Done()
-	defer c.forget()
+	reading := false
 	defer func() {
 		// A bug in reading one client's frames costs that connection only,
 		// never the node.
 		if r := recover(); r != nil {
 			n.stats.panics.Add(1)
+		}
+		if !reading {
+			c.forget()
 		}
 	}()
 
@@ -398,9 +505,22 @@ func (c *conn) serve() {
 		return
 	}
 	// The TLS configuration requires a client certificate that chains to
-	// the client CA; the leaf is the client's identity.
+	// the client CA (or, on a cluster node, to the node CA); the leaf is the
+	// client's identity.
 	state := tc.ConnectionState()
 	if len(state.PeerCertificates) == 0 {
+		n.stats.handshakeFailures.Add(1)
+		return
+	}
+	switch n.pki.roleOf(state.VerifiedChains) {
+	case roleClient:
+	case rolePeer:
+		c.peer = n.cl != nil
+		if !c.peer {
+			n.stats.handshakeFailures.Add(1)
+			return
+		}
+	default:
 		n.stats.handshakeFailures.Add(1)
 		return
 	}
@@ -410,6 +530,11 @@ func (c *conn) serve() {
 		return
 	}
 	_ = c.raw.SetDeadline(time.Time{})
+	reading = true
+	if c.peer {
+		c.peerLoop()
+		return
+	}
 	c.readLoop()
 }
 
@@ -437,7 +562,13 @@ func (c *conn) hello() bool {
 			req.MinVersion, req.MaxVersion, wire.MinVersion, wire.MaxVersion))
 		return false
 	}
-	n.delay()
+	if !c.peer {
+		if !n.ready.Load() {
+			c.replyError(h, errNotReady)
+			return false
+		}
+		n.delay()
+	}
 	return c.sc.Reply(h, wire.HelloReply{Version: v, Node: n.name, Partitions: n.summaries}) == nil
 }
 
@@ -446,6 +577,15 @@ func (c *conn) hello() bool {
 // can go to another node instead of waiting behind an overloaded one.
 func (c *conn) readLoop() {
 	n := c.n
+	handedOver := false
+	defer func() {
+		if r := recover(); r != nil {
+			n.stats.panics.Add(1)
+		}
+		if !handedOver {
+			c.forget()
+		}
+	}()
 	for {
 		h, body, err := c.sc.Read()
 		if err != nil {
@@ -463,9 +603,28 @@ func (c *conn) readLoop() {
 			n.stats.busy.Add(1)
 			c.replyError(h, errBusy)
 		default:
+			alone := c.inflight.Add(1) == 1
+			if alone && !c.sc.Buffered() && n.claimInline() {
+				// The client has this one request in flight and the node is
+				// idle: this goroutine runs the request itself and a new one
+				// goes on reading. The request starts at once instead of
+				// waiting for a worker to wake up, which on an idle node is
+				// most of the latency. A client that pipelines requests
+				// always goes through the pool.
+				n.wg.Add(1)
+				go func() {
+					defer n.wg.Done()
+					c.readLoop()
+				}()
+				handedOver = true
+				n.run(job{c: c, h: h, body: body, at: time.Now()})
+				n.running.Add(-1)
+				return
+			}
 			select {
 			case n.jobs <- job{c: c, h: h, body: body, at: time.Now()}:
 			default:
+				c.inflight.Add(-1)
 				n.stats.busy.Add(1)
 				c.replyError(h, errBusy)
 			}
@@ -476,7 +635,18 @@ func (c *conn) readLoop() {
 	}
 }
 
+// claimInline reserves the right to run a request on its reader's
+// goroutine. Only an idle node does that: nothing running, nothing queued.
+// Under load, running requests inline would make readers the workers and
+// the pool's bound meaningless, and measured slower.
+func (n *Node) claimInline() bool {
+	return len(n.jobs) == 0 && n.running.CompareAndSwap(0, 1)
+}
+
 var errBusy = &ck.Error{RV: wire.CodeBusy, Msg: "node busy: request not started"}
+
+// errNotReady turns clients away while the node catches up with its cluster.
+var errNotReady = &ck.Error{RV: wire.CodeBusy, Msg: "node is catching up with its cluster; use another node"}
 
 // noteReadError counts reads that failed for another reason than the peer or
 // the node closing the connection: malformed, oversized or truncated frames,

@@ -12,9 +12,12 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
+	"slices"
 	"time"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/wire"
 )
 
 // certLifetime is the validity of every certificate a PKI issues. A test PKI
@@ -172,4 +175,145 @@ func (p *PKI) ClientCAPool() *x509.CertPool {
 // configuration's server_ca file.
 func (p *PKI) NodeCAPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.nodeCA.Raw})
+}
+
+// PeerCertificate issues the certificate a node presents when it connects to
+// the other nodes of its cluster: client authentication, signed by the node
+// CA, and marked with wire.PeerCertificateURI. Nodes accept it for peer
+// operations only; client credentials come from the client CA and can never
+// pass as one.
+func (p *PKI) PeerCertificate(name string) (tls.Certificate, error) {
+	marker, err := url.Parse(wire.PeerCertificateURI)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "keyhold testenv peer " + name, Organization: []string{"keyhold testenv"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		URIs:        []*url.URL{marker},
+	}
+	cert, key, err := issue(p.nodeCA, p.nodeCAKey, tmpl)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
+}
+
+// peerRole is what a connection's verified certificate makes its holder.
+type peerRole uint8
+
+const (
+	roleNone   peerRole = iota // neither: the connection is refused
+	roleClient                 // a client credential, from the client CA
+	rolePeer                   // another node of the cluster
+)
+
+// roleOf classifies a verified TLS client by the CA its certificate chains
+// to: the client CA makes a client; the node CA makes a peer, and only with
+// the peer marker (a node's server certificate is no peer's credential).
+func (p *PKI) roleOf(chains [][]*x509.Certificate) peerRole {
+	for _, chain := range chains {
+		if len(chain) == 0 {
+			continue
+		}
+		root := chain[len(chain)-1]
+		switch {
+		case root.Equal(p.clientCA):
+			return roleClient
+		case root.Equal(p.nodeCA) && slices.ContainsFunc(chain[0].URIs, func(u *url.URL) bool { return u.String() == wire.PeerCertificateURI }):
+			return rolePeer
+		}
+	}
+	return roleNone
+}
+
+// clientAndPeerCAPool returns a pool of both CAs: what a cluster node trusts
+// for incoming connections, sorting them afterwards by roleOf.
+func (p *PKI) clientAndPeerCAPool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(p.clientCA)
+	pool.AddCert(p.nodeCA)
+	return pool
+}
+
+// PEM block types and the Role header of MarshalPEM's output.
+const (
+	pemRoleHeader = "Role"
+	roleNodeCA    = "node-ca"
+	roleClientCA  = "client-ca"
+)
+
+// MarshalPEM encodes both CAs, certificates and private keys, as PEM, so
+// that the processes of one cluster (`keyhold serve --peers`) share one PKI.
+// The output holds private keys: store it owner-only.
+func (p *PKI) MarshalPEM() ([]byte, error) {
+	var out []byte
+	for _, ca := range []struct {
+		role string
+		cert *x509.Certificate
+		key  *ecdsa.PrivateKey
+	}{{roleNodeCA, p.nodeCA, p.nodeCAKey}, {roleClientCA, p.clientCA, p.clientCAKey}} {
+		der, err := x509.MarshalPKCS8PrivateKey(ca.key)
+		if err != nil {
+			return nil, fmt.Errorf("testenv: PKI: %w", err)
+		}
+		h := map[string]string{pemRoleHeader: ca.role}
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Headers: h, Bytes: ca.cert.Raw})...)
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Headers: h, Bytes: der})...)
+	}
+	return out, nil
+}
+
+// ParsePKI reads what MarshalPEM wrote.
+func ParsePKI(data []byte) (*PKI, error) {
+	p := &PKI{}
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		role := b.Headers[pemRoleHeader]
+		switch b.Type {
+		case "CERTIFICATE":
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("testenv: PKI: %s certificate: %w", role, err)
+			}
+			switch role {
+			case roleNodeCA:
+				p.nodeCA = c
+			case roleClientCA:
+				p.clientCA = c
+			}
+		case "PRIVATE KEY":
+			k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+			if err != nil {
+				// The parser's message names the problem, not key bytes.
+				return nil, fmt.Errorf("testenv: PKI: %s key: %w", role, err)
+			}
+			ek, ok := k.(*ecdsa.PrivateKey)
+			if !ok {
+				return nil, fmt.Errorf("testenv: PKI: %s key is not ECDSA", role)
+			}
+			switch role {
+			case roleNodeCA:
+				p.nodeCAKey = ek
+			case roleClientCA:
+				p.clientCAKey = ek
+			}
+		}
+	}
+	if p.nodeCA == nil || p.nodeCAKey == nil || p.clientCA == nil || p.clientCAKey == nil {
+		return nil, errors.New("testenv: PKI: a node CA and a client CA, each with its key, are required")
+	}
+	for _, pair := range []struct {
+		cert *x509.Certificate
+		key  *ecdsa.PrivateKey
+	}{{p.nodeCA, p.nodeCAKey}, {p.clientCA, p.clientCAKey}} {
+		if !pair.key.PublicKey.Equal(pair.cert.PublicKey) {
+			return nil, errors.New("testenv: PKI: a CA key does not match its certificate")
+		}
+	}
+	return p, nil
 }

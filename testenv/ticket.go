@@ -176,7 +176,19 @@ func (n *Node) login(c *conn, p *partition, user ck.UserType, pin []byte) (wire.
 	// between, the ticket carries the old generation and fails, never the
 	// reverse.
 	gen := p.tok.PINGeneration(user)
-	if err := p.tok.Login(user, pin); err != nil {
+	// A wrong PIN (or a counter reset, or a lockout) is on every live node
+	// of the cluster before the answer leaves: rotating nodes gains a
+	// guesser nothing.
+	mu := p.pinCheck(user)
+	mu.Lock()
+	n.life.RLock()
+	changed, err := p.tok.VerifyPIN(user, pin)
+	if changed {
+		n.replicatePIN(p, user)
+	}
+	n.life.RUnlock()
+	mu.Unlock()
+	if err != nil {
 		return wire.LoginReply{}, err
 	}
 	expires := time.Now().Add(n.ticketLifetime).UnixMilli()

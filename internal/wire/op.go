@@ -43,10 +43,14 @@ func (o Op) String() string {
 	if int(o) < len(opNames) && opNames[o] != "" {
 		return opNames[o]
 	}
+	if name, ok := peerOpNames[o]; ok {
+		return name
+	}
 	return "Op(" + strconv.Itoa(int(o)) + ")"
 }
 
-// Known reports whether o is an operation of this protocol version.
+// Known reports whether o is a client operation of this protocol version.
+// Peer operations (see Peer) are not: clients never send them.
 func (o Op) Known() bool { return int(o) < len(opNames) && opNames[o] != "" }
 
 // Idempotent reports whether a request may be sent again, to the same or

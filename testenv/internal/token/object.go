@@ -27,10 +27,15 @@ func (o op) String() string {
 // stores an updated copy, so a caller that looked an object up under the
 // read lock may keep using it (and its ready key) after releasing the lock.
 type object struct {
-	seq    uint64 // creation order on this node; Find and Snapshot list objects in it
-	kind   objKind
-	schema schema
-	attrs  map[ck.AttributeType][]byte
+	seq uint64 // creation order on this node; Find and Snapshot list objects in it
+	// version and writer order the versions of one object across a cluster:
+	// creation is version 1 and every change adds one; writer is the
+	// replica that made the version and breaks ties between changes made at
+	// once on two nodes.
+	version, writer uint64
+	kind            objKind
+	schema          schema
+	attrs           map[ck.AttributeType][]byte
 
 	// Policy, decoded once from attrs so that the hot path reads fields.
 	private     bool // CKA_PRIVATE: visible to User access only

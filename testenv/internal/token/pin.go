@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
+	"maps"
 
 	"github.com/keyhold/keyhold/internal/ck"
 )
@@ -14,13 +16,46 @@ import (
 // SHA-256 with a random salt is enough for a test HSM; a real one would use
 // a slow password hash or, better, keep PINs in hardware. The counter is what
 // stops guessing here.
+//
+// The state is replicated between the nodes of a cluster (see PINRecord), so
+// that a guesser gains nothing by rotating nodes: every field is ordered so
+// that merging two copies gives the same result in any order.
 type pinState struct {
-	set        bool // false: the user PIN was never initialized
-	salt       [16]byte
-	hash       [sha256.Size]byte
-	failures   int    // wrong PINs since the last good one
-	locked     bool   // failures reached the limit
-	generation uint64 // see Token.PINGeneration
+	set  bool // false: the user PIN was never initialized
+	salt [16]byte
+	hash [sha256.Size]byte
+	// generation versions the PIN: it moves on every change and on lockout,
+	// so that login tickets issued before stop working (see
+	// Token.PINGeneration). Of two versions the higher generation wins, then
+	// the higher writer.
+	generation uint64
+	// writer is the replica that set this version: 0 for the configured PIN
+	// and for lockouts, which every node derives alike.
+	writer uint64
+	// epoch counts the counter resets (good PINs after wrong ones) within
+	// one version; the higher epoch's failures win.
+	epoch uint64
+	// failures counts wrong PINs since the last reset, per replica that saw
+	// them: each node increments its own entry only, so that merging takes
+	// the maximum of each entry and loses no guess made on another node.
+	failures map[uint64]uint32
+	locked   bool // the failures reached the limit
+}
+
+// failureCount is the number of wrong PINs since the last reset, on all
+// replicas.
+func (p *pinState) failureCount() int {
+	n := 0
+	for _, c := range p.failures {
+		n += int(c)
+	}
+	return n
+}
+
+// clone returns a copy of p that shares nothing with it.
+func (p pinState) clone() pinState {
+	p.failures = maps.Clone(p.failures)
+	return p
 }
 
 func pinHash(salt *[16]byte, pin []byte) [sha256.Size]byte {
@@ -32,16 +67,37 @@ func pinHash(salt *[16]byte, pin []byte) [sha256.Size]byte {
 	return out
 }
 
-// setPIN stores a new PIN under a fresh salt, clears the counter and the
-// lockout, and moves the generation on so that login tickets issued for the
-// old PIN stop working.
-func (p *pinState) setPIN(pin []byte) {
+// setPIN stores a new PIN under a fresh salt as the version (gen, writer),
+// and clears the counter and the lockout.
+func (p *pinState) setPIN(pin []byte, writer, gen uint64) {
 	_, _ = rand.Read(p.salt[:]) // never fails (crypto/rand, Go 1.24+)
 	p.hash = pinHash(&p.salt, pin)
 	p.set = true
-	p.failures = 0
+	p.generation, p.writer, p.epoch = gen, writer, 0
+	p.failures = nil
 	p.locked = false
+}
+
+// change stores a PIN changed by a user or the SO on this replica. The
+// generation moves by a random step of 1 to 65536, not by one: two changes
+// made at once on two nodes of a cluster then almost surely get different
+// generations, so that whichever the cluster keeps, the login tickets
+// issued for the other stop working everywhere. A lockout, which every node
+// derives alike, moves it by exactly one, so a change made at the same time
+// as a lockout always wins over it.
+func (p *pinState) change(pin []byte, replica uint64) {
+	var r [2]byte
+	_, _ = rand.Read(r[:])
+	p.setPIN(pin, replica, p.generation+1+uint64(binary.LittleEndian.Uint16(r[:])))
+}
+
+// lock locks the PIN out as a new version that every replica derives the
+// same way from the same state.
+func (p *pinState) lock() {
+	p.locked = true
 	p.generation++
+	p.writer, p.epoch = 0, 0
+	p.failures = nil
 }
 
 // pinFor returns the state of user u. The caller holds pinMu.
@@ -66,13 +122,14 @@ func (t *Token) checkPINLen(pin []byte) error {
 	return nil
 }
 
-// verifyLocked checks pin against p, counting a wrong PIN. The caller holds
-// pinMu, so that concurrent guesses are all counted.
+// verifyLocked checks pin against p, counting a wrong PIN, and sets *changed
+// when p changed (a failure counted, a counter reset, a lockout). The caller
+// holds pinMu, so that concurrent guesses are all counted.
 //
 // A PIN of the wrong length answers CKR_PIN_LEN_RANGE and is not counted: no
 // valid PIN has that length, so it reveals nothing and gets a guesser
 // nowhere, while counting it would let malformed requests lock the user out.
-func (t *Token) verifyLocked(p *pinState, u ck.UserType, pin []byte) error {
+func (t *Token) verifyLocked(p *pinState, u ck.UserType, pin []byte, changed *bool) error {
 	if !p.set {
 		return ck.Errorf(ck.CKR_USER_PIN_NOT_INITIALIZED, "the user PIN is not initialized")
 	}
@@ -86,14 +143,24 @@ func (t *Token) verifyLocked(p *pinState, u ck.UserType, pin []byte) error {
 	}
 	h := pinHash(&p.salt, pin)
 	if subtle.ConstantTimeCompare(h[:], p.hash[:]) == 1 {
-		p.failures = 0
+		if len(p.failures) > 0 {
+			// A reset is a new epoch, so that it wins over the
+			// failures other replicas still hold for the old one.
+			p.epoch++
+			p.failures = nil
+			*changed = true
+		}
 		return nil
 	}
-	p.failures++
-	if p.failures >= t.maxPINAttempts {
-		p.locked = true
-		// Tickets issued before the lockout must stop working too.
-		p.generation++
+	if p.failures == nil {
+		p.failures = make(map[uint64]uint32, 1)
+	}
+	p.failures[t.replica.Load()]++
+	*changed = true
+	if p.failureCount() >= t.maxPINAttempts {
+		// Tickets issued before the lockout must stop working too: lock
+		// moves the generation.
+		p.lock()
 		return ck.Errorf(ck.CKR_PIN_INCORRECT, "wrong %v PIN; the PIN is now locked", u)
 	}
 	return ck.Errorf(ck.CKR_PIN_INCORRECT, "wrong %v PIN", u)
@@ -104,13 +171,23 @@ func (t *Token) verifyLocked(p *pinState, u ck.UserType, pin []byte) error {
 // the network layer issues a login ticket on success and checks it, with
 // PINGeneration, on later requests.
 func (t *Token) Login(u ck.UserType, pin []byte) error {
+	_, err := t.VerifyPIN(u, pin)
+	return err
+}
+
+// VerifyPIN is Login that also reports whether the user's PIN state changed
+// (a wrong PIN counted, a counter reset, a lockout): a cluster replicates
+// such a change before it answers, so that the retry counter is the
+// cluster's and not one node's.
+func (t *Token) VerifyPIN(u ck.UserType, pin []byte) (changed bool, err error) {
 	t.pinMu.Lock()
 	defer t.pinMu.Unlock()
 	p, err := t.pinFor(u)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return t.verifyLocked(p, u, pin)
+	err = t.verifyLocked(p, u, pin, &changed)
+	return changed, err
 }
 
 // InitPIN sets the user PIN (C_InitPIN). Only the SO may; it also clears the
@@ -124,7 +201,7 @@ func (t *Token) InitPIN(acc Access, newPIN []byte) error {
 	}
 	t.pinMu.Lock()
 	defer t.pinMu.Unlock()
-	t.user.setPIN(newPIN)
+	t.user.change(newPIN, t.replica.Load())
 	return nil
 }
 
@@ -145,10 +222,11 @@ func (t *Token) SetPIN(acc Access, oldPIN, newPIN []byte) error {
 	t.pinMu.Lock()
 	defer t.pinMu.Unlock()
 	p, _ := t.pinFor(u)
-	if err := t.verifyLocked(p, u, oldPIN); err != nil {
+	var changed bool
+	if err := t.verifyLocked(p, u, oldPIN, &changed); err != nil {
 		return err
 	}
-	p.setPIN(newPIN)
+	p.change(newPIN, t.replica.Load())
 	return nil
 }
 
@@ -187,10 +265,11 @@ func (t *Token) counterFlags(p *pinState, low, final, locked uint64) uint64 {
 		return locked
 	}
 	var f uint64
-	if p.failures > 0 {
+	n := p.failureCount()
+	if n > 0 {
 		f |= low
 	}
-	if p.failures == t.maxPINAttempts-1 {
+	if n == t.maxPINAttempts-1 {
 		f |= final
 	}
 	return f

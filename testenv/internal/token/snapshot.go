@@ -19,6 +19,9 @@ import (
 type ObjectRecord struct {
 	Handle     Handle         `cbor:"1,keyasint"`
 	Attributes []ck.Attribute `cbor:"2,keyasint"` // sorted by type
+	// Version and Writer order the versions of the object (see Apply).
+	Version uint64 `cbor:"3,keyasint,omitempty"`
+	Writer  uint64 `cbor:"4,keyasint,omitempty"`
 }
 
 // Snapshot returns a record of every object, in creation order.
@@ -49,7 +52,7 @@ func (o *object) record(h Handle) ObjectRecord {
 		as = append(as, ck.Attribute{Type: t, Value: bytes.Clone(v)})
 	}
 	slices.SortFunc(as, func(a, b ck.Attribute) int { return cmp.Compare(a.Type, b.Type) })
-	return ObjectRecord{Handle: h, Attributes: as}
+	return ObjectRecord{Handle: h, Attributes: as, Version: o.version, Writer: o.writer}
 }
 
 // Restore stores the object a record describes under the record's handle,
@@ -59,17 +62,16 @@ func (o *object) record(h Handle) ObjectRecord {
 // derived attributes; a bad record changes nothing.
 //
 // Restore is for replication between trusted nodes: it applies no access
-// rules.
+// rules. It ignores versions and tombstones; a cluster merging changes uses
+// Apply.
 func (t *Token) Restore(rec ObjectRecord) error {
-	if rec.Handle == 0 || rec.Handle>>63 != 0 {
-		return ck.Errorf(ck.CKR_ARGUMENTS_BAD, "record handle %#x is not a nonzero 63-bit handle", uint64(rec.Handle))
-	}
 	o, err := buildRestored(rec)
 	if err != nil {
 		return err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.tombs.forget(rec.Handle)
 	if old, ok := t.objects[rec.Handle]; ok {
 		o.seq = old.seq
 	} else {
@@ -83,8 +85,12 @@ func (t *Token) Restore(rec ObjectRecord) error {
 	return nil
 }
 
-// buildRestored rebuilds an object from its record.
+// buildRestored rebuilds an object from its record, with the record's
+// version.
 func buildRestored(rec ObjectRecord) (*object, error) {
+	if rec.Handle == 0 || rec.Handle>>63 != 0 {
+		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "record handle %#x is not a nonzero 63-bit handle", uint64(rec.Handle))
+	}
 	vals, err := parseTemplate(rec.Attributes, maxRecordAttrs)
 	if err != nil {
 		return nil, err
@@ -105,5 +111,7 @@ func buildRestored(rec ObjectRecord) (*object, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.finish(key, originRestore, 0), nil
+	o := b.finish(key, originRestore, 0)
+	o.version, o.writer = rec.Version, rec.Writer
+	return o, nil
 }

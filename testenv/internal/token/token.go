@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keyhold/keyhold/internal/ck"
 )
@@ -30,6 +31,11 @@ type Config struct {
 	MaxPINAttempts int
 	// MinPINLen and MaxPINLen bound PIN lengths in bytes. Defaults 4 and 64.
 	MinPINLen, MaxPINLen int
+	// Replica names this copy of the partition among the nodes of a cluster
+	// (0: a random number). It stamps the versions of the objects and PINs
+	// this token changes, so that two changes made at once on two nodes are
+	// ordered the same way on every node and the copies converge.
+	Replica uint64
 }
 
 // Access is what the caller has proved. The network layer checks login
@@ -101,11 +107,15 @@ type Token struct {
 	id                   uint32
 	minPINLen, maxPINLen int
 	maxPINAttempts       int
+	fixedReplica         uint64 // Config.Replica; 0: random, drawn again by Reset
+	replica              atomic.Uint64
 	pinMu                sync.Mutex // guards user and so
 	user, so             pinState
-	mu                   sync.RWMutex // guards objects and seq
+	initUser, initSO     pinState     // as New set them, for Reset
+	mu                   sync.RWMutex // guards objects, seq and tombs
 	objects              map[Handle]*object
 	seq                  uint64
+	tombs                tombstones
 }
 
 // New returns a token configured by cfg, with no objects. A configuration it
@@ -118,8 +128,10 @@ func New(cfg Config) (*Token, error) {
 		minPINLen:      cfg.MinPINLen,
 		maxPINLen:      cfg.MaxPINLen,
 		maxPINAttempts: cfg.MaxPINAttempts,
+		fixedReplica:   cfg.Replica,
 		objects:        make(map[Handle]*object),
 	}
+	t.replica.Store(t.newReplica())
 	if t.minPINLen == 0 {
 		t.minPINLen = 4
 	}
@@ -142,13 +154,17 @@ func New(cfg Config) (*Token, error) {
 	if err := t.checkPINLen([]byte(cfg.SOPIN)); err != nil {
 		return nil, err
 	}
-	t.so.setPIN([]byte(cfg.SOPIN))
+	// The configured PINs are written by replica 0 and start at generation
+	// 1 on every node, so that the nodes of a cluster set up from one
+	// configuration hold the same version of each PIN.
+	t.so.setPIN([]byte(cfg.SOPIN), 0, 1)
 	if cfg.UserPIN != "" {
 		if err := t.checkPINLen([]byte(cfg.UserPIN)); err != nil {
 			return nil, err
 		}
-		t.user.setPIN([]byte(cfg.UserPIN))
+		t.user.setPIN([]byte(cfg.UserPIN), 0, 1)
 	}
+	t.initUser, t.initSO = t.user, t.so
 	return t, nil
 }
 
@@ -196,7 +212,7 @@ func (t *Token) newHandleLocked() Handle {
 		var b [8]byte
 		_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 		h := Handle(binary.LittleEndian.Uint64(b[:]) >> 1)
-		if _, used := t.objects[h]; h != 0 && !used {
+		if _, used := t.objects[h]; h != 0 && !used && !t.tombs.has(h) {
 			return h
 		}
 	}
@@ -214,6 +230,7 @@ func (t *Token) insert(objs ...*object) ([]Handle, error) {
 		hs[i] = t.newHandleLocked()
 		t.seq++
 		o.seq = t.seq
+		o.version, o.writer = 1, t.replica.Load()
 		t.objects[hs[i]] = o
 	}
 	return hs, nil
@@ -332,7 +349,12 @@ func (t *Token) SetAttributes(acc Access, h Handle, tmpl ck.Template) error {
 			return err
 		}
 	}
-	t.objects[h] = o.with(vals)
+	n := o.with(vals)
+	// A change is a new version, stamped with this replica: a cluster keeps
+	// the highest version of each object, and of two changes made at once on
+	// two nodes, the same one everywhere.
+	n.version, n.writer = o.version+1, t.replica.Load()
+	t.objects[h] = n
 	return nil
 }
 
@@ -348,6 +370,6 @@ func (t *Token) Destroy(acc Access, h Handle) error {
 	if !o.destroyable {
 		return ck.Errorf(ck.CKR_ACTION_PROHIBITED, "the object is not destroyable")
 	}
-	delete(t.objects, h)
+	t.removeLocked(h)
 	return nil
 }

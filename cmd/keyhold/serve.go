@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/testenv"
+)
+
+const serveUsage = `usage: keyhold serve --dir DIR --partitions NAME[,NAME...] [flags]
+
+Runs software HSM nodes (keyhold's testenv) on this machine until SIGINT or
+SIGTERM, for programs that are not Go tests: the PKCS#11 library
+(libkeyhold.so), the Go SDK, scripts. It is a development and test HSM, NOT a
+security boundary: keys live in process memory and are lost when it exits.
+
+It writes into DIR (created owner-only if missing):
+  keyhold.yaml      the client configuration: every partition, every node
+                    (use it as KEYHOLD_CONF)
+  node-ca.pem       the CA that issued the nodes' certificates
+  keyhold.secrets   the client credential (mode 0600)
+  pins              the PINs it generated, as KEYHOLD_USER_PIN=... and
+                    KEYHOLD_SO_PIN=... lines (mode 0600; only when generated)
+  cluster.yaml      with --peers: the cluster's CAs, ticket keys, client
+                    credential and PINs, shared by its processes (mode 0600)
+and prints one line when the nodes serve:
+  keyhold: serving partitions NAME,... on ADDR,... (config DIR/keyhold.yaml)
+
+Partitions get IDs 1, 2, ... in the order given; every partition has the same
+User and SO PINs. A PIN comes from its flag, else its file flag, else
+KEYHOLD_USER_PIN / KEYHOLD_SO_PIN, else (with --peers) the cluster in DIR,
+else it is generated.
+
+--nodes N starts a cluster of N nodes in this process. To run a cluster of
+separate processes, start each with its own --listen and the others' addresses
+in --peers (the list may include the process's own address), all with the same
+--dir, --partitions and PINs; for example:
+
+  for p in 7001 7002 7003; do
+    keyhold serve --dir "$D" --partitions pay --listen 127.0.0.1:$p \
+      --peers 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 >"$D/node-$p.log" &
+  done
+  # each process prints its line when it serves
+
+The first process creates the cluster's PKI and secrets in DIR (atomically:
+processes started at once agree), the others load them; each writes the same
+keyhold.yaml, listing every node. Every change is replicated to every live
+node before it is acknowledged; a process that is killed and started again
+catches up from the others before it serves.
+
+flags:
+`
+
+// serveOptions are the flags of serve.
+type serveOptions struct {
+	dir, partitions, listen, peers          string
+	userPIN, soPIN, userPINFile, soPINFile  string
+	nodes, maxPINAttempts, workers          int
+	userPINGiven, soPINGiven, attemptsGiven bool
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var o serveOptions
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.dir, "dir", "", "directory for the configuration, credential and PIN files (required)")
+	fs.StringVar(&o.partitions, "partitions", "", "comma-separated partition names; IDs 1, 2, ... in this order (required)")
+	fs.StringVar(&o.userPIN, "user-pin", "", "User PIN of every partition (a development HSM's exception to keeping PINs off command lines)")
+	fs.StringVar(&o.soPIN, "so-pin", "", "SO PIN of every partition")
+	fs.StringVar(&o.userPINFile, "user-pin-file", "", "file holding the User PIN")
+	fs.StringVar(&o.soPINFile, "so-pin-file", "", "file holding the SO PIN")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "address to listen on; with --nodes N and a port, N consecutive ports")
+	fs.IntVar(&o.nodes, "nodes", 1, "number of nodes of a cluster to run in this process")
+	fs.StringVar(&o.peers, "peers", "", "comma-separated addresses of the other processes of this node's cluster")
+	fs.IntVar(&o.maxPINAttempts, "max-pin-attempts", 5, "consecutive wrong PINs that lock a user out")
+	fs.IntVar(&o.workers, "workers", 0, "workers per node (0: the number of CPUs)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "keyhold serve: unexpected arguments %q\n", fs.Args())
+		fs.Usage()
+		return 2
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "user-pin":
+			o.userPINGiven = true
+		case "so-pin":
+			o.soPINGiven = true
+		case "max-pin-attempts":
+			o.attemptsGiven = true
+		}
+	})
+	if err := serve(ctx, o, stdout); err != nil {
+		fmt.Fprintf(stderr, "keyhold serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// pins are the PINs every partition starts with, and which were generated.
+type pins struct {
+	user, so                   string
+	userGenerated, soGenerated bool
+	userGiven, soGiven         bool // by a flag, a file or the environment
+}
+
+func serve(ctx context.Context, o serveOptions, stdout io.Writer) error {
+	if o.dir == "" {
+		return errors.New("--dir is required")
+	}
+	names, err := partitionNames(o.partitions)
+	if err != nil {
+		return err
+	}
+	if o.nodes < 1 {
+		return errors.New("--nodes must be at least 1")
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	// Owner-only: the directory receives private keys and PINs.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	ps, err := givenPINs(o)
+	if err != nil {
+		return err
+	}
+	if o.peers != "" {
+		return serveClusterMember(ctx, o, dir, names, ps, stdout)
+	}
+	return serveInProcess(ctx, o, dir, names, ps, stdout)
+}
+
+// partitionNames parses --partitions.
+func partitionNames(s string) ([]string, error) {
+	if s == "" {
+		return nil, errors.New("--partitions is required")
+	}
+	names := strings.Split(s, ",")
+	for i, n := range names {
+		names[i] = strings.TrimSpace(n)
+		switch {
+		case names[i] == "":
+			return nil, fmt.Errorf("--partitions %q has an empty name", s)
+		case slices.Contains(names[:i], names[i]):
+			return nil, fmt.Errorf("--partitions names %q twice", names[i])
+		}
+	}
+	return names, nil
+}
+
+// givenPINs reads the PINs given by flag, file or environment. The error
+// messages name where a PIN came from, never the PIN.
+func givenPINs(o serveOptions) (pins, error) {
+	var ps pins
+	var err error
+	if ps.user, ps.userGiven, err = pinFrom("user", o.userPIN, o.userPINGiven, o.userPINFile, "KEYHOLD_USER_PIN"); err != nil {
+		return pins{}, err
+	}
+	if ps.so, ps.soGiven, err = pinFrom("so", o.soPIN, o.soPINGiven, o.soPINFile, "KEYHOLD_SO_PIN"); err != nil {
+		return pins{}, err
+	}
+	return ps, nil
+}
+
+func pinFrom(who, flagValue string, flagGiven bool, file, env string) (string, bool, error) {
+	if flagGiven && file != "" {
+		return "", false, fmt.Errorf("give --%s-pin or --%s-pin-file, not both", who, who)
+	}
+	switch {
+	case flagGiven:
+		if flagValue == "" {
+			return "", false, fmt.Errorf("--%s-pin is empty", who)
+		}
+		return flagValue, true, nil
+	case file != "":
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", false, fmt.Errorf("--%s-pin-file: %w", who, err)
+		}
+		pin := strings.TrimRight(string(data), "\r\n")
+		if pin == "" {
+			return "", false, fmt.Errorf("--%s-pin-file %s is empty", who, file)
+		}
+		return pin, true, nil
+	}
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		return v, true, nil
+	}
+	return "", false, nil
+}
+
+// generate fills the PINs not given with random ones.
+func (ps *pins) generate() error {
+	for _, p := range []struct {
+		pin       *string
+		generated *bool
+	}{{&ps.user, &ps.userGenerated}, {&ps.so, &ps.soGenerated}} {
+		if *p.pin != "" {
+			continue
+		}
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		*p.pin, *p.generated = hex.EncodeToString(b[:]), true
+	}
+	return nil
+}
+
+// writePINsFile writes the generated PINs to DIR/pins, owner-only, in a form
+// a shell can source.
+func (ps *pins) writePINsFile(dir string, names []string) error {
+	if !ps.userGenerated && !ps.soGenerated {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# PINs generated by keyhold serve for the partitions %s.\n", strings.Join(names, ","))
+	if ps.userGenerated {
+		fmt.Fprintf(&b, "KEYHOLD_USER_PIN=%s\n", ps.user)
+	}
+	if ps.soGenerated {
+		fmt.Fprintf(&b, "KEYHOLD_SO_PIN=%s\n", ps.so)
+	}
+	return writeFileAtomic(filepath.Join(dir, "pins"), []byte(b.String()), 0o600)
+}
+
+func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]byte) []testenv.PartitionOptions {
+	out := make([]testenv.PartitionOptions, len(names))
+	for i, n := range names {
+		out[i] = testenv.PartitionOptions{
+			ID: uint32(i + 1), Name: n, UserPIN: ps.user, SOPIN: ps.so, MaxPINAttempts: attempts,
+		}
+		if ticketKeys != nil {
+			out[i].TicketKey = ticketKeys[i]
+		}
+	}
+	return out
+}
+
+// serveInProcess runs --nodes nodes in this process, with a new PKI.
+func serveInProcess(ctx context.Context, o serveOptions, dir string, names []string, ps pins, stdout io.Writer) error {
+	addrs, err := listenAddresses(o.listen, o.nodes)
+	if err != nil {
+		return err
+	}
+	if err := ps.generate(); err != nil {
+		return err
+	}
+	c, err := testenv.StartCluster(testenv.ClusterOptions{
+		Nodes:      o.nodes,
+		Name:       "keyhold",
+		Addresses:  addrs,
+		Partitions: partitionOptions(names, ps, o.maxPINAttempts, nil),
+		Workers:    o.workers,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := ps.writePINsFile(dir, names); err != nil {
+		return err
+	}
+	path, err := c.WriteConfig(dir)
+	if err != nil {
+		return err
+	}
+	var serving []string
+	for _, n := range c.Nodes() {
+		serving = append(serving, n.Addr())
+	}
+	fmt.Fprintf(stdout, "keyhold: serving partitions %s on %s (config %s)\n", strings.Join(names, ","), strings.Join(serving, ","), path)
+	<-ctx.Done()
+	return c.Close()
+}
+
+// listenAddresses returns n addresses from --listen: the same with port 0,
+// else consecutive ports.
+func listenAddresses(listen string, n int) ([]string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	first, err := strconv.Atoi(port)
+	if err != nil || first < 0 || first+n-1 > 65535 {
+		return nil, fmt.Errorf("--listen %q: bad port", listen)
+	}
+	addrs := make([]string, n)
+	for i := range addrs {
+		p := first
+		if first != 0 {
+			p += i
+		}
+		addrs[i] = net.JoinHostPort(host, strconv.Itoa(p))
+	}
+	return addrs, nil
+}
+
+// serveClusterMember runs one node of a cluster of processes.
+func serveClusterMember(ctx context.Context, o serveOptions, dir string, names []string, ps pins, stdout io.Writer) error {
+	if o.nodes != 1 {
+		return errors.New("--peers starts one node of a cluster of processes; it does not go with --nodes")
+	}
+	self, peers, err := clusterAddresses(o.listen, o.peers)
+	if err != nil {
+		return err
+	}
+	st, err := loadOrCreateCluster(dir, names, ps, o.maxPINAttempts)
+	if err != nil {
+		return err
+	}
+	if err := st.check(names, ps, o.maxPINAttempts, o.attemptsGiven); err != nil {
+		return err
+	}
+	pki, err := testenv.ParsePKI([]byte(st.PKI))
+	if err != nil {
+		return err
+	}
+	keys, err := st.ticketKeys()
+	if err != nil {
+		return err
+	}
+	clusterPINs := pins{user: st.UserPIN, so: st.SOPIN, userGenerated: st.GeneratedUserPIN, soGenerated: st.GeneratedSOPIN}
+	// Started after the cluster's files exist, it catches up from the
+	// peers that run before it returns.
+	node, err := testenv.StartNode(testenv.NodeOptions{
+		Name:       "keyhold " + self,
+		Address:    self,
+		Partitions: partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys),
+		Workers:    o.workers,
+		PKI:        pki,
+		Peers:      peers,
+	})
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	if err := clusterPINs.writePINsFile(dir, names); err != nil {
+		return err
+	}
+	all := append([]string{self}, peers...)
+	slices.Sort(all)
+	cfg := hsm.Config{}
+	for i, n := range names {
+		pc := hsm.PartitionConfig{ID: uint32(i + 1), Name: n}
+		for _, a := range all {
+			pc.Nodes = append(pc.Nodes, hsm.NodeConfig{Address: a})
+		}
+		cfg.Partitions = append(cfg.Partitions, pc)
+	}
+	path, err := testenv.WriteConfig(dir, cfg, pki, &st.Client)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "keyhold: serving partitions %s on %s (config %s)\n", strings.Join(names, ","), self, path)
+	<-ctx.Done()
+	return node.Close()
+}
+
+// clusterAddresses checks --listen and --peers for a cluster of processes and
+// returns the peers without this node's own address, which a script may
+// leave in the list it gives every process.
+func clusterAddresses(listen, peerList string) (string, []string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "0" || port == "" {
+		return "", nil, fmt.Errorf("--listen %q: a node of a cluster of processes needs a fixed address, which its peers list", listen)
+	}
+	self := net.JoinHostPort(host, port)
+	var peers []string
+	for _, p := range strings.Split(peerList, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" || p == self || slices.Contains(peers, p) {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(p); err != nil {
+			return "", nil, fmt.Errorf("--peers: %q is not host:port", p)
+		}
+		peers = append(peers, p)
+	}
+	if len(peers) == 0 {
+		return "", nil, errors.New("--peers names no other node")
+	}
+	return self, peers, nil
+}

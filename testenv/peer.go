@@ -1,0 +1,205 @@
+package testenv
+
+import (
+	"time"
+
+	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/internal/wire"
+	"github.com/keyhold/keyhold/testenv/internal/token"
+)
+
+// peerLoop reads a peer's requests. Each peer operation runs in its own goroutine, not on
+// the worker pool: a node replicating a change waits for its peers while
+// holding one of its workers, and if peers' pushes queued behind their
+// clients' requests, two nodes replicating at once would wait for each other.
+// Peers are the cluster's own nodes, and each sends a bounded number of
+// requests at once (its workers' changes and one whole-state push).
+//
+// Faults injected for clients (latency, busy, dropped replies) do not apply
+// to peers: a slow node must still replicate. Network faults (stop, kill,
+// dropped and refused connections) do.
+func (c *conn) peerLoop() {
+	n := c.n
+	defer c.forget()
+	// Claims made over this connection die with it: the peer either died,
+	// or will send the results it has when its link reconnects.
+	defer n.dedup.releaseOwner(c)
+	for {
+		h, body, err := c.sc.Read()
+		if err != nil {
+			n.noteReadError(err)
+			return
+		}
+		switch {
+		case h.Op == wire.OpPing:
+			// A link's heartbeat.
+			c.reply(h, wire.PingReply{})
+			continue
+		case !h.Op.Peer():
+			c.replyError(h, ck.Errorf(wire.CodeUnknownOp, "op %v is not a peer operation: a peer connection carries peer operations and Ping only", h.Op))
+			continue
+		}
+		// The reader's own slot in n.wg is held, so Add cannot race Close's Wait.
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			c.servePeer(h, body)
+		}()
+		if c.gone.Load() {
+			return
+		}
+	}
+}
+
+func (c *conn) servePeer(h wire.Header, body []byte) {
+	n := c.n
+	defer func() {
+		if r := recover(); r != nil {
+			n.stats.panics.Add(1)
+			c.replyError(h, errInternal)
+		}
+	}()
+	n.stats.peerRequests.Add(1)
+	var reply any
+	var err error
+	switch h.Op {
+	case wire.OpPeerJoin:
+		reply, err = n.peerJoin(body)
+	case wire.OpPeerApply:
+		reply, err = n.peerApply(c, body)
+	case wire.OpPeerClaim:
+		reply, err = n.peerClaim(c, body)
+	default:
+		err = ck.Errorf(wire.CodeUnknownOp, "unknown peer op %d", uint16(h.Op))
+	}
+	if err != nil {
+		c.replyError(h, err)
+		return
+	}
+	c.reply(h, reply)
+}
+
+// peerJoin makes this node's link to the sender reconnect and push this
+// node's whole state, and answers when that is done: the sender is
+// (re)starting and serves clients only after it has caught up.
+func (n *Node) peerJoin(body []byte) (any, error) {
+	var req wire.PeerJoinRequest
+	if err := decode(body, &req, wire.OpPeerJoin); err != nil {
+		return nil, err
+	}
+	l := n.cl.link(req.Address)
+	if l == nil {
+		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "%s is not a peer of this node", req.Address)
+	}
+	t := time.NewTimer(n.cl.joinTimeout())
+	defer t.Stop()
+	select {
+	case <-l.resync():
+		return wire.PeerJoinReply{}, nil
+	case <-t.C:
+		return nil, ck.Errorf(wire.CodeBusy, "could not push this node's state to %s in time", req.Address)
+	case <-n.closing:
+		return nil, errShuttingDown
+	}
+}
+
+// peerApply merges a peer's changes. A record that does not apply (which
+// only a bug makes) is skipped and counted: the rest of the change still
+// applies, and refusing the message would only make the peer declare this
+// node down and send it again.
+func (n *Node) peerApply(c *conn, body []byte) (any, error) {
+	var req wire.PeerApplyRequest
+	if err := decode(body, &req, wire.OpPeerApply); err != nil {
+		return nil, err
+	}
+	p, err := n.partition(req.Partition)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range req.Objects {
+		if _, err := p.tok.Apply(tokenRecord(o)); err != nil {
+			n.stats.badRecords.Add(1)
+		}
+	}
+	for _, h := range req.Destroyed {
+		if h != 0 && h>>63 == 0 {
+			p.tok.Remove(token.Handle(h))
+		}
+	}
+	for _, pin := range req.PINs {
+		rec, ok := tokenPIN(pin)
+		if !ok {
+			n.stats.badRecords.Add(1)
+			continue
+		}
+		if _, err := p.tok.MergePIN(rec); err != nil {
+			n.stats.badRecords.Add(1)
+		}
+	}
+	for i := range req.Results {
+		res := &req.Results[i]
+		if k, ok := keyOf(res.Key); ok && k.partition == p.id {
+			n.dedup.resolve(k, res)
+		}
+	}
+	for _, pk := range req.Released {
+		if k, ok := keyOf(pk); ok {
+			n.dedup.release(k, c)
+		}
+	}
+	return wire.PeerApplyReply{}, nil
+}
+
+// peerClaim records that the sender is about to act on a request.
+func (n *Node) peerClaim(c *conn, body []byte) (any, error) {
+	var req wire.PeerClaimRequest
+	if err := decode(body, &req, wire.OpPeerClaim); err != nil {
+		return nil, err
+	}
+	k, ok := keyOf(req.Key)
+	if !ok {
+		return nil, ck.Errorf(wire.CodeBadRequest, "malformed claim key")
+	}
+	status, res := n.dedup.claim(k, c)
+	return wire.PeerClaimReply{Status: status, Result: res}, nil
+}
+
+// Conversions between the token's records and their wire form.
+
+func peerObject(rec token.ObjectRecord) wire.PeerObject {
+	return wire.PeerObject{Handle: uint64(rec.Handle), Version: rec.Version, Writer: rec.Writer, Attributes: rec.Attributes}
+}
+
+func tokenRecord(o wire.PeerObject) token.ObjectRecord {
+	return token.ObjectRecord{Handle: token.Handle(o.Handle), Version: o.Version, Writer: o.Writer, Attributes: o.Attributes}
+}
+
+func peerPIN(rec token.PINRecord) wire.PeerPIN {
+	p := wire.PeerPIN{
+		User: rec.User, Set: rec.Set, Salt: rec.Salt[:], Hash: rec.Hash[:],
+		Generation: rec.Generation, Writer: rec.Writer, Epoch: rec.Epoch, Locked: rec.Locked,
+	}
+	for r, c := range rec.Failures {
+		p.Failures = append(p.Failures, wire.PeerPINFailures{Replica: r, Count: c})
+	}
+	return p
+}
+
+func tokenPIN(p wire.PeerPIN) (token.PINRecord, bool) {
+	rec := token.PINRecord{
+		User: p.User, Set: p.Set,
+		Generation: p.Generation, Writer: p.Writer, Epoch: p.Epoch, Locked: p.Locked,
+	}
+	if len(p.Salt) != len(rec.Salt) || len(p.Hash) != len(rec.Hash) {
+		return token.PINRecord{}, false
+	}
+	copy(rec.Salt[:], p.Salt)
+	copy(rec.Hash[:], p.Hash)
+	if len(p.Failures) > 0 {
+		rec.Failures = make(map[uint64]uint32, len(p.Failures))
+		for _, f := range p.Failures {
+			rec.Failures[f.Replica] = max(rec.Failures[f.Replica], f.Count)
+		}
+	}
+	return rec, true
+}
