@@ -40,6 +40,9 @@ func (e *configError) Error() string {
 
 func (e *configError) Unwrap() error { return ErrConfig }
 
+// Problems lists the problems, one line each.
+func (e *configError) Problems() []string { return append([]string(nil), e.problems...) }
+
 // NodeProbe is what Probe learned about one node of one partition.
 type NodeProbe struct {
 	Partition string

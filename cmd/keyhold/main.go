@@ -2,7 +2,8 @@
 //
 // Subcommands:
 //
-//	keyhold serve   run software HSM nodes (development and tests only)
+//	keyhold serve          run software HSM nodes (development and tests only)
+//	keyhold config check   validate a configuration file; --probe also asks every node
 //
 // Run "keyhold help SUBCOMMAND" or "keyhold SUBCOMMAND -h" for the flags of
 // each.
@@ -51,6 +52,7 @@ type command struct {
 // commands lists the subcommands, in the order help shows them.
 var commands = []command{
 	{name: "serve", summary: "run software HSM nodes for development and tests", run: runServe},
+	{name: "config", summary: "check a configuration file (config check [--probe] [FILE])", run: runConfig},
 }
 
 func main() {
