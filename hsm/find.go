@@ -125,7 +125,7 @@ func (c *Client) KeyByURI(ctx context.Context, uri string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hsm: find key: %w", err)
 	}
-	p, err := c.partitionForURI(u)
+	p, err := c.PartitionForURI(u)
 	if err != nil {
 		return nil, err
 	}
@@ -137,9 +137,10 @@ func (c *Client) KeyByURI(ctx context.Context, uri string) (*Key, error) {
 	return p.FindKey(ctx, KeyQuery{Label: u.Object, ID: u.ID, Class: u.Type})
 }
 
-// partitionForURI picks the partition a URI names by token label or slot ID;
-// with one partition configured, a URI may leave both out.
-func (c *Client) partitionForURI(u *URI) (*Partition, error) {
+// PartitionForURI returns the partition a pkcs11: URI names: by its token
+// label, else its slot-id (the partition ID); with one partition
+// configured, a URI may leave both out.
+func (c *Client) PartitionForURI(u *URI) (*Partition, error) {
 	switch {
 	case u.Token != "":
 		p, err := c.Partition(u.Token)
@@ -167,4 +168,11 @@ func (p *Partition) invalidateKeys() {
 	p.keysMu.Lock()
 	clear(p.keys)
 	p.keysMu.Unlock()
+}
+
+// KeyByHandle reads the key object h from the partition now, bypassing the
+// lookup cache. Programs that must notice keys replaced by other clients
+// (certificate and key rotation) use it after FindObjects.
+func (p *Partition) KeyByHandle(ctx context.Context, h ObjectHandle) (*Key, error) {
+	return p.keyByHandle(ctx, "find key", h)
 }

@@ -131,7 +131,7 @@ func NewIdentity(ctx context.Context, client *hsm.Client, opts Options) (*Identi
 	if u.Object == "" && len(u.ID) == 0 {
 		return nil, fmt.Errorf("tlsconfig: key %s: %w: the URI needs object= (the label) or id=", u, hsm.ErrTemplate)
 	}
-	part, err := partitionOf(client, u)
+	part, err := client.PartitionForURI(u)
 	if err != nil {
 		return nil, fmt.Errorf("tlsconfig: key %s: %w", u, err)
 	}
@@ -158,28 +158,6 @@ func NewIdentity(ctx context.Context, client *hsm.Client, opts Options) (*Identi
 		close(id.done)
 	}
 	return id, nil
-}
-
-// partitionOf picks the partition a URI names, by the engine's rule: the
-// token label, else the slot ID, else the only configured partition.
-func partitionOf(c *hsm.Client, u *hsm.URI) (*hsm.Partition, error) {
-	switch {
-	case u.Token != "":
-		p, err := c.Partition(u.Token)
-		if err == nil && u.SlotID != nil && uint64(p.ID()) != *u.SlotID {
-			return nil, fmt.Errorf("%w: token %q is not slot %d", hsm.ErrUnknownPartition, u.Token, *u.SlotID)
-		}
-		return p, err
-	case u.SlotID != nil:
-		if *u.SlotID > 1<<32-1 {
-			return nil, fmt.Errorf("%w: slot-id %d out of range", hsm.ErrUnknownPartition, *u.SlotID)
-		}
-		return c.PartitionByID(uint32(*u.SlotID))
-	}
-	if ps := c.Partitions(); len(ps) == 1 {
-		return ps[0], nil
-	}
-	return nil, fmt.Errorf("%w: the URI names no token and several partitions are configured", hsm.ErrUnknownPartition)
 }
 
 // Refresh reads the key and its chain now and puts them in service if they
@@ -225,7 +203,7 @@ func (id *Identity) findKey(ctx context.Context, old *state) (*hsm.Key, error) {
 	if len(id.uri.ID) > 0 {
 		tmpl = append(tmpl, hsm.NewBytesAttribute(ck.CKA_ID, id.uri.ID))
 	}
-	objs, err := id.part.FindObjects(ctx, tmpl, []hsm.AttributeType{ck.CKA_ID})
+	objs, err := id.part.FindObjects(ctx, tmpl, nil)
 	if err != nil {
 		return nil, fmt.Errorf("tlsconfig: key %s: %w", id.name, err)
 	}
@@ -243,18 +221,9 @@ func (id *Identity) findKey(ctx context.Context, old *state) (*hsm.Key, error) {
 	if old != nil && objs[0].Handle == old.key.Handle() {
 		return old.key, nil
 	}
-	var keyID []byte
-	if a, ok := objs[0].Attributes.Find(ck.CKA_ID); ok {
-		keyID = a.Value
-	}
-	// Asking by label and CKA_ID gives the engine a query it has not cached
-	// for an earlier key of the same label.
-	key, err := id.part.FindKey(ctx, hsm.KeyQuery{Label: id.uri.Object, ID: keyID, Class: "private"})
+	key, err := id.part.KeyByHandle(ctx, objs[0].Handle)
 	if err != nil {
 		return nil, fmt.Errorf("tlsconfig: key %s: %w", id.name, err)
-	}
-	if key.Handle() != objs[0].Handle {
-		return nil, fmt.Errorf("tlsconfig: key %s: %w: the engine's key cache still holds a replaced key with the same label and CKA_ID; give the new key a new CKA_ID", id.name, hsm.ErrNotFound)
 	}
 	return key, nil
 }

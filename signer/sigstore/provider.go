@@ -61,7 +61,7 @@ func (p *Provider) SignerVerifier(ctx context.Context, ref string, hash crypto.H
 	if err != nil {
 		return nil, err
 	}
-	part, err := partitionOf(c, u)
+	part, err := c.PartitionForURI(u)
 	if err != nil {
 		return nil, fmt.Errorf("sigstore: key %s: %w", u, err)
 	}
@@ -127,28 +127,6 @@ func (p *Provider) Close() error {
 	err := p.client.Close()
 	p.client = nil
 	return err
-}
-
-// partitionOf picks the partition a URI names, by the engine's rule: the
-// token label, else the slot ID, else the only configured partition.
-func partitionOf(c *hsm.Client, u *hsm.URI) (*hsm.Partition, error) {
-	switch {
-	case u.Token != "":
-		p, err := c.Partition(u.Token)
-		if err == nil && u.SlotID != nil && uint64(p.ID()) != *u.SlotID {
-			return nil, fmt.Errorf("%w: token %q is not slot %d", hsm.ErrUnknownPartition, u.Token, *u.SlotID)
-		}
-		return p, err
-	case u.SlotID != nil:
-		if *u.SlotID > 1<<32-1 {
-			return nil, fmt.Errorf("%w: slot-id %d out of range", hsm.ErrUnknownPartition, *u.SlotID)
-		}
-		return c.PartitionByID(uint32(*u.SlotID))
-	}
-	if ps := c.Partitions(); len(ps) == 1 {
-		return ps[0], nil
-	}
-	return nil, fmt.Errorf("%w: the reference names no partition and several are configured", hsm.ErrUnknownPartition)
 }
 
 func hashOrDefault(h crypto.Hash) crypto.Hash {
