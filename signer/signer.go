@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
@@ -167,19 +166,39 @@ func (s *Signer) SignMessageContext(ctx context.Context, msg []byte, opts crypto
 	return s.SignContext(ctx, h.Sum(nil), opts)
 }
 
-// ecdsaASN1 converts PKCS#11's r||s to the ASN.1 DER form crypto/ecdsa uses.
+// ecdsaASN1 converts PKCS#11's r||s to the ASN.1 DER form crypto/ecdsa
+// uses: SEQUENCE { INTEGER r, INTEGER s }. It is on every ECDSA signature's
+// path, so it writes the DER directly instead of going through big.Int.
 func ecdsaASN1(raw []byte, size int) ([]byte, error) {
 	if len(raw) != 2*size {
 		return nil, fmt.Errorf("signer: %w: ECDSA signature of %d bytes, want %d", hsm.ErrProtocol, len(raw), 2*size)
 	}
-	r := new(big.Int).SetBytes(raw[:size])
-	s := new(big.Int).SetBytes(raw[size:])
+	r, s := derInteger(raw[:size]), derInteger(raw[size:])
+	if r == nil || s == nil {
+		return nil, fmt.Errorf("signer: %w: ECDSA signature with a zero component", hsm.ErrProtocol)
+	}
 	var b cryptobyte.Builder
 	b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1BigInt(r)
-		b.AddASN1BigInt(s)
+		b.AddASN1(asn1.INTEGER, func(b *cryptobyte.Builder) { b.AddBytes(r) })
+		b.AddASN1(asn1.INTEGER, func(b *cryptobyte.Builder) { b.AddBytes(s) })
 	})
 	return b.Bytes()
+}
+
+// derInteger returns the content octets of a DER INTEGER for the unsigned
+// big-endian v: no leading zeros, and one zero byte when the top bit is set
+// (DER integers are signed). Zero, never valid in a signature, gives nil.
+func derInteger(v []byte) []byte {
+	for len(v) > 0 && v[0] == 0 {
+		v = v[1:]
+	}
+	if len(v) == 0 {
+		return nil
+	}
+	if v[0]&0x80 != 0 {
+		return append([]byte{0}, v...)
+	}
+	return v
 }
 
 // Decrypter is an RSA private key in a partition, as crypto.Decrypter; it
