@@ -2,11 +2,73 @@
 //
 // Subcommands:
 //
+//	keyhold partitions     list the configured partitions and whether they answer
+//	keyhold keys list      list keys: label, ID, type, size or curve, class, sign/decrypt, certificate
+//	keyhold keys generate  generate a key (--type rsa|ec|ed25519|aes, --bits, --curve, --label, --id)
+//	keyhold keys import    import a PEM private key (PKCS#8, PKCS#1, SEC1)
+//	keyhold keys delete    delete a key with its public key and certificates
+//	keyhold keys public    print a key's public key as PEM
+//	keyhold cert import    store a PEM certificate chain (leaf first) with a key
+//	keyhold cert export    print the chain stored with a key as PEM
+//	keyhold sign           sign a file (ECDSA ASN.1, RSA PKCS#1 v1.5 or PSS, Ed25519)
+//	keyhold verify         check a file's signature with the key's public key
 //	keyhold serve          run software HSM nodes (development and tests only)
 //	keyhold config check   validate a configuration file; --probe also asks every node
 //
 // Run "keyhold help SUBCOMMAND" or "keyhold SUBCOMMAND -h" for the flags of
 // each.
+//
+// # Naming keys
+//
+// Wherever a command takes a key (--key, or the one argument of keys public,
+// keys delete and cert export) it accepts an RFC 7512 URI,
+// "pkcs11:token=payments;object=tls-key" (id=, type= and slot-id= too), or
+// the short form "payments/tls-key" (partition, then label). With a single
+// partition configured, a URI may leave out the token.
+//
+// # Configuration and PINs
+//
+// Every key command reads --config, else $KEYHOLD_CONF, else
+// /etc/keyhold/keyhold.yaml. Commands that need a login take the partition's
+// User PIN from --pin-file FILE, else $KEYHOLD_PIN, else the file named by
+// $KEYHOLD_PIN_FILE, else the partition's pin_file, else a prompt without
+// echo when stdin is a terminal. There is no flag that takes a PIN's value:
+// the process list would show it to every user. keys public, cert export,
+// verify, partitions and keys list --no-login need no PIN.
+//
+// # Exit codes
+//
+//	0  success
+//	1  the operation failed (an invalid configuration, a certificate that is
+//	   not for the key, ...), or (verify) the signature is invalid
+//	2  usage: unknown command or flag, bad argument, malformed key name or URI
+//	3  not found: the key, certificate, partition or file does not exist
+//	4  PIN or login: no PIN available, PIN incorrect or locked, login needed
+//	5  HSM unavailable: no node of the partition answered (partitions: of
+//	   any partition; it still prints the list)
+//
+// # JSON output
+//
+// --json prints JSON on stdout for scripts; errors still go to stderr, as
+// text, with the exit codes above. The field names are stable:
+//
+//	partitions:           [{name, id, nodes: [{address, priority}], available, objects, serial, error}]
+//	keys list:            [{partition, label, id, class, type, bits, curve, sign, decrypt, certificate, uri}]
+//	keys generate/import: one key object as in keys list
+//	keys public:          a key object with public_key_pem
+//	keys delete:          {deleted: key object, objects: N}
+//	cert import/export:   {key, certificates: [{subject, issuer, serial, not_before, not_after, pem}]}
+//	sign:                 {key, file, algorithm, hash, signature (base64; absent with --out), out}
+//	verify:               {key, file, algorithm, hash, valid}
+//
+// id is CKA_ID in lower-case hex; class is private, public or secret-key;
+// type is RSA, EC, Ed25519 or AES; bits is the RSA modulus, EC field or AES
+// key size; curve is P-256, P-384, P-521 or Ed25519; algorithm is ECDSA,
+// RSA-PKCS1v15, RSA-PSS or Ed25519; uri is the key's canonical pkcs11: URI.
+// Fields without a value (curve of an RSA key, error of an available
+// partition) are left out.
+//
+// # A development HSM
 //
 // keyhold serve starts nodes on 127.0.0.1, writes DIR/keyhold.yaml (for
 // KEYHOLD_CONF), the node CA and the client credential, and prints one line
@@ -51,6 +113,11 @@ type command struct {
 
 // commands lists the subcommands, in the order help shows them.
 var commands = []command{
+	{name: "partitions", summary: "list the configured partitions and whether they answer", run: runPartitions},
+	{name: "keys", summary: "list, generate, import, delete keys; print a public key", run: runKeys},
+	{name: "cert", summary: "import or export the certificate chain stored with a key", run: runCert},
+	{name: "sign", summary: "sign a file with a partition key", run: runSign},
+	{name: "verify", summary: "verify a file's signature with a key's public key", run: runVerify},
 	{name: "serve", summary: "run software HSM nodes for development and tests", run: runServe},
 	{name: "config", summary: "check a configuration file (config check [--probe] [FILE])", run: runConfig},
 }
