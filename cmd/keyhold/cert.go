@@ -130,23 +130,11 @@ func parseCertificatesPEM(data []byte) ([]*x509.Certificate, error) {
 func runCertExport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newCmdline("cert export", "cert export [--json] [--key] REF", true, stdout, stderr)
 	ref := keyRefFlag(c)
-	pos, code, ok := c.parse(args)
+	client, p, u, code, ok := c.openRef(ctx, args, ref)
 	if !ok {
 		return code
 	}
-	u, err := refFrom(*ref, pos)
-	if err != nil {
-		return c.fail(err)
-	}
-	client, err := c.open(ctx)
-	if err != nil {
-		return c.fail(err)
-	}
 	defer client.Close()
-	p, err := partitionFor(client, u)
-	if err != nil {
-		return c.fail(err)
-	}
 	k, err := c.findPublic(ctx, p, u)
 	if err != nil {
 		return c.fail(err)

@@ -178,6 +178,29 @@ func (c *cmdline) open(ctx context.Context) (*hsm.Client, error) {
 	return hsm.Open(ctx, cfg)
 }
 
+// openRef parses the arguments of a command that names one key (in --key
+// or as its one argument), opens a client and finds the key's partition.
+// When ok is false the command exits with code; otherwise the caller closes
+// the client.
+func (c *cmdline) openRef(ctx context.Context, args []string, ref *string) (client *hsm.Client, p *hsm.Partition, u *hsm.URI, code int, ok bool) {
+	pos, code, ok := c.parse(args)
+	if !ok {
+		return nil, nil, nil, code, false
+	}
+	var err error
+	if u, err = refFrom(*ref, pos); err == nil {
+		client, err = c.open(ctx)
+	}
+	if err != nil {
+		return nil, nil, nil, c.fail(err), false
+	}
+	if p, err = partitionFor(client, u); err != nil {
+		client.Close()
+		return nil, nil, nil, c.fail(err), false
+	}
+	return client, p, u, 0, true
+}
+
 // subcommand is one word of a command group ("keys list").
 type subcommand struct {
 	name, summary string

@@ -480,23 +480,11 @@ func refFrom(flagValue string, pos []string) (*hsm.URI, error) {
 func runKeysPublic(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newCmdline("keys public", "keys public [--json] [--key] REF", true, stdout, stderr)
 	ref := keyRefFlag(c)
-	pos, code, ok := c.parse(args)
+	client, p, u, code, ok := c.openRef(ctx, args, ref)
 	if !ok {
 		return code
 	}
-	u, err := refFrom(*ref, pos)
-	if err != nil {
-		return c.fail(err)
-	}
-	client, err := c.open(ctx)
-	if err != nil {
-		return c.fail(err)
-	}
 	defer client.Close()
-	p, err := partitionFor(client, u)
-	if err != nil {
-		return c.fail(err)
-	}
 	k, err := c.findPublic(ctx, p, u)
 	if err != nil {
 		return c.fail(err)
@@ -526,23 +514,11 @@ func runKeysPublic(ctx context.Context, args []string, stdout, stderr io.Writer)
 func runKeysDelete(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newCmdline("keys delete", "keys delete [--json] [--key] REF", true, stdout, stderr)
 	ref := keyRefFlag(c)
-	pos, code, ok := c.parse(args)
+	client, p, u, code, ok := c.openRef(ctx, args, ref)
 	if !ok {
 		return code
 	}
-	u, err := refFrom(*ref, pos)
-	if err != nil {
-		return c.fail(err)
-	}
-	client, err := c.open(ctx)
-	if err != nil {
-		return c.fail(err)
-	}
 	defer client.Close()
-	p, err := partitionFor(client, u)
-	if err != nil {
-		return c.fail(err)
-	}
 	if err := c.login(ctx, p); err != nil {
 		return c.fail(err)
 	}
