@@ -97,18 +97,12 @@ func (cfg *Config) clientTLS() (*tls.Config, error) {
 		}
 		ct.Fingerprint = fp
 	}
+	var loader *credentialLoader
 	if cfg.Credential != nil {
 		ct.Certificate = *cfg.Credential
 	} else {
-		s, err := ReadSecrets(cfg.Secrets)
-		if err != nil {
-			return nil, err
-		}
-		cred, err := s.Credential(cfg.Client)
-		if err != nil {
-			return nil, err
-		}
-		cert, err := cred.TLSCertificate()
+		loader = &credentialLoader{path: cfg.Secrets, name: cfg.Client}
+		cert, err := loader.load()
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +112,67 @@ func (cfg *Config) clientTLS() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	if loader != nil {
+		// Each new connection reads the credential again when the secrets
+		// file changed, so that a credential rotated by ppin is used
+		// without restarting the application.
+		tc.Certificates = nil
+		tc.GetClientCertificate = loader.get
+	}
 	return tc, nil
+}
+
+// credentialLoader reads the client credential from the secrets file, again
+// whenever the file changes. ppin replaces the file atomically (rename), so
+// a change shows as a new modification time, size or inode.
+type credentialLoader struct {
+	path, name string
+
+	mu   sync.Mutex
+	stat os.FileInfo
+	cert *tls.Certificate
+}
+
+func (l *credentialLoader) load() (tls.Certificate, error) {
+	st, err := os.Stat(l.path)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("hsm: secrets: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cert != nil && os.SameFile(st, l.stat) && st.ModTime().Equal(l.stat.ModTime()) && st.Size() == l.stat.Size() {
+		return *l.cert, nil
+	}
+	s, err := ReadSecrets(l.path)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	cred, err := s.Credential(l.name)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	cert, err := cred.TLSCertificate()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	l.stat, l.cert = st, &cert
+	return cert, nil
+}
+
+// get is the TLS client's GetClientCertificate. A secrets file that became
+// unreadable or unsafe after Open does not take the client down: the last
+// good credential is used, and the node decides whether it is still valid.
+func (l *credentialLoader) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	cert, err := l.load()
+	if err != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.cert == nil {
+			return nil, err
+		}
+		return l.cert, nil
+	}
+	return &cert, nil
 }
 
 // Partitions returns the configured partitions, in configuration order.

@@ -32,7 +32,9 @@ type Config struct {
 	// It may be given instead of, or with, ServerCA.
 	ServerFingerprint string `yaml:"server_fingerprint,omitempty"`
 	// Secrets is the secrets file written at enrollment, holding this client's
-	// credential. It must be readable by its owner only.
+	// credential. It must be readable by its owner only. Each new connection
+	// reads it again when it changed, so a credential rotated by ppin is
+	// picked up without restarting the application.
 	Secrets string `yaml:"secrets,omitempty"`
 	// Client selects the credential in Secrets by name; empty means the only one.
 	Client string `yaml:"client,omitempty"`

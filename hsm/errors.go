@@ -40,6 +40,14 @@ var (
 	ErrUnknownPartition     = errors.New("unknown partition")
 	ErrClosed               = errors.New("client closed")
 	ErrInternal             = errors.New("HSM internal error")
+	// ErrClientRevoked: the node revoked this client's credential. The
+	// engine has already retried once on a new connection, which reads the
+	// secrets file again (a rotation may have written a newer credential);
+	// the host must be enrolled again.
+	ErrClientRevoked = errors.New("client credential revoked")
+	// ErrNotEnrolled: the connection presented no client credential, so the
+	// node allows only enrollment (ppin enroll).
+	ErrNotEnrolled = errors.New("client not enrolled")
 )
 
 // Error describes a failed engine call. It wraps one of the sentinel errors
@@ -98,6 +106,8 @@ func init() {
 		ErrBusy:             {wire.CodeBusy},
 		ErrProtocol:         {wire.CodeBadRequest, wire.CodeUnknownOp, wire.CodeVersion, wire.CodeHelloRequired},
 		ErrUnknownPartition: {wire.CodeUnknownPartition},
+		ErrClientRevoked:    {wire.CodeClientRevoked},
+		ErrNotEnrolled:      {wire.CodeEnrollmentRequired},
 	} {
 		for _, c := range codes {
 			codeKinds[c] = kind

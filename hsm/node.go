@@ -205,6 +205,15 @@ func (n *node) call(ctx context.Context, op wire.Op, req, resp any) error {
 			continue
 		case wire.IsTransport(err):
 			n.markFailed(err)
+		case hasCode(err, wire.CodeClientRevoked) && attempt == 0:
+			// The node refused this connection's credential before
+			// starting the request. After a rotation (ppin rotate) the
+			// secrets file holds a newer credential, which a new
+			// connection picks up (see credentialLoader): try once more
+			// on one. If the credential is really revoked, the node
+			// refuses it again and the caller gets ErrClientRevoked.
+			n.dropConn(c)
+			continue
 		case isBusy(err):
 			n.busy.Add(1)
 		}

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"sync"
 	"testing"
 	"time"
@@ -416,19 +417,29 @@ func TestPeerOperationsNeedAPeerCertificate(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, err = wire.Dial(ctx, env.Node.Addr(), clientTLS(t, env, server), wire.DialOptions{})
-	require.Error(t, err)
+	// (The TLS client does not even send it: the connection has no
+	// identity and may only enroll.)
+	if sc, err := wire.Dial(ctx, env.Node.Addr(), clientTLS(t, env, server), wire.DialOptions{}); err == nil {
+		requireCode(t, sc.Call(ctx, wire.OpPing, wire.PingRequest{}, nil), wire.CodeEnrollmentRequired)
+		sc.Close()
+	}
 
 	// A node that serves alone accepts no peer at all.
 	solo := Start(t)
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel2()
-	_, err = wire.Dial(ctx2, solo.Node.Addr(), clientTLS(t, solo, peer), wire.DialOptions{})
-	require.Error(t, err)
 	soloPeer, err := solo.PKI.PeerCertificate("x")
 	require.NoError(t, err)
-	_, err = wire.Dial(ctx2, solo.Node.Addr(), clientTLS(t, solo, soloPeer), wire.DialOptions{})
-	require.Error(t, err)
+	for _, cert := range []tls.Certificate{peer, soloPeer} {
+		// Refused, or not even sent (a certificate from a CA the node
+		// does not name): then the connection may only enroll.
+		sc, err := wire.Dial(ctx2, solo.Node.Addr(), clientTLS(t, solo, cert), wire.DialOptions{})
+		if err == nil {
+			requireCode(t, sc.Call(ctx2, wire.OpPing, wire.PingRequest{}, nil), wire.CodeEnrollmentRequired)
+			requireCode(t, sc.Call(ctx2, wire.OpPeerApply, apply, nil), wire.CodeUnknownOp)
+			sc.Close()
+		}
+	}
 }
 
 // TestClusterThroughEngine runs the engine over a cluster: a key generated

@@ -32,6 +32,9 @@ var handlers = [...]handler{
 	wire.OpEncrypt:         (*Node).encrypt,
 	wire.OpDecrypt:         (*Node).decrypt,
 	wire.OpGenerateRandom:  (*Node).generateRandom,
+	wire.OpEnroll:          (*Node).enroll,
+	wire.OpRotate:          (*Node).rotate,
+	wire.OpRetire:          (*Node).retire,
 }
 
 func (n *Node) dispatch(c *conn, h wire.Header, body []byte) (any, error) {

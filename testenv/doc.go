@@ -39,6 +39,16 @@
 // never hold. See replicate.go for the design and docs/protocol.md for the
 // peer operations.
 //
+// # Client enrollment
+//
+// CreateClient makes a client entry with a one-time setup password (shown
+// once, kept as an argon2id hash, expiring, locked after MaxSetupFailures
+// wrong tries); a client without a certificate may connect and send Enroll
+// only, trading the password and a CSR for a client-CA certificate (ppin
+// enroll). Entries replicate like partition state, so one enrollment is
+// valid on every node. RevokeClient makes every node refuse the client's
+// certificate from its next request on. See clients.go.
+//
 // # Faults
 //
 // Failover tests inject faults per node: SetLatency, SetBusy,

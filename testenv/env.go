@@ -238,7 +238,24 @@ func WriteConfig(dir string, cfg hsm.Config, p *PKI, cred *hsm.Credential) (path
 	return writeConfig(dir, cfg, p.NodeCAPEM(), cred)
 }
 
+// WriteEnrollConfig writes keyhold.yaml and the node CA into dir as
+// WriteConfig does, but no credential: the configuration names
+// dir/keyhold.secrets and selects client, for `ppin enroll` to create.
+func WriteEnrollConfig(dir string, cfg hsm.Config, p *PKI, client string) (path string, err error) {
+	return writeConfigFiles(dir, cfg, p.NodeCAPEM(), nil, client)
+}
+
+// WriteEnrollConfig writes the cluster's configuration without a credential
+// (see the function WriteEnrollConfig), selecting client.
+func (c *Cluster) WriteEnrollConfig(dir, client string) (path string, err error) {
+	return writeConfigFiles(dir, c.Config(), c.pki.NodeCAPEM(), nil, client)
+}
+
 func writeConfig(dir string, cfg hsm.Config, caPEM []byte, cred *hsm.Credential) (string, error) {
+	return writeConfigFiles(dir, cfg, caPEM, cred, cred.Name)
+}
+
+func writeConfigFiles(dir string, cfg hsm.Config, caPEM []byte, cred *hsm.Credential, client string) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", fmt.Errorf("testenv: write config: %w", err)
@@ -246,14 +263,16 @@ func writeConfig(dir string, cfg hsm.Config, caPEM []byte, cred *hsm.Credential)
 	cfg.RootCAs, cfg.Credential = nil, nil
 	cfg.ServerCA = filepath.Join(dir, "node-ca.pem")
 	cfg.Secrets = filepath.Join(dir, "keyhold.secrets")
-	cfg.Client = cred.Name
+	cfg.Client = client
 	if err := writeFileAtomic(cfg.ServerCA, caPEM, 0o644); err != nil {
 		return "", fmt.Errorf("testenv: write config: %w", err)
 	}
 	// The secrets file holds a private key: owner-only, as hsm.ReadSecrets
 	// demands.
-	if err := hsm.WriteSecretsFile(cfg.Secrets, &hsm.Secrets{Credentials: []hsm.Credential{*cred}}); err != nil {
-		return "", fmt.Errorf("testenv: write secrets file: %w", err)
+	if cred != nil {
+		if err := hsm.WriteSecretsFile(cfg.Secrets, &hsm.Secrets{Credentials: []hsm.Credential{*cred}}); err != nil {
+			return "", fmt.Errorf("testenv: write secrets file: %w", err)
+		}
 	}
 	data, err := yaml.Marshal(&cfg)
 	if err != nil {

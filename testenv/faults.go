@@ -136,6 +136,7 @@ func (n *Node) Kill() {
 		p.tok.Reset()
 	}
 	n.dedup.reset()
+	n.clients.reset()
 	n.life.Unlock()
 }
 
@@ -225,12 +226,15 @@ type Stats struct {
 	// BadRecords counts replicated records it could not apply, or whose
 	// page a peer refused (a bug, or an object too large for one frame).
 	BadRecords uint64
+	// Enrolls counts Enroll requests received, whatever their outcome.
+	Enrolls uint64
 }
 
 type counters struct {
 	accepted, handshakeFailures, protocolErrors, requests, busy, panics atomic.Uint64
 	droppedReplies, peerRequests, replications, replicationFailures     atomic.Uint64
 	syncs, catchUps, badRecords                                         atomic.Uint64
+	enrolls                                                             atomic.Uint64
 }
 
 // Stats returns the node's counters.
@@ -258,6 +262,7 @@ func (n *Node) Stats() Stats {
 		ReplicationFailures: n.stats.replicationFailures.Load(),
 		Syncs:               n.stats.syncs.Load(),
 		CatchUps:            n.stats.catchUps.Load(),
+		Enrolls:             n.stats.enrolls.Load(),
 		BadRecords:          n.stats.badRecords.Load(),
 	}
 }

@@ -155,27 +155,25 @@ func TestHostileClients(t *testing.T) {
 			assert.False(t, ne.Timeout(), "node kept a non-TLS connection open")
 		}
 	})
+	// tlsFails checks that a connection gets no identity from cfg: the
+	// handshake fails, or the node accepts it without a certificate (a TLS
+	// client only sends a certificate from a CA the node names, and a client
+	// that is not enrolled has none), and then refuses everything but
+	// Hello and Enroll.
 	tlsFails := func(t *testing.T, cfg *tls.Config) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		d := tls.Dialer{Config: cfg}
-		nc, err := d.DialContext(ctx, "tcp", env.Node.Addr())
+		c, err := wire.Dial(ctx, env.Node.Addr(), cfg, wire.DialOptions{})
 		if err != nil {
-			return // refused during the handshake
+			var ne net.Error
+			if errors.As(err, &ne) {
+				require.False(t, ne.Timeout(), "handshake was not refused")
+			}
+			return
 		}
-		defer nc.Close()
-		// TLS 1.3: the client finishes before the node has checked the
-		// client certificate; the refusal arrives on the first read.
-		require.NoError(t, nc.SetDeadline(time.Now().Add(10*time.Second)))
-		_, err = nc.Write(wire.AppendFrame(nil, header(wire.OpHello, 1), ping))
-		if err == nil {
-			_, err = nc.Read(make([]byte, 64))
-		}
-		require.Error(t, err)
-		var ne net.Error
-		if errors.As(err, &ne) {
-			require.False(t, ne.Timeout(), "handshake was not refused")
-		}
+		defer c.Close()
+		requireCode(t, c.Call(ctx, wire.OpPing, wire.PingRequest{}, nil), wire.CodeEnrollmentRequired)
+		requireCode(t, c.Call(ctx, wire.OpFindObjects, wire.FindObjectsRequest{Partition: env.PartitionID}, nil), wire.CodeEnrollmentRequired)
 	}
 	t.Run("TLS without client certificate", func(t *testing.T) {
 		tlsFails(t, &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: env.PKI.NodeCAPool()})

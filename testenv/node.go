@@ -98,6 +98,8 @@ type Node struct {
 	tlsConf        *tls.Config
 	ticketLifetime time.Duration
 	dedup          *dedupCache
+	// clients are the client entries (enrollment, revocation); see clients.go.
+	clients *clientRegistry
 
 	// The worker pool: jobs is bounded, and no goroutine is started per
 	// request (DESIGN.md performance rules).
@@ -219,6 +221,7 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 		pki:            opts.PKI,
 		ticketLifetime: opts.TicketLifetime,
 		dedup:          newDedupCache(dedupTTL, dedupEntries),
+		clients:        newClientRegistry(),
 		jobs:           make(chan job, opts.QueueDepth),
 		closing:        make(chan struct{}),
 		open:           make(map[*conn]struct{}),
@@ -265,6 +268,10 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 		// clients by roleOf.
 		n.tlsConf = wire.ServerTLS(cert, opts.PKI.clientAndPeerCAPool())
 	}
+	// A client that is not enrolled yet has no certificate: it may connect
+	// without one, and then only enroll (see conn.readLoop). A certificate
+	// it does present must still chain to a trusted CA.
+	n.tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
 
 	ln := opts.listener
 	if ln == nil {
@@ -478,7 +485,16 @@ type conn struct {
 	inflight atomic.Int32 // requests read and not yet answered
 	clientID [32]byte     // SHA-256 of the client's certificate: tickets and dedup bind to it
 	peer     bool         // another node of the cluster, not a client (see peerLoop)
-	tickets  [4]atomic.Pointer[ticketMemo]
+	// enrollOnly: the client presented no certificate; it may send Enroll
+	// only (after Hello).
+	enrollOnly bool
+	cn         string // the client certificate's CN: its entry's name
+	// revGen and revoked cache the revocation check of the certificate:
+	// it is done again only when the node's revocations change. Only the
+	// connection's reader (one goroutine at a time) uses them.
+	revGen  uint64
+	revoked bool
+	tickets [4]atomic.Pointer[ticketMemo]
 }
 
 func (c *conn) serve() {
@@ -504,17 +520,16 @@ func (c *conn) serve() {
 		n.stats.handshakeFailures.Add(1)
 		return
 	}
-	// The TLS configuration requires a client certificate that chains to
-	// the client CA (or, on a cluster node, to the node CA); the leaf is the
-	// client's identity.
+	// A certificate, when given, chains to the client CA (or, on a cluster
+	// node, to the node CA); the leaf is the client's identity.
 	state := tc.ConnectionState()
-	if len(state.PeerCertificates) == 0 {
-		n.stats.handshakeFailures.Add(1)
-		return
-	}
-	switch n.pki.roleOf(state.VerifiedChains) {
-	case roleClient:
-	case rolePeer:
+	switch {
+	case len(state.PeerCertificates) == 0:
+		// No credential yet: an enrolling client (see clients.go).
+		c.enrollOnly = true
+	case n.pki.roleOf(state.VerifiedChains) == roleClient:
+		c.cn = state.PeerCertificates[0].Subject.CommonName
+	case n.pki.roleOf(state.VerifiedChains) == rolePeer:
 		c.peer = n.cl != nil
 		if !c.peer {
 			n.stats.handshakeFailures.Add(1)
@@ -524,7 +539,9 @@ func (c *conn) serve() {
 		n.stats.handshakeFailures.Add(1)
 		return
 	}
-	c.clientID = sha256.Sum256(state.PeerCertificates[0].Raw)
+	if !c.enrollOnly {
+		c.clientID = sha256.Sum256(state.PeerCertificates[0].Raw)
+	}
 	c.sc = wire.NewServerConn(tc, writeTimeout)
 	if !c.hello() {
 		return
@@ -599,6 +616,14 @@ func (c *conn) readLoop() {
 			c.replyError(h, ck.Errorf(wire.CodeUnknownOp, "unknown op %d", uint16(h.Op)))
 		case h.Op == wire.OpHello:
 			c.replyError(h, &ck.Error{RV: wire.CodeBadRequest, Msg: "Hello was already done on this connection"})
+		case c.enrollOnly && h.Op != wire.OpEnroll:
+			// Without a credential a connection can prove nothing but a
+			// setup password: everything else needs the enrolled identity.
+			c.replyError(h, errEnrollmentRequired)
+		case !c.enrollOnly && c.isRevoked():
+			// Checked on every request, not at the handshake only, so that
+			// a connection opened before the revocation stops working too.
+			c.replyError(h, errClientRevoked)
 		case n.busy.Load():
 			n.stats.busy.Add(1)
 			c.replyError(h, errBusy)
@@ -644,6 +669,21 @@ func (n *Node) claimInline() bool {
 }
 
 var errBusy = &ck.Error{RV: wire.CodeBusy, Msg: "node busy: request not started"}
+
+var (
+	errEnrollmentRequired = &ck.Error{RV: wire.CodeEnrollmentRequired, Msg: "this connection presented no client certificate: only Enroll is allowed; enroll this host with ppin first"}
+	errClientRevoked      = &ck.Error{RV: wire.CodeClientRevoked, Msg: "this client certificate has been revoked; enroll again or use the newer credential"}
+)
+
+// isRevoked reports whether the connection's certificate is revoked,
+// checking again only after the node's revocations changed.
+func (c *conn) isRevoked() bool {
+	if g := c.n.clients.gen.Load(); g != c.revGen {
+		c.revoked = c.n.clients.isRevoked(c.clientID, c.cn)
+		c.revGen = g
+	}
+	return c.revoked
+}
 
 // errNotReady turns clients away while the node catches up with its cluster.
 var errNotReady = &ck.Error{RV: wire.CodeBusy, Msg: "node is catching up with its cluster; use another node"}

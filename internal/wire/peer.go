@@ -66,6 +66,10 @@ type PeerApplyRequest struct {
 	PINs      []PeerPIN    `cbor:"4,keyasint,omitempty"`
 	Results   []PeerResult `cbor:"5,keyasint,omitempty"` // results of requests with an OpID
 	Released  []PeerOpKey  `cbor:"6,keyasint,omitempty"` // claims given up without acting
+	// Clients are client entries (enrollment). They belong to the node, not
+	// to a partition: a request that carries only clients may name
+	// partition 0.
+	Clients []PeerClient `cbor:"7,keyasint,omitempty"`
 }
 
 // PeerApplyReply acknowledges a PeerApplyRequest: the receiver has merged it.
@@ -142,4 +146,27 @@ const (
 type PeerClaimReply struct {
 	Status uint8       `cbor:"1,keyasint"`
 	Result *PeerResult `cbor:"2,keyasint,omitempty"`
+}
+
+// PeerClient is one client entry, as the nodes of a cluster replicate it
+// (PeerApplyRequest.Clients). The record with the higher Version wins, ties
+// broken by the higher Writer, so merging is idempotent and
+// order-independent like every other peer merge.
+type PeerClient struct {
+	Name     string   `cbor:"1,keyasint"`
+	Version  uint64   `cbor:"2,keyasint"`
+	Writer   uint64   `cbor:"3,keyasint"`
+	Salt     []byte   `cbor:"4,keyasint,omitempty"`
+	Hash     []byte   `cbor:"5,keyasint,omitempty"`
+	Time     uint32   `cbor:"6,keyasint,omitempty"` // argon2id passes
+	Memory   uint32   `cbor:"7,keyasint,omitempty"` // argon2id memory, KiB
+	Threads  uint8    `cbor:"8,keyasint,omitempty"` // argon2id lanes
+	Expires  int64    `cbor:"9,keyasint"`           // Unix milliseconds
+	Failures uint32   `cbor:"10,keyasint,omitempty"`
+	Locked   bool     `cbor:"11,keyasint,omitempty"`
+	Enrolled bool     `cbor:"12,keyasint,omitempty"`
+	Revoked  bool     `cbor:"13,keyasint,omitempty"`
+	Active   [][]byte `cbor:"14,keyasint,omitempty"` // SHA-256 of certificates in use
+	Retired  [][]byte `cbor:"15,keyasint,omitempty"` // SHA-256 of certificates revoked
+	Serial   string   `cbor:"16,keyasint,omitempty"` // of the latest certificate, hex
 }

@@ -66,6 +66,9 @@ var requestSamples = map[Op]any{
 		Mechanism: ck.Mechanism{Type: ck.CKM_RSA_PKCS_OAEP, OAEP: &ck.OAEPParams{Hash: ck.CKM_SHA256, MGF: ck.CKG_MGF1_SHA256, Label: []byte("label")}},
 		Data:      bytes.Repeat([]byte{0x44}, 256)},
 	OpGenerateRandom: GenerateRandomRequest{Partition: 5, Length: MaxRandom},
+	OpEnroll:         EnrollRequest{Name: "web-1", Password: []byte("setup-password"), CSR: []byte{0x30, 0x82}},
+	OpRotate:         RotateRequest{CSR: []byte{0x30, 0x82}},
+	OpRetire:         RetireRequest{Fingerprint: bytes.Repeat([]byte{0x77}, 32)},
 }
 
 // replySamples maps every operation to a sample of its reply message.
@@ -90,6 +93,9 @@ var replySamples = map[Op]any{
 	OpEncrypt:         DataReply{Data: []byte{}},
 	OpDecrypt:         DataReply{Data: []byte("plaintext")},
 	OpGenerateRandom:  DataReply{Data: bytes.Repeat([]byte{0x66}, 16)},
+	OpEnroll:          CertificateReply{Certificate: []byte{0x30, 0x82, 1}, NodeCAs: [][]byte{{0x30, 0x82, 2}}},
+	OpRotate:          CertificateReply{Certificate: []byte{0x30, 0x82, 3}},
+	OpRetire:          EmptyReply{},
 }
 
 // otherSamples lists the messages that belong to no single operation.

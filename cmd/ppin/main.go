@@ -1,0 +1,86 @@
+// Command ppin enrolls this host with keyhold's HSM nodes and manages the
+// credentials it holds.
+//
+// A host is enrolled once: an administrator creates a client entry on the
+// nodes (keyhold serve --enroll NAME, for a development HSM), which yields a
+// one-time setup password; ppin generates a key pair on this host, proves the
+// password to a node whose identity it pins, and stores the certificate it
+// receives with the private key in the secrets file named by the
+// configuration. The private key never leaves this host.
+//
+//	ppin enroll --config DIR/keyhold.yaml --client NAME [--password-file F] [--replace] [--trust-on-first-use]
+//	ppin status --config DIR/keyhold.yaml
+//	ppin test   --config DIR/keyhold.yaml        (KEYHOLD_PIN or KEYHOLD_PIN_FILE: also log in)
+//	ppin remove --config DIR/keyhold.yaml NAME
+//	ppin rotate --config DIR/keyhold.yaml NAME
+//
+// The setup password is read from --password-file, else from standard input
+// when it is not a terminal (for scripts), else from a prompt without echo.
+// It never appears in arguments, output or errors. Exit status: 0 success,
+// 1 failure, 2 usage error.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand; run gets the arguments after its name.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, env *environment) int
+}
+
+// environment is what a subcommand may touch besides files and the network:
+// its streams and the environment variables, so that tests can run it too.
+type environment struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+var commands = []command{
+	{"enroll", "enroll this host with a setup password; store the credential in the secrets file", runEnroll},
+	{"status", "list the credentials in the secrets file, their expiry and the nodes that accept them", runStatus},
+	{"test", "connect to every node of every partition with the credential (and log in with KEYHOLD_PIN)", runTest},
+	{"remove", "remove a credential from the secrets file", runRemove},
+	{"rotate", "replace a credential with a new key pair; the old one is revoked once the new one works", runRotate},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, env *environment) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(env.stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], env)
+		}
+	}
+	fmt.Fprintf(env.stderr, "ppin: unknown command %q\n", args[0])
+	usage(env.stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: ppin COMMAND [flags]\n\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun \"ppin COMMAND -h\" for the flags of each.")
+}
