@@ -10,7 +10,10 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkSign compares, in one run, signing through the SDK with a key in
@@ -82,4 +85,86 @@ func benchSign(b *testing.B, s crypto.Signer, input []byte, opts crypto.SignerOp
 			}
 		}
 	})
+}
+
+// BenchmarkSignRatio measures the same pairs as BenchmarkSign, but
+// interleaved: the standard library and keyhold take turns in short windows,
+// so that load from anything else on the machine falls on both alike. It
+// reports keyhold's throughput as a fraction of the standard library's
+// ("ratio") and the latency keyhold adds per operation at parallelism 1
+// ("added-µs/op"). Run it once:
+//
+//	go test ./signer -run '^$' -bench BenchmarkSignRatio -benchtime 1x
+func BenchmarkSignRatio(b *testing.B) {
+	k := setup(b)
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("benchmark message"))
+	pss := &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: rsa.PSSSaltLengthEqualsHash}
+	algs := []struct {
+		name    string
+		std, kh crypto.Signer
+		input   []byte
+		opts    crypto.SignerOpts
+	}{
+		{"ECDSA-P256", ecKey, k.p256, d[:], crypto.SHA256},
+		{"RSA2048-PSS", rsaKey, k.rsa.Signer, d[:], pss},
+		{"Ed25519", edKey, k.ed, []byte("benchmark message"), crypto.Hash(0)},
+	}
+	for _, alg := range algs {
+		for _, par := range []int{1, 32} {
+			b.Run(fmt.Sprintf("%s/par=%d", alg.name, par), func(b *testing.B) {
+				var stdOps, khOps int
+				var stdTime, khTime time.Duration
+				for round := 0; round < 6; round++ {
+					n, t := signFor(b, alg.std, alg.input, alg.opts, par, 250*time.Millisecond)
+					stdOps, stdTime = stdOps+n, stdTime+t
+					n, t = signFor(b, alg.kh, alg.input, alg.opts, par, 250*time.Millisecond)
+					khOps, khTime = khOps+n, khTime+t
+				}
+				stdRate := float64(stdOps) / stdTime.Seconds()
+				khRate := float64(khOps) / khTime.Seconds()
+				b.ReportMetric(khRate/stdRate, "ratio")
+				b.ReportMetric(stdRate, "stdlib-ops/s")
+				b.ReportMetric(khRate, "keyhold-ops/s")
+				if par == 1 {
+					b.ReportMetric((1/khRate-1/stdRate)*1e6, "added-µs/op")
+				}
+			})
+		}
+	}
+}
+
+// signFor signs with par goroutines for about d and returns the number of
+// signatures and the time taken.
+func signFor(b *testing.B, s crypto.Signer, input []byte, opts crypto.SignerOpts, par int, d time.Duration) (int, time.Duration) {
+	var ops atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for range par {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if _, err := s.Sign(rand.Reader, input, opts); err != nil {
+					b.Error(err)
+					return
+				}
+				ops.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(ops.Load()), time.Since(start)
 }
