@@ -301,9 +301,24 @@ func (n *Node) AddClient(ce ClientEntry) error {
 // name that has an entry already is refused: revoke it and pick a new name,
 // so that a name always means one enrollment.
 func (n *Node) CreateClient(name string, ttl time.Duration) (string, error) {
-	ce, password, err := NewClientEntry(name, ttl)
+	n.life.RLock()
+	defer n.life.RUnlock()
+	e, password, err := n.createClient(name, ttl)
 	if err != nil {
 		return "", err
+	}
+	n.replicateClient(e)
+	return password, nil
+}
+
+// createClient adds a new entry and returns it with its password, without
+// replicating it: the caller does (CreateClient at once, the wire op with
+// the request's result, so that a peer learns both in one message). The
+// caller holds n.life shared. Its errors are *ck.Error, for the wire op.
+func (n *Node) createClient(name string, ttl time.Duration) (*clientEntry, string, error) {
+	ce, password, err := NewClientEntry(name, ttl)
+	if err != nil {
+		return nil, "", ck.Errorf(ck.CKR_ARGUMENTS_BAD, "client name must have 1 to %d bytes", wire.MaxClientName)
 	}
 	salt, _ := hex.DecodeString(ce.Salt)
 	hash, _ := hex.DecodeString(ce.Hash)
@@ -312,17 +327,13 @@ func (n *Node) CreateClient(name string, ttl time.Duration) (string, error) {
 		Salt: salt, Hash: hash, Time: ce.Time, Memory: ce.Memory, Threads: ce.Threads,
 		Expires: ce.Expires.UnixMilli(),
 	}
-	n.life.RLock()
-	defer n.life.RUnlock()
 	n.clients.mu.Lock()
+	defer n.clients.mu.Unlock()
 	if n.clients.entries[name] != nil {
-		n.clients.mu.Unlock()
-		return "", fmt.Errorf("testenv: client entry %q exists", name)
+		return nil, "", ck.Errorf(ck.CKR_ACTION_PROHIBITED, "client entry %q exists; revoke it and pick a new name", name)
 	}
 	n.clients.putLocked(e)
-	n.clients.mu.Unlock()
-	n.replicateClient(e)
-	return password, nil
+	return e, password, nil
 }
 
 // RevokeClient revokes the entry called name: every certificate issued to

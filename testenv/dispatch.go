@@ -35,6 +35,9 @@ var handlers = [...]handler{
 	wire.OpEnroll:          (*Node).enroll,
 	wire.OpRotate:          (*Node).rotate,
 	wire.OpRetire:          (*Node).retire,
+	wire.OpCreateClient:    (*Node).createClientOp,
+	wire.OpRevokeClient:    (*Node).revokeClientOp,
+	wire.OpListClients:     (*Node).listClientsOp,
 }
 
 func (n *Node) dispatch(c *conn, h wire.Header, body []byte) (any, error) {

@@ -47,7 +47,10 @@
 // only, trading the password and a CSR for a client-CA certificate (ppin
 // enroll). Entries replicate like partition state, so one enrollment is
 // valid on every node. RevokeClient makes every node refuse the client's
-// certificate from its next request on. See clients.go.
+// certificate from its next request on. The SO of a partition does the same
+// over the wire (OpCreateClient, OpRevokeClient, OpListClients; see
+// clientadmin.go), which is how hsm.Partition.CreateClient and keyhold
+// clients reach a node. See clients.go.
 //
 // # Faults
 //

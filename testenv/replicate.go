@@ -165,6 +165,7 @@ type change struct {
 	puts      []token.Handle
 	destroyed []token.Handle
 	pins      []ck.UserType
+	clients   []*clientEntry // client entries (they belong to the node; see clients.go)
 }
 
 func (ch *change) put(hs ...token.Handle) { ch.puts = append(ch.puts, hs...) }
@@ -189,11 +190,14 @@ func (r *replicator) replicate(p *partition, ch *change, res *wire.PeerResult) {
 				req.PINs = append(req.PINs, peerPIN(rec))
 			}
 		}
+		for _, e := range ch.clients {
+			req.Clients = append(req.Clients, *e)
+		}
 	}
 	if res != nil {
 		req.Results = []wire.PeerResult{*res}
 	}
-	if len(req.Objects)+len(req.Destroyed)+len(req.PINs)+len(req.Results) == 0 {
+	if len(req.Objects)+len(req.Destroyed)+len(req.PINs)+len(req.Results)+len(req.Clients) == 0 {
 		return
 	}
 	r.n.stats.replications.Add(1)

@@ -14,6 +14,9 @@
 //	keyhold verify         check a file's signature with the key's public key
 //	keyhold serve          run software HSM nodes (development and tests only)
 //	keyhold config check   validate a configuration file; --probe also asks every node
+//	keyhold clients create create a client entry; prints its one-time setup password
+//	keyhold clients revoke revoke a client: its next request fails, other clients go on
+//	keyhold clients list   list client entries: status, expiry, certificate fingerprints
 //
 // Run "keyhold help SUBCOMMAND" or "keyhold SUBCOMMAND -h" for the flags of
 // each.
@@ -35,6 +38,16 @@
 // echo when stdin is a terminal. There is no flag that takes a PIN's value:
 // the process list would show it to every user. keys public, cert export,
 // verify, partitions and keys list --no-login need no PIN.
+//
+// The clients commands log in as a partition's SO instead (--partition, by
+// default the only one). They take the SO PIN from --so-pin-file FILE, else
+// $KEYHOLD_SO_PIN, else the file named by $KEYHOLD_SO_PIN_FILE, else a prompt
+// without echo. clients create prints the setup password alone on stdout,
+// once; --out FILE writes it to a new file with mode 0600 instead, which is
+// the safe way for scripts:
+//
+//	keyhold clients create --out web-1.setup web-1
+//	ppin enroll --client web-1 --password-file web-1.setup
 //
 // # Exit codes
 //
@@ -60,6 +73,9 @@
 //	cert import/export:   {key, certificates: [{subject, issuer, serial, not_before, not_after, pem}]}
 //	sign:                 {key, file, algorithm, hash, signature (base64; absent with --out), out}
 //	verify:               {key, file, algorithm, hash, valid}
+//	clients create:       {name, expires, out, setup_password (absent with --out)}
+//	clients revoke:       {name, revoked}
+//	clients list:         [{name, status, expires, failures, enrolled, revoked, certificates, retired, serial}]
 //
 // id is CKA_ID in lower-case hex; class is private, public or secret-key;
 // type is RSA, EC, Ed25519 or AES; bits is the RSA modulus, EC field or AES
@@ -119,6 +135,7 @@ var commands = []command{
 	{name: "sign", summary: "sign a file with a partition key", run: runSign},
 	{name: "verify", summary: "verify a file's signature with a key's public key", run: runVerify},
 	{name: "serve", summary: "run software HSM nodes for development and tests", run: runServe},
+	{name: "clients", summary: "create, revoke and list client entries (enrollment; needs the SO PIN)", run: runClients},
 	{name: "config", summary: "check a configuration file (config check [--probe] [FILE])", run: runConfig},
 }
 

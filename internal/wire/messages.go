@@ -318,3 +318,70 @@ type RotateRequest struct {
 type RetireRequest struct {
 	Fingerprint []byte `cbor:"1,keyasint"`
 }
+
+// Client administration (OpCreateClient, OpRevokeClient, OpListClients).
+// Client entries belong to the node and replicate to its whole cluster; the
+// requests name a partition only to carry a login ticket for it, which must
+// be the SO's: the security officer of any partition the node serves
+// administers the node's clients. A User ticket, or none, is refused with
+// CKR_USER_NOT_LOGGED_IN.
+
+// CreateClientRequest creates a client entry called Name with a one-time
+// setup password valid for TTL milliseconds (the node's default, 72 hours,
+// when 0). A retry with the same OpID from the same client identity gets the
+// same password back instead of a second entry; the node keeps that reply
+// in its deduplication cache for a few minutes, bound to the requesting
+// client's certificate, so that no other client can obtain it.
+type CreateClientRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint"`
+	Name      string `cbor:"3,keyasint"`
+	TTL       int64  `cbor:"4,keyasint,omitempty"` // milliseconds
+	OpID      OpID   `cbor:"5,keyasint"`
+}
+
+// CreateClientReply carries the setup password: the only time it exists in
+// the clear outside the administrator's hands. Expires is when it stops
+// being valid (Unix milliseconds).
+type CreateClientReply struct {
+	Password string `cbor:"1,keyasint"`
+	Expires  int64  `cbor:"2,keyasint"`
+}
+
+// RevokeClientRequest revokes the client entry called Name: every
+// certificate issued to it, and any client certificate with that CN, is
+// refused from the next request on, on open connections too. A name without
+// an entry gets a revoked one, so that a credential issued outside
+// enrollment can be revoked as well. Revoking twice is revoking once.
+type RevokeClientRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint"`
+	Name      string `cbor:"3,keyasint"`
+}
+
+// ListClientsRequest asks for every client entry of the node.
+type ListClientsRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint"`
+}
+
+// ListClientsReply lists the client entries, sorted by name.
+type ListClientsReply struct {
+	Clients []ClientStatus `cbor:"1,keyasint"`
+}
+
+// ClientStatus describes one client entry. It never carries the setup
+// password or its hash.
+type ClientStatus struct {
+	Name     string `cbor:"1,keyasint"`
+	Expires  int64  `cbor:"2,keyasint"` // of the setup password, Unix milliseconds
+	Failures uint32 `cbor:"3,keyasint,omitempty"`
+	Locked   bool   `cbor:"4,keyasint,omitempty"`
+	Enrolled bool   `cbor:"5,keyasint,omitempty"`
+	Revoked  bool   `cbor:"6,keyasint,omitempty"`
+	// Active are the SHA-256 fingerprints of the certificates in use;
+	// Retired those a rotation retired.
+	Active  [][]byte `cbor:"7,keyasint,omitempty"`
+	Retired [][]byte `cbor:"8,keyasint,omitempty"`
+	Serial  string   `cbor:"9,keyasint,omitempty"` // of the latest certificate, hex
+}

@@ -30,6 +30,9 @@ const (
 	OpEnroll          Op = 19 // trade a one-time setup password and a CSR for a client certificate
 	OpRotate          Op = 20 // an enrolled client gets a new certificate for a new key
 	OpRetire          Op = 21 // an enrolled client revokes one of its own older certificates
+	OpCreateClient    Op = 22 // SO creates a client entry; the reply is its one-time setup password
+	OpRevokeClient    Op = 23 // SO revokes a client entry and every certificate issued to it
+	OpListClients     Op = 24 // SO lists the client entries (never hashes or passwords)
 )
 
 var opNames = [...]string{
@@ -40,6 +43,7 @@ var opNames = [...]string{
 	OpGenerateKey: "GenerateKey", OpDestroyObject: "DestroyObject", OpSign: "Sign",
 	OpVerify: "Verify", OpEncrypt: "Encrypt", OpDecrypt: "Decrypt",
 	OpGenerateRandom: "GenerateRandom", OpEnroll: "Enroll", OpRotate: "Rotate", OpRetire: "Retire",
+	OpCreateClient: "CreateClient", OpRevokeClient: "RevokeClient", OpListClients: "ListClients",
 }
 
 func (o Op) String() string {
@@ -68,6 +72,11 @@ func (o Op) Idempotent() bool {
 		// and Retire revokes one: none may be repeated blindly. They carry
 		// no OpID because only ppin sends them, one at a time, and a
 		// person reruns it.
+		return false
+	case OpCreateClient:
+		// Each run mints a new setup password: a retry must get the first
+		// one back, so it carries an OpID. Revoking twice revokes once, and
+		// listing changes nothing, so both may simply be sent again.
 		return false
 	case OpLogin:
 		// A login counts failures, but repeating a login with a good PIN

@@ -44,7 +44,10 @@ func TestOp(t *testing.T) {
 		{OpEnroll, "Enroll", true, false},
 		{OpRotate, "Rotate", true, false},
 		{OpRetire, "Retire", true, false},
-		{22, "Op(22)", false, true},
+		{OpCreateClient, "CreateClient", true, false},
+		{OpRevokeClient, "RevokeClient", true, true},
+		{OpListClients, "ListClients", true, true},
+		{25, "Op(25)", false, true},
 		{0x100, "Op(256)", false, true},
 		{0xffff, "Op(65535)", false, true},
 	}
@@ -62,7 +65,7 @@ func TestOpNumbersAreFixed(t *testing.T) {
 	want := []Op{OpHello, OpPing, OpPartitionInfo, OpLogin, OpInitPIN, OpSetPIN, OpFindObjects,
 		OpGetAttributes, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey,
 		OpDestroyObject, OpSign, OpVerify, OpEncrypt, OpDecrypt, OpGenerateRandom,
-		OpEnroll, OpRotate, OpRetire}
+		OpEnroll, OpRotate, OpRetire, OpCreateClient, OpRevokeClient, OpListClients}
 	for i, op := range want {
 		assert.Equal(t, Op(i+1), op, "%v", op)
 	}

@@ -69,6 +69,9 @@ var requestSamples = map[Op]any{
 	OpEnroll:         EnrollRequest{Name: "web-1", Password: []byte("setup-password"), CSR: []byte{0x30, 0x82}},
 	OpRotate:         RotateRequest{CSR: []byte{0x30, 0x82}},
 	OpRetire:         RetireRequest{Fingerprint: bytes.Repeat([]byte{0x77}, 32)},
+	OpCreateClient:   CreateClientRequest{Partition: 1, Ticket: sampleTicket, Name: "web-1", TTL: 3600000, OpID: sampleOpID},
+	OpRevokeClient:   RevokeClientRequest{Partition: 1, Ticket: sampleTicket, Name: "web-1"},
+	OpListClients:    ListClientsRequest{Partition: 1, Ticket: sampleTicket},
 }
 
 // replySamples maps every operation to a sample of its reply message.
@@ -96,6 +99,10 @@ var replySamples = map[Op]any{
 	OpEnroll:          CertificateReply{Certificate: []byte{0x30, 0x82, 1}, NodeCAs: [][]byte{{0x30, 0x82, 2}}},
 	OpRotate:          CertificateReply{Certificate: []byte{0x30, 0x82, 3}},
 	OpRetire:          EmptyReply{},
+	OpCreateClient:    CreateClientReply{Password: "ABCDEFGH", Expires: 1767225600000},
+	OpRevokeClient:    EmptyReply{},
+	OpListClients: ListClientsReply{Clients: []ClientStatus{{Name: "web-1", Expires: 1767225600000, Enrolled: true,
+		Active: [][]byte{bytes.Repeat([]byte{0x77}, 32)}, Serial: "01ab"}, {Name: "web-2", Failures: 5, Locked: true}}},
 }
 
 // otherSamples lists the messages that belong to no single operation.
@@ -105,6 +112,7 @@ var otherSamples = []any{
 	PartitionSummary{ID: 3, Name: "p"},
 	FoundObject{Handle: 3},
 	AttributeResult{Type: ck.CKA_ID},
+	ClientStatus{Name: "web-3", Revoked: true, Retired: [][]byte{bytes.Repeat([]byte{0x78}, 32)}},
 }
 
 // requestOps lists the operations in a fixed order, so that a fuzz input's
