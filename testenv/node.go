@@ -629,7 +629,7 @@ func (c *conn) readLoop() {
 			c.replyError(h, errBusy)
 		default:
 			alone := c.inflight.Add(1) == 1
-			if alone && !c.sc.Buffered() && n.claimInline() {
+			if alone && !c.sc.Buffered() && quick(h.Op, body) && n.claimInline() {
 				// The client has this one request in flight and the node is
 				// idle: this goroutine runs the request itself and a new one
 				// goes on reading. The request starts at once instead of
@@ -658,6 +658,33 @@ func (c *conn) readLoop() {
 			return
 		}
 	}
+}
+
+// quick reports whether a request is short enough to be worth running on
+// the reader goroutine: everything but key generation and RSA private key
+// operations. Those take a millisecond or more, so the hand-off saved is
+// small beside them, and running them inline measured slower (an RSA-2048
+// signature at parallelism 1 gained 190 µs of latency inline, where ECDSA
+// P-256 lost 40 µs).
+func quick(op wire.Op, body []byte) bool {
+	switch op {
+	case wire.OpGenerateKeyPair, wire.OpGenerateKey:
+		return false
+	case wire.OpSign, wire.OpDecrypt, wire.OpEncrypt, wire.OpVerify:
+		var peek struct {
+			Mechanism struct {
+				Type ck.MechanismType `cbor:"1,keyasint"`
+			} `cbor:"4,keyasint"`
+		}
+		if wire.Peek(body, &peek) != nil {
+			return false // the worker will report what is wrong with it
+		}
+		switch peek.Mechanism.Type {
+		case ck.CKM_RSA_PKCS, ck.CKM_RSA_PKCS_PSS, ck.CKM_RSA_PKCS_OAEP, ck.CKM_RSA_X_509:
+			return false
+		}
+	}
+	return true
 }
 
 // claimInline reserves the right to run a request on its reader's

@@ -20,6 +20,14 @@ var (
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
 	})
+	peekMode = mustDecMode(cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+		MaxNestedLevels:  8,
+		MaxArrayElements: MaxFindResults,
+		MaxMapPairs:      64,
+	})
 	encMode = mustEncMode(cbor.EncOptions{Sort: cbor.SortCoreDeterministic})
 )
 
@@ -41,6 +49,12 @@ func mustEncMode(o cbor.EncOptions) cbor.EncMode {
 
 // Marshal encodes a message body.
 func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
+
+// Peek decodes the fields of v that a body has, ignoring the others: for a
+// node that needs one field of a request before deciding where to run it.
+// It is as bounded as Unmarshal, but not as strict; the request is decoded
+// with Unmarshal before it is acted on.
+func Peek(b []byte, v any) error { return peekMode.Unmarshal(b, v) }
 
 // Unmarshal decodes a message body into v, refusing trailing bytes, unknown
 // fields, duplicate keys, tags and indefinite lengths.
