@@ -426,6 +426,8 @@ func (n *Node) worker() {
 // a panic is answered CKR_GENERAL_ERROR and the worker goes on.
 func (n *Node) run(j job) {
 	defer j.c.inflight.Add(-1)
+	j.c.sc.Begin()
+	defer j.c.sc.End()
 	if j.c.gone.Load() {
 		// The connection was dropped while the request waited: nobody can
 		// receive the reply, and a client that retries a state change does

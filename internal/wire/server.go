@@ -43,6 +43,14 @@ func (s *ServerConn) Read() (Header, []byte, error) {
 // whether the client has pipelined requests behind the one just read.
 func (s *ServerConn) Buffered() bool { return s.r.Buffered() > 0 }
 
+// Begin marks a request as running until its End. Replies written meanwhile
+// may be held back briefly so that several share one write: call End after
+// the request's reply, always.
+func (s *ServerConn) Begin() { s.w.hold() }
+
+// End follows Begin, once the request's reply is written.
+func (s *ServerConn) End() { _ = s.w.release() }
+
 // Reply sends a successful reply to the request with header req. A reply
 // whose body would exceed MaxBodySize is not sent, since the client would
 // have to close the connection on it: the request is answered with the

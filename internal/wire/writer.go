@@ -20,8 +20,13 @@ type frameWriter struct {
 	buf      []byte
 	spare    []byte
 	flushing bool
+	held     int // requests begun (see hold) whose replies are not all written
 	err      error
 }
+
+// maxHeldBytes bounds the replies kept back while other requests of the
+// connection are still running (see hold).
+const maxHeldBytes = 1 << 10
 
 // maxPendingWrite bounds the bytes waiting to be sent. A peer that reads
 // slower than its requests arrive gets backpressure through the blocked
@@ -47,10 +52,40 @@ func (w *frameWriter) write(h Header, body []byte) error {
 		}
 	}
 	w.buf = AppendFrame(w.buf, h, body)
-	if w.flushing {
+	if w.flushing || (w.held > 0 && len(w.buf) < maxHeldBytes) {
 		w.mu.Unlock()
 		return nil
 	}
+	return w.flushLocked()
+}
+
+// hold marks a request of the connection as running: replies written while
+// any is running are kept back (up to maxHeldBytes) and go out together when
+// the last of them releases. Under load one system call then carries
+// several replies, instead of one each; an idle connection, where a request
+// runs alone, still gets its reply at once.
+func (w *frameWriter) hold() {
+	w.mu.Lock()
+	w.held++
+	w.mu.Unlock()
+}
+
+// release ends what hold began and sends what was kept back if nothing else
+// is running.
+func (w *frameWriter) release() error {
+	w.mu.Lock()
+	w.held--
+	if w.err != nil || w.flushing || len(w.buf) == 0 || (w.held > 0 && len(w.buf) < maxHeldBytes) {
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	return w.flushLocked()
+}
+
+// flushLocked writes the buffer until it is empty; w.mu is held on entry and
+// released on return.
+func (w *frameWriter) flushLocked() error {
 	w.flushing = true
 	for len(w.buf) > 0 && w.err == nil {
 		out := w.buf
