@@ -596,14 +596,11 @@ func (c *conn) hello() bool {
 // can go to another node instead of waiting behind an overloaded one.
 func (c *conn) readLoop() {
 	n := c.n
-	handedOver := false
 	defer func() {
 		if r := recover(); r != nil {
 			n.stats.panics.Add(1)
 		}
-		if !handedOver {
-			c.forget()
-		}
+		c.forget()
 	}()
 	for {
 		h, body, err := c.sc.Read()
@@ -630,23 +627,18 @@ func (c *conn) readLoop() {
 			n.stats.busy.Add(1)
 			c.replyError(h, errBusy)
 		default:
-			alone := c.inflight.Add(1) == 1
+			alone := c.inflight.Add(1) == 1 && h.Flags&wire.FlagPipelined == 0
 			if alone && !c.sc.Buffered() && quick(h.Op, body) && n.claimInline() {
-				// The client has this one request in flight and the node is
-				// idle: this goroutine runs the request itself and a new one
-				// goes on reading. The request starts at once instead of
+				// The client has this one request in flight (it says so, and
+				// nothing else of it is here) and the node is idle: run the
+				// request on this goroutine. It starts at once instead of
 				// waiting for a worker to wake up, which on an idle node is
-				// most of the latency. A client that pipelines requests
-				// always goes through the pool.
-				n.wg.Add(1)
-				go func() {
-					defer n.wg.Done()
-					c.readLoop()
-				}()
-				handedOver = true
+				// most of the latency, and nothing from this client waits to
+				// be read meanwhile. Pipelined requests go through the pool,
+				// so that reading never waits for cryptography.
 				n.run(job{c: c, h: h, body: body, at: time.Now()})
 				n.running.Add(-1)
-				return
+				continue
 			}
 			select {
 			case n.jobs <- job{c: c, h: h, body: body, at: time.Now()}:

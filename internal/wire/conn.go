@@ -168,9 +168,13 @@ func (c *Conn) Call(ctx context.Context, op Op, req, resp any) error {
 		return err
 	}
 	c.pending[id] = ch
+	var flags uint8
+	if len(c.pending) > 1 {
+		flags = FlagPipelined
+	}
 	c.mu.Unlock()
 
-	if err := c.w.write(Header{Kind: KindRequest, Op: op, ID: id, DeadlineMS: deadlineMS(ctx)}, body); err != nil {
+	if err := c.w.write(Header{Kind: KindRequest, Flags: flags, Op: op, ID: id, DeadlineMS: deadlineMS(ctx)}, body); err != nil {
 		c.shutdown(fmt.Errorf("%w: write: %v", ErrClosed, err))
 		return c.Err()
 	}

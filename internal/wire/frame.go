@@ -13,7 +13,7 @@ import (
 //	offset  size  field
 //	0       4     length: the number of bytes that follow this field (HeaderSize-4+len(body))
 //	4       1     kind: KindRequest, KindReply or KindError
-//	5       1     flags: reserved, must be 0
+//	5       1     flags: FlagPipelined, or 0; other bits are reserved and must be 0
 //	6       2     op: the operation (Op); a reply repeats its request's op
 //	8       8     request ID: chosen by the requester, unique among its requests in flight
 //	16      4     deadline: for requests, milliseconds the requester will wait (0: none given);
@@ -37,9 +37,19 @@ const (
 	KindError   Kind = 3 // a failed reply; the body is an ErrorBody
 )
 
+// FlagPipelined marks a request whose sender has other requests in flight
+// on the same connection. It is a scheduling hint: a node may run a request
+// without it on the goroutine that read it (nothing else from that client
+// waits to be read meanwhile), and must hand one with it to its pool.
+const FlagPipelined uint8 = 0x01
+
+// knownFlags are the flag bits of this protocol version.
+const knownFlags = FlagPipelined
+
 // Header is a decoded frame header.
 type Header struct {
 	Kind       Kind
+	Flags      uint8
 	Op         Op
 	ID         uint64
 	DeadlineMS uint32
@@ -55,7 +65,7 @@ var (
 // AppendFrame appends one encoded frame to dst.
 func AppendFrame(dst []byte, h Header, body []byte) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(HeaderSize-4+len(body)))
-	dst = append(dst, byte(h.Kind), 0)
+	dst = append(dst, byte(h.Kind), h.Flags)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(h.Op))
 	dst = binary.BigEndian.AppendUint64(dst, h.ID)
 	dst = binary.BigEndian.AppendUint32(dst, h.DeadlineMS)
@@ -81,6 +91,7 @@ func ParseHeader(b []byte) (Header, int, error) {
 	bodyLen := int(n - (HeaderSize - 4))
 	h := Header{
 		Kind:       Kind(b[4]),
+		Flags:      b[5],
 		Op:         Op(binary.BigEndian.Uint16(b[6:8])),
 		ID:         binary.BigEndian.Uint64(b[8:16]),
 		DeadlineMS: binary.BigEndian.Uint32(b[16:20]),
@@ -88,7 +99,7 @@ func ParseHeader(b []byte) (Header, int, error) {
 	if h.Kind < KindRequest || h.Kind > KindError {
 		return Header{}, 0, fmt.Errorf("%w: unknown kind %d", ErrFrameMalformed, b[4])
 	}
-	if b[5] != 0 {
+	if b[5]&^knownFlags != 0 {
 		return Header{}, 0, fmt.Errorf("%w: reserved flags %#x", ErrFrameMalformed, b[5])
 	}
 	return h, bodyLen, nil

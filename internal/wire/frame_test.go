@@ -96,7 +96,8 @@ func TestParseHeaderErrors(t *testing.T) {
 		{"kind zero", rawHeader(16, 0, 0, 2, 1, 0), ErrFrameMalformed},
 		{"kind four", rawHeader(16, 4, 0, 2, 1, 0), ErrFrameMalformed},
 		{"kind 255", rawHeader(16, 255, 0, 2, 1, 0), ErrFrameMalformed},
-		{"flags 1", rawHeader(16, 1, 1, 2, 1, 0), ErrFrameMalformed},
+		{"flags 2 (reserved)", rawHeader(16, 1, 2, 2, 1, 0), ErrFrameMalformed},
+		{"pipelined plus reserved", rawHeader(16, 1, FlagPipelined|4, 2, 1, 0), ErrFrameMalformed},
 		{"flags 0x80", rawHeader(16, 2, 0x80, 2, 1, 0), ErrFrameMalformed},
 	}
 	for _, tt := range tests {
@@ -107,6 +108,14 @@ func TestParseHeaderErrors(t *testing.T) {
 			assert.Zero(t, n)
 		})
 	}
+}
+
+func TestFlagPipelinedRoundTrips(t *testing.T) {
+	want := Header{Kind: KindRequest, Flags: FlagPipelined, Op: OpSign, ID: 7, DeadlineMS: 100}
+	h, n, err := ParseHeader(AppendFrame(nil, want, nil))
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Equal(t, want, h)
 }
 
 func TestParseHeaderLimits(t *testing.T) {

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"testing"
 	"time"
@@ -75,4 +76,37 @@ func TestRepliesHeldWhileRequestsRun(t *testing.T) {
 	got(5)
 	sc.End()
 	sc.End()
+}
+
+// TestClientMarksPipelinedRequests: a request sent while another is in
+// flight carries FlagPipelined; a lone one does not.
+func TestClientMarksPipelinedRequests(t *testing.T) {
+	flags := make(chan uint8, 2)
+	nc, wait := pipeNode(t, func(sc *ServerConn) {
+		h1, _, err := sc.Read()
+		if err != nil {
+			return
+		}
+		flags <- h1.Flags
+		h2, _, err := sc.Read()
+		if err != nil {
+			return
+		}
+		flags <- h2.Flags
+		_ = sc.Reply(h2, PingReply{})
+		_ = sc.Reply(h1, PingReply{})
+		_, _, _ = sc.Read() // until the client closes
+	})
+	defer wait()
+	c, err := newConn(context.Background(), nc, DialOptions{})
+	require.NoError(t, err)
+	defer c.Close()
+
+	errs := make(chan error, 2)
+	go func() { errs <- c.Call(context.Background(), OpPing, PingRequest{}, &PingReply{}) }()
+	require.Equal(t, uint8(0), <-flags, "the first request is alone")
+	go func() { errs <- c.Call(context.Background(), OpPing, PingRequest{}, &PingReply{}) }()
+	require.Equal(t, FlagPipelined, <-flags, "the second is sent while the first is in flight")
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
 }
