@@ -3,7 +3,6 @@ package testenv
 import (
 	"crypto/tls"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/atomicfile"
 )
 
 // Defaults of Start.
@@ -264,7 +264,7 @@ func writeConfigFiles(dir string, cfg hsm.Config, caPEM []byte, cred *hsm.Creden
 	cfg.ServerCA = filepath.Join(dir, "node-ca.pem")
 	cfg.Secrets = filepath.Join(dir, "keyhold.secrets")
 	cfg.Client = client
-	if err := writeFileAtomic(cfg.ServerCA, caPEM, 0o644); err != nil {
+	if err := atomicfile.Write(cfg.ServerCA, caPEM, 0o644); err != nil {
 		return "", fmt.Errorf("testenv: write config: %w", err)
 	}
 	// The secrets file holds a private key: owner-only, as hsm.ReadSecrets
@@ -279,30 +279,8 @@ func writeConfigFiles(dir string, cfg hsm.Config, caPEM []byte, cred *hsm.Creden
 		return "", fmt.Errorf("testenv: write config: %w", err)
 	}
 	path := filepath.Join(dir, "keyhold.yaml")
-	if err := writeFileAtomic(path, data, 0o644); err != nil {
+	if err := atomicfile.Write(path, data, 0o644); err != nil {
 		return "", fmt.Errorf("testenv: write config: %w", err)
 	}
 	return path, nil
-}
-
-// writeFileAtomic replaces path with data: a reader sees the old file or
-// the new one, never a part.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyhold-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

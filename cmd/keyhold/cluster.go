@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/atomicfile"
 	"github.com/keyhold/keyhold/testenv"
 )
 
@@ -90,7 +91,7 @@ func loadOrCreateCluster(dir string, names []string, ps pins, attempts int, enro
 		if st.Enroll != nil {
 			// Only the process whose cluster file won writes the password
 			// that goes with the entry in it.
-			if err := writeFileAtomic(filepath.Join(dir, enroll+".setup"), []byte(setupPassword+"\n"), 0o600); err != nil {
+			if err := atomicfile.Write(filepath.Join(dir, enroll+".setup"), []byte(setupPassword+"\n"), 0o600); err != nil {
 				return nil, err
 			}
 		}
@@ -197,26 +198,4 @@ func (st *clusterState) ticketKeys() ([][32]byte, error) {
 		copy(keys[i][:], b)
 	}
 	return keys, nil
-}
-
-// writeFileAtomic replaces path with data: a reader sees the old file or
-// the new one, never a part.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyhold-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

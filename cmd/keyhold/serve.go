@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/atomicfile"
 	"github.com/keyhold/keyhold/testenv"
 )
 
@@ -260,7 +261,7 @@ func (ps *pins) writePINsFile(dir string, names []string) error {
 	if ps.soGenerated {
 		fmt.Fprintf(&b, "KEYHOLD_SO_PIN=%s\n", ps.so)
 	}
-	return writeFileAtomic(filepath.Join(dir, "pins"), []byte(b.String()), 0o600)
+	return atomicfile.Write(filepath.Join(dir, "pins"), []byte(b.String()), 0o600)
 }
 
 func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]byte) []testenv.PartitionOptions {
@@ -445,7 +446,7 @@ func writeEnrollment(c *testenv.Cluster, dir, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, name+".setup"), []byte(pw+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, name+".setup"), []byte(pw+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	return c.WriteEnrollConfig(dir, name)
