@@ -27,10 +27,10 @@ var handlers = [...]handler{
 	wire.OpGenerateKeyPair: (*Node).generateKeyPair,
 	wire.OpGenerateKey:     (*Node).generateKey,
 	wire.OpDestroyObject:   (*Node).destroyObject,
-	wire.OpSign:            (*Node).sign,
+	wire.OpSign:            cryptHandler(wire.OpSign, (*token.Token).Sign),
 	wire.OpVerify:          (*Node).verify,
-	wire.OpEncrypt:         (*Node).encrypt,
-	wire.OpDecrypt:         (*Node).decrypt,
+	wire.OpEncrypt:         cryptHandler(wire.OpEncrypt, (*token.Token).Encrypt),
+	wire.OpDecrypt:         cryptHandler(wire.OpDecrypt, (*token.Token).Decrypt),
 	wire.OpGenerateRandom:  (*Node).generateRandom,
 	wire.OpEnroll:          (*Node).enroll,
 	wire.OpRotate:          (*Node).rotate,
@@ -467,40 +467,20 @@ func (n *Node) crypt(c *conn, body []byte, op wire.Op) (*wire.CryptRequest, *par
 	return req, p, acc, nil
 }
 
-func (n *Node) sign(c *conn, body []byte) (any, error) {
-	req, p, acc, err := n.crypt(c, body, wire.OpSign)
-	if err != nil {
-		return nil, err
+// cryptHandler serves OpSign, OpEncrypt or OpDecrypt with the token
+// operation of the same name: one key, one mechanism, data in, data out.
+func cryptHandler(op wire.Op, apply func(*token.Token, token.Access, token.Handle, ck.Mechanism, []byte) ([]byte, error)) handler {
+	return func(n *Node, c *conn, body []byte) (any, error) {
+		req, p, acc, err := n.crypt(c, body, op)
+		if err != nil {
+			return nil, err
+		}
+		out, err := apply(p.tok, acc, token.Handle(req.Handle), req.Mechanism, req.Data)
+		if err != nil {
+			return nil, err
+		}
+		return wire.DataReply{Data: out}, nil
 	}
-	sig, err := p.tok.Sign(acc, token.Handle(req.Handle), req.Mechanism, req.Data)
-	if err != nil {
-		return nil, err
-	}
-	return wire.DataReply{Data: sig}, nil
-}
-
-func (n *Node) encrypt(c *conn, body []byte) (any, error) {
-	req, p, acc, err := n.crypt(c, body, wire.OpEncrypt)
-	if err != nil {
-		return nil, err
-	}
-	out, err := p.tok.Encrypt(acc, token.Handle(req.Handle), req.Mechanism, req.Data)
-	if err != nil {
-		return nil, err
-	}
-	return wire.DataReply{Data: out}, nil
-}
-
-func (n *Node) decrypt(c *conn, body []byte) (any, error) {
-	req, p, acc, err := n.crypt(c, body, wire.OpDecrypt)
-	if err != nil {
-		return nil, err
-	}
-	out, err := p.tok.Decrypt(acc, token.Handle(req.Handle), req.Mechanism, req.Data)
-	if err != nil {
-		return nil, err
-	}
-	return wire.DataReply{Data: out}, nil
 }
 
 func (n *Node) verify(c *conn, body []byte) (any, error) {
