@@ -26,31 +26,7 @@ import (
 // The node runs in the same process, so at parallelism 32 both sides share
 // the machine's cores: the ratio is the whole cost of the protocol.
 func BenchmarkSign(b *testing.B) {
-	k := setup(b)
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, edKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d := sha256.Sum256([]byte("benchmark message"))
-	pss := &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: rsa.PSSSaltLengthEqualsHash}
-	algs := []struct {
-		name    string
-		std, kh crypto.Signer
-		input   []byte
-		opts    crypto.SignerOpts
-	}{
-		{"ECDSA-P256", ecKey, k.p256, d[:], crypto.SHA256},
-		{"RSA2048-PSS", rsaKey, k.rsa.Signer, d[:], pss},
-		{"Ed25519", edKey, k.ed, []byte("benchmark message"), crypto.Hash(0)},
-	}
+	algs := benchAlgorithms(b)
 	for _, alg := range algs {
 		for _, impl := range []struct {
 			name string
@@ -96,31 +72,7 @@ func benchSign(b *testing.B, s crypto.Signer, input []byte, opts crypto.SignerOp
 //
 //	go test ./signer -run '^$' -bench BenchmarkSignRatio -benchtime 1x
 func BenchmarkSignRatio(b *testing.B) {
-	k := setup(b)
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, edKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d := sha256.Sum256([]byte("benchmark message"))
-	pss := &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: rsa.PSSSaltLengthEqualsHash}
-	algs := []struct {
-		name    string
-		std, kh crypto.Signer
-		input   []byte
-		opts    crypto.SignerOpts
-	}{
-		{"ECDSA-P256", ecKey, k.p256, d[:], crypto.SHA256},
-		{"RSA2048-PSS", rsaKey, k.rsa.Signer, d[:], pss},
-		{"Ed25519", edKey, k.ed, []byte("benchmark message"), crypto.Hash(0)},
-	}
+	algs := benchAlgorithms(b)
 	for _, alg := range algs {
 		for _, par := range []int{1, 32} {
 			b.Run(fmt.Sprintf("%s/par=%d", alg.name, par), func(b *testing.B) {
@@ -167,4 +119,39 @@ func signFor(b *testing.B, s crypto.Signer, input []byte, opts crypto.SignerOpts
 	}
 	wg.Wait()
 	return int(ops.Load()), time.Since(start)
+}
+
+// benchAlgorithm is one signature scheme with a key in process (std) and
+// the same kind of key in a partition (kh).
+type benchAlgorithm struct {
+	name    string
+	std, kh crypto.Signer
+	input   []byte
+	opts    crypto.SignerOpts
+}
+
+// benchAlgorithms starts a software HSM with one key of each type and
+// returns the schemes the benchmarks compare: ECDSA P-256, RSA-2048 PSS and
+// Ed25519.
+func benchAlgorithms(b *testing.B) []benchAlgorithm {
+	k := setup(b)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("benchmark message"))
+	pss := &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: rsa.PSSSaltLengthEqualsHash}
+	return []benchAlgorithm{
+		{"ECDSA-P256", ecKey, k.p256, d[:], crypto.SHA256},
+		{"RSA2048-PSS", rsaKey, k.rsa.Signer, d[:], pss},
+		{"Ed25519", edKey, k.ed, []byte("benchmark message"), crypto.Hash(0)},
+	}
 }
