@@ -75,15 +75,11 @@ func runCertImport(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return c.fail(fmt.Errorf("%s: %w", pos[0], err))
 	}
-	client, err := c.open(ctx)
+	client, p, err := c.openPartition(ctx, u)
 	if err != nil {
 		return c.fail(err)
 	}
 	defer client.Close()
-	p, err := partitionFor(client, u)
-	if err != nil {
-		return c.fail(err)
-	}
 	// Creating objects needs the User's login, even public ones.
 	if err := c.login(ctx, p); err != nil {
 		return c.fail(err)

@@ -191,18 +191,29 @@ func (c *cmdline) openRef(ctx context.Context, args []string, ref *string) (clie
 	if !ok {
 		return nil, nil, nil, code, false
 	}
-	var err error
-	if u, err = refFrom(*ref, pos); err == nil {
-		client, err = c.open(ctx)
-	}
+	u, err := refFrom(*ref, pos)
 	if err != nil {
 		return nil, nil, nil, c.fail(err), false
 	}
-	if p, err = partitionFor(client, u); err != nil {
-		client.Close()
+	if client, p, err = c.openPartition(ctx, u); err != nil {
 		return nil, nil, nil, c.fail(err), false
 	}
 	return client, p, u, 0, true
+}
+
+// openPartition opens a client and returns it with the partition u names.
+// On error nothing is left open; otherwise the caller closes the client.
+func (c *cmdline) openPartition(ctx context.Context, u *hsm.URI) (*hsm.Client, *hsm.Partition, error) {
+	client, err := c.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := partitionFor(client, u)
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return client, p, nil
 }
 
 // subcommand is one word of a command group ("keys list").

@@ -164,15 +164,11 @@ with "openssl dgst -sha256 -verify PUB.pem -signature SIG FILE".`, true, stdout,
 	if *out == "" && !f.b64 && !c.json && isTerminal(stdout) {
 		return c.fail(usagef("refusing to write a binary signature to a terminal: use --out FILE or --base64"))
 	}
-	client, err := c.open(ctx)
+	client, p, err := c.openPartition(ctx, u)
 	if err != nil {
 		return c.fail(err)
 	}
 	defer client.Close()
-	p, err := partitionFor(client, u)
-	if err != nil {
-		return c.fail(err)
-	}
 	if err := c.login(ctx, p); err != nil {
 		return c.fail(err)
 	}
@@ -291,15 +287,11 @@ when it is not.`, true, stdout, stderr)
 			return c.fail(fmt.Errorf("%s is not base64: %w", *sigFile, err))
 		}
 	}
-	client, err := c.open(ctx)
+	client, p, err := c.openPartition(ctx, u)
 	if err != nil {
 		return c.fail(err)
 	}
 	defer client.Close()
-	p, err := partitionFor(client, u)
-	if err != nil {
-		return c.fail(err)
-	}
 	k, err := c.findPublic(ctx, p, u)
 	if err != nil {
 		return c.fail(err)
