@@ -14,6 +14,7 @@ require (
 
 require (
 	github.com/google/go-containerregistry v0.21.9 // indirect
+	github.com/miekg/pkcs11 v1.1.2 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/secure-systems-lab/go-securesystemslib v0.11.1 // indirect
 	github.com/sigstore/protobuf-specs v0.5.2 // indirect

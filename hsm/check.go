@@ -87,7 +87,7 @@ func Probe(ctx context.Context, cfg Config) ([]NodeProbe, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nd := newNode(addr, tlsCfg, cfg.Timeouts.connect())
+			nd := newNode(addr, tlsCfg, cfg.Timeouts.ConnectTimeout())
 			dctx, cancel := context.WithTimeout(ctx, nd.connect)
 			defer cancel()
 			c, err := wire.Dial(dctx, addr, nd.tlsCfg, wire.DialOptions{})

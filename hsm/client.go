@@ -61,7 +61,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		for _, nc := range pc.Nodes {
 			n, ok := c.nodes[nc.Address]
 			if !ok {
-				n = newNode(nc.Address, tlsCfg, cfg.Timeouts.connect())
+				n = newNode(nc.Address, tlsCfg, cfg.Timeouts.ConnectTimeout())
 				c.nodes[nc.Address] = n
 			}
 			p.route.add(n, nc.Priority)
@@ -205,7 +205,7 @@ func (c *Client) NodeStats() []NodeStats {
 }
 
 // requestTimeout is the deadline a call gets when its context has none.
-func (c *Client) requestTimeout() time.Duration { return c.cfg.Timeouts.request() }
+func (c *Client) requestTimeout() time.Duration { return c.cfg.Timeouts.RequestTimeout() }
 
 // probeInterval is how often failed nodes are checked for their return.
 const probeInterval = 100 * time.Millisecond

@@ -108,14 +108,18 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes a duration string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-func (t Timeouts) connect() time.Duration {
+// ConnectTimeout returns the connect timeout in effect: Connect, or the
+// default when it is zero.
+func (t Timeouts) ConnectTimeout() time.Duration {
 	if t.Connect == 0 {
 		return DefaultConnectTimeout
 	}
 	return time.Duration(t.Connect)
 }
 
-func (t Timeouts) request() time.Duration {
+// RequestTimeout returns the request timeout in effect: Request, or the
+// default when it is zero.
+func (t Timeouts) RequestTimeout() time.Duration {
 	if t.Request == 0 {
 		return DefaultRequestTimeout
 	}

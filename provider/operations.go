@@ -1,0 +1,627 @@
+package provider
+
+import (
+	"context"
+	"crypto"
+	"hash"
+
+	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/internal/wire"
+)
+
+// Output describes the caller's output buffer: absent (a length query, a
+// NULL pointer in C) or of a capacity in bytes.
+type Output struct {
+	Query bool
+	Cap   int
+}
+
+// ParamKind says which parameter structure a mechanism takes, so that the C
+// layer knows how to read CK_MECHANISM.pParameter.
+type ParamKind int
+
+// Parameter structures.
+const (
+	ParamsNone  ParamKind = iota // pParameter must be NULL
+	ParamsPSS                    // CK_RSA_PKCS_PSS_PARAMS
+	ParamsOAEP                   // CK_RSA_PKCS_OAEP_PARAMS
+	ParamsGCM                    // CK_GCM_PARAMS
+	ParamsEdDSA                  // optional CK_EDDSA_PARAMS
+)
+
+// MechanismParams returns the parameter structure mechanism t takes;
+// unknown mechanisms take none (and fail at their Init call).
+func MechanismParams(t ck.MechanismType) ParamKind {
+	switch mechanisms[t].params {
+	case paramsPSS:
+		return ParamsPSS
+	case paramsOAEP:
+		return ParamsOAEP
+	case paramsGCM:
+		return ParamsGCM
+	case paramsEdDSA:
+		return ParamsEdDSA
+	}
+	return ParamsNone
+}
+
+// signOp is an active sign or verify operation.
+type signOp struct {
+	sl    *slot
+	key   ObjectHandle
+	facts *keyFacts
+	mech  ck.Mechanism
+	def   mechanism
+	hash  hash.Hash // hash-and-sign mechanisms
+	data  []byte    // raw mechanisms accumulate C_SignUpdate parts
+	multi bool      // an Update has been called
+}
+
+// checkMechanism finds mech, checks that it does what flag says, that its
+// parameters have the right shape, and that key can be used with it.
+func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, error) {
+	d, ok := mechanisms[mech.Type]
+	if !ok || d.info.Flags&flag == 0 {
+		return d, errorf(ck.CKR_MECHANISM_INVALID, "%v is not supported for this operation", mech.Type)
+	}
+	switch d.params {
+	case paramsPSS:
+		if mech.PSS == nil {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_RSA_PKCS_PSS_PARAMS", mech.Type)
+		}
+		if d.hash != 0 && mech.PSS.Hash != digestMechanism(d.hash) {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v with PSS hash %v", mech.Type, mech.PSS.Hash)
+		}
+	case paramsOAEP:
+		if mech.OAEP == nil {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_RSA_PKCS_OAEP_PARAMS", mech.Type)
+		}
+	case paramsGCM:
+		if mech.GCM == nil {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_GCM_PARAMS", mech.Type)
+		}
+	}
+	if f == nil {
+		return d, nil
+	}
+	if f.keyType != d.keyType {
+		return d, errorf(ck.CKR_KEY_TYPE_INCONSISTENT, "%v does not work with a %v key", mech.Type, f.keyType)
+	}
+	var allowed bool
+	switch flag {
+	case ck.CKF_SIGN:
+		allowed = f.sign
+	case ck.CKF_VERIFY:
+		allowed = f.verify
+	case ck.CKF_ENCRYPT:
+		allowed = f.encrypt
+	case ck.CKF_DECRYPT:
+		allowed = f.decrypt
+	}
+	if !allowed {
+		return d, errorf(ck.CKR_KEY_FUNCTION_NOT_PERMITTED, "the key's attributes forbid this operation")
+	}
+	return d, nil
+}
+
+func (m *Module) newSignOp(ctx context.Context, s *session, mech ck.Mechanism, key ObjectHandle, flag uint64) (*signOp, error) {
+	f, err := m.keyFacts(ctx, s.slot, key)
+	if err != nil {
+		return nil, err
+	}
+	d, err := checkMechanism(mech, flag, f)
+	if err != nil {
+		return nil, err
+	}
+	op := &signOp{sl: s.slot, key: key, facts: f, mech: mech, def: d}
+	if d.hash != 0 {
+		op.hash = newHash(d.hash)
+	}
+	return op, nil
+}
+
+// SignInit is C_SignInit.
+func (m *Module) SignInit(h SessionHandle, mech ck.Mechanism, key ObjectHandle) error {
+	return m.initSignOp(h, mech, key, ck.CKF_SIGN)
+}
+
+// VerifyInit is C_VerifyInit.
+func (m *Module) VerifyInit(h SessionHandle, mech ck.Mechanism, key ObjectHandle) error {
+	return m.initSignOp(h, mech, key, ck.CKF_VERIFY)
+}
+
+func (m *Module) initSignOp(h SessionHandle, mech ck.Mechanism, key ObjectHandle, flag uint64) error {
+	s, err := m.session(h)
+	if err != nil {
+		return err
+	}
+	slotOp := &s.sign
+	if flag == ck.CKF_VERIFY {
+		slotOp = &s.verify
+	}
+	s.mu.Lock()
+	active := *slotOp != nil
+	s.mu.Unlock()
+	if active {
+		return errorf(ck.CKR_OPERATION_ACTIVE, "an operation of this kind is active")
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	op, err := m.newSignOp(ctx, s, mech, key, flag)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if *slotOp != nil {
+		return errorf(ck.CKR_OPERATION_ACTIVE, "an operation of this kind is active")
+	}
+	*slotOp = op
+	return nil
+}
+
+// update feeds one part of a multi-part sign or verify operation.
+func (op *signOp) update(part []byte) error {
+	op.multi = true
+	if op.hash != nil {
+		op.hash.Write(part)
+		return nil
+	}
+	if len(op.data)+len(part) > wire.MaxData {
+		return errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes for %v", wire.MaxData, op.mech.Type)
+	}
+	op.data = append(op.data, part...)
+	return nil
+}
+
+// input returns the raw mechanism and the bytes the HSM signs: the digest
+// (in a DigestInfo for PKCS#1 v1.5) for hash-and-sign mechanisms, which are
+// hashed here so that only digests cross the network.
+func (op *signOp) input(data []byte) (ck.Mechanism, []byte, error) {
+	if op.hash == nil {
+		if len(data) > wire.MaxData {
+			return op.mech, nil, errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes for %v", wire.MaxData, op.mech.Type)
+		}
+		return op.mech, data, nil
+	}
+	h := op.hash
+	if data != nil {
+		h = newHash(op.def.hash)
+		h.Write(data)
+	}
+	digest := h.Sum(nil)
+	switch op.def.keyType {
+	case ck.CKK_EC:
+		return ck.Mechanism{Type: ck.CKM_ECDSA}, digest, nil
+	case ck.CKK_RSA:
+		if op.def.params == paramsPSS {
+			return ck.Mechanism{Type: ck.CKM_RSA_PKCS_PSS, PSS: op.mech.PSS}, digest, nil
+		}
+		di, err := hsm.DigestInfo(op.def.hash, digest)
+		if err != nil {
+			return op.mech, nil, errorf(ck.CKR_GENERAL_ERROR, "%v", err)
+		}
+		return ck.Mechanism{Type: ck.CKM_RSA_PKCS}, di, nil
+	}
+	return op.mech, nil, errorf(ck.CKR_MECHANISM_INVALID, "%v", op.mech.Type)
+}
+
+// Sign is C_Sign. A length query or a buffer too small leaves the operation
+// active; anything else ends it.
+func (m *Module) Sign(h SessionHandle, data []byte, out Output) ([]byte, int, error) {
+	return m.finishSign(h, data, out, false)
+}
+
+// SignUpdate is C_SignUpdate.
+func (m *Module) SignUpdate(h SessionHandle, part []byte) error {
+	return m.updateSignOp(h, part, ck.CKF_SIGN)
+}
+
+// SignFinal is C_SignFinal.
+func (m *Module) SignFinal(h SessionHandle, out Output) ([]byte, int, error) {
+	return m.finishSign(h, nil, out, true)
+}
+
+func (m *Module) updateSignOp(h SessionHandle, part []byte, flag uint64) error {
+	s, err := m.session(h)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slotOp := &s.sign
+	if flag == ck.CKF_VERIFY {
+		slotOp = &s.verify
+	}
+	op := *slotOp
+	if op == nil {
+		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation is active")
+	}
+	if err := op.update(part); err != nil {
+		*slotOp = nil
+		return err
+	}
+	return nil
+}
+
+func (m *Module) finishSign(h SessionHandle, data []byte, out Output, final bool) ([]byte, int, error) {
+	s, err := m.session(h)
+	if err != nil {
+		return nil, 0, err
+	}
+	s.mu.Lock()
+	op := s.sign
+	switch {
+	case op == nil:
+		s.mu.Unlock()
+		return nil, 0, errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no signing operation is active")
+	case !final && op.multi:
+		s.mu.Unlock()
+		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part signature is in progress: finish it with C_SignFinal")
+	}
+	need := op.facts.signatureLen()
+	if out.Query || out.Cap < need {
+		s.mu.Unlock()
+		if out.Query {
+			return nil, need, nil
+		}
+		return nil, need, errorf(ck.CKR_BUFFER_TOO_SMALL, "the signature needs %d bytes", need)
+	}
+	s.sign = nil
+	s.mu.Unlock()
+	if final {
+		data = op.data
+		if op.hash != nil {
+			data = nil
+		}
+	}
+	mech, input, err := op.input(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	sig, err := op.sl.p.SignRaw(ctx, op.key, mech, input)
+	if err != nil {
+		return nil, 0, err
+	}
+	return sig, len(sig), nil
+}
+
+// Verify is C_Verify; it always ends the operation.
+func (m *Module) Verify(h SessionHandle, data, sig []byte) error {
+	return m.finishVerify(h, data, sig, false)
+}
+
+// VerifyUpdate is C_VerifyUpdate.
+func (m *Module) VerifyUpdate(h SessionHandle, part []byte) error {
+	return m.updateSignOp(h, part, ck.CKF_VERIFY)
+}
+
+// VerifyFinal is C_VerifyFinal.
+func (m *Module) VerifyFinal(h SessionHandle, sig []byte) error {
+	return m.finishVerify(h, nil, sig, true)
+}
+
+func (m *Module) finishVerify(h SessionHandle, data, sig []byte, final bool) error {
+	s, err := m.session(h)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	op := s.verify
+	switch {
+	case op == nil:
+		s.mu.Unlock()
+		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no verification is active")
+	case !final && op.multi:
+		s.mu.Unlock()
+		return errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part verification is in progress: finish it with C_VerifyFinal")
+	}
+	s.verify = nil
+	s.mu.Unlock()
+	if len(sig) != op.facts.signatureLen() {
+		return errorf(ck.CKR_SIGNATURE_LEN_RANGE, "a signature of this key has %d bytes, not %d", op.facts.signatureLen(), len(sig))
+	}
+	if final {
+		data = op.data
+		if op.hash != nil {
+			data = nil
+		}
+	}
+	mech, input, err := op.input(data)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	return op.sl.p.VerifyRaw(ctx, op.key, mech, input, sig)
+}
+
+// cryptOp is an active encryption or decryption. PKCS#11 allows Update
+// calls to return nothing: parts accumulate and the HSM, which works on whole
+// messages (AES-GCM authenticates all of it), sees them at Final.
+type cryptOp struct {
+	sl     *slot
+	key    ObjectHandle
+	facts  *keyFacts
+	mech   ck.Mechanism
+	data   []byte
+	multi  bool
+	result []byte // a decryption too large for the caller's buffer, kept for the next call
+	done   bool   // result is set
+}
+
+// maxLen is the output length for n input bytes: exact for encryption and
+// AES-GCM decryption, an upper bound for RSA decryption (whose padding is
+// known only after decrypting).
+func (op *cryptOp) maxLen(n int, decrypt bool) (int, error) {
+	if op.mech.Type == ck.CKM_AES_GCM {
+		tag := int(op.mech.GCM.TagBits / 8)
+		if !decrypt {
+			return n + tag, nil
+		}
+		if n < tag {
+			return 0, errorf(ck.CKR_ENCRYPTED_DATA_LEN_RANGE, "shorter than the tag")
+		}
+		return n - tag, nil
+	}
+	return op.facts.size, nil
+}
+
+// EncryptInit is C_EncryptInit.
+func (m *Module) EncryptInit(h SessionHandle, mech ck.Mechanism, key ObjectHandle) error {
+	return m.initCrypt(h, mech, key, ck.CKF_ENCRYPT)
+}
+
+// DecryptInit is C_DecryptInit.
+func (m *Module) DecryptInit(h SessionHandle, mech ck.Mechanism, key ObjectHandle) error {
+	return m.initCrypt(h, mech, key, ck.CKF_DECRYPT)
+}
+
+func (s *session) cryptSlot(flag uint64) **cryptOp {
+	if flag == ck.CKF_DECRYPT {
+		return &s.decrypt
+	}
+	return &s.encrypt
+}
+
+func (m *Module) initCrypt(h SessionHandle, mech ck.Mechanism, key ObjectHandle, flag uint64) error {
+	s, err := m.session(h)
+	if err != nil {
+		return err
+	}
+	slotOp := s.cryptSlot(flag)
+	s.mu.Lock()
+	active := *slotOp != nil
+	s.mu.Unlock()
+	if active {
+		return errorf(ck.CKR_OPERATION_ACTIVE, "an operation of this kind is active")
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	f, err := m.keyFacts(ctx, s.slot, key)
+	if err != nil {
+		return err
+	}
+	if _, err := checkMechanism(mech, flag, f); err != nil {
+		return err
+	}
+	op := &cryptOp{sl: s.slot, key: key, facts: f, mech: mech}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if *slotOp != nil {
+		return errorf(ck.CKR_OPERATION_ACTIVE, "an operation of this kind is active")
+	}
+	*slotOp = op
+	return nil
+}
+
+// Encrypt is C_Encrypt.
+func (m *Module) Encrypt(h SessionHandle, data []byte, out Output) ([]byte, int, error) {
+	return m.finishCrypt(h, data, out, ck.CKF_ENCRYPT, false)
+}
+
+// EncryptUpdate is C_EncryptUpdate; its output is always empty.
+func (m *Module) EncryptUpdate(h SessionHandle, part []byte) error {
+	return m.updateCrypt(h, part, ck.CKF_ENCRYPT)
+}
+
+// EncryptFinal is C_EncryptFinal.
+func (m *Module) EncryptFinal(h SessionHandle, out Output) ([]byte, int, error) {
+	return m.finishCrypt(h, nil, out, ck.CKF_ENCRYPT, true)
+}
+
+// Decrypt is C_Decrypt.
+func (m *Module) Decrypt(h SessionHandle, data []byte, out Output) ([]byte, int, error) {
+	return m.finishCrypt(h, data, out, ck.CKF_DECRYPT, false)
+}
+
+// DecryptUpdate is C_DecryptUpdate; its output is always empty.
+func (m *Module) DecryptUpdate(h SessionHandle, part []byte) error {
+	return m.updateCrypt(h, part, ck.CKF_DECRYPT)
+}
+
+// DecryptFinal is C_DecryptFinal.
+func (m *Module) DecryptFinal(h SessionHandle, out Output) ([]byte, int, error) {
+	return m.finishCrypt(h, nil, out, ck.CKF_DECRYPT, true)
+}
+
+func (m *Module) updateCrypt(h SessionHandle, part []byte, flag uint64) error {
+	s, err := m.session(h)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slotOp := s.cryptSlot(flag)
+	op := *slotOp
+	if op == nil {
+		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation is active")
+	}
+	op.multi = true
+	if len(op.data)+len(part) > wire.MaxData {
+		*slotOp = nil
+		return errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes", wire.MaxData)
+	}
+	op.data = append(op.data, part...)
+	return nil
+}
+
+func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint64, final bool) ([]byte, int, error) {
+	s, err := m.session(h)
+	if err != nil {
+		return nil, 0, err
+	}
+	decrypt := flag == ck.CKF_DECRYPT
+	slotOp := s.cryptSlot(flag)
+	s.mu.Lock()
+	op := *slotOp
+	switch {
+	case op == nil:
+		s.mu.Unlock()
+		return nil, 0, errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation is active")
+	case !final && op.multi:
+		s.mu.Unlock()
+		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part operation is in progress: finish it with its Final call")
+	}
+	if final {
+		data = op.data
+	}
+	if op.done {
+		// The result of an earlier call whose buffer was too small.
+		res := op.result
+		if out.Query || out.Cap < len(res) {
+			s.mu.Unlock()
+			return m.tooSmall(out, len(res))
+		}
+		*slotOp = nil
+		s.mu.Unlock()
+		return res, len(res), nil
+	}
+	need, err := op.maxLen(len(data), decrypt)
+	if err != nil {
+		*slotOp = nil
+		s.mu.Unlock()
+		return nil, 0, err
+	}
+	if out.Query || (!decrypt && out.Cap < need) {
+		s.mu.Unlock()
+		return m.tooSmall(out, need)
+	}
+	// From here the operation runs: it ends, unless a decryption turns out
+	// larger than the caller's buffer.
+	*slotOp = nil
+	s.mu.Unlock()
+	if len(data) > wire.MaxData {
+		return nil, 0, errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes", wire.MaxData)
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	var res []byte
+	if decrypt {
+		res, err = op.sl.p.Decrypt(ctx, op.key, op.mech, data)
+	} else {
+		res, err = op.sl.p.Encrypt(ctx, op.key, op.mech, data)
+	}
+	if err != nil {
+		if decrypt && ReturnValue(err) == ck.CKR_DATA_INVALID {
+			err = errorf(ck.CKR_ENCRYPTED_DATA_INVALID, "%v", err)
+		}
+		return nil, 0, err
+	}
+	if len(res) > out.Cap {
+		op.result, op.done = res, true
+		s.mu.Lock()
+		if *slotOp == nil {
+			*slotOp = op
+		}
+		s.mu.Unlock()
+		return nil, len(res), errorf(ck.CKR_BUFFER_TOO_SMALL, "the output needs %d bytes", len(res))
+	}
+	return res, len(res), nil
+}
+
+func (m *Module) tooSmall(out Output, need int) ([]byte, int, error) {
+	if out.Query {
+		return nil, need, nil
+	}
+	return nil, need, errorf(ck.CKR_BUFFER_TOO_SMALL, "the output needs %d bytes", need)
+}
+
+// digestOp is an active digest, computed in this process.
+type digestOp struct {
+	hash  hash.Hash
+	size  int
+	multi bool
+}
+
+// DigestInit is C_DigestInit.
+func (m *Module) DigestInit(h SessionHandle, mech ck.Mechanism) error {
+	s, err := m.session(h)
+	if err != nil {
+		return err
+	}
+	d, err := checkMechanism(mech, ck.CKF_DIGEST, nil)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.digest != nil {
+		return errorf(ck.CKR_OPERATION_ACTIVE, "a digest is active")
+	}
+	s.digest = &digestOp{hash: newHash(d.hash), size: crypto.Hash.Size(d.hash)}
+	return nil
+}
+
+// Digest is C_Digest.
+func (m *Module) Digest(h SessionHandle, data []byte, out Output) ([]byte, int, error) {
+	return m.finishDigest(h, data, out, false)
+}
+
+// DigestUpdate is C_DigestUpdate.
+func (m *Module) DigestUpdate(h SessionHandle, part []byte) error {
+	s, err := m.session(h)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.digest == nil {
+		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no digest is active")
+	}
+	s.digest.multi = true
+	s.digest.hash.Write(part)
+	return nil
+}
+
+// DigestFinal is C_DigestFinal.
+func (m *Module) DigestFinal(h SessionHandle, out Output) ([]byte, int, error) {
+	return m.finishDigest(h, nil, out, true)
+}
+
+func (m *Module) finishDigest(h SessionHandle, data []byte, out Output, final bool) ([]byte, int, error) {
+	s, err := m.session(h)
+	if err != nil {
+		return nil, 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	op := s.digest
+	switch {
+	case op == nil:
+		return nil, 0, errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no digest is active")
+	case !final && op.multi:
+		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part digest is in progress: finish it with C_DigestFinal")
+	case out.Query || out.Cap < op.size:
+		return m.tooSmall(out, op.size)
+	}
+	s.digest = nil
+	if !final {
+		op.hash.Write(data)
+	}
+	sum := op.hash.Sum(nil)
+	return sum, len(sum), nil
+}
