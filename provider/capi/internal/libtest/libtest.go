@@ -1,0 +1,121 @@
+// Package libtest gives the tests that load libkeyhold.so what they share:
+// the library, built once per test binary, and a software HSM with its
+// configuration written to files, as a PKCS#11 application would find it.
+package libtest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/keyhold/keyhold/testenv"
+)
+
+// LibraryEnv names a prebuilt libkeyhold.so for the tests to load instead of
+// building one (CI builds it once with README's command and shares it).
+const LibraryEnv = "KEYHOLD_LIB"
+
+// RequireClientsEnv, set to 1, turns a missing external program (pkcs11-tool,
+// p11tool, openssl's pkcs11 engine, PyKCS11) from a skipped test into a failed
+// one. CI sets it after installing them.
+const RequireClientsEnv = "KEYHOLD_REQUIRE_CLIENTS"
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+	buildOut  []byte
+)
+
+// Library returns the path of libkeyhold.so: $KEYHOLD_LIB when set, else a
+// library built from this module's source the first time a test asks. The
+// build directory is left in the system temporary directory for the test
+// binary's lifetime; RemoveBuilt deletes it.
+func Library(tb testing.TB) string {
+	tb.Helper()
+	if p := os.Getenv(LibraryEnv); p != "" {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			tb.Fatalf("libtest: %s: %v", LibraryEnv, err)
+		}
+		return abs
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "libkeyhold-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "libkeyhold.so")
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", buildPath, "./provider/capi")
+		cmd.Dir = moduleRoot()
+		// The library is never built with the race detector: it is loaded
+		// into programs that are not Go programs.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		tb.Fatalf("libtest: building libkeyhold.so: %v\n%s", buildErr, buildOut)
+	}
+	return buildPath
+}
+
+// RemoveBuilt deletes a library that Library built. TestMain calls it after
+// the tests ran.
+func RemoveBuilt() {
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+}
+
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	// file is .../provider/capi/internal/libtest/libtest.go
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
+}
+
+// HSM is a running software HSM whose configuration is written as files.
+type HSM struct {
+	*testenv.Env
+	// ConfigPath is keyhold.yaml, for KEYHOLD_CONF.
+	ConfigPath string
+}
+
+// Start starts a software HSM for the test (testenv.Start with opts) and
+// writes its configuration, node CA and client credential into the test's
+// directory.
+func Start(tb testing.TB, opts ...testenv.Option) *HSM {
+	tb.Helper()
+	env := testenv.Start(tb, opts...)
+	path, err := env.WriteConfig()
+	if err != nil {
+		tb.Fatalf("libtest: %v", err)
+	}
+	return &HSM{Env: env, ConfigPath: path}
+}
+
+// Command returns cmd with KEYHOLD_CONF pointing at the HSM's configuration.
+func (h *HSM) Command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "KEYHOLD_CONF="+h.ConfigPath)
+	return cmd
+}
+
+// NeedProgram skips the test when path is not installed, or fails it when
+// KEYHOLD_REQUIRE_CLIENTS=1.
+func NeedProgram(tb testing.TB, path, pkg string) {
+	tb.Helper()
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	if _, err := exec.LookPath(path); err == nil {
+		return
+	}
+	if os.Getenv(RequireClientsEnv) == "1" {
+		tb.Fatalf("%s is not installed (Debian package %s)", path, pkg)
+	}
+	tb.Skipf("%s is not installed (Debian package %s)", path, pkg)
+}
