@@ -17,9 +17,10 @@
 #include "_cgo_export.h"
 
 /*
- * The package is compiled with -fvisibility=hidden so that the Go exports and
- * the helpers here stay internal; an application links against the
- * PKCS#11 names only.
+ * The package's C is compiled with -fvisibility=hidden (see main.go), which
+ * keeps the go_C_ functions out of the library's dynamic symbols: an
+ * application reaches Go only through these entry points, past the fork
+ * guard.
  */
 #define KEYHOLD_EXPORT __attribute__((visibility("default")))
 
