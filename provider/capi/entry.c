@@ -17,10 +17,10 @@
 #include "_cgo_export.h"
 
 /*
- * The package's C is compiled with -fvisibility=hidden (see main.go), which
- * keeps the go_C_ functions out of the library's dynamic symbols: an
- * application reaches Go only through these entry points, past the fork
- * guard.
+ * The entry points are the library's interface, whatever visibility the C
+ * compiler defaults to. (The Go linker also exports the go_C_ functions of
+ * exports.go; applications are to call only these, which check the fork
+ * guard first.)
  */
 #define KEYHOLD_EXPORT __attribute__((visibility("default")))
 
