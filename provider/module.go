@@ -141,8 +141,13 @@ type InitArgs struct {
 
 // CheckInitArgs applies C_Initialize's rules. The library always locks with
 // the operating system's primitives (Go's), so it accepts the application's
-// callbacks only together with CKF_OS_LOCKING_OK, and it cannot work without
-// creating threads.
+// callbacks only together with CKF_OS_LOCKING_OK.
+//
+// CKF_LIBRARY_CANT_CREATE_OS_THREADS is accepted although the library's Go
+// runtime has threads: they were started when the library was loaded, before
+// any flag could say otherwise, so refusing the flag would protect nothing,
+// and GnuTLS sets it on every C_Initialize: refusing it would shut out every
+// GnuTLS application.
 func CheckInitArgs(a InitArgs) error {
 	switch {
 	case a.Reserved:
@@ -151,8 +156,6 @@ func CheckInitArgs(a InitArgs) error {
 		return errorf(ck.CKR_ARGUMENTS_BAD, "either all four mutex callbacks or none")
 	case a.MutexCallbacks == 4 && a.Flags&ck.CKF_OS_LOCKING_OK == 0:
 		return errorf(ck.CKR_CANT_LOCK, "the library can only use the operating system's locking")
-	case a.Flags&ck.CKF_LIBRARY_CANT_CREATE_OS_THREADS != 0:
-		return errorf(ck.CKR_NEED_TO_CREATE_THREADS, "the library's runtime needs its own threads")
 	}
 	return nil
 }
