@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/fxamacker/cbor/v2 v2.10.0
+	github.com/miekg/pkcs11 v1.1.2
 	github.com/sigstore/sigstore v1.10.11
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
@@ -14,7 +15,6 @@ require (
 
 require (
 	github.com/google/go-containerregistry v0.21.9 // indirect
-	github.com/miekg/pkcs11 v1.1.2 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/secure-systems-lab/go-securesystemslib v0.11.1 // indirect
 	github.com/sigstore/protobuf-specs v0.5.2 // indirect

@@ -30,6 +30,12 @@ const (
 	ParamsEdDSA                  // optional CK_EDDSA_PARAMS
 )
 
+// Supported reports whether the library offers mechanism t at all.
+func Supported(t ck.MechanismType) bool {
+	_, ok := mechanisms[t]
+	return ok
+}
+
 // MechanismParams returns the parameter structure mechanism t takes;
 // unknown mechanisms take none (and fail at their Init call).
 func MechanismParams(t ck.MechanismType) ParamKind {
@@ -73,13 +79,37 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 		if d.hash != 0 && mech.PSS.Hash != digestMechanism(d.hash) {
 			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v with PSS hash %v", mech.Type, mech.PSS.Hash)
 		}
+		h, err := checkHashAndMGF(mech.Type, mech.PSS.Hash, mech.PSS.MGF)
+		if err != nil {
+			return d, err
+		}
+		// RFC 8017 9.1.1: the salt fits beside the hash in the encoded
+		// message, whose length is the modulus's (less a byte for moduli
+		// of a whole number of bytes, which the key sizes offered are).
+		if f != nil && f.keyType == ck.CKK_RSA && int(mech.PSS.SaltLen) > f.size-h.Size()-2 {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "a salt of %d bytes does not fit a %d-bit key with %v", mech.PSS.SaltLen, 8*f.size, h)
+		}
 	case paramsOAEP:
 		if mech.OAEP == nil {
 			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_RSA_PKCS_OAEP_PARAMS", mech.Type)
 		}
+		if _, err := checkHashAndMGF(mech.Type, mech.OAEP.Hash, mech.OAEP.MGF); err != nil {
+			return d, err
+		}
 	case paramsGCM:
 		if mech.GCM == nil {
 			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_GCM_PARAMS", mech.Type)
+		}
+		// The tag lengths of NIST SP 800-38D, and an IV, which the HSM
+		// does not make: refused at Init, where PKCS#11 reports
+		// parameter errors, rather than at the first Encrypt.
+		switch mech.GCM.TagBits {
+		case 32, 64, 96, 104, 112, 120, 128:
+		default:
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "GCM tag of %d bits", mech.GCM.TagBits)
+		}
+		if len(mech.GCM.IV) == 0 || len(mech.GCM.IV) > maxGCMIV {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "GCM IV of %d bytes: 1..%d are accepted", len(mech.GCM.IV), maxGCMIV)
 		}
 	}
 	if f == nil {
@@ -103,6 +133,88 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 		return d, errorf(ck.CKR_KEY_FUNCTION_NOT_PERMITTED, "the key's attributes forbid this operation")
 	}
 	return d, nil
+}
+
+// maxGCMIV is the longest GCM IV the HSM takes.
+const maxGCMIV = 128
+
+// checkHashAndMGF checks the hash and MGF1 variant of PSS or OAEP
+// parameters: SHA-1 and SHA-2 are offered.
+func checkHashAndMGF(t ck.MechanismType, hashMech ck.MechanismType, mgf ck.MGF) (crypto.Hash, error) {
+	d, ok := mechanisms[hashMech]
+	if !ok || d.info.Flags != ck.CKF_DIGEST {
+		return 0, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v with hash %v", t, hashMech)
+	}
+	switch mgf {
+	case ck.CKG_MGF1_SHA1, ck.CKG_MGF1_SHA224, ck.CKG_MGF1_SHA256, ck.CKG_MGF1_SHA384, ck.CKG_MGF1_SHA512:
+	default:
+		return 0, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v with MGF %v", t, mgf)
+	}
+	return d.hash, nil
+}
+
+// Operation names a kind of operation a session may have active.
+type Operation int
+
+// The operations Abort ends.
+const (
+	OpSign Operation = iota
+	OpVerify
+	OpEncrypt
+	OpDecrypt
+	OpDigest
+)
+
+// Abort ends the session's active operation of kind op, if any. The C layer
+// calls it when it refuses a call's arguments itself: PKCS#11 ends an
+// operation on any error but CKR_BUFFER_TOO_SMALL.
+func (m *Module) Abort(h SessionHandle, op Operation) {
+	s, err := m.session(h)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch op {
+	case OpSign:
+		s.sign = nil
+	case OpVerify:
+		s.verify = nil
+	case OpEncrypt:
+		s.encrypt = nil
+	case OpDecrypt:
+		s.decrypt = nil
+	case OpDigest:
+		s.digest = nil
+	}
+}
+
+// Active reports CKR_OPERATION_NOT_INITIALIZED unless the session has an
+// operation of kind op active.
+func (m *Module) Active(h SessionHandle, op Operation) error {
+	s, err := m.session(h)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var active bool
+	switch op {
+	case OpSign:
+		active = s.sign != nil
+	case OpVerify:
+		active = s.verify != nil
+	case OpEncrypt:
+		active = s.encrypt != nil
+	case OpDecrypt:
+		active = s.decrypt != nil
+	case OpDigest:
+		active = s.digest != nil
+	}
+	if !active {
+		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation of this kind is active")
+	}
+	return nil
 }
 
 func (m *Module) newSignOp(ctx context.Context, s *session, mech ck.Mechanism, key ObjectHandle, flag uint64) (*signOp, error) {

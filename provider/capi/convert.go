@@ -106,6 +106,10 @@ func mechanism(p C.CK_MECHANISM_PTR) (ck.Mechanism, error) {
 	}
 	switch provider.MechanismParams(t) {
 	case provider.ParamsNone:
+		if size != 0 && !provider.Supported(t) {
+			// An unknown mechanism's parameters cannot be judged.
+			return m, ck.Errorf(ck.CKR_MECHANISM_INVALID, "%v is not supported", t)
+		}
 		if size != 0 {
 			return m, paramInvalid(t, "takes no parameters")
 		}

@@ -448,7 +448,7 @@ func initOp(fn string, pMechanism C.CK_MECHANISM_PTR, start func(m *provider.Mod
 
 // single runs a single-part operation (C_Sign, C_Encrypt, C_Decrypt,
 // C_Digest) on the caller's input and output buffers.
-func single(fn string, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG, pOut C.CK_BYTE_PTR, pulOutLen C.CK_ULONG_PTR,
+func single(fn string, h C.CK_SESSION_HANDLE, op provider.Operation, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG, pOut C.CK_BYTE_PTR, pulOutLen C.CK_ULONG_PTR,
 	run func(m *provider.Module, data []byte, out provider.Output) ([]byte, int, error)) C.CK_RV {
 	m, code := current()
 	if code != C.CKR_OK {
@@ -457,14 +457,14 @@ func single(fn string, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG, pOut C.CK_BYTE
 	data, ok := view(unsafe.Pointer(pData), ulDataLen)
 	out, ok2 := output(pOut, pulOutLen)
 	if !ok || !ok2 {
-		return C.CKR_ARGUMENTS_BAD
+		return argumentsBad(m, h, op)
 	}
 	res, n, err := run(m, data, out)
 	return deliver(fn, pOut, pulOutLen, res, n, err)
 }
 
 // final runs the last call of a multi-part operation.
-func final(fn string, pOut C.CK_BYTE_PTR, pulOutLen C.CK_ULONG_PTR,
+func final(fn string, h C.CK_SESSION_HANDLE, op provider.Operation, pOut C.CK_BYTE_PTR, pulOutLen C.CK_ULONG_PTR,
 	run func(m *provider.Module, out provider.Output) ([]byte, int, error)) C.CK_RV {
 	m, code := current()
 	if code != C.CKR_OK {
@@ -472,41 +472,60 @@ func final(fn string, pOut C.CK_BYTE_PTR, pulOutLen C.CK_ULONG_PTR,
 	}
 	out, ok := output(pOut, pulOutLen)
 	if !ok {
-		return C.CKR_ARGUMENTS_BAD
+		return argumentsBad(m, h, op)
 	}
 	res, n, err := run(m, out)
 	return deliver(fn, pOut, pulOutLen, res, n, err)
 }
 
-// update feeds one part to a multi-part operation.
-func update(fn string, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG, run func(m *provider.Module, part []byte) error) C.CK_RV {
+// update feeds one part to a multi-part operation (or, for C_VerifyFinal,
+// hands it the signature).
+func update(fn string, h C.CK_SESSION_HANDLE, op provider.Operation, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG,
+	run func(m *provider.Module, part []byte) error) C.CK_RV {
 	m, code := current()
 	if code != C.CKR_OK {
 		return code
 	}
 	part, ok := view(unsafe.Pointer(pPart), ulPartLen)
 	if !ok {
-		return C.CKR_ARGUMENTS_BAD
+		return argumentsBad(m, h, op)
 	}
 	return rv(fn, run(m, part))
 }
 
 // updateCrypt is update for C_EncryptUpdate and C_DecryptUpdate, whose
 // output is always empty: the HSM works on whole messages, which their
-// Final calls return.
-func updateCrypt(fn string, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG, pulOutLen C.CK_ULONG_PTR,
-	run func(m *provider.Module, part []byte) error) C.CK_RV {
-	if pulOutLen == nil {
-		if _, code := current(); code != C.CKR_OK {
-			return code
-		}
-		return C.CKR_ARGUMENTS_BAD
+// Final calls return. A NULL output buffer only asks for that length
+// (PKCS#11 5.2), so the part is not consumed then.
+func updateCrypt(fn string, h C.CK_SESSION_HANDLE, op provider.Operation, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG,
+	pOut C.CK_BYTE_PTR, pulOutLen C.CK_ULONG_PTR, run func(m *provider.Module, part []byte) error) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
 	}
-	code := update(fn, pPart, ulPartLen, run)
+	if pulOutLen == nil {
+		return argumentsBad(m, h, op)
+	}
+	if pOut == nil {
+		if err := m.Active(uint64(h), op); err != nil {
+			return rv(fn, err)
+		}
+		*pulOutLen = 0
+		return C.CKR_OK
+	}
+	code = update(fn, h, op, pPart, ulPartLen, run)
 	if code == C.CKR_OK {
 		*pulOutLen = 0
 	}
 	return code
+}
+
+// argumentsBad refuses a call whose pointers are wrong, ending the operation
+// it was part of: PKCS#11 ends an operation on any error but
+// CKR_BUFFER_TOO_SMALL.
+func argumentsBad(m *provider.Module, h C.CK_SESSION_HANDLE, op provider.Operation) C.CK_RV {
+	m.Abort(uint64(h), op)
+	return C.CKR_ARGUMENTS_BAD
 }
 
 //export go_C_EncryptInit
@@ -518,7 +537,7 @@ func go_C_EncryptInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PT
 
 //export go_C_Encrypt
 func go_C_Encrypt(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG, pEncryptedData C.CK_BYTE_PTR, pulEncryptedDataLen C.CK_ULONG_PTR) C.CK_RV {
-	return single("C_Encrypt", pData, ulDataLen, pEncryptedData, pulEncryptedDataLen,
+	return single("C_Encrypt", hSession, provider.OpEncrypt, pData, ulDataLen, pEncryptedData, pulEncryptedDataLen,
 		func(m *provider.Module, data []byte, out provider.Output) ([]byte, int, error) {
 			return m.Encrypt(uint64(hSession), data, out)
 		})
@@ -526,14 +545,14 @@ func go_C_Encrypt(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C
 
 //export go_C_EncryptUpdate
 func go_C_EncryptUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG, pEncryptedPart C.CK_BYTE_PTR, pulEncryptedPartLen C.CK_ULONG_PTR) C.CK_RV {
-	return updateCrypt("C_EncryptUpdate", pPart, ulPartLen, pulEncryptedPartLen, func(m *provider.Module, part []byte) error {
+	return updateCrypt("C_EncryptUpdate", hSession, provider.OpEncrypt, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen, func(m *provider.Module, part []byte) error {
 		return m.EncryptUpdate(uint64(hSession), part)
 	})
 }
 
 //export go_C_EncryptFinal
 func go_C_EncryptFinal(hSession C.CK_SESSION_HANDLE, pLastEncryptedPart C.CK_BYTE_PTR, pulLastEncryptedPartLen C.CK_ULONG_PTR) C.CK_RV {
-	return final("C_EncryptFinal", pLastEncryptedPart, pulLastEncryptedPartLen, func(m *provider.Module, out provider.Output) ([]byte, int, error) {
+	return final("C_EncryptFinal", hSession, provider.OpEncrypt, pLastEncryptedPart, pulLastEncryptedPartLen, func(m *provider.Module, out provider.Output) ([]byte, int, error) {
 		return m.EncryptFinal(uint64(hSession), out)
 	})
 }
@@ -547,7 +566,7 @@ func go_C_DecryptInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PT
 
 //export go_C_Decrypt
 func go_C_Decrypt(hSession C.CK_SESSION_HANDLE, pEncryptedData C.CK_BYTE_PTR, ulEncryptedDataLen C.CK_ULONG, pData C.CK_BYTE_PTR, pulDataLen C.CK_ULONG_PTR) C.CK_RV {
-	return single("C_Decrypt", pEncryptedData, ulEncryptedDataLen, pData, pulDataLen,
+	return single("C_Decrypt", hSession, provider.OpDecrypt, pEncryptedData, ulEncryptedDataLen, pData, pulDataLen,
 		func(m *provider.Module, data []byte, out provider.Output) ([]byte, int, error) {
 			return m.Decrypt(uint64(hSession), data, out)
 		})
@@ -555,14 +574,14 @@ func go_C_Decrypt(hSession C.CK_SESSION_HANDLE, pEncryptedData C.CK_BYTE_PTR, ul
 
 //export go_C_DecryptUpdate
 func go_C_DecryptUpdate(hSession C.CK_SESSION_HANDLE, pEncryptedPart C.CK_BYTE_PTR, ulEncryptedPartLen C.CK_ULONG, pPart C.CK_BYTE_PTR, pulPartLen C.CK_ULONG_PTR) C.CK_RV {
-	return updateCrypt("C_DecryptUpdate", pEncryptedPart, ulEncryptedPartLen, pulPartLen, func(m *provider.Module, part []byte) error {
+	return updateCrypt("C_DecryptUpdate", hSession, provider.OpDecrypt, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen, func(m *provider.Module, part []byte) error {
 		return m.DecryptUpdate(uint64(hSession), part)
 	})
 }
 
 //export go_C_DecryptFinal
 func go_C_DecryptFinal(hSession C.CK_SESSION_HANDLE, pLastPart C.CK_BYTE_PTR, pulLastPartLen C.CK_ULONG_PTR) C.CK_RV {
-	return final("C_DecryptFinal", pLastPart, pulLastPartLen, func(m *provider.Module, out provider.Output) ([]byte, int, error) {
+	return final("C_DecryptFinal", hSession, provider.OpDecrypt, pLastPart, pulLastPartLen, func(m *provider.Module, out provider.Output) ([]byte, int, error) {
 		return m.DecryptFinal(uint64(hSession), out)
 	})
 }
@@ -576,7 +595,7 @@ func go_C_DigestInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR
 
 //export go_C_Digest
 func go_C_Digest(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG, pDigest C.CK_BYTE_PTR, pulDigestLen C.CK_ULONG_PTR) C.CK_RV {
-	return single("C_Digest", pData, ulDataLen, pDigest, pulDigestLen,
+	return single("C_Digest", hSession, provider.OpDigest, pData, ulDataLen, pDigest, pulDigestLen,
 		func(m *provider.Module, data []byte, out provider.Output) ([]byte, int, error) {
 			return m.Digest(uint64(hSession), data, out)
 		})
@@ -584,14 +603,14 @@ func go_C_Digest(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.
 
 //export go_C_DigestUpdate
 func go_C_DigestUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG) C.CK_RV {
-	return update("C_DigestUpdate", pPart, ulPartLen, func(m *provider.Module, part []byte) error {
+	return update("C_DigestUpdate", hSession, provider.OpDigest, pPart, ulPartLen, func(m *provider.Module, part []byte) error {
 		return m.DigestUpdate(uint64(hSession), part)
 	})
 }
 
 //export go_C_DigestFinal
 func go_C_DigestFinal(hSession C.CK_SESSION_HANDLE, pDigest C.CK_BYTE_PTR, pulDigestLen C.CK_ULONG_PTR) C.CK_RV {
-	return final("C_DigestFinal", pDigest, pulDigestLen, func(m *provider.Module, out provider.Output) ([]byte, int, error) {
+	return final("C_DigestFinal", hSession, provider.OpDigest, pDigest, pulDigestLen, func(m *provider.Module, out provider.Output) ([]byte, int, error) {
 		return m.DigestFinal(uint64(hSession), out)
 	})
 }
@@ -605,7 +624,7 @@ func go_C_SignInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, 
 
 //export go_C_Sign
 func go_C_Sign(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG, pSignature C.CK_BYTE_PTR, pulSignatureLen C.CK_ULONG_PTR) C.CK_RV {
-	return single("C_Sign", pData, ulDataLen, pSignature, pulSignatureLen,
+	return single("C_Sign", hSession, provider.OpSign, pData, ulDataLen, pSignature, pulSignatureLen,
 		func(m *provider.Module, data []byte, out provider.Output) ([]byte, int, error) {
 			return m.Sign(uint64(hSession), data, out)
 		})
@@ -613,14 +632,14 @@ func go_C_Sign(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.CK
 
 //export go_C_SignUpdate
 func go_C_SignUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG) C.CK_RV {
-	return update("C_SignUpdate", pPart, ulPartLen, func(m *provider.Module, part []byte) error {
+	return update("C_SignUpdate", hSession, provider.OpSign, pPart, ulPartLen, func(m *provider.Module, part []byte) error {
 		return m.SignUpdate(uint64(hSession), part)
 	})
 }
 
 //export go_C_SignFinal
 func go_C_SignFinal(hSession C.CK_SESSION_HANDLE, pSignature C.CK_BYTE_PTR, pulSignatureLen C.CK_ULONG_PTR) C.CK_RV {
-	return final("C_SignFinal", pSignature, pulSignatureLen, func(m *provider.Module, out provider.Output) ([]byte, int, error) {
+	return final("C_SignFinal", hSession, provider.OpSign, pSignature, pulSignatureLen, func(m *provider.Module, out provider.Output) ([]byte, int, error) {
 		return m.SignFinal(uint64(hSession), out)
 	})
 }
@@ -641,21 +660,21 @@ func go_C_Verify(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.
 	data, ok := view(unsafe.Pointer(pData), ulDataLen)
 	sig, ok2 := view(unsafe.Pointer(pSignature), ulSignatureLen)
 	if !ok || !ok2 {
-		return C.CKR_ARGUMENTS_BAD
+		return argumentsBad(m, hSession, provider.OpVerify)
 	}
 	return rv("C_Verify", m.Verify(uint64(hSession), data, sig))
 }
 
 //export go_C_VerifyUpdate
 func go_C_VerifyUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG) C.CK_RV {
-	return update("C_VerifyUpdate", pPart, ulPartLen, func(m *provider.Module, part []byte) error {
+	return update("C_VerifyUpdate", hSession, provider.OpVerify, pPart, ulPartLen, func(m *provider.Module, part []byte) error {
 		return m.VerifyUpdate(uint64(hSession), part)
 	})
 }
 
 //export go_C_VerifyFinal
 func go_C_VerifyFinal(hSession C.CK_SESSION_HANDLE, pSignature C.CK_BYTE_PTR, ulSignatureLen C.CK_ULONG) C.CK_RV {
-	return update("C_VerifyFinal", pSignature, ulSignatureLen, func(m *provider.Module, sig []byte) error {
+	return update("C_VerifyFinal", hSession, provider.OpVerify, pSignature, ulSignatureLen, func(m *provider.Module, sig []byte) error {
 		return m.VerifyFinal(uint64(hSession), sig)
 	})
 }
@@ -717,9 +736,15 @@ func go_C_GenerateKeyPair(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANIS
 
 //export go_C_SeedRandom
 func go_C_SeedRandom(hSession C.CK_SESSION_HANDLE, pSeed C.CK_BYTE_PTR, ulSeedLen C.CK_ULONG) C.CK_RV {
-	return update("C_SeedRandom", pSeed, ulSeedLen, func(m *provider.Module, seed []byte) error {
-		return m.SeedRandom(uint64(hSession), seed)
-	})
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	seed, ok := view(unsafe.Pointer(pSeed), ulSeedLen)
+	if !ok {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	return rv("C_SeedRandom", m.SeedRandom(uint64(hSession), seed))
 }
 
 // maxRandom bounds one C_GenerateRandom: larger requests are a caller's

@@ -1,0 +1,109 @@
+package pkcs11test
+
+import (
+	"context"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/pkcs11"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/ck"
+)
+
+// BenchmarkECDSAP256Parallel8 measures, in one run, ECDSA P-256 signing of a
+// 32-byte digest (CKM_ECDSA) with one key, at 8 goroutines, two ways: through
+// libkeyhold.so (C_SignInit then C_Sign, as miekg/pkcs11 makes it: a length
+// query and the signature; one session per goroutine, opened before the
+// timer), and through the Go SDK the library is built on (hsm.Key.Sign).
+// The two alternate in short windows, each going first in turn, so that
+// other load on the machine falls on both alike. It reports the throughput
+// of each (c-ops/s, sdk-ops/s) and their ratio (c/sdk; the C path aims to
+// keep 0.8 or more of the SDK's). ns/op covers one signature of each path.
+// Benchmarks report; they do not fail on speed.
+//
+//	go test ./provider/capi/pkcs11test -run '^$' -bench BenchmarkECDSAP256Parallel8 -benchtime 20000x -count 3
+func BenchmarkECDSAP256Parallel8(b *testing.B) {
+	const (
+		goroutines = 8
+		windows    = 10
+	)
+	f := setup(b)
+	admin := f.userSession()
+	k := f.genEC(admin, elliptic.P256(), "bench-p256")
+	sessions := make([]pkcs11.SessionHandle, goroutines)
+	for i := range sessions {
+		sessions[i] = f.open(false) // logged in: login is the application's
+	}
+	ctx := context.Background()
+	client, err := hsm.Open(ctx, f.hsm.Config)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = client.Close() })
+	part, err := client.Partition(f.hsm.Partition)
+	require.NoError(b, err)
+	require.NoError(b, part.Login(ctx, f.hsm.UserPIN))
+	key, err := part.KeyByLabel(ctx, "bench-p256")
+	require.NoError(b, err)
+
+	digest := sha256.Sum256([]byte("benchmark"))
+	ecdsa := mech(pkcs11.CKM_ECDSA, nil)
+	signC := func(g int) error {
+		if err := f.p.SignInit(sessions[g], ecdsa, k.priv); err != nil {
+			return err
+		}
+		_, err := f.p.Sign(sessions[g], digest[:])
+		return err
+	}
+	signSDK := func(int) error {
+		_, err := key.Sign(ctx, hsm.Mechanism{Type: ck.CKM_ECDSA}, digest[:])
+		return err
+	}
+	// run makes n signatures with sign on the goroutines and returns how
+	// long they took.
+	run := func(n int, sign func(g int) error) time.Duration {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for g := range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= int64(n) {
+					if err := sign(g); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	// Warm both paths: connections, key lookups, the scheduler.
+	run(4*goroutines, signC)
+	run(4*goroutines, signSDK)
+
+	per := max(1, (b.N+windows-1)/windows)
+	var cTime, sdkTime time.Duration
+	b.ResetTimer()
+	for w := range windows {
+		if w%2 == 0 {
+			cTime += run(per, signC)
+			sdkTime += run(per, signSDK)
+		} else {
+			sdkTime += run(per, signSDK)
+			cTime += run(per, signC)
+		}
+	}
+	b.StopTimer()
+	total := float64(per * windows)
+	cOps, sdkOps := total/cTime.Seconds(), total/sdkTime.Seconds()
+	b.ReportMetric(cOps, "c-ops/s")
+	b.ReportMetric(sdkOps, "sdk-ops/s")
+	b.ReportMetric(cOps/sdkOps, "c/sdk")
+}
