@@ -62,6 +62,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 			n, ok := c.nodes[nc.Address]
 			if !ok {
 				n = newNode(nc.Address, tlsCfg, cfg.Timeouts.ConnectTimeout())
+				n.readerGoroutine = cfg.ReaderGoroutines
 				c.nodes[nc.Address] = n
 			}
 			p.route.add(n, nc.Priority)

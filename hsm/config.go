@@ -47,6 +47,16 @@ type Config struct {
 	// Credential is the client's certificate and key (in code only; replaces
 	// Secrets).
 	Credential *tls.Certificate `yaml:"-"`
+
+	// ReaderGoroutines (in code only) makes every connection read replies on
+	// a goroutine of its own, while callers wait for theirs blocked in a
+	// system call (a futex, on Linux) rather than parked by the Go
+	// scheduler. By default the engine's callers take turns reading, which
+	// saves a lone caller a goroutine switch. Callers on threads that foreign
+	// code has locked, such as the PKCS#11 library's C callers, pay two
+	// thread switches for every such turn and every park instead; the
+	// library sets this. It costs Go programs a thread per waiting call.
+	ReaderGoroutines bool `yaml:"-"`
 }
 
 // PartitionConfig names one partition and the nodes that serve it.

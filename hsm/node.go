@@ -19,6 +19,8 @@ type node struct {
 	addr    string
 	tlsCfg  *tls.Config
 	connect time.Duration
+	// readerGoroutine: see Config.ReaderGoroutines.
+	readerGoroutine bool
 
 	mu        sync.Mutex
 	conn      *wire.Conn
@@ -129,7 +131,8 @@ func (n *node) getConn(ctx context.Context) (c *wire.Conn, dialed bool, err erro
 
 		dctx, cancel := context.WithTimeout(ctx, n.connect)
 		c, err := wire.Dial(dctx, n.addr, n.tlsCfg, wire.DialOptions{
-			Hello: wire.HelloRequest{MinVersion: wire.MinVersion, MaxVersion: wire.MaxVersion, Client: "keyhold-go"},
+			Hello:           wire.HelloRequest{MinVersion: wire.MinVersion, MaxVersion: wire.MaxVersion, Client: "keyhold-go"},
+			ReaderGoroutine: n.readerGoroutine,
 		})
 		cancel()
 

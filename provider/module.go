@@ -75,6 +75,9 @@ type slot struct {
 func Open(cfg hsm.Config) (*Module, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// The library's callers are the application's threads, locked to
+	// their goroutines while in Go: see hsm.Config.ReaderGoroutines.
+	cfg.ReaderGoroutines = true
 	client, err := hsm.Open(ctx, cfg)
 	if err != nil {
 		return nil, err

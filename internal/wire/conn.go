@@ -34,16 +34,57 @@ type Conn struct {
 	readTok chan struct{} // capacity 1: whoever sends into it is the reader
 
 	mu      sync.Mutex
-	pending map[uint64]chan result
+	pending map[uint64]*call
 	reader  uint64 // request ID of the call that is reading, 0 when none
 	err     error  // set once, when the connection fails or closes
 
-	done chan struct{} // closed when the connection has failed or closed
+	done       chan struct{} // closed when the connection has failed or closed
+	readerDone chan struct{} // closed when the reader goroutine ended; nil without one
 }
 
 type result struct {
 	kind Kind
 	body []byte
+}
+
+// call is a request waiting for its reply. Callers that take turns reading
+// wait on ch. With a reader goroutine, and where the system has futexes,
+// they wait on done instead, in a system call: a caller on a thread that
+// foreign code has locked then sleeps and wakes as a plain thread does,
+// without handing its thread's scheduler slot back and forth, which costs two
+// thread switches each time.
+type call struct {
+	ch chan result
+
+	done   atomic.Uint32 // callDone once reply or closed is set; callCanceled when the caller gave up
+	reply  result
+	closed bool
+}
+
+const (
+	callWaiting uint32 = iota
+	callDone
+	callCanceled
+)
+
+func (cl *call) deliver(r result) {
+	if cl.ch != nil {
+		cl.ch <- r
+		return
+	}
+	cl.reply = r
+	cl.done.Store(callDone)
+	futexWake(&cl.done)
+}
+
+func (cl *call) fail() {
+	if cl.ch != nil {
+		close(cl.ch)
+		return
+	}
+	cl.closed = true
+	cl.done.Store(callDone)
+	futexWake(&cl.done)
 }
 
 // DialOptions tune a client connection.
@@ -53,6 +94,12 @@ type DialOptions struct {
 	Hello HelloRequest
 	// WriteTimeout bounds each write to the socket (default 10s).
 	WriteTimeout time.Duration
+	// ReaderGoroutine makes the connection read replies on a goroutine of
+	// its own instead of on its callers', and (on Linux) makes callers wait
+	// for their replies in a futex. Callers that run on threads a foreign
+	// caller has locked (the C library's) gain from it: passing the turn to
+	// read between such threads, or parking one, costs thread switches.
+	ReaderGoroutine bool
 }
 
 // Dial connects to a node, completes the TLS handshake and the hello
@@ -77,7 +124,7 @@ func newConn(ctx context.Context, nc net.Conn, opts DialOptions) (*Conn, error) 
 	c := &Conn{
 		nc:      nc,
 		w:       frameWriter{conn: nc, timeout: opts.WriteTimeout},
-		pending: make(map[uint64]chan result),
+		pending: make(map[uint64]*call),
 		readTok: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
@@ -133,6 +180,16 @@ func newConn(ctx context.Context, nc net.Conn, opts DialOptions) (*Conn, error) 
 	_ = nc.SetDeadline(time.Time{})
 	c.w.deadline = time.Time{} // cleared with the hello's deadline
 	c.fr.r = br
+	if opts.ReaderGoroutine {
+		// The reader holds the turn for good; callers only wait for
+		// their replies. It ends when the connection fails or closes.
+		c.readTok <- struct{}{}
+		c.readerDone = make(chan struct{})
+		go func() {
+			defer close(c.readerDone)
+			_, _, _ = c.readUntil(context.Background(), 0, nil)
+		}()
+	}
 	return c, nil
 }
 
@@ -160,14 +217,17 @@ func (c *Conn) Call(ctx context.Context, op Op, req, resp any) error {
 		return ck.Errorf(ck.CKR_ARGUMENTS_BAD, "%v request body has %d bytes, limit %d; not sent", op, len(body), MaxBodySize)
 	}
 	id := c.nextID.Add(1)
-	ch := make(chan result, 1)
+	cl := &call{}
+	if c.readerDone == nil || !futexWaits {
+		cl.ch = make(chan result, 1)
+	}
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
 		return err
 	}
-	c.pending[id] = ch
+	c.pending[id] = cl
 	var flags uint8
 	if len(c.pending) > 1 {
 		flags = FlagPipelined
@@ -178,6 +238,10 @@ func (c *Conn) Call(ctx context.Context, op Op, req, resp any) error {
 		c.shutdown(fmt.Errorf("%w: write: %v", ErrClosed, err))
 		return c.Err()
 	}
+	if cl.ch == nil {
+		return c.await(ctx, id, cl, resp)
+	}
+	ch := cl.ch
 	for {
 		select {
 		case r, ok := <-ch:
@@ -212,6 +276,26 @@ func (c *Conn) finish(r result, ok bool, resp any) error {
 		return nil
 	}
 	return Unmarshal(r.body, resp)
+}
+
+// await waits for the reply to cl in a futex wait, or for ctx.
+func (c *Conn) await(ctx context.Context, id uint64, cl *call, resp any) error {
+	stop := context.AfterFunc(ctx, func() {
+		if cl.done.CompareAndSwap(callWaiting, callCanceled) {
+			futexWake(&cl.done)
+		}
+	})
+	defer stop()
+	for {
+		switch cl.done.Load() {
+		case callDone:
+			return c.finish(cl.reply, !cl.closed, resp)
+		case callCanceled:
+			c.forget(id)
+			return ctx.Err()
+		}
+		futexWait(&cl.done, callWaiting)
+	}
 }
 
 func (c *Conn) forget(id uint64) {
@@ -276,7 +360,7 @@ func (c *Conn) readUntil(ctx context.Context, id uint64, ch chan result) (result
 			return result{kind: h.Kind, body: body}, true, nil
 		}
 		if ok { // a reply to a request whose caller gave up is dropped
-			dst <- result{kind: h.Kind, body: body}
+			dst.deliver(result{kind: h.Kind, body: body})
 		}
 	}
 }
@@ -311,8 +395,8 @@ func (c *Conn) shutdown(why error) {
 	close(c.done)
 	c.w.fail(why)
 	c.nc.Close()
-	for _, ch := range pending {
-		close(ch)
+	for _, cl := range pending {
+		cl.fail()
 	}
 }
 
@@ -333,10 +417,14 @@ func (c *Conn) InFlight() int {
 	return len(c.pending)
 }
 
-// Close closes the connection and fails the requests in flight. The
-// connection starts no goroutine, so nothing of it outlives Close.
+// Close closes the connection and fails the requests in flight. Nothing of
+// the connection outlives Close: it waits for its reader goroutine, if it has
+// one.
 func (c *Conn) Close() error {
 	c.shutdown(ErrClosed)
+	if c.readerDone != nil {
+		<-c.readerDone
+	}
 	return nil
 }
 

@@ -18,6 +18,14 @@ import (
 	"github.com/keyhold/keyhold/internal/ck"
 )
 
+// forEachReadMode runs test with each way a connection reads replies: its
+// callers taking turns, and a reader goroutine of its own (whose callers wait
+// in futexes where the system has them).
+func forEachReadMode(t *testing.T, test func(t *testing.T, opts DialOptions)) {
+	t.Run("callers read", func(t *testing.T) { test(t, DialOptions{}) })
+	t.Run("reader goroutine", func(t *testing.T) { test(t, DialOptions{ReaderGoroutine: true}) })
+}
+
 func TestConnHello(t *testing.T) {
 	got := make(chan HelloRequest, 1)
 	n := startNode(t, func(n *testNode) {
@@ -132,6 +140,10 @@ func randomDelays(order *replyOrder) func(n *testNode, sc *ServerConn) {
 }
 
 func TestConnConcurrentCallsOutOfOrder(t *testing.T) {
+	forEachReadMode(t, testConnConcurrentCallsOutOfOrder)
+}
+
+func testConnConcurrentCallsOutOfOrder(t *testing.T, opts DialOptions) {
 	const goroutines, calls = 64, 50
 	for _, tt := range []struct {
 		name  string
@@ -143,7 +155,7 @@ func TestConnConcurrentCallsOutOfOrder(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			order := &replyOrder{}
 			n := startNode(t, func(n *testNode) { n.serve = tt.serve(order) })
-			c := n.dial(t)
+			c := n.dialWith(t, opts)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -209,9 +221,11 @@ func startHoldingNode(t *testing.T) *holdingNode {
 	return hn
 }
 
-func TestConnCallContextCanceled(t *testing.T) {
+func TestConnCallContextCanceled(t *testing.T) { forEachReadMode(t, testConnCallContextCanceled) }
+
+func testConnCallContextCanceled(t *testing.T, opts DialOptions) {
 	n := startHoldingNode(t)
-	c := n.dial(t)
+	c := n.dialWith(t, opts)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -240,9 +254,11 @@ func TestConnCallContextCanceled(t *testing.T) {
 	assert.Zero(t, c.InFlight())
 }
 
-func TestConnCallDeadline(t *testing.T) {
+func TestConnCallDeadline(t *testing.T) { forEachReadMode(t, testConnCallDeadline) }
+
+func testConnCallDeadline(t *testing.T, opts DialOptions) {
 	n := startHoldingNode(t)
-	c := n.dial(t)
+	c := n.dialWith(t, opts)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -259,6 +275,10 @@ func TestConnCallDeadline(t *testing.T) {
 }
 
 func TestConnServerCloseFailsPendingCalls(t *testing.T) {
+	forEachReadMode(t, testConnServerCloseFailsPendingCalls)
+}
+
+func testConnServerCloseFailsPendingCalls(t *testing.T, opts DialOptions) {
 	const pending = 8
 	n := startNode(t, func(n *testNode) {
 		n.serve = func(_ *testNode, sc *ServerConn) {
@@ -270,7 +290,7 @@ func TestConnServerCloseFailsPendingCalls(t *testing.T) {
 			sc.Close() // without a reply to any of them
 		}
 	})
-	c := n.dial(t)
+	c := n.dialWith(t, opts)
 
 	errs := make(chan error, pending)
 	for i := range pending {
@@ -293,8 +313,12 @@ func TestConnServerCloseFailsPendingCalls(t *testing.T) {
 }
 
 func TestConnCloseFailsPendingAndWaitsForReader(t *testing.T) {
+	forEachReadMode(t, testConnCloseFailsPendingAndWaitsForReader)
+}
+
+func testConnCloseFailsPendingAndWaitsForReader(t *testing.T, opts DialOptions) {
 	n := startHoldingNode(t)
-	c := n.dial(t)
+	c := n.dialWith(t, opts)
 
 	errc := make(chan error, 1)
 	go func() { errc <- c.Call(context.Background(), OpSign, CryptRequest{Handle: 1}, &DataReply{}) }()

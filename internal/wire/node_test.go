@@ -164,9 +164,15 @@ func (n *testNode) clientTLS(t *testing.T) *tls.Config {
 // dial opens a connection to the node that is closed when the test ends.
 func (n *testNode) dial(t *testing.T) *Conn {
 	t.Helper()
+	return n.dialWith(t, DialOptions{})
+}
+
+// dialWith is dial with options.
+func (n *testNode) dialWith(t *testing.T, opts DialOptions) *Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, n.addr(), n.clientTLS(t), DialOptions{})
+	c, err := Dial(ctx, n.addr(), n.clientTLS(t), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c

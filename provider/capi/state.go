@@ -9,6 +9,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -23,6 +24,9 @@ import (
 // one of 64-bit little-endian Unix, the only ABI the library is built for.
 // This fails to compile where CK_ULONG is not 8 bytes.
 var _ = [1]struct{}{}[unsafe.Sizeof(C.CK_ULONG(0))-ck.ULongSize]
+
+// minProcs is the fewest Ps the library's runtime gets (see initialize).
+const minProcs = 16
 
 var (
 	// initMu serialises C_Initialize and C_Finalize.
@@ -73,6 +77,15 @@ func initialize(args provider.InitArgs) C.CK_RV {
 		return C.CKR_CRYPTOKI_ALREADY_INITIALIZED
 	}
 	debug.Store(getenv("KEYHOLD_DEBUG") == "1")
+	if getenv("GOMAXPROCS") == "" {
+		// Every application thread that calls the library needs one of the
+		// runtime's Ps to run Go, and a thread that returned to C or waits
+		// for the HSM in a system call keeps its P until the runtime's
+		// monitor takes it back, tens of microseconds later. With only as
+		// many Ps as cores, threads entering the library wait for that;
+		// with more, they enter at once and the kernel shares the cores.
+		runtime.GOMAXPROCS(max(runtime.NumCPU(), minProcs))
+	}
 	path := configPath()
 	cfg, err := hsm.LoadConfig(path)
 	if err != nil {

@@ -20,6 +20,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The benchmark's node runs as this binary in a process of its own.
+	libtest.ServeIfNodeProcess()
 	code := m.Run()
 	libtest.RemoveBuilt()
 	// goleak sees this test binary's goroutines only (the software HSM's,

@@ -4,13 +4,18 @@
 package libtest
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/testenv"
 )
 
@@ -118,4 +123,108 @@ func NeedProgram(tb testing.TB, path, pkg string) {
 		tb.Fatalf("%s is not installed (Debian package %s)", path, pkg)
 	}
 	tb.Skipf("%s is not installed (Debian package %s)", path, pkg)
+}
+
+// nodeProcessEnv tells a test binary started by StartProcess to be the node.
+const nodeProcessEnv = "KEYHOLD_LIBTEST_NODE_DIR"
+
+// PINs of the partition a node process serves.
+const (
+	ProcessUserPIN = "process-user-pin"
+	ProcessSOPIN   = "process-so-pin"
+)
+
+// ServeIfNodeProcess makes this test binary a software HSM node and never
+// returns, when StartProcess started it; otherwise it returns at once.
+// TestMain calls it first.
+func ServeIfNodeProcess() {
+	dir := os.Getenv(nodeProcessEnv)
+	if dir == "" {
+		return
+	}
+	e, err := testenv.StartEmbedded(testenv.NodeOptions{Partitions: []testenv.PartitionOptions{{
+		ID: testenv.DefaultPartitionID, Name: testenv.DefaultPartitionName, UserPIN: ProcessUserPIN, SOPIN: ProcessSOPIN,
+	}}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "libtest node:", err)
+		os.Exit(1)
+	}
+	if _, err := e.WriteConfig(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "libtest node:", err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	// Serve until the parent closes standard input, or dies.
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	e.Close()
+	os.Exit(0)
+}
+
+// Process is a software HSM node running in a process of its own, as a real
+// HSM does: the library's and the test's runtimes do not share the node's
+// scheduler. Benchmarks use it.
+type Process struct {
+	// ConfigPath is keyhold.yaml, for KEYHOLD_CONF.
+	ConfigPath string
+	// Config is the same configuration, loaded.
+	Config hsm.Config
+	// Partition and PartitionID name its one partition; ProcessUserPIN is
+	// its User PIN.
+	Partition   string
+	PartitionID uint32
+}
+
+// StartProcess starts this test binary again as a node (see
+// ServeIfNodeProcess) and waits until it serves. The node stops when the
+// test ends.
+func StartProcess(tb testing.TB) *Process {
+	tb.Helper()
+	dir := tb.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), nodeProcessEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatalf("libtest: %v", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatalf("libtest: %v", err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("libtest: starting the node process: %v", err)
+	}
+	tb.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("node process said %q", line)
+		}
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			tb.Fatalf("libtest: node process: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("libtest: the node process did not start within 30s")
+	}
+	path := filepath.Join(dir, "keyhold.yaml")
+	cfg, err := hsm.LoadConfig(path)
+	if err != nil {
+		tb.Fatalf("libtest: %v", err)
+	}
+	return &Process{ConfigPath: path, Config: cfg, Partition: testenv.DefaultPartitionName, PartitionID: testenv.DefaultPartitionID}
 }
