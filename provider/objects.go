@@ -195,10 +195,12 @@ func (c *objectCache) ownedAll() []ObjectHandle {
 // keyFacts returns the facts of key h, reading them from the HSM the first
 // time. An object that is not a key is CKR_KEY_HANDLE_INVALID, as is a
 // handle the HSM does not know (or hides, for a private key without login).
-func (m *Module) keyFacts(ctx context.Context, sl *slot, h ObjectHandle) (*keyFacts, error) {
+func (m *Module) keyFacts(sl *slot, h ObjectHandle) (*keyFacts, error) {
 	if f := sl.objects.facts(h); f != nil {
 		return f, nil
 	}
+	ctx, cancel := m.context()
+	defer cancel()
 	res, err := sl.p.GetAttributes(ctx, h, factAttributes)
 	if err != nil {
 		if ReturnValue(err) == ck.CKR_OBJECT_HANDLE_INVALID {

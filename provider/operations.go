@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"crypto"
 	"hash"
 
@@ -217,8 +216,8 @@ func (m *Module) Active(h SessionHandle, op Operation) error {
 	return nil
 }
 
-func (m *Module) newSignOp(ctx context.Context, s *session, mech ck.Mechanism, key ObjectHandle, flag uint64) (*signOp, error) {
-	f, err := m.keyFacts(ctx, s.slot, key)
+func (m *Module) newSignOp(s *session, mech ck.Mechanism, key ObjectHandle, flag uint64) (*signOp, error) {
+	f, err := m.keyFacts(s.slot, key)
 	if err != nil {
 		return nil, err
 	}
@@ -258,9 +257,8 @@ func (m *Module) initSignOp(h SessionHandle, mech ck.Mechanism, key ObjectHandle
 	if active {
 		return errorf(ck.CKR_OPERATION_ACTIVE, "an operation of this kind is active")
 	}
-	ctx, cancel := m.context()
-	defer cancel()
-	op, err := m.newSignOp(ctx, s, mech, key, flag)
+	// Facts of a key used before are cached: an Init costs no round trip.
+	op, err := m.newSignOp(s, mech, key, flag)
 	if err != nil {
 		return err
 	}
@@ -511,9 +509,7 @@ func (m *Module) initCrypt(h SessionHandle, mech ck.Mechanism, key ObjectHandle,
 	if active {
 		return errorf(ck.CKR_OPERATION_ACTIVE, "an operation of this kind is active")
 	}
-	ctx, cancel := m.context()
-	defer cancel()
-	f, err := m.keyFacts(ctx, s.slot, key)
+	f, err := m.keyFacts(s.slot, key)
 	if err != nil {
 		return err
 	}
