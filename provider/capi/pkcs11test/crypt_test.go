@@ -298,6 +298,9 @@ func TestRSAEncryption(t *testing.T) {
 			got, err := f.decrypt(sh, m, k.priv, ct, multi)
 			require.NoError(t, err)
 			assert.Equal(t, msg, got)
+			// PKCS#11 offers CKM_RSA_PKCS decryption, so it is tested
+			// against Go's implementation, deprecated or not.
+			//lint:ignore SA1019 the library's CKM_RSA_PKCS is what is tested.
 			goCT, err := rsa.EncryptPKCS1v15(rand.Reader, pub, msg)
 			require.NoError(t, err)
 			got, err = f.decrypt(sh, m, k.priv, goCT, multi)

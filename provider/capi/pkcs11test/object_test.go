@@ -279,6 +279,7 @@ func TestPublicKeyObjects(t *testing.T) {
 	require.NoError(t, f.p.EncryptInit(sh, mech(pkcs11.CKM_RSA_PKCS, nil), rsaPub))
 	ct, err := f.p.Encrypt(sh, []byte("v1.5 for Go"))
 	require.NoError(t, err)
+	//lint:ignore SA1019 the library's CKM_RSA_PKCS encryption is what is tested.
 	pt, err := rsa.DecryptPKCS1v15(nil, rsaKey, ct)
 	require.NoError(t, err)
 	assert.Equal(t, "v1.5 for Go", string(pt))

@@ -282,7 +282,7 @@ func TestRawLengthQueries(t *testing.T) {
 		rv, n, _ = l.Single(rawp11.Sign, sh, rawp11.Bytes([]byte("m")), rawp11.Query())
 		requireRawRV(t, pkcs11.CKR_OK, rv)
 		assert.Equal(t, uint(256), n)
-		rv, n, sig = l.Single(rawp11.Sign, sh, rawp11.Bytes([]byte("m")), rawp11.Buffer(255))
+		rv, n, _ = l.Single(rawp11.Sign, sh, rawp11.Bytes([]byte("m")), rawp11.Buffer(255))
 		requireRawRV(t, pkcs11.CKR_BUFFER_TOO_SMALL, rv)
 		assert.Equal(t, uint(256), n)
 		rv, _, sig = l.Single(rawp11.Sign, sh, rawp11.Bytes([]byte("m")), rawp11.Buffer(256))
