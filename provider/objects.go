@@ -245,8 +245,11 @@ func parseKeyFacts(res []AttributeResult) (*keyFacts, error) {
 	case ck.CKK_EC_EDWARDS:
 		f.size = 32
 	case ck.CKK_AES:
-		n, _ := ulong(values[ck.CKA_VALUE_LEN])
-		f.size = int(n)
+		// Only AES's key lengths are believed; anything else stays
+		// unknown (0) rather than overflowing.
+		if n, _ := ulong(values[ck.CKA_VALUE_LEN]); n <= aesMaxBytes {
+			f.size = int(n)
+		}
 	}
 	f.sign = boolean(values[ck.CKA_SIGN])
 	f.verify = boolean(values[ck.CKA_VERIFY])
