@@ -31,11 +31,16 @@ import (
 // they do not fail on speed.
 //
 //	go test ./provider/capi/pkcs11test -run '^$' -bench BenchmarkECDSAP256Parallel8 -benchtime 40000x -count 5
-func BenchmarkECDSAP256Parallel8(b *testing.B) {
-	const (
-		goroutines = 8
-		windows    = 10
-	)
+func BenchmarkECDSAP256Parallel8(b *testing.B) { benchmarkCAgainstSDK(b, 8) }
+
+// BenchmarkECDSAP256Parallel1 is the same with one goroutine: the latency
+// the library adds to a lone caller.
+//
+//	go test ./provider/capi/pkcs11test -run '^$' -bench BenchmarkECDSAP256Parallel1 -benchtime 10000x -count 5
+func BenchmarkECDSAP256Parallel1(b *testing.B) { benchmarkCAgainstSDK(b, 1) }
+
+func benchmarkCAgainstSDK(b *testing.B, goroutines int) {
+	const windows = 10
 	node := libtest.StartProcess(b)
 	ctx := context.Background()
 	client, err := hsm.Open(ctx, node.Config)
