@@ -1,0 +1,128 @@
+package benchmark
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Task performs one operation and returns its output: a signature, or the
+// decrypted plaintext. A task is called by one goroutine at a time.
+type Task func() ([]byte, error)
+
+// Window is how long Measure runs: Warmup first, whose operations are not
+// counted (connections, sessions and caches settle), then Measured.
+type Window struct {
+	Warmup   time.Duration
+	Measured time.Duration
+}
+
+// Stats summarises one measurement.
+type Stats struct {
+	// Ops is the number of operations that started and ended inside the
+	// measured window.
+	Ops int
+	// PerSecond is Ops divided by the measured window.
+	PerSecond float64
+	// P50 and P99 are latency percentiles of those operations, the time from
+	// the call to its return as the caller sees it.
+	P50, P99 time.Duration
+}
+
+// Measure calls each task in a loop on a goroutine of its own, so that
+// len(tasks) operations are always in flight, for w.Warmup plus w.Measured,
+// and returns what the measured window saw. The first error stops every
+// goroutine and is returned.
+func Measure(tasks []Task, w Window) (Stats, error) {
+	if len(tasks) == 0 {
+		return Stats{}, errors.New("benchmark: no tasks")
+	}
+	if w.Measured <= 0 {
+		return Stats{}, errors.New("benchmark: the measured window must be positive")
+	}
+	start := time.Now()
+	from, until := start.Add(w.Warmup), start.Add(w.Warmup+w.Measured)
+	var (
+		failed   atomic.Bool
+		firstErr error
+		errOnce  sync.Once
+		wg       sync.WaitGroup
+	)
+	latencies := make([][]time.Duration, len(tasks))
+	for i, task := range tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var own []time.Duration
+			for !failed.Load() {
+				t0 := time.Now()
+				if _, err := task(); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					failed.Store(true)
+					return
+				}
+				t1 := time.Now()
+				if !t0.Before(from) && !t1.After(until) {
+					own = append(own, t1.Sub(t0))
+				}
+				if !t1.Before(until) {
+					break
+				}
+			}
+			latencies[i] = own
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return Stats{}, firstErr
+	}
+	all := slices.Concat(latencies...)
+	if len(all) == 0 {
+		return Stats{}, fmt.Errorf("benchmark: no operation completed inside the %v window; lengthen it", w.Measured)
+	}
+	slices.Sort(all)
+	return Stats{
+		Ops:       len(all),
+		PerSecond: float64(len(all)) / w.Measured.Seconds(),
+		P50:       percentile(all, 50),
+		P99:       percentile(all, 99),
+	}, nil
+}
+
+// percentile returns the p-th percentile of sorted by the nearest-rank
+// method: the smallest value at or below which p percent of values lie.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	rank := (p*len(sorted) + 99) / 100
+	if rank < 1 {
+		rank = 1
+	}
+	return sorted[rank-1]
+}
+
+// Prepared is what a backend sets up for one measurement.
+type Prepared struct {
+	// Public is the public half of the key the tasks use.
+	Public any
+	// Tasks holds one task per goroutine.
+	Tasks []Task
+	// Release frees what the tasks hold (sessions, say); nil when nothing.
+	Release func()
+}
+
+// CheckTasks runs every task once and checks its output with Check, so that
+// a measurement never counts operations that do not do the real work.
+func CheckTasks(op Operation, p Prepared) error {
+	for i, task := range p.Tasks {
+		out, err := task()
+		if err != nil {
+			return fmt.Errorf("task %d: %w", i, err)
+		}
+		if err := Check(op, p.Public, out); err != nil {
+			return fmt.Errorf("task %d: %w", i, err)
+		}
+	}
+	return nil
+}
