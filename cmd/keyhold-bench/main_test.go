@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyhold/keyhold/internal/benchmark"
+)
+
+// requireClientsEnv, when 1, makes a missing program fail the test rather
+// than skip it: CI installs everything and must not pass by skipping.
+const requireClientsEnv = "KEYHOLD_REQUIRE_CLIENTS"
+
+// TestSmokeRunEveryBackend runs the program as the published command does,
+// with every backend and operation but windows of milliseconds: it proves
+// that every backend works (each task's output is checked by the standard
+// library before it is measured) and that the report is written. It asserts
+// no speed.
+func TestSmokeRunEveryBackend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the program and libkeyhold.so")
+	}
+	if _, err := exec.LookPath("softhsm2-util"); err != nil {
+		if os.Getenv(requireClientsEnv) == "1" {
+			t.Fatalf("softhsm2-util is missing (Debian package softhsm2) and %s=1", requireClientsEnv)
+		}
+		t.Skip("softhsm2 is not installed (Debian package softhsm2)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "keyhold-bench")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+
+	out := filepath.Join(dir, "report", "benchmarks.md")
+	args := []string{"-out", out, "-duration", "40ms", "-warmup", "10ms", "-rounds", "1", "-concurrency", "1,4"}
+	if lib := os.Getenv("KEYHOLD_LIB"); lib != "" {
+		args = append(args, "-libkeyhold", lib)
+	}
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	// The program builds libkeyhold.so from the module when not given one.
+	cmd.Dir = moduleRoot(t)
+	require.NoError(t, cmd.Run(), "keyhold-bench failed:\n%s", stderr.String())
+
+	data, err := os.ReadFile(filepath.Join(dir, "report", "benchmarks.json"))
+	require.NoError(t, err)
+	var run benchmark.Run
+	require.NoError(t, json.Unmarshal(data, &run))
+	require.Len(t, run.Backends, len(allBackends))
+	for _, b := range allBackends {
+		for _, op := range benchmark.Operations {
+			for _, n := range []int{1, 4} {
+				c := run.Cell(b.Name, op, n)
+				require.True(t, c.Found, "%s %s %d", b.Name, op, n)
+				assert.Empty(t, c.Error, "%s %s %d", b.Name, op, n)
+				crypto11Ed25519 := op == benchmark.Ed25519 && (b.Name == "crypto11-keyhold" || b.Name == "crypto11-softhsm2")
+				if crypto11Ed25519 {
+					assert.Contains(t, c.Unsupported, "Ed25519", "crypto11 has no Ed25519 keys")
+					continue
+				}
+				assert.Empty(t, c.Unsupported, "%s %s %d", b.Name, op, n)
+				assert.Positive(t, c.Median.Ops, "%s %s %d", b.Name, op, n)
+			}
+		}
+	}
+
+	md, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "unsupported")
+	assert.Contains(t, string(md), "(benchmarks.png)")
+	f, err := os.Open(filepath.Join(dir, "report", "benchmarks.png"))
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = png.Decode(f)
+	require.NoError(t, err)
+}
+
+func TestOptionsRefuseNonsense(t *testing.T) {
+	for _, args := range [][]string{
+		{"-backends", "openssl"},
+		{"-operations", "dsa"},
+		{"-concurrency", "0"},
+		{"-concurrency", "eight"},
+		{"-rounds", "0"},
+		{"-duration", "0s"},
+		{"extra"},
+	} {
+		_, err := parseOptions(args)
+		assert.Error(t, err, "%q", args)
+	}
+	o, err := parseOptions(nil)
+	require.NoError(t, err)
+	assert.Len(t, o.backends, len(allBackends))
+	assert.Equal(t, []int{1, 8, 32, 128}, o.concurrency)
+	assert.Equal(t, benchmark.Operations, o.operations)
+}
+
+func moduleRoot(t *testing.T) string {
+	_, file, _, ok := runtime.Caller(0)
+	require.True(t, ok)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
