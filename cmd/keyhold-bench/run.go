@@ -26,6 +26,8 @@ type options struct {
 	libkeyhold  string
 	softhsm2    string
 	profile     string
+	workerProcs int
+	notes       string
 }
 
 // operationFlags names the operations on the command line.
@@ -52,7 +54,9 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.window.Measured, "duration", 2*time.Second, "how long each measurement counts operations")
 	fs.IntVar(&o.rounds, "rounds", 3, "how many times to measure every cell; rounds interleave the backends")
 	fs.StringVar(&o.libkeyhold, "libkeyhold", "", "a built libkeyhold.so (default: build one from this module with go build)")
+	fs.StringVar(&o.notes, "notes", "", "a hand-written Markdown file that explains the numbers, shown at the end of the report")
 	fs.StringVar(&o.profile, "profile", "", "a directory where every node and worker process writes a CPU profile of its life (NAME.pprof, for go tool pprof)")
+	fs.IntVar(&o.workerProcs, "worker-procs", 0, "GOMAXPROCS of the processes that call the backends (0: Go's default, one per core); the nodes keep the default")
 	fs.StringVar(&o.softhsm2, "softhsm2", "/usr/lib/softhsm/libsofthsm2.so", "SoftHSM2's PKCS#11 module")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -84,6 +88,9 @@ func parseOptions(args []string) (options, error) {
 	if o.window.Measured <= 0 || o.window.Warmup < 0 {
 		return o, errors.New("-duration must be positive and -warmup not negative")
 	}
+	if o.workerProcs < 0 {
+		return o, errors.New("-worker-procs must not be negative")
+	}
 	if o.rounds < 1 {
 		return o, errors.New("-rounds must be at least 1")
 	}
@@ -97,6 +104,12 @@ func run(args []string) error {
 			return nil
 		}
 		return err
+	}
+	if o.notes != "" {
+		// Fail now rather than after the whole run.
+		if _, err := os.Stat(o.notes); err != nil {
+			return err
+		}
 	}
 	if o.profile != "" {
 		dir, err := filepath.Abs(o.profile)
@@ -149,7 +162,13 @@ func run(args []string) error {
 			}
 		}
 	}
-	return writeReport(o.out, &result)
+	var notes []byte
+	if o.notes != "" {
+		if notes, err = os.ReadFile(o.notes); err != nil {
+			return err
+		}
+	}
+	return writeReport(o.out, &result, notes)
 }
 
 // logResult prints one measurement as it completes.
@@ -236,7 +255,7 @@ func startWorkers(o options, tmp string) ([]worker, func(), error) {
 
 	var workers []worker
 	for _, b := range o.backends {
-		args := []string{"worker", "-backend", b.Name}
+		args := []string{"worker", "-backend", b.Name, "-procs", strconv.Itoa(o.workerProcs)}
 		var env []string
 		switch b.library {
 		case "libkeyhold":

@@ -46,10 +46,14 @@ func runWorker(args []string) error {
 	fs.StringVar(&env.config, "config", "", "keyhold.yaml of the node or cluster")
 	fs.StringVar(&env.module, "module", "", "the PKCS#11 module")
 	fs.StringVar(&env.token, "token", benchToken, "the token label or partition name")
+	procs := fs.Int("procs", 0, "GOMAXPROCS of this process (0: Go's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	env.pin = benchPIN
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
 	spec, err := findBackend(*name)
 	if err != nil {
 		return err

@@ -23,9 +23,10 @@ var comparisons = []report.Comparison{
 	{Title: "keyhold SDK: 3-node cluster ÷ 1 node", Numerator: "keyhold-sdk-cluster", Denominator: "keyhold-sdk"},
 }
 
-// writeReport writes the Markdown report to path, and the chart (.png) and
-// every result of every round (.json) next to it, under the same name.
-func writeReport(path string, run *benchmark.Run) error {
+// writeReport writes the Markdown report to path, with notes at its end,
+// and the chart (.png) and every result of every round (.json) next to it,
+// under the same name.
+func writeReport(path string, run *benchmark.Run, notes []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -53,6 +54,6 @@ func writeReport(path string, run *benchmark.Run) error {
 			comps = append(comps, c)
 		}
 	}
-	md := report.Markdown(run, report.Options{ChartFile: filepath.Base(base + ".png"), Comparisons: comps})
+	md := report.Markdown(run, report.Options{ChartFile: filepath.Base(base + ".png"), Comparisons: comps, Notes: notes})
 	return os.WriteFile(path, md, 0o644)
 }

@@ -35,6 +35,10 @@ type Options struct {
 	ChartFile string
 	// Comparisons are shown after the results, in this order.
 	Comparisons []Comparison
+	// Notes is hand-written Markdown that explains the numbers (profiles,
+	// experiments), shown last under "Reading these numbers". Its own
+	// headings should start at level 3.
+	Notes []byte
 }
 
 // Markdown writes the whole benchmark page for run. It reads nothing but
@@ -48,6 +52,7 @@ func Markdown(run *benchmark.Run, opts Options) []byte {
 	w.backends()
 	w.results(opts.ChartFile)
 	w.comparisons(opts.Comparisons)
+	w.notesSection(opts.Notes)
 	// Sections end with a blank line to separate them; the file ends with
 	// one newline, as editors and linters expect.
 	return append(bytes.TrimRight(w.buf.Bytes(), "\n"), '\n')
@@ -266,6 +271,16 @@ func (w *writer) noteText(n int) string {
 		return "The measurement failed: " + codeSpan(k.text)
 	}
 	return k.text
+}
+
+func (w *writer) notesSection(notes []byte) {
+	notes = bytes.TrimSpace(notes)
+	if len(notes) == 0 {
+		return
+	}
+	w.printf("## Reading these numbers\n\n")
+	w.buf.Write(notes)
+	w.printf("\n\n")
 }
 
 func (w *writer) comparisons(cs []Comparison) {

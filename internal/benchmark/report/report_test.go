@@ -275,3 +275,9 @@ func TestCodeSpan(t *testing.T) {
 	assert.Equal(t, "`` `a ``", codeSpan("`a"))
 	assert.Equal(t, "`two lines`", codeSpan("two\nlines"))
 }
+
+func TestMarkdownNotesComeLast(t *testing.T) {
+	md := string(Markdown(testRun(), Options{Notes: []byte("\n### Why\n\nBecause of the cores.\n\n")}))
+	assert.True(t, strings.HasSuffix(md, "## Reading these numbers\n\n### Why\n\nBecause of the cores.\n"), md[len(md)-200:])
+	assert.NotContains(t, string(Markdown(testRun(), Options{})), "Reading these numbers")
+}
