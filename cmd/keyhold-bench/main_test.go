@@ -84,6 +84,18 @@ func TestSmokeRunEveryBackend(t *testing.T) {
 	defer f.Close()
 	_, err = png.Decode(f)
 	require.NoError(t, err)
+
+	// -render writes the same report again from the JSON, with notes added
+	// at its end, without measuring.
+	notes := filepath.Join(dir, "notes.md")
+	require.NoError(t, os.WriteFile(notes, []byte("### Why\n\nThe cores.\n"), 0o644))
+	again := filepath.Join(dir, "again", "benchmarks.md")
+	rerender := exec.Command(bin, "-render", filepath.Join(dir, "report", "benchmarks.json"), "-out", again, "-notes", notes)
+	outErr, err := rerender.CombinedOutput()
+	require.NoError(t, err, "%s", outErr)
+	rendered, err := os.ReadFile(again)
+	require.NoError(t, err)
+	assert.Equal(t, string(md)+"\n## Reading these numbers\n\n### Why\n\nThe cores.\n", string(rendered))
 }
 
 func TestOptionsRefuseNonsense(t *testing.T) {

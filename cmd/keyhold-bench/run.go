@@ -28,6 +28,7 @@ type options struct {
 	profile     string
 	workerProcs int
 	notes       string
+	render      string
 }
 
 // operationFlags names the operations on the command line.
@@ -54,6 +55,7 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.window.Measured, "duration", 2*time.Second, "how long each measurement counts operations")
 	fs.IntVar(&o.rounds, "rounds", 3, "how many times to measure every cell; rounds interleave the backends")
 	fs.StringVar(&o.libkeyhold, "libkeyhold", "", "a built libkeyhold.so (default: build one from this module with go build)")
+	fs.StringVar(&o.render, "render", "", "measure nothing: write the report (-out, with -notes) again from this JSON file of a past run")
 	fs.StringVar(&o.notes, "notes", "", "a hand-written Markdown file that explains the numbers, shown at the end of the report")
 	fs.StringVar(&o.profile, "profile", "", "a directory where every node and worker process writes a CPU profile of its life (NAME.pprof, for go tool pprof)")
 	fs.IntVar(&o.workerProcs, "worker-procs", 0, "GOMAXPROCS of the processes that call the backends (0: Go's default, one per core); the nodes keep the default")
@@ -104,6 +106,9 @@ func run(args []string) error {
 			return nil
 		}
 		return err
+	}
+	if o.render != "" {
+		return render(o)
 	}
 	if o.notes != "" {
 		// Fail now rather than after the whole run.
@@ -162,13 +167,7 @@ func run(args []string) error {
 			}
 		}
 	}
-	var notes []byte
-	if o.notes != "" {
-		if notes, err = os.ReadFile(o.notes); err != nil {
-			return err
-		}
-	}
-	return writeReport(o.out, &result, notes)
+	return writeReport(o.out, &result, o.notes)
 }
 
 // logResult prints one measurement as it completes.

@@ -23,10 +23,33 @@ var comparisons = []report.Comparison{
 	{Title: "keyhold SDK: 3-node cluster ÷ 1 node", Numerator: "keyhold-sdk-cluster", Denominator: "keyhold-sdk"},
 }
 
-// writeReport writes the Markdown report to path, with notes at its end,
+// render writes the report of a past run again, from its JSON results: the
+// page's text or the notes can change without measuring again. The page
+// keeps the command that measured the numbers.
+func render(o options) error {
+	data, err := os.ReadFile(o.render)
+	if err != nil {
+		return err
+	}
+	var run benchmark.Run
+	if err := json.Unmarshal(data, &run); err != nil {
+		return fmt.Errorf("%s: %w", o.render, err)
+	}
+	return writeReport(o.out, &run, o.notes)
+}
+
+// writeReport writes the Markdown report to path, with notesFile's text at
+// its end,
 // and the chart (.png) and every result of every round (.json) next to it,
 // under the same name.
-func writeReport(path string, run *benchmark.Run, notes []byte) error {
+func writeReport(path string, run *benchmark.Run, notesFile string) error {
+	var notes []byte
+	if notesFile != "" {
+		var err error
+		if notes, err = os.ReadFile(notesFile); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
