@@ -123,3 +123,37 @@ func moduleRoot(t *testing.T) string {
 	require.True(t, ok)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
+
+// TestWithoutCgo builds the program without cgo: the Go backends still run,
+// and asking for a PKCS#11 backend says what is missing.
+func TestWithoutCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the program")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "keyhold-bench")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	out, err = exec.Command(bin, "-out", filepath.Join(dir, "all.md"), "-backends", "stdlib,crypto11-softhsm2").CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "backend crypto11-softhsm2 loads a PKCS#11 module, which needs a build with cgo")
+
+	report := filepath.Join(dir, "go.md")
+	out, err = exec.Command(bin, "-out", report, "-backends", "stdlib,keyhold-sdk", "-operations", "ecdsa-p256,rsa-oaep",
+		"-concurrency", "2", "-rounds", "1", "-duration", "30ms", "-warmup", "0s").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	data, err := os.ReadFile(filepath.Join(dir, "go.json"))
+	require.NoError(t, err)
+	var run benchmark.Run
+	require.NoError(t, json.Unmarshal(data, &run))
+	for _, b := range []string{"stdlib", "keyhold-sdk"} {
+		for _, op := range []benchmark.Operation{benchmark.ECDSAP256, benchmark.RSA2048OAEP} {
+			c := run.Cell(b, op, 2)
+			assert.Empty(t, c.Error, "%s %s", b, op)
+			assert.Positive(t, c.Median.Ops, "%s %s", b, op)
+		}
+	}
+}

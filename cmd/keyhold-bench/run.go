@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyhold/keyhold/internal/benchmark"
+	"github.com/keyhold/keyhold/internal/benchmark/backend"
 )
 
 // options are the command line of a run.
@@ -225,6 +226,11 @@ func startWorkers(o options, tmp string) ([]worker, func(), error) {
 	}
 	configs := map[target]string{}
 	var softhsmConf, libkeyhold string
+	for _, b := range o.backends {
+		if b.library != "" && !backend.PKCS11Available {
+			return nil, stopAll, fmt.Errorf("backend %s loads a PKCS#11 module, which needs a build with cgo (CGO_ENABLED=1 and a C compiler); leave it out with -backends", b.Name)
+		}
+	}
 	for _, b := range o.backends {
 		var err error
 		switch {

@@ -39,3 +39,7 @@ func (*Crypto11) Prepare(benchmark.Operation, int) (benchmark.Prepared, error) {
 
 // Close implements Backend.
 func (*Crypto11) Close() error { return nil }
+
+// PKCS11Available reports whether this build can load PKCS#11 modules; it
+// needs cgo.
+const PKCS11Available = false
