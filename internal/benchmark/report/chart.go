@@ -61,6 +61,19 @@ func backendColor(i int) color.Color {
 // The picture depends on run alone; nothing like the time of drawing goes
 // into it, so regenerating from the same run gives the same picture.
 func Chart(run *benchmark.Run) ([]byte, error) {
+	return drawChart(run, throughputPanel, legendKey{
+		swatch: fillSwatch,
+		aspect: 1,
+		note:   "n/a: unsupported or failed",
+	})
+}
+
+// drawChart lays out the panels that panel makes, one per operation, in
+// rows of chartCols tiles, with the legend in the tile after the last
+// panel, and encodes the picture as a PNG. Every chart goes through it so
+// that the charts of a page share one geometry and can be read side by
+// side.
+func drawChart(run *benchmark.Run, panel func(*benchmark.Run, benchmark.Operation) *plot.Plot, key legendKey) ([]byte, error) {
 	if len(run.Operations) == 0 {
 		return nil, errors.New("report: the run has no operations to chart")
 	}
@@ -87,12 +100,14 @@ func Chart(run *benchmark.Run) ([]byte, error) {
 		PadTop: vg.Points(8), PadBottom: vg.Points(8), PadLeft: vg.Points(8), PadRight: vg.Points(12),
 		PadX: vg.Points(24), PadY: vg.Points(20),
 	}
+	// Aligning gives every panel the same data area whatever the width of
+	// its tick labels, so that concurrency levels line up down the columns.
 	canvases := plot.Align(grid, t, dc)
 	for i := range run.Operations {
 		grid[i/cols][i%cols].Draw(canvases[i/cols][i%cols])
 	}
 	last := len(run.Operations)
-	drawLegend(run, t.At(dc, last%cols, last/cols))
+	drawLegend(run, t.At(dc, last%cols, last/cols), key)
 
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
@@ -101,20 +116,43 @@ func Chart(run *benchmark.Run) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// panel builds the plot of one operation.
-func panel(run *benchmark.Run, op benchmark.Operation) *plot.Plot {
+// newPanel starts the plot of one operation with what every chart's panels
+// share: the title, fonts, and the concurrency levels along x, evenly
+// spaced at 0, 1, 2... and labelled like the tables' columns. The levels
+// are categories rather than a scale because they are spread
+// geometrically (1, 8, 32, 128): a linear axis would crowd the low ones.
+func newPanel(run *benchmark.Run, op benchmark.Operation, yLabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = string(op)
 	p.Title.TextStyle.Font = font.From(chartFont, 13)
 	p.Title.TextStyle.Font.Weight = xfont.WeightBold
 	p.Title.Padding = vg.Points(6)
 	p.X.Label.Text = "concurrent callers"
-	p.Y.Label.Text = "operations/s"
+	p.Y.Label.Text = yLabel
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
 		a.Label.TextStyle.Font = font.From(chartFont, 11)
 		a.Tick.Label.Font = font.From(chartFont, 10)
 	}
+	names := make([]string, len(run.Concurrency))
+	for i, n := range run.Concurrency {
+		names[i] = strconv.Itoa(n)
+	}
+	p.NominalX(names...)
+	return p
+}
 
+// horizontalGrid draws lines across a panel at the y axis's labelled
+// ticks only: the x axis is categories, whose lines would cut through the
+// data.
+func horizontalGrid() *plotter.Grid {
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = nil
+	return grid
+}
+
+// throughputPanel builds the bar chart of one operation.
+func throughputPanel(run *benchmark.Run, op benchmark.Operation) *plot.Plot {
+	p := newPanel(run, op, "operations/s")
 	bars := &groupedBars{
 		values: make([][]float64, len(run.Backends)),
 		na:     make([][]bool, len(run.Backends)),
@@ -141,15 +179,8 @@ func panel(run *benchmark.Run, op benchmark.Operation) *plot.Plot {
 			}
 		}
 	}
-	grid := plotter.NewGrid()
-	grid.Vertical.Color = nil
-	p.Add(grid, bars)
+	p.Add(horizontalGrid(), bars)
 
-	names := make([]string, len(run.Concurrency))
-	for i, n := range run.Concurrency {
-		names[i] = strconv.Itoa(n)
-	}
-	p.NominalX(names...)
 	// Bars grow from zero: a bar chart whose axis starts elsewhere
 	// misstates ratios. The headroom keeps the tallest bar off the frame.
 	p.Y.Min = 0
@@ -243,9 +274,30 @@ func (countTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// drawLegend fills a tile with the backends' colours and titles, and says
-// what "n/a" means. The font shrinks when long titles would not fit.
-func drawLegend(run *benchmark.Run, c draw.Canvas) {
+// legendKey is what a chart's legend shows beside each backend's title,
+// and the note under them, so that one legend serves charts that mark
+// backends differently.
+type legendKey struct {
+	// swatch draws backend b's mark in r, whose height is the legend's
+	// font size.
+	swatch func(c draw.Canvas, b int, r vg.Rectangle)
+	// aspect is the swatch's width over its height.
+	aspect vg.Length
+	// note says what a missing mark means.
+	note string
+}
+
+// fillSwatch fills r with the backend's colour, as its bars are filled.
+func fillSwatch(c draw.Canvas, b int, r vg.Rectangle) {
+	c.FillPolygon(backendColor(b), []vg.Point{
+		{X: r.Min.X, Y: r.Min.Y}, {X: r.Min.X, Y: r.Max.Y},
+		{X: r.Max.X, Y: r.Max.Y}, {X: r.Max.X, Y: r.Min.Y},
+	})
+}
+
+// drawLegend fills a tile with the backends' marks and titles, and the
+// key's note. The font shrinks when long titles would not fit.
+func drawLegend(run *benchmark.Run, c draw.Canvas, key legendKey) {
 	entries := make([]string, len(run.Backends))
 	for i, b := range run.Backends {
 		entries[i] = b.Title
@@ -253,25 +305,25 @@ func drawLegend(run *benchmark.Run, c draw.Canvas) {
 			entries[i] = b.Name
 		}
 	}
-	const note = "n/a: unsupported or failed"
 	avail := c.Max.X - c.Min.X - vg.Points(16)
 
 	size := vg.Length(12)
 	var sty, head text.Style
-	var swatch, lineH, width vg.Length
+	var swatchW, swatchH, lineH, width vg.Length
 	for {
 		sty = text.Style{Color: color.Black, Font: font.From(chartFont, size), Handler: plot.DefaultTextHandler,
 			XAlign: draw.XLeft, YAlign: draw.YCenter}
 		head = sty
 		head.Font.Weight = xfont.WeightBold
 		head.Font.Size = size + 1
-		swatch = size
+		swatchH = size
+		swatchW = swatchH * key.aspect
 		lineH = size * 1.9
 		width = head.Width("Backends")
 		for _, e := range entries {
-			width = max(width, swatch+size/2+sty.Width(e))
+			width = max(width, swatchW+size/2+sty.Width(e))
 		}
-		width = max(width, sty.Width(note))
+		width = max(width, sty.Width(key.note))
 		if width <= avail || size <= 7 {
 			break
 		}
@@ -285,15 +337,15 @@ func drawLegend(run *benchmark.Run, c draw.Canvas) {
 	c.FillText(head, vg.Point{X: x, Y: y}, "Backends")
 	y -= lineH
 	for i, e := range entries {
-		c.FillPolygon(backendColor(i), []vg.Point{
-			{X: x, Y: y - swatch/2}, {X: x, Y: y + swatch/2},
-			{X: x + swatch, Y: y + swatch/2}, {X: x + swatch, Y: y - swatch/2},
+		key.swatch(c, i, vg.Rectangle{
+			Min: vg.Point{X: x, Y: y - swatchH/2},
+			Max: vg.Point{X: x + swatchW, Y: y + swatchH/2},
 		})
-		c.FillText(sty, vg.Point{X: x + swatch + size/2, Y: y}, e)
+		c.FillText(sty, vg.Point{X: x + swatchW + size/2, Y: y}, e)
 		y -= lineH
 	}
 	y -= lineH / 2
 	noteSty := sty
 	noteSty.Color = color.Gray{Y: 0x60}
-	c.FillText(noteSty, vg.Point{X: x, Y: y}, note)
+	c.FillText(noteSty, vg.Point{X: x, Y: y}, key.note)
 }

@@ -132,3 +132,20 @@ func formatCallers(n int) string {
 	}
 	return groupThousands(int64(n)) + " callers"
 }
+
+// formatLatencyTick labels a tick of a latency axis, given in nanoseconds,
+// in the unit that keeps the number from 1 to 999 where it can ("100 µs",
+// "1 ms", "1 s"). Unlike formatLatency it writes no more digits than the
+// value has: ticks are exact round numbers, not measurements, and "1.0 ms"
+// would claim a precision that means nothing there.
+func formatLatencyTick(ns float64) string {
+	u := 0
+	for u+1 < len(latencyUnits) && float64(latencyUnits[u+1].size) <= ns {
+		u++
+	}
+	v := ns / float64(latencyUnits[u].size)
+	if v == math.Trunc(v) && v < 1e15 {
+		return groupThousands(int64(v)) + " " + latencyUnits[u].name
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64) + " " + latencyUnits[u].name
+}

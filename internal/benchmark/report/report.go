@@ -1,7 +1,7 @@
 // Package report turns a benchmark.Run into the published benchmark
-// results: a Markdown page and a PNG chart.
+// results: a Markdown page and PNG charts of throughput and tail latency.
 //
-// Both are generated from the run alone, so that the published numbers can
+// All are generated from the run alone, so that the published numbers can
 // always be traced to, and regenerated from, the run that measured them;
 // the page therefore says how to regenerate it and how each number was
 // obtained, next to the numbers.
@@ -30,9 +30,14 @@ type Comparison struct {
 
 // Options are the parts of the page that the run does not determine.
 type Options struct {
-	// ChartFile is the chart's path relative to the page, which is all a
-	// Markdown image link can use; empty leaves the chart out.
+	// ChartFile is the path of the throughput chart (Chart) relative to the
+	// page, which is all a Markdown image link can use; empty leaves the
+	// chart out.
 	ChartFile string
+	// LatencyChartFile is the path of the latency chart (LatencyChart)
+	// relative to the page, shown after the throughput chart; empty leaves
+	// it out.
+	LatencyChartFile string
 	// Comparisons are shown after the results, in this order.
 	Comparisons []Comparison
 	// Notes is hand-written Markdown that explains the numbers (profiles,
@@ -50,7 +55,7 @@ func Markdown(run *benchmark.Run, opts Options) []byte {
 	w.machine()
 	w.versions()
 	w.backends()
-	w.results(opts.ChartFile)
+	w.results(opts.ChartFile, opts.LatencyChartFile)
 	w.comparisons(opts.Comparisons)
 	w.notesSection(opts.Notes)
 	// Sections end with a blank line to separate them; the file ends with
@@ -178,11 +183,19 @@ func (w *writer) backends() {
 	w.printf("\n")
 }
 
-func (w *writer) results(chartFile string) {
+func (w *writer) results(chartFile, latencyChartFile string) {
 	run := w.run
 	w.printf("## Results\n\n")
 	if chartFile != "" {
 		w.printf("![Throughput of each backend, by operation and number of concurrent callers](%s)\n\n", chartFile)
+	}
+	if latencyChartFile != "" {
+		w.printf("![p99 latency of each backend on a log scale, by operation and number of concurrent callers](%s)\n\n",
+			latencyChartFile)
+		// Said in words as well as on the axis: a log scale read as linear
+		// understates every gap.
+		w.printf("The chart above shows the p99 latency of each cell's median round on a log scale, " +
+			"so that tails that differ by orders of magnitude fit one picture.\n\n")
 	}
 	legend := "Each cell gives the throughput in operations per second, then the p50 and p99 latency"
 	if run.Rounds > 1 {

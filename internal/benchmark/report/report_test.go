@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"image/png"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -182,32 +183,153 @@ func TestMarkdownMissingCell(t *testing.T) {
 	assert.Equal(t, []string{"–", "–"}, row(t, md, "### Absent", string(benchmark.ECDSAP256)))
 }
 
-func TestChart(t *testing.T) {
-	out, err := Chart(testRun())
-	require.NoError(t, err)
-	img, err := png.Decode(bytes.NewReader(out))
-	require.NoError(t, err)
-	// Two operations and the legend fit one row of three panels.
-	assert.Equal(t, chartWidth, img.Bounds().Dx())
-	assert.Equal(t, chartRowH, img.Bounds().Dy())
-
-	again, err := Chart(testRun())
-	require.NoError(t, err)
-	assert.Equal(t, out, again, "the same run gives the same picture")
-
-	_, err = Chart(&benchmark.Run{})
-	assert.Error(t, err)
+// charts are the two pictures of a run; they share their layout.
+var charts = []struct {
+	name string
+	draw func(*benchmark.Run) ([]byte, error)
+}{
+	{"throughput", Chart},
+	{"latency", LatencyChart},
 }
 
-func TestChartRows(t *testing.T) {
+func TestCharts(t *testing.T) {
+	for _, c := range charts {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := c.draw(testRun())
+			require.NoError(t, err)
+			img, err := png.Decode(bytes.NewReader(out))
+			require.NoError(t, err)
+			// Two operations and the legend fit one row of three panels.
+			assert.Equal(t, chartWidth, img.Bounds().Dx())
+			assert.Equal(t, chartRowH, img.Bounds().Dy())
+
+			again, err := c.draw(testRun())
+			require.NoError(t, err)
+			assert.Equal(t, out, again, "the same run gives the same picture")
+
+			_, err = c.draw(&benchmark.Run{})
+			assert.Error(t, err)
+
+			// Five panels and the legend take two rows; in the latency chart
+			// three of those panels have no point and still need an axis.
+			run := testRun()
+			run.Operations = benchmark.Operations
+			out, err = c.draw(run)
+			require.NoError(t, err)
+			cfg, err := png.DecodeConfig(bytes.NewReader(out))
+			require.NoError(t, err)
+			assert.Equal(t, chartWidth, cfg.Width)
+			assert.Equal(t, 2*chartRowH, cfg.Height)
+		})
+	}
+	throughput, err := Chart(testRun())
+	require.NoError(t, err)
+	latency, err := LatencyChart(testRun())
+	require.NoError(t, err)
+	assert.NotEqual(t, throughput, latency)
+}
+
+func TestLatencyPoints(t *testing.T) {
 	run := testRun()
-	run.Operations = benchmark.Operations // five panels and the legend: two rows
-	out, err := Chart(run)
-	require.NoError(t, err)
-	cfg, err := png.DecodeConfig(bytes.NewReader(out))
-	require.NoError(t, err)
-	assert.Equal(t, chartWidth, cfg.Width)
-	assert.Equal(t, 2*chartRowH, cfg.Height)
+	// Backends in the run's order: stdlib, sdk, softhsm.
+	ecdsa := p99s(run, benchmark.ECDSAP256)
+	require.Len(t, ecdsa, 3)
+	for b, backend := range run.Backends {
+		for i, n := range run.Concurrency {
+			want := float64(run.Cell(backend.Name, benchmark.ECDSAP256, n).Median.P99)
+			assert.InDelta(t, want, math.Pow(10, ecdsa[b][i]), want*1e-9, "%s at %d", backend.Name, n)
+		}
+	}
+	// 3 × 1e9 / 17,512 ns: the p99 of the median round, not another's.
+	assert.InDelta(t, 171311, math.Pow(10, ecdsa[0][0]), 1)
+
+	// Unsupported and failed cells have no point, never a zero.
+	ed := p99s(run, benchmark.Ed25519)
+	assert.InDelta(t, 500000, math.Pow(10, ed[1][0]), 1)
+	assert.True(t, math.IsNaN(ed[1][1]), "sdk failed with 8 callers")
+	assert.True(t, math.IsNaN(ed[2][0]) && math.IsNaN(ed[2][1]), "softhsm has no Ed25519")
+
+	run.Backends = append(run.Backends, benchmark.Backend{Name: "absent"})
+	missing := p99s(run, benchmark.ECDSAP256)[3]
+	assert.True(t, math.IsNaN(missing[0]) && math.IsNaN(missing[1]), "a backend without results has no points")
+}
+
+// tickLabels returns the labels of the ticks of a latency axis, in order.
+func tickLabels(lo, hi float64) []string {
+	var labels []string
+	for _, t := range (latencyTicks{}).Ticks(lo, hi) {
+		if t.Label != "" {
+			labels = append(labels, t.Label)
+		}
+	}
+	return labels
+}
+
+func TestLatencyAxis(t *testing.T) {
+	// From 83 µs to 136 ms, as ECDSA's p99s in the published run.
+	lo, hi := latencyRange(math.Log10(83e3), math.Log10(136e6))
+	assert.Less(t, lo, math.Log10(83e3), "room under the lowest point")
+	assert.Greater(t, hi, math.Log10(136e6), "room over the highest point")
+	assert.Equal(t, []string{"100 µs", "1 ms", "10 ms", "100 ms"}, tickLabels(lo, hi))
+	assert.Equal(t, []string{"100 µs", "1 ms", "10 ms", "100 ms", "1 s"}, tickLabels(5, 9))
+
+	// Unlabelled ticks at the multiples of each power of ten.
+	ticks := (latencyTicks{}).Ticks(6, 7)
+	require.Len(t, ticks, 10)
+	assert.InDelta(t, math.Log10(2e6), ticks[1].Value, 1e-12)
+	assert.Empty(t, ticks[1].Label)
+
+	// Data within a decade still gets two labelled powers of ten, with
+	// room either side.
+	lo, hi = latencyRange(math.Log10(20e3), math.Log10(30e3))
+	assert.Equal(t, []float64{4, 5}, []float64{lo, hi})
+	assert.Equal(t, []string{"10 µs", "100 µs"}, tickLabels(lo, hi))
+	lo, hi = latencyRange(math.Log10(60e3), math.Log10(90e3))
+	assert.Equal(t, []string{"10 µs", "100 µs", "1 ms"}, tickLabels(lo, hi), "90 µs with room is over 100 µs")
+	// So does a panel without data.
+	lo, hi = latencyRange(math.NaN(), math.NaN())
+	assert.Equal(t, []string{"100 µs", "1 ms", "10 ms"}, tickLabels(lo, hi))
+
+	// Thirteen decades would crowd: every other one is labelled.
+	assert.Equal(t, []string{"1 ns", "100 ns", "10 µs", "1 ms", "100 ms", "10 s", "1,000 s"}, tickLabels(0, 12))
+}
+
+func TestFormatLatencyTick(t *testing.T) {
+	for ns, want := range map[float64]string{
+		1:     "1 ns",
+		100:   "100 ns",
+		1e3:   "1 µs",
+		1e5:   "100 µs",
+		1e6:   "1 ms",
+		1e7:   "10 ms",
+		1e8:   "100 ms",
+		1e9:   "1 s",
+		1e10:  "10 s",
+		1e12:  "1,000 s",
+		2e6:   "2 ms",
+		2.5e6: "2.5 ms",
+	} {
+		assert.Equal(t, want, formatLatencyTick(ns), "%v ns", ns)
+	}
+}
+
+func TestMarkdownLatencyChart(t *testing.T) {
+	const (
+		throughput = "![Throughput of each backend, by operation and number of concurrent callers](benchmarks.png)\n\n"
+		latency    = "![p99 latency of each backend on a log scale, by operation and number of concurrent callers](benchmarks-latency.png)\n\n" +
+			"The chart above shows the p99 latency of each cell's median round on a log scale, " +
+			"so that tails that differ by orders of magnitude fit one picture.\n\n"
+	)
+	md := string(Markdown(testRun(), Options{ChartFile: "benchmarks.png", LatencyChartFile: "benchmarks-latency.png"}))
+	assert.Contains(t, md, "## Results\n\n"+throughput+latency+"Each cell gives", "right after the throughput chart")
+
+	md = string(Markdown(testRun(), Options{LatencyChartFile: "benchmarks-latency.png"}))
+	assert.Contains(t, md, "## Results\n\n"+latency+"Each cell gives", "without the throughput chart")
+
+	md = string(Markdown(testRun(), Options{ChartFile: "benchmarks.png"}))
+	assert.Contains(t, md, "## Results\n\n"+throughput+"Each cell gives")
+	assert.NotContains(t, md, "latency.png")
+	assert.NotContains(t, md, "log scale")
 }
 
 func TestFormatLatency(t *testing.T) {
