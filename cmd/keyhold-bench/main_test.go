@@ -79,11 +79,14 @@ func TestSmokeRunEveryBackend(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "unsupported")
 	assert.Contains(t, string(md), "(benchmarks.png)")
-	f, err := os.Open(filepath.Join(dir, "report", "benchmarks.png"))
-	require.NoError(t, err)
-	defer f.Close()
-	_, err = png.Decode(f)
-	require.NoError(t, err)
+	assert.Contains(t, string(md), "(benchmarks-latency.png)")
+	for _, name := range []string{"benchmarks.png", "benchmarks-latency.png"} {
+		f, err := os.Open(filepath.Join(dir, "report", name))
+		require.NoError(t, err)
+		_, err = png.Decode(f)
+		f.Close()
+		require.NoError(t, err, name)
+	}
 
 	// -render writes the same report again from the JSON, with notes added
 	// at its end, without measuring.

@@ -39,9 +39,9 @@ func render(o options) error {
 }
 
 // writeReport writes the Markdown report to path, with notesFile's text at
-// its end,
-// and the chart (.png) and every result of every round (.json) next to it,
-// under the same name.
+// its end, and next to it, under the same name, the throughput chart
+// (.png), the latency chart (-latency.png) and every result of every round
+// (.json).
 func writeReport(path string, run *benchmark.Run, notesFile string) error {
 	var notes []byte
 	if notesFile != "" {
@@ -68,6 +68,13 @@ func writeReport(path string, run *benchmark.Run, notesFile string) error {
 	if err := os.WriteFile(base+".png", chart, 0o644); err != nil {
 		return err
 	}
+	latency, err := report.LatencyChart(run)
+	if err != nil {
+		return fmt.Errorf("latency chart: %w", err)
+	}
+	if err := os.WriteFile(base+"-latency.png", latency, 0o644); err != nil {
+		return err
+	}
 	measured := func(name string) bool {
 		return slices.ContainsFunc(run.Backends, func(b benchmark.Backend) bool { return b.Name == name })
 	}
@@ -77,6 +84,11 @@ func writeReport(path string, run *benchmark.Run, notesFile string) error {
 			comps = append(comps, c)
 		}
 	}
-	md := report.Markdown(run, report.Options{ChartFile: filepath.Base(base + ".png"), Comparisons: comps, Notes: notes})
+	md := report.Markdown(run, report.Options{
+		ChartFile:        filepath.Base(base + ".png"),
+		LatencyChartFile: filepath.Base(base + "-latency.png"),
+		Comparisons:      comps,
+		Notes:            notes,
+	})
 	return os.WriteFile(path, md, 0o644)
 }
