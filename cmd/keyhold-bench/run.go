@@ -44,11 +44,11 @@ var operationFlags = map[string]benchmark.Operation{
 func parseOptions(args []string) (options, error) {
 	fs := flag.NewFlagSet("keyhold-bench", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: keyhold-bench [flags]\n\nMeasures keyhold beside the Go standard library, crypto11 and SoftHSM2, and writes\nMarkdown (-out), a PNG chart and JSON results next to it.\n\nflags:\n")
+		fmt.Fprintf(fs.Output(), "usage: keyhold-bench [flags]\n\nMeasures keyhold beside the Go standard library, crypto11 and SoftHSM2, and writes\nMarkdown (-out), with throughput and latency charts (PNG) and JSON results next to it.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	o := options{}
-	fs.StringVar(&o.out, "out", "benchmarks.md", "the Markdown report to write; the chart (.png) and results (.json) go next to it")
+	fs.StringVar(&o.out, "out", "benchmarks.md", "the Markdown report to write; the charts (.png, -latency.png) and results (.json) go next to it")
 	backends := fs.String("backends", strings.Join(backendNames(), ","), "the backends to measure, comma-separated")
 	ops := fs.String("operations", "ecdsa-p256,rsa-pkcs1,rsa-pss,ed25519,rsa-oaep", "the operations to measure, comma-separated")
 	conc := fs.String("concurrency", "1,8,32,128", "the numbers of concurrent callers, comma-separated")
