@@ -5,7 +5,8 @@
 // crypto11 and miekg/pkcs11 over SoftHSM2. For each operation (ECDSA P-256,
 // RSA-2048 PKCS #1 v1.5 and PSS, Ed25519, RSA-2048 OAEP decryption) and each
 // number of concurrent callers it reports operations per second and p50/p99
-// latency, as Markdown with a PNG chart, and all results as JSON.
+// latency, as Markdown with throughput and latency charts (PNG), and all
+// results as JSON.
 //
 // Usage, from the module's root (see docs/benchmarks.md for the command that
 // produced the published numbers):
