@@ -46,16 +46,6 @@ const (
 // Operations lists every operation, in the order reports show them.
 var Operations = []Operation{ECDSAP256, RSA2048PKCS1, RSA2048PSS, Ed25519, RSA2048OAEP}
 
-// ParseOperation returns the operation named s.
-func ParseOperation(s string) (Operation, error) {
-	for _, op := range Operations {
-		if string(op) == s {
-			return op, nil
-		}
-	}
-	return "", fmt.Errorf("benchmark: unknown operation %q", s)
-}
-
 // KeyKind is the kind of key an operation needs.
 type KeyKind int
 

@@ -130,13 +130,3 @@ func TestCellTakesTheMedianRound(t *testing.T) {
 	assert.Equal(t, "it broke", r.Cell("b", ECDSAP256, 8).Error)
 	assert.False(t, r.Cell("a", ECDSAP256, 1).Found)
 }
-
-func TestParseOperation(t *testing.T) {
-	for _, op := range Operations {
-		got, err := ParseOperation(string(op))
-		require.NoError(t, err)
-		assert.Equal(t, op, got)
-	}
-	_, err := ParseOperation("DSA")
-	assert.Error(t, err)
-}
