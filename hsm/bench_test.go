@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/ck"
 	"github.com/keyhold/keyhold/testenv"
 )
 

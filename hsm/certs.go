@@ -7,7 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // certAttributes are read for each certificate object.

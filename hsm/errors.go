@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 )
 

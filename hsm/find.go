@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // KeyQuery selects one key. Empty fields match anything, but a query must

@@ -3,7 +3,7 @@ package hsm
 import (
 	"context"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 )
 

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/ck"
 )
 
 // sentinelCodes gives each of the engine's typed errors its one PKCS#11

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/provider"
 	"github.com/keyhold/keyhold/testenv"
 )

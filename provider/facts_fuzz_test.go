@@ -3,7 +3,7 @@ package provider
 import (
 	"testing"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // FuzzParseKeyFacts feeds the attribute decoding behind every operation's

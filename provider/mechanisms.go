@@ -8,7 +8,7 @@ import (
 	"hash"
 	"slices"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // MechanismInfo is CK_MECHANISM_INFO.

@@ -5,8 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/ck"
 )
 
 // Identity of the library, as C_GetInfo, C_GetSlotInfo and C_GetTokenInfo

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 )
 

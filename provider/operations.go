@@ -4,8 +4,8 @@ import (
 	"crypto"
 	"hash"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 )
 

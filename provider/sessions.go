@@ -3,8 +3,8 @@ package provider
 import (
 	"sync"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/ck"
 )
 
 // session is one PKCS#11 session: R/O or R/W, and its active operations,

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 	"github.com/keyhold/keyhold/testenv/internal/token"
 )

@@ -21,7 +21,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 )
 

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 )
 

@@ -3,7 +3,7 @@ package testenv
 import (
 	"time"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 	"github.com/keyhold/keyhold/testenv/internal/token"
 )

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 	"github.com/keyhold/keyhold/testenv/internal/token"
 )

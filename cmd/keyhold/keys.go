@@ -18,8 +18,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/ck"
 )
 
 var keysCommands = []subcommand{

@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // allSamples returns every sample message with a name for subtests.

@@ -3,7 +3,7 @@ package wire
 import (
 	"errors"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // Error codes. A KindError reply carries a PKCS#11 return value (CKR_*) for

@@ -1,6 +1,6 @@
 package wire
 
-import "github.com/keyhold/keyhold/internal/ck"
+import "github.com/keyhold/keyhold/ck"
 
 // Peer operations are spoken only between the nodes of one cluster, to
 // replicate partition state (HA cloning). They are not part of the client

@@ -6,7 +6,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // ServerConn is the node end of one connection. One goroutine reads requests

@@ -17,7 +17,7 @@ import "C"
 import (
 	"unsafe"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/provider"
 )
 

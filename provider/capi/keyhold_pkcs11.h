@@ -5,7 +5,7 @@
  *
  * It declares the types, structures and functions that libkeyhold.so
  * implements and the few constants its C code uses. The Go side takes the
- * specification's other constants from internal/ck.
+ * specification's other constants from package ck.
  */
 #ifndef KEYHOLD_PKCS11_H
 #define KEYHOLD_PKCS11_H

@@ -15,8 +15,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/ck"
 	"github.com/keyhold/keyhold/provider"
 )
 

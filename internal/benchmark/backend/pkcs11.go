@@ -20,9 +20,9 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/internal/benchmark"
-	"github.com/keyhold/keyhold/internal/ck"
 )
 
 // PKCS11 signs and decrypts through a PKCS#11 module loaded with

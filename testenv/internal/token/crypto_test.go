@@ -15,7 +15,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/stretchr/testify/require"
 )
 

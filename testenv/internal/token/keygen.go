@@ -8,7 +8,7 @@ import (
 	"crypto/rsa"
 	"math/big"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // GenerateKeyPair generates a key pair (C_GenerateKeyPair) with

@@ -14,7 +14,7 @@ import (
 	"math/big"
 	"testing"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

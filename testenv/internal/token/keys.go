@@ -13,7 +13,7 @@ import (
 	encasn1 "encoding/asn1"
 	"math/big"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
 )

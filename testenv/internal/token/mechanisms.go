@@ -6,7 +6,7 @@ import (
 	_ "crypto/sha256"
 	_ "crypto/sha512"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // MechanismInfo is a CK_MECHANISM_INFO: the key sizes a mechanism supports

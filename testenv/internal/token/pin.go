@@ -7,7 +7,7 @@ import (
 	"encoding/binary"
 	"maps"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // pinState is one user's PIN: a salted hash, never the PIN itself, and its

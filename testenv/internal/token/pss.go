@@ -9,7 +9,7 @@ import (
 	"hash"
 	"math/big"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // PSS with an empty salt.

@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"maps"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // Replication (HA cloning). The nodes of a cluster each hold a copy of the

@@ -3,7 +3,7 @@ package token
 import (
 	"testing"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -1,6 +1,6 @@
 package token
 
-import "github.com/keyhold/keyhold/internal/ck"
+import "github.com/keyhold/keyhold/ck"
 
 // rule says how an attribute of one kind of object may be given, changed
 // and read. The rules follow the footnotes of the PKCS#11 attribute tables

@@ -5,7 +5,7 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 )
 
 // ObjectRecord is the snapshot form of one object: its handle and every

@@ -9,7 +9,7 @@ import (
 	"crypto/rsa"
 	"testing"
 
-	"github.com/keyhold/keyhold/internal/ck"
+	"github.com/keyhold/keyhold/ck"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
