@@ -2,6 +2,7 @@ package hsm
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sort"
@@ -63,9 +64,12 @@ func Probe(ctx context.Context, cfg Config) ([]NodeProbe, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tlsCfg, err := cfg.clientTLS()
-	if err != nil {
-		return nil, err
+	var tlsCfg *tls.Config
+	if cfg.hasNetworkNodes() {
+		var err error
+		if tlsCfg, err = cfg.clientTLS(); err != nil {
+			return nil, err
+		}
 	}
 	type served struct {
 		parts map[uint32]string
@@ -74,7 +78,9 @@ func Probe(ctx context.Context, cfg Config) ([]NodeProbe, error) {
 	addrs := map[string]*served{}
 	for _, p := range cfg.Partitions {
 		for _, n := range p.Nodes {
-			addrs[n.Address] = nil
+			if n.kind() == "network" {
+				addrs[n.Address] = nil
+			}
 		}
 	}
 	list := make([]string, 0, len(addrs))
@@ -87,7 +93,7 @@ func Probe(ctx context.Context, cfg Config) ([]NodeProbe, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nd := newNode(addr, tlsCfg, cfg.Timeouts.ConnectTimeout())
+			nd := newNetNode(addr, tlsCfg, cfg.Timeouts.ConnectTimeout())
 			dctx, cancel := context.WithTimeout(ctx, nd.connect)
 			defer cancel()
 			c, err := wire.Dial(dctx, addr, nd.tlsCfg, wire.DialOptions{})
@@ -107,6 +113,10 @@ func Probe(ctx context.Context, cfg Config) ([]NodeProbe, error) {
 	var out []NodeProbe
 	for _, p := range cfg.Partitions {
 		for _, n := range p.Nodes {
+			if n.kind() != "network" {
+				out = append(out, probeBackend(ctx, cfg, p, n))
+				continue
+			}
 			r := NodeProbe{Partition: p.Name, ID: p.ID, Address: n.Address, Priority: n.Priority}
 			s := addrs[n.Address]
 			switch name, ok := s.parts[p.ID]; {
@@ -140,4 +150,28 @@ func describeServed(parts map[uint32]string) string {
 		s += fmt.Sprintf("%d %q", id, parts[id])
 	}
 	return s
+}
+
+// probeBackend opens a node that is not a network node and asks for its
+// token information.
+func probeBackend(ctx context.Context, cfg Config, p PartitionConfig, n NodeConfig) NodeProbe {
+	r := NodeProbe{Partition: p.Name, ID: p.ID, Address: n.Module, Priority: n.Priority}
+	open, ok := opener(n.kind())
+	if !ok {
+		r.Problem = fmt.Sprintf("a %s node needs a program built with its backend (hsm/pkcs11module, cgo)", n.kind())
+		return r
+	}
+	b, err := open(ctx, n, p)
+	if err != nil {
+		r.Problem = "cannot open: " + err.Error()
+		return r
+	}
+	defer b.Close()
+	r.Address = b.Name()
+	ictx, cancel := context.WithTimeout(ctx, cfg.Timeouts.AttemptTimeout())
+	defer cancel()
+	if _, err := b.Info(ictx, Request{Partition: p.ID}); err != nil {
+		r.Problem = "does not answer: " + err.Error()
+	}
+	return r
 }

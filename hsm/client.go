@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 )
 
@@ -20,7 +19,7 @@ import (
 // per configuration and share it; all methods are safe for concurrent use.
 type Client struct {
 	cfg        Config
-	nodes      map[string]*node
+	nodes      map[string]*node // by Backend.Name
 	partitions []*Partition
 	byName     map[string]*Partition
 	byID       map[uint32]*Partition
@@ -44,10 +43,6 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tlsCfg, err := cfg.clientTLS()
-	if err != nil {
-		return nil, err
-	}
 	c := &Client{
 		cfg:    cfg,
 		nodes:  map[string]*node{},
@@ -56,15 +51,55 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		stop:   make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	for _, pc := range cfg.Partitions {
+	if err := c.openNodes(ctx); err != nil {
+		c.closeNodes()
+		return nil, err
+	}
+	c.wg.Add(1)
+	go c.probeLoop()
+	return c, nil
+}
+
+// openNodes builds every partition's nodes: network nodes, shared by address
+// between partitions, and the backends that registered kinds open (module
+// tokens).
+func (c *Client) openNodes(ctx context.Context) error {
+	var tlsCfg *tls.Config
+	for _, pc := range c.cfg.Partitions {
 		p := &Partition{client: c, id: pc.ID, name: pc.Name, keys: map[keyQuery]*Key{}}
 		for _, nc := range pc.Nodes {
-			n, ok := c.nodes[nc.Address]
-			if !ok {
-				n = newNode(nc.Address, tlsCfg, cfg.Timeouts.ConnectTimeout())
-				n.readerGoroutine = cfg.ReaderGoroutines
-				c.nodes[nc.Address] = n
+			var b Backend
+			switch kind := nc.kind(); kind {
+			case "network":
+				if n, ok := c.nodes[nc.Address]; ok {
+					p.route.add(n, nc.Priority)
+					continue
+				}
+				if tlsCfg == nil {
+					var err error
+					if tlsCfg, err = c.cfg.clientTLS(); err != nil {
+						return err
+					}
+				}
+				nn := newNetNode(nc.Address, tlsCfg, c.cfg.Timeouts.ConnectTimeout())
+				nn.readerGoroutine = c.cfg.ReaderGoroutines
+				b = nn
+			default:
+				open, ok := opener(kind)
+				if !ok {
+					return fmt.Errorf("%w: partition %q: a %s node needs its backend: import github.com/keyhold/keyhold/hsm/pkcs11module (built with cgo)", ErrConfig, pc.Name, kind)
+				}
+				var err error
+				if b, err = open(ctx, nc, pc); err != nil {
+					return fmt.Errorf("hsm: partition %q: %w", pc.Name, err)
+				}
 			}
+			if _, dup := c.nodes[b.Name()]; dup {
+				b.Close()
+				return fmt.Errorf("%w: partition %q: node %s is configured twice", ErrConfig, pc.Name, b.Name())
+			}
+			n := newNode(b)
+			c.nodes[b.Name()] = n
 			p.route.add(n, nc.Priority)
 		}
 		p.route.init()
@@ -72,9 +107,13 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		c.byName[p.name] = p
 		c.byID[p.id] = p
 	}
-	c.wg.Add(1)
-	go c.probeLoop()
-	return c, nil
+	return nil
+}
+
+func (c *Client) closeNodes() {
+	for _, n := range c.nodes {
+		n.b.Close()
+	}
 }
 
 // clientTLS builds the TLS settings every node connection uses.
@@ -208,29 +247,48 @@ func (c *Client) NodeStats() []NodeStats {
 // requestTimeout is the deadline a call gets when its context has none.
 func (c *Client) requestTimeout() time.Duration { return c.cfg.Timeouts.RequestTimeout() }
 
+// attemptTimeout is how long one attempt of a call of that kind may take on
+// one node before the node counts as failed and the call moves on.
+func (c *Client) attemptTimeout(kind opKind) time.Duration {
+	if kind == opSlowWrite {
+		return 0
+	}
+	return c.cfg.Timeouts.AttemptTimeout()
+}
+
 // probeInterval is how often failed nodes are checked for their return.
 const probeInterval = 100 * time.Millisecond
 
 // probeLoop actively brings failed nodes back: when a node's backoff has run
 // out it is pinged, and it rejoins the rotation as soon as it answers, so
 // that traffic returns to it without waiting for an application call to risk
-// it.
+// it. Each probe runs on its own goroutine, bounded by the attempt timeout,
+// so that a node that hangs (a frozen HSM) delays no other node's probe.
 func (c *Client) probeLoop() {
 	defer c.wg.Done()
 	t := time.NewTicker(probeInterval)
 	defer t.Stop()
+	probing := map[*node]bool{}
+	done := make(chan *node)
 	for {
 		select {
 		case <-c.stop:
+			for len(probing) > 0 {
+				delete(probing, <-done)
+			}
 			return
+		case n := <-done:
+			delete(probing, n)
 		case now := <-t.C:
 			for _, n := range c.nodes {
-				if n.isHealthy() || !n.usable(now) {
+				if probing[n] || n.isHealthy() || !n.usable(now) {
 					continue
 				}
-				ctx, cancel := context.WithTimeout(c.ctx, n.connect)
-				_ = n.call(ctx, wire.OpPing, wire.PingRequest{}, &wire.PingReply{})
-				cancel()
+				probing[n] = true
+				go func() {
+					n.run(c.ctx, c.cfg.Timeouts.AttemptTimeout(), n.b.Ping)
+					done <- n
+				}()
 			}
 		}
 	}
@@ -252,9 +310,7 @@ func (c *Client) Close() error {
 	for _, p := range c.partitions {
 		p.forgetLogin()
 	}
-	for _, n := range c.nodes {
-		n.close()
-	}
+	c.closeNodes()
 	return nil
 }
 
@@ -267,9 +323,4 @@ func (c *Client) closed() bool {
 	}
 }
 
-func hasCode(err error, code ck.ReturnValue) bool {
-	var ce *ck.Error
-	return errors.As(err, &ce) && ce.RV == code
-}
-
-func isBusy(err error) bool { return hasCode(err, wire.CodeBusy) }
+func isBusy(err error) bool { return errors.Is(err, ErrBusy) }

@@ -2,6 +2,7 @@ package hsm
 
 import (
 	"context"
+	"github.com/keyhold/keyhold/ck"
 	"time"
 
 	"github.com/keyhold/keyhold/internal/wire"
@@ -48,15 +49,15 @@ func (p *Partition) requireSO(op string) error {
 // hand it on without logging it. It needs the SO's login. A name that has an
 // entry already is refused (ErrPermission).
 //
-// A retry after a lost reply carries the same OpID and gets the same
+// A retry after a lost reply carries the same request ID and gets the same
 // password back: one call never creates two entries.
 func (p *Partition) CreateClient(ctx context.Context, name string, ttl time.Duration) (setupPassword string, err error) {
-	return p.createClient(ctx, name, ttl, newOpID())
+	return p.createClient(ctx, name, ttl, newRequestID())
 }
 
-// createClient is CreateClient with a given OpID, so that tests can repeat a
+// createClient is CreateClient with a given request ID, so that tests can repeat a
 // request as a retry would.
-func (p *Partition) createClient(ctx context.Context, name string, ttl time.Duration, opID wire.OpID) (string, error) {
+func (p *Partition) createClient(ctx context.Context, name string, ttl time.Duration, id RequestID) (string, error) {
 	const op = "create client"
 	if err := p.requireSO(op); err != nil {
 		return "", err
@@ -67,14 +68,19 @@ func (p *Partition) createClient(ctx context.Context, name string, ttl time.Dura
 	if ttl < 0 {
 		return "", newError(op, p, ErrDataInvalid, "negative setup password lifetime")
 	}
-	var reply wire.CreateClientReply
-	err := p.do(ctx, op, wire.OpCreateClient, true, func(t []byte) any {
-		return &wire.CreateClientRequest{Partition: p.id, Ticket: t, Name: name, TTL: ttl.Milliseconds(), OpID: opID}
-	}, &reply)
+	var password string
+	err := p.doWithID(ctx, op, opWrite, id, true, func(ctx context.Context, b Backend, r Request) error {
+		n, err := networkNode(b)
+		if err != nil {
+			return err
+		}
+		password, err = n.createClient(ctx, r, name, ttl)
+		return err
+	})
 	if err != nil {
 		return "", err
 	}
-	return reply.Password, nil
+	return password, nil
 }
 
 // RevokeClient revokes the client entry called name: every certificate
@@ -91,9 +97,13 @@ func (p *Partition) RevokeClient(ctx context.Context, name string) error {
 	if name == "" || len(name) > wire.MaxClientName {
 		return newError(op, p, ErrDataInvalid, "client name must have 1 to %d bytes", wire.MaxClientName)
 	}
-	return p.do(ctx, op, wire.OpRevokeClient, true, func(t []byte) any {
-		return &wire.RevokeClientRequest{Partition: p.id, Ticket: t, Name: name}
-	}, &wire.EmptyReply{})
+	return p.do(ctx, op, opRead, true, func(ctx context.Context, b Backend, r Request) error {
+		n, err := networkNode(b)
+		if err != nil {
+			return err
+		}
+		return n.revokeClient(ctx, r, name)
+	})
 }
 
 // Clients returns the client entries, sorted by name. It needs the SO's
@@ -103,15 +113,20 @@ func (p *Partition) Clients(ctx context.Context) ([]ClientEntry, error) {
 	if err := p.requireSO(op); err != nil {
 		return nil, err
 	}
-	var reply wire.ListClientsReply
-	err := p.do(ctx, op, wire.OpListClients, true, func(t []byte) any {
-		return &wire.ListClientsRequest{Partition: p.id, Ticket: t}
-	}, &reply)
+	var clients []wire.ClientStatus
+	err := p.do(ctx, op, opRead, true, func(ctx context.Context, b Backend, r Request) error {
+		n, err := networkNode(b)
+		if err != nil {
+			return err
+		}
+		clients, err = n.listClients(ctx, r)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ClientEntry, len(reply.Clients))
-	for i, c := range reply.Clients {
+	out := make([]ClientEntry, len(clients))
+	for i, c := range clients {
 		out[i] = ClientEntry{
 			Name: c.Name, Expires: time.UnixMilli(c.Expires), Failures: int(c.Failures),
 			Locked: c.Locked, Enrolled: c.Enrolled, Revoked: c.Revoked,
@@ -130,4 +145,14 @@ func fingerprints(fps [][]byte) [][32]byte {
 		}
 	}
 	return out
+}
+
+// networkNode returns b as a network node: client administration exists
+// only there, where the enrolled clients are.
+func networkNode(b Backend) (*netNode, error) {
+	n, ok := b.(*netNode)
+	if !ok {
+		return nil, &ck.Error{RV: ck.CKR_FUNCTION_NOT_SUPPORTED, Msg: "client administration needs a network node; " + b.Name() + " is not one"}
+	}
+	return n, nil
 }

@@ -179,11 +179,11 @@ func TestClientAdministrationNeedsSO(t *testing.T) {
 	assert.False(t, ok)
 }
 
-// TestCreateClientRetry: a retry with the same OpID gets the same password
-// and creates one entry; a new OpID for the same name is refused.
+// TestCreateClientRetry: a retry with the same request ID gets the same password
+// and creates one entry; a new request ID for the same name is refused.
 func TestCreateClientRetry(t *testing.T) {
 	so, env := soPartition(t)
-	var id wire.OpID
+	var id hsm.RequestID
 	_, _ = rand.Read(id[:])
 	pw1, err := hsm.CreateClientWithOpID(so, ctx(t), "retried", 0, id)
 	require.NoError(t, err)

@@ -72,12 +72,45 @@ type PartitionConfig struct {
 	PINFile string `yaml:"pin_file,omitempty"`
 }
 
-// NodeConfig is one node of a partition.
+// NodeConfig is one node of a partition: a network HSM node (Address), or a
+// token of a local PKCS#11 module (Module, with Token, Slot or Serial to
+// select the token), which needs package hsm/pkcs11module.
 type NodeConfig struct {
-	// Address is host:port.
-	Address string `yaml:"address"`
+	// Address is host:port of a network node.
+	Address string `yaml:"address,omitempty"`
 	// Priority orders nodes: the lowest number that has a healthy node serves.
 	Priority int `yaml:"priority,omitempty"`
+
+	// Module is the path of a vendor PKCS#11 library, such as
+	// /usr/lib/softhsm/libsofthsm2.so.
+	Module string `yaml:"module,omitempty"`
+	// Token selects the module's token by label.
+	Token string `yaml:"token,omitempty"`
+	// Slot selects the module's token by slot ID.
+	Slot *uint64 `yaml:"slot,omitempty"`
+	// Serial selects the module's token by serial number.
+	Serial string `yaml:"serial,omitempty"`
+}
+
+// kind says which backend serves the node: "network" or "module".
+func (n NodeConfig) kind() string {
+	if n.Module != "" {
+		return "module"
+	}
+	return "network"
+}
+
+// hasNetworkNodes reports whether any node is a network node, which needs
+// the node pin and the client credential.
+func (c *Config) hasNetworkNodes() bool {
+	for _, p := range c.Partitions {
+		for _, n := range p.Nodes {
+			if n.kind() == "network" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Timeouts bound the engine's network calls.
@@ -87,12 +120,19 @@ type Timeouts struct {
 	// Request bounds one request when the caller's context has no earlier
 	// deadline (default 10s).
 	Request Duration `yaml:"request,omitempty"`
+	// Attempt bounds one attempt of a request on one node (default 2s, and
+	// never more than Request). A node whose reply is that late counts as
+	// failed, as a frozen HSM or a black-holed network looks, and the
+	// request goes on to another node. Key generation is exempt: its
+	// duration depends on the key.
+	Attempt Duration `yaml:"attempt,omitempty"`
 }
 
 // Default timeouts.
 const (
 	DefaultConnectTimeout = 2 * time.Second
 	DefaultRequestTimeout = 10 * time.Second
+	DefaultAttemptTimeout = 2 * time.Second
 )
 
 // Duration is a time.Duration that YAML writes as "2s" or "500ms".
@@ -134,6 +174,16 @@ func (t Timeouts) RequestTimeout() time.Duration {
 		return DefaultRequestTimeout
 	}
 	return time.Duration(t.Request)
+}
+
+// AttemptTimeout returns the attempt timeout in effect: Attempt, or the
+// default when it is zero, bounded by the request timeout.
+func (t Timeouts) AttemptTimeout() time.Duration {
+	a := time.Duration(t.Attempt)
+	if a == 0 {
+		a = DefaultAttemptTimeout
+	}
+	return min(a, t.RequestTimeout())
 }
 
 // LoadConfig reads a YAML configuration file. Unknown fields are errors, so
@@ -222,6 +272,37 @@ func (c *Config) Validate() error {
 		}
 		seen := map[string]bool{}
 		for j, n := range p.Nodes {
+			if n.Module != "" {
+				selectors := 0
+				for _, given := range []bool{n.Token != "", n.Slot != nil, n.Serial != ""} {
+					if given {
+						selectors++
+					}
+				}
+				switch {
+				case n.Address != "":
+					add("%s.nodes[%d]: give address or module, not both", where, j)
+				case selectors != 1:
+					add("%s.nodes[%d]: module %s needs exactly one of token, slot or serial", where, j, n.Module)
+				case !filepath.IsAbs(n.Module):
+					add("%s.nodes[%d]: module path %q is not absolute", where, j, n.Module)
+				}
+				key := fmt.Sprintf("%s|%s|%v|%s", n.Module, n.Token, n.Slot, n.Serial)
+				if n.Slot != nil {
+					key = fmt.Sprintf("%s||%d|%s", n.Module, *n.Slot, n.Serial)
+				}
+				if seen[key] {
+					add("%s.nodes[%d]: module token listed twice", where, j)
+				}
+				seen[key] = true
+				if n.Priority < 0 {
+					add("%s.nodes[%d]: negative priority", where, j)
+				}
+				continue
+			}
+			if n.Token != "" || n.Slot != nil || n.Serial != "" {
+				add("%s.nodes[%d]: token, slot and serial select a module's token: give module too", where, j)
+			}
 			if !strings.Contains(n.Address, ":") {
 				add("%s.nodes[%d]: address %q is not host:port", where, j, n.Address)
 			}
@@ -234,11 +315,13 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if c.RootCAs == nil && c.ServerCA == "" && c.ServerFingerprint == "" {
-		add("no node pin: set server_ca or server_fingerprint")
-	}
-	if c.Credential == nil && c.Secrets == "" {
-		add("no client credential: set secrets (written by ppin enroll)")
+	if c.hasNetworkNodes() {
+		if c.RootCAs == nil && c.ServerCA == "" && c.ServerFingerprint == "" {
+			add("no node pin: set server_ca or server_fingerprint")
+		}
+		if c.Credential == nil && c.Secrets == "" {
+			add("no client credential: set secrets (written by ppin enroll)")
+		}
 	}
 	if len(problems) > 0 {
 		return &configError{problems: problems}

@@ -40,6 +40,10 @@ var (
 	ErrUnknownPartition     = errors.New("unknown partition")
 	ErrClosed               = errors.New("client closed")
 	ErrInternal             = errors.New("HSM internal error")
+	// ErrNotSupported: the node cannot do this at all, such as client
+	// administration on a PKCS#11 module token, which has no enrolled
+	// clients.
+	ErrNotSupported = errors.New("operation not supported by this node")
 	// ErrClientRevoked: the node revoked this client's credential. The
 	// engine has already retried once on a new connection, which reads the
 	// secrets file again (a rotation may have written a newer credential);
@@ -108,6 +112,7 @@ func init() {
 		ErrUnknownPartition: {wire.CodeUnknownPartition},
 		ErrClientRevoked:    {wire.CodeClientRevoked},
 		ErrNotEnrolled:      {wire.CodeEnrollmentRequired},
+		ErrNotSupported:     {ck.CKR_FUNCTION_NOT_SUPPORTED},
 	} {
 		for _, c := range codes {
 			codeKinds[c] = kind
@@ -124,6 +129,16 @@ func (p *Partition) opError(op string, node string, err error) error {
 	}
 	var he *Error
 	if errors.As(err, &he) {
+		if he.Op == "" {
+			// An error the engine made without context (final): name the
+			// call.
+			c := *he
+			c.Op, c.Node = op, node
+			if p != nil {
+				c.Partition = p.name
+			}
+			return &c
+		}
 		return err
 	}
 	e := &Error{Op: op, Node: node, Kind: ErrInternal}
@@ -132,6 +147,11 @@ func (p *Partition) opError(op string, node string, err error) error {
 	}
 	var ce *ck.Error
 	switch {
+	case errors.Is(err, ErrLoginExpired):
+		// Still refused after logging in again once.
+		e.Kind = ErrNotLoggedIn
+		e.Code = ck.CKR_USER_NOT_LOGGED_IN
+		e.Detail = err.Error()
 	case errors.As(err, &ce):
 		e.Code = ce.RV
 		e.Detail = ce.Msg
@@ -143,9 +163,14 @@ func (p *Partition) opError(op string, node string, err error) error {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		// Keep the context's error in the chain: callers test for it.
 		return fmt.Errorf("hsm: %s on partition %s: %w", op, e.Partition, err)
-	case wire.IsTransport(err):
+	case isNodeFailure(err), wire.IsTransport(err):
 		e.Kind = ErrUnavailable
 		e.Detail = err.Error()
+	case errors.Is(err, ErrBusy):
+		e.Kind = ErrBusy
+		e.Detail = err.Error()
+	case errors.Is(err, ErrClosed):
+		e.Kind = ErrClosed
 	default:
 		e.Detail = err.Error()
 	}

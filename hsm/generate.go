@@ -111,7 +111,23 @@ func (p *Partition) GenerateKey(ctx context.Context, spec KeySpec) (*Key, error)
 	if err != nil {
 		return nil, err
 	}
-	return p.keyByHandle(ctx, "generate key", priv)
+	return p.newKey(ctx, priv, ck.CKO_PRIVATE_KEY, id)
+}
+
+// newKey reads a key that was just generated. The key exists once the
+// generation is acknowledged, so a failed read must not report the
+// generation as failed: the read is tried again as a search by the ID the
+// key was given, which any node that has the key answers.
+func (p *Partition) newKey(ctx context.Context, h ObjectHandle, class ck.ObjectClass, id []byte) (*Key, error) {
+	k, err := p.keyByHandle(ctx, "generate key", h)
+	if err == nil || ctx.Err() != nil {
+		return k, err
+	}
+	objs, ferr := p.FindObjects(ctx, Template{ck.ULong(ck.CKA_CLASS, uint64(class)), ck.Bytes(ck.CKA_ID, id)}, keyAttributes)
+	if ferr != nil || len(objs) != 1 {
+		return nil, err
+	}
+	return p.keyFromObject(objs[0])
 }
 
 func (p *Partition) generateAES(ctx context.Context, spec KeySpec, id []byte) (*Key, error) {
@@ -136,7 +152,7 @@ func (p *Partition) generateAES(ctx context.Context, spec KeySpec, id []byte) (*
 	if err != nil {
 		return nil, err
 	}
-	return p.keyByHandle(ctx, "generate key", h)
+	return p.newKey(ctx, h, ck.CKO_SECRET_KEY, id)
 }
 
 // keyByHandle reads the attributes of a new key object and returns it as a Key.

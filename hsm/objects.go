@@ -33,9 +33,15 @@ type (
 	// ObjectHandle identifies an object within its partition, on every node of
 	// the partition's cluster.
 	ObjectHandle = uint64
-	// AttributeResult is one attribute read by GetAttributes: a value, or the
-	// PKCS#11 code that says why there is none.
-	AttributeResult = wire.AttributeResult
+)
+
+// Limits on what one call may carry. They are the protocol's, and every
+// backend keeps them, so that a program behaves the same on every HSM.
+const (
+	MaxAttributes     = wire.MaxAttributes     // attributes in one template or attribute list
+	MaxAttributeValue = wire.MaxAttributeValue // bytes in one attribute value
+	MaxData           = wire.MaxData           // bytes of data to sign, verify, encrypt or decrypt
+	MaxRandom         = wire.MaxRandom         // bytes in one GenerateRandom request
 )
 
 // Object is a search result: a handle and the attributes asked for.
@@ -50,16 +56,17 @@ func (p *Partition) FindObjects(ctx context.Context, tmpl Template, want []Attri
 	if err := checkTemplate("find", p, tmpl); err != nil {
 		return nil, err
 	}
-	var reply wire.FindObjectsReply
-	err := p.do(ctx, "find objects", wire.OpFindObjects, true, func(t []byte) any {
-		return &wire.FindObjectsRequest{Partition: p.id, Ticket: t, Template: tmpl, Want: want}
-	}, &reply)
+	if len(want) > MaxAttributes {
+		return nil, newError("find", p, ErrTemplate, "%d attributes wanted, limit %d", len(want), MaxAttributes)
+	}
+	var out []Object
+	err := p.do(ctx, "find objects", opRead, true, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		out, err = b.FindObjects(ctx, r, tmpl, want)
+		return err
+	})
 	if err != nil {
 		return nil, err
-	}
-	out := make([]Object, len(reply.Objects))
-	for i, o := range reply.Objects {
-		out[i] = Object{Handle: o.Handle, Attributes: o.Attributes}
 	}
 	return out, nil
 }
@@ -68,20 +75,22 @@ func (p *Partition) FindObjects(ctx context.Context, tmpl Template, want []Attri
 // code: CKR_ATTRIBUTE_SENSITIVE for a value that may not leave the HSM,
 // CKR_ATTRIBUTE_TYPE_INVALID for one the object does not have.
 func (p *Partition) GetAttributes(ctx context.Context, h ObjectHandle, types []AttributeType) ([]AttributeResult, error) {
-	if len(types) > wire.MaxAttributes {
-		return nil, newError("get attributes", p, ErrTemplate, "%d attributes requested, limit %d", len(types), wire.MaxAttributes)
+	if len(types) > MaxAttributes {
+		return nil, newError("get attributes", p, ErrTemplate, "%d attributes requested, limit %d", len(types), MaxAttributes)
 	}
-	var reply wire.GetAttributesReply
-	err := p.do(ctx, "get attributes", wire.OpGetAttributes, true, func(t []byte) any {
-		return &wire.GetAttributesRequest{Partition: p.id, Ticket: t, Handle: h, Types: types}
-	}, &reply)
+	var values []AttributeResult
+	err := p.do(ctx, "get attributes", opRead, true, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		values, err = b.GetAttributes(ctx, r, h, types)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(reply.Values) != len(types) {
-		return nil, newError("get attributes", p, ErrProtocol, "node answered %d attributes for %d asked", len(reply.Values), len(types))
+	if len(values) != len(types) {
+		return nil, newError("get attributes", p, ErrProtocol, "node answered %d attributes for %d asked", len(values), len(types))
 	}
-	return reply.Values, nil
+	return values, nil
 }
 
 // SetAttributes changes attributes of one object, all or nothing.
@@ -89,11 +98,10 @@ func (p *Partition) SetAttributes(ctx context.Context, h ObjectHandle, tmpl Temp
 	if err := checkTemplate("set attributes", p, tmpl); err != nil {
 		return err
 	}
-	opID := newOpID()
 	defer p.invalidateKeys()
-	return p.do(ctx, "set attributes", wire.OpSetAttributes, true, func(t []byte) any {
-		return &wire.SetAttributesRequest{Partition: p.id, Ticket: t, Handle: h, Template: tmpl, OpID: opID}
-	}, &wire.EmptyReply{})
+	return p.do(ctx, "set attributes", opWrite, true, func(ctx context.Context, b Backend, r Request) error {
+		return b.SetAttributes(ctx, r, h, tmpl)
+	})
 }
 
 // CreateObject creates an object from a complete template: a certificate, a
@@ -102,24 +110,24 @@ func (p *Partition) CreateObject(ctx context.Context, tmpl Template) (ObjectHand
 	if err := checkTemplate("create object", p, tmpl); err != nil {
 		return 0, err
 	}
-	// One OpID for every attempt: a retry after a lost reply must not create
-	// a second object (the cluster deduplicates by OpID).
-	opID := newOpID()
-	var reply wire.HandleReply
-	err := p.do(ctx, "create object", wire.OpCreateObject, true, func(t []byte) any {
-		return &wire.CreateObjectRequest{Partition: p.id, Ticket: t, Template: tmpl, OpID: opID}
-	}, &reply)
+	// do gives every attempt one request ID: a retry after a lost reply must
+	// not create a second object (the cluster deduplicates by ID).
+	var h ObjectHandle
+	err := p.do(ctx, "create object", opWrite, true, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		h, err = b.CreateObject(ctx, r, tmpl)
+		return err
+	})
 	p.invalidateKeys()
-	return reply.Handle, err
+	return h, err
 }
 
 // DestroyObject destroys one object.
 func (p *Partition) DestroyObject(ctx context.Context, h ObjectHandle) error {
-	opID := newOpID()
 	defer p.invalidateKeys()
-	return p.do(ctx, "destroy object", wire.OpDestroyObject, true, func(t []byte) any {
-		return &wire.DestroyObjectRequest{Partition: p.id, Ticket: t, Handle: h, OpID: opID}
-	}, &wire.EmptyReply{})
+	return p.do(ctx, "destroy object", opWrite, true, func(ctx context.Context, b Backend, r Request) error {
+		return b.DestroyObject(ctx, r, h)
+	})
 }
 
 // GenerateKeyPairObjects generates a key pair from PKCS#11 templates and
@@ -131,13 +139,13 @@ func (p *Partition) GenerateKeyPairObjects(ctx context.Context, m Mechanism, pub
 	if err := checkTemplate("generate key pair", p, private); err != nil {
 		return 0, 0, err
 	}
-	opID := newOpID()
-	var reply wire.GenerateKeyPairReply
-	err = p.do(ctx, "generate key pair", wire.OpGenerateKeyPair, true, func(t []byte) any {
-		return &wire.GenerateKeyPairRequest{Partition: p.id, Ticket: t, Mechanism: m, Public: public, Private: private, OpID: opID}
-	}, &reply)
+	err = p.do(ctx, "generate key pair", opSlowWrite, true, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		pub, priv, err = b.GenerateKeyPair(ctx, r, m, public, private)
+		return err
+	})
 	p.invalidateKeys()
-	return reply.Public, reply.Private, err
+	return pub, priv, err
 }
 
 // GenerateKeyObject generates a secret key from a PKCS#11 template.
@@ -145,13 +153,14 @@ func (p *Partition) GenerateKeyObject(ctx context.Context, m Mechanism, tmpl Tem
 	if err := checkTemplate("generate key", p, tmpl); err != nil {
 		return 0, err
 	}
-	opID := newOpID()
-	var reply wire.HandleReply
-	err := p.do(ctx, "generate key", wire.OpGenerateKey, true, func(t []byte) any {
-		return &wire.GenerateKeyRequest{Partition: p.id, Ticket: t, Mechanism: m, Template: tmpl, OpID: opID}
-	}, &reply)
+	var h ObjectHandle
+	err := p.do(ctx, "generate key", opSlowWrite, true, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		h, err = b.GenerateKey(ctx, r, m, tmpl)
+		return err
+	})
 	p.invalidateKeys()
-	return reply.Handle, err
+	return h, err
 }
 
 // SignRaw signs data with the object h and a mechanism the node implements:
@@ -160,73 +169,82 @@ func (p *Partition) GenerateKeyObject(ctx context.Context, m Mechanism, tmpl Tem
 // for ECDSA). Most callers want Key.Sign, which also accepts the
 // hash-and-sign mechanisms.
 func (p *Partition) SignRaw(ctx context.Context, h ObjectHandle, m Mechanism, data []byte) ([]byte, error) {
-	return p.crypt(ctx, "sign", wire.OpSign, h, m, data)
+	return p.crypt(ctx, "sign", h, data, func(ctx context.Context, b Backend, r Request) ([]byte, error) {
+		return b.Sign(ctx, r, h, m, data)
+	})
 }
 
 // VerifyRaw checks a signature in PKCS#11 form; a bad one is ErrSignatureInvalid.
 func (p *Partition) VerifyRaw(ctx context.Context, h ObjectHandle, m Mechanism, data, sig []byte) error {
-	if len(data) > wire.MaxData || len(sig) > wire.MaxData {
-		return newError("verify", p, ErrDataInvalid, "input over %d bytes", wire.MaxData)
+	if len(data) > MaxData || len(sig) > MaxData {
+		return newError("verify", p, ErrDataInvalid, "input over %d bytes", MaxData)
 	}
-	return p.do(ctx, "verify", wire.OpVerify, true, func(t []byte) any {
-		return &wire.VerifyRequest{Partition: p.id, Ticket: t, Handle: h, Mechanism: m, Data: data, Signature: sig}
-	}, &wire.EmptyReply{})
+	return p.do(ctx, "verify", opRead, true, func(ctx context.Context, b Backend, r Request) error {
+		return b.Verify(ctx, r, h, m, data, sig)
+	})
 }
 
 // Encrypt encrypts data with the object h (CKM_AES_GCM with a secret key,
 // CKM_RSA_PKCS_OAEP or CKM_RSA_PKCS with a public key).
 func (p *Partition) Encrypt(ctx context.Context, h ObjectHandle, m Mechanism, data []byte) ([]byte, error) {
-	return p.crypt(ctx, "encrypt", wire.OpEncrypt, h, m, data)
+	return p.crypt(ctx, "encrypt", h, data, func(ctx context.Context, b Backend, r Request) ([]byte, error) {
+		return b.Encrypt(ctx, r, h, m, data)
+	})
 }
 
 // Decrypt decrypts data with the object h.
 func (p *Partition) Decrypt(ctx context.Context, h ObjectHandle, m Mechanism, data []byte) ([]byte, error) {
-	return p.crypt(ctx, "decrypt", wire.OpDecrypt, h, m, data)
+	return p.crypt(ctx, "decrypt", h, data, func(ctx context.Context, b Backend, r Request) ([]byte, error) {
+		return b.Decrypt(ctx, r, h, m, data)
+	})
 }
 
-func (p *Partition) crypt(ctx context.Context, op string, wop wire.Op, h ObjectHandle, m Mechanism, data []byte) ([]byte, error) {
-	if len(data) > wire.MaxData {
-		return nil, newError(op, p, ErrDataInvalid, "%d bytes of input, limit %d", len(data), wire.MaxData)
+func (p *Partition) crypt(ctx context.Context, op string, h ObjectHandle, data []byte, f func(context.Context, Backend, Request) ([]byte, error)) ([]byte, error) {
+	if len(data) > MaxData {
+		return nil, newError(op, p, ErrDataInvalid, "%d bytes of input, limit %d", len(data), MaxData)
 	}
-	var reply wire.DataReply
-	err := p.do(ctx, op, wop, true, func(t []byte) any {
-		return &wire.CryptRequest{Partition: p.id, Ticket: t, Handle: h, Mechanism: m, Data: data}
-	}, &reply)
+	var out []byte
+	err := p.do(ctx, op, opRead, true, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		out, err = f(ctx, b, r)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	return reply.Data, nil
+	return out, nil
 }
 
 // GenerateRandom returns n random bytes from the HSM.
 func (p *Partition) GenerateRandom(ctx context.Context, n int) ([]byte, error) {
-	if n < 0 || n > wire.MaxRandom {
-		return nil, newError("generate random", p, ErrDataInvalid, "%d bytes asked, limit %d", n, wire.MaxRandom)
+	if n < 0 || n > MaxRandom {
+		return nil, newError("generate random", p, ErrDataInvalid, "%d bytes asked, limit %d", n, MaxRandom)
 	}
-	var reply wire.DataReply
-	err := p.do(ctx, "generate random", wire.OpGenerateRandom, false, func([]byte) any {
-		return &wire.GenerateRandomRequest{Partition: p.id, Length: uint32(n)}
-	}, &reply)
+	var out []byte
+	err := p.do(ctx, "generate random", opRead, false, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		out, err = b.GenerateRandom(ctx, r, n)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(reply.Data) != n {
-		return nil, newError("generate random", p, ErrProtocol, "node returned %d bytes for %d asked", len(reply.Data), n)
+	if len(out) != n {
+		return nil, newError("generate random", p, ErrProtocol, "node returned %d bytes for %d asked", len(out), n)
 	}
-	return reply.Data, nil
+	return out, nil
 }
-
-// PartitionInfo is what the partition's token reports about itself.
-type PartitionInfo = wire.PartitionInfoReply
 
 // Info returns the partition's token information (flags, PIN limits,
 // manufacturer, serial), as PKCS#11's C_GetTokenInfo needs it.
 func (p *Partition) Info(ctx context.Context) (PartitionInfo, error) {
-	var reply wire.PartitionInfoReply
-	err := p.do(ctx, "partition info", wire.OpPartitionInfo, false, func([]byte) any {
-		return &wire.PartitionInfoRequest{Partition: p.id}
-	}, &reply)
-	return reply, err
+	var info PartitionInfo
+	err := p.do(ctx, "partition info", opRead, false, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		info, err = b.Info(ctx, r)
+		return err
+	})
+	return info, err
 }
 
 // InitPIN sets the User PIN; it needs an SO login. It also clears a User PIN
@@ -235,10 +253,9 @@ func (p *Partition) InitPIN(ctx context.Context, pin string) error {
 	if u, ok := p.LoggedIn(); !ok || u != SO {
 		return newError("init PIN", p, ErrNotLoggedIn, "InitPIN needs the SO to be logged in")
 	}
-	opID := newOpID()
-	return p.do(ctx, "init PIN", wire.OpInitPIN, true, func(t []byte) any {
-		return &wire.InitPINRequest{Partition: p.id, Ticket: t, PIN: []byte(pin), OpID: opID}
-	}, &wire.EmptyReply{})
+	return p.do(ctx, "init PIN", opWrite, true, func(ctx context.Context, b Backend, r Request) error {
+		return b.InitPIN(ctx, r, []byte(pin))
+	})
 }
 
 // SetPIN changes a PIN: the SO's when the SO is logged in, else the User's.
@@ -249,10 +266,9 @@ func (p *Partition) SetPIN(ctx context.Context, oldPIN, newPIN string) error {
 	if !loggedIn {
 		user = User
 	}
-	opID := newOpID()
-	err := p.do(ctx, "set PIN", wire.OpSetPIN, false, func([]byte) any {
-		return &wire.SetPINRequest{Partition: p.id, User: user, OldPIN: []byte(oldPIN), NewPIN: []byte(newPIN), OpID: opID}
-	}, &wire.EmptyReply{})
+	err := p.do(ctx, "set PIN", opWrite, false, func(ctx context.Context, b Backend, r Request) error {
+		return b.SetPIN(ctx, r, user, []byte(oldPIN), []byte(newPIN))
+	})
 	if err != nil || !loggedIn {
 		return err
 	}
@@ -270,12 +286,12 @@ func (p *Partition) SetPIN(ctx context.Context, oldPIN, newPIN string) error {
 // checkTemplate refuses, before any network use, templates that no node
 // would accept.
 func checkTemplate(op string, p *Partition, tmpl Template) error {
-	if len(tmpl) > wire.MaxAttributes {
-		return newError(op, p, ErrTemplate, "%d attributes, limit %d", len(tmpl), wire.MaxAttributes)
+	if len(tmpl) > MaxAttributes {
+		return newError(op, p, ErrTemplate, "%d attributes, limit %d", len(tmpl), MaxAttributes)
 	}
 	for _, a := range tmpl {
-		if len(a.Value) > wire.MaxAttributeValue {
-			return newError(op, p, ErrAttributeInvalid, "attribute %v has %d bytes, limit %d", a.Type, len(a.Value), wire.MaxAttributeValue)
+		if len(a.Value) > MaxAttributeValue {
+			return newError(op, p, ErrAttributeInvalid, "attribute %v has %d bytes, limit %d", a.Type, len(a.Value), MaxAttributeValue)
 		}
 	}
 	return nil

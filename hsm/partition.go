@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/keyhold/keyhold/ck"
-	"github.com/keyhold/keyhold/internal/wire"
 )
 
 // Partition is one partition as the application sees it, however many nodes
@@ -29,15 +27,34 @@ type Partition struct {
 	keys   map[keyQuery]*Key
 }
 
-// loginState is what the engine keeps after a successful Login: the ticket
-// that requests carry, and the PIN, so that the engine can log in again by
-// itself when a ticket expires or a node no longer accepts it. The PIN is
-// kept only in memory and zeroed on Logout.
+// loginState is what the engine keeps after a successful Login: the PIN, so
+// that the engine can log in again by itself when a proof expires, a node no
+// longer accepts it, or a node of another login scope (another module token)
+// serves the next request; and the proofs obtained so far, one per login
+// scope. The PIN is kept only in memory and zeroed on Logout. Guarded by
+// Partition.authMu.
 type loginState struct {
 	user    ck.UserType
 	pin     []byte
-	ticket  []byte
-	expires time.Time
+	tickets map[string]scopedTicket
+}
+
+// scopedTicket is a login proof and when to renew it.
+type scopedTicket struct {
+	ticket  Ticket
+	renewAt time.Time // zero: never
+}
+
+// newScopedTicket renews a proof once three quarters of its lifetime have
+// passed, whatever that lifetime is: a fixed margin would make every request
+// log in again when the node hands out short-lived tickets.
+func newScopedTicket(res LoginResult, issued time.Time) scopedTicket {
+	t := scopedTicket{ticket: res.Ticket}
+	if !res.Expires.IsZero() {
+		life := res.Expires.Sub(issued)
+		t.renewAt = issued.Add(life * 3 / 4)
+	}
+	return t
 }
 
 // ID returns the partition ID.
@@ -95,18 +112,27 @@ func userName(u ck.UserType) string {
 	return "User"
 }
 
-// login asks a node for a ticket. The caller holds loginMu.
+// login checks the PIN on one node of the partition and returns the new
+// login state. The caller holds loginMu.
 func (p *Partition) login(ctx context.Context, user ck.UserType, pin []byte) (*loginState, error) {
-	var reply wire.LoginReply
 	pinCopy := append([]byte(nil), pin...)
-	err := p.do(ctx, "login", wire.OpLogin, false, func([]byte) any {
-		return &wire.LoginRequest{Partition: p.id, User: user, PIN: pinCopy}
-	}, &reply)
+	var (
+		res   LoginResult
+		scope string
+		at    time.Time
+	)
+	err := p.do(ctx, "login", opRead, false, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		at = time.Now()
+		res, err = b.Login(ctx, r, user, pinCopy)
+		scope = b.LoginScope()
+		return err
+	})
 	if err != nil {
 		clear(pinCopy)
 		return nil, err
 	}
-	return &loginState{user: user, pin: pinCopy, ticket: reply.Ticket, expires: time.UnixMilli(reply.Expires)}, nil
+	return &loginState{user: user, pin: pinCopy, tickets: map[string]scopedTicket{scope: newScopedTicket(res, at)}}, nil
 }
 
 func (p *Partition) setAuth(st *loginState) {
@@ -145,69 +171,123 @@ func (p *Partition) LoggedIn() (UserType, bool) {
 	return p.auth.user, true
 }
 
-// ticket returns the current login ticket, renewing it first when it is about
-// to expire, or nil when not logged in.
-func (p *Partition) ticket(ctx context.Context) ([]byte, error) {
+// ticketFor returns the login proof that a request to n carries: nil when
+// the application is not logged in; else the proof of n's login scope,
+// obtained first (or renewed) with the PIN the application gave when there
+// is none yet or it is due for renewal.
+func (p *Partition) ticketFor(ctx context.Context, n *node) (Ticket, error) {
+	scope := n.b.LoginScope()
 	p.authMu.RLock()
 	st := p.auth
+	var t scopedTicket
+	var ok bool
+	if st != nil {
+		t, ok = st.tickets[scope]
+	}
 	p.authMu.RUnlock()
 	if st == nil {
 		return nil, nil
 	}
-	if time.Until(st.expires) > ticketRenewMargin {
-		return st.ticket, nil
+	if ok && (t.renewAt.IsZero() || time.Now().Before(t.renewAt)) {
+		return t.ticket, nil
 	}
-	st, err := p.relogin(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	return st.ticket, nil
+	return p.loginAt(ctx, n, scope)
 }
 
-// ticketRenewMargin: tickets are renewed this long before they expire, so
-// that a request never arrives at a node with a ticket that just ran out.
-const ticketRenewMargin = 30 * time.Second
-
-// relogin replaces stale login state using the PIN the application gave.
-// Concurrent callers that saw the same stale state share one login request.
-func (p *Partition) relogin(ctx context.Context, stale *loginState) (*loginState, error) {
+// loginAt logs in on node n with the login state's PIN. Concurrent callers
+// that need the same scope share one login request.
+func (p *Partition) loginAt(ctx context.Context, n *node, scope string) (Ticket, error) {
 	p.loginMu.Lock()
 	defer p.loginMu.Unlock()
 	p.authMu.RLock()
-	cur := p.auth
+	st := p.auth
+	var t scopedTicket
+	var ok bool
+	if st != nil {
+		t, ok = st.tickets[scope]
+	}
 	p.authMu.RUnlock()
-	if cur == nil {
+	switch {
+	case st == nil:
 		return nil, newError("login", p, ErrNotLoggedIn, "logged out")
+	case ok && (t.renewAt.IsZero() || time.Now().Before(t.renewAt)):
+		return t.ticket, nil // someone else renewed it meanwhile
 	}
-	if cur != stale {
-		return cur, nil // someone else renewed it meanwhile
+	var res LoginResult
+	at := time.Now()
+	var attempt time.Duration
+	if p.route.alternative(nil, n, at) {
+		attempt = p.client.attemptTimeout(opRead)
 	}
-	st, err := p.login(ctx, cur.user, cur.pin)
+	err := n.run(ctx, attempt, func(ctx context.Context) error {
+		var err error
+		res, err = n.b.Login(ctx, Request{Partition: p.id}, st.user, st.pin)
+		return err
+	})
 	if err != nil {
-		if errors.Is(err, ErrPINIncorrect) || errors.Is(err, ErrPINLocked) {
+		if hasCode(err, ck.CKR_PIN_INCORRECT) || hasCode(err, ck.CKR_PIN_LOCKED) ||
+			errors.Is(err, ErrPINIncorrect) || errors.Is(err, ErrPINLocked) {
 			// The PIN changed or was locked elsewhere: the login is over.
 			p.forgetLogin()
 		}
 		return nil, err
 	}
-	p.setAuth(st)
-	return st, nil
+	p.authMu.Lock()
+	if p.auth == st {
+		st.tickets[scope] = newScopedTicket(res, at)
+	}
+	p.authMu.Unlock()
+	return res.Ticket, nil
+}
+
+// dropTicket forgets the proof of n's scope, which n no longer accepts, so
+// that the next attempt logs in again.
+func (p *Partition) dropTicket(n *node) {
+	p.authMu.Lock()
+	if p.auth != nil {
+		delete(p.auth.tickets, n.b.LoginScope())
+	}
+	p.authMu.Unlock()
 }
 
 // maxBusyWait bounds the pause between rounds when every node is busy.
 const maxBusyWait = 50 * time.Millisecond
 
-// do sends one request to a node of the partition and waits for its reply.
-// build returns the request for a login ticket (nil when not logged in); it
-// is called again for each attempt, so it must not consume its inputs.
+// opKind says how a call may be repeated and how long one attempt may take.
+type opKind int
+
+const (
+	// opRead: reads, crypto and login may be repeated on any node at once.
+	opRead opKind = iota
+	// opWrite: state changes carry a RequestID that the cluster
+	// deduplicates, so they too may be repeated, on any node.
+	opWrite
+	// opSlowWrite: key generation, whose duration depends on the key
+	// (RSA-4096 takes seconds), so an attempt gets the whole deadline.
+	opSlowWrite
+)
+
+// nodeCall is one attempt of an engine call on one node.
+type nodeCall func(ctx context.Context, b Backend, r Request) error
+
+// do runs an engine call on the partition's nodes until one answers. auth
+// says that the call carries the application's login proof.
 //
-// Failover: a transport failure marks the node failed and the request goes to
-// the next node; a busy node is skipped, and when every node is busy the call
-// waits a little and tries again, within its deadline. Requests that change
-// state are safe to repeat because they carry an OpID that the cluster
-// deduplicates. An expired or refused ticket triggers one automatic login
-// with the PIN the application gave.
-func (p *Partition) do(ctx context.Context, op string, wop wire.Op, auth bool, build func(ticket []byte) any, resp any) error {
+// It is a loop of small steps: pick a node, call it within the attempt's
+// deadline, classify the outcome, and back off when every node is busy or a
+// request was lost in flight. The decisions are in nextStep.
+func (p *Partition) do(ctx context.Context, op string, kind opKind, auth bool, call nodeCall) error {
+	var id RequestID
+	if kind != opRead {
+		// One ID for every attempt: a retry after a lost reply must not act
+		// twice (the cluster deduplicates by ID).
+		id = newRequestID()
+	}
+	return p.doWithID(ctx, op, kind, id, auth, call)
+}
+
+// doWithID is do with a given request ID.
+func (p *Partition) doWithID(ctx context.Context, op string, kind opKind, id RequestID, auth bool, call nodeCall) error {
 	if p.client.closed() {
 		return newError(op, p, ErrClosed, "")
 	}
@@ -216,108 +296,148 @@ func (p *Partition) do(ctx context.Context, op string, wop wire.Op, auth bool, b
 		ctx, cancel = context.WithTimeout(ctx, p.client.requestTimeout())
 		defer cancel()
 	}
-	var (
-		ticket   []byte
-		err      error
-		seen     tried
-		busyWait = time.Millisecond
-		relogged bool
-		// inFlightLoss: some attempt failed after its request was sent.
-		inFlightLoss, secondRound bool
-		lastNode                  string
-		lastError                 error
-	)
-	if auth {
-		if ticket, err = p.ticket(ctx); err != nil {
-			return err
-		}
-	}
+	r := Request{Partition: p.id, ID: id}
+	var st callState
 	for {
-		n := p.route.pick(seen)
+		n := p.route.pick(st.seen)
 		if n == nil {
-			if lastError != nil && isBusy(lastError) {
-				// Every node refused as busy: wait and start a new round.
-				t := time.NewTimer(busyWait + time.Duration(randInt63n(int64(busyWait))))
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-					return p.opError(op, lastNode, lastError)
-				}
-				busyWait = min(2*busyWait, maxBusyWait)
-				seen = seen[:0]
-				continue
-			}
-			if inFlightLoss && !secondRound {
-				// A request was lost in flight (a connection broke under it),
-				// not refused: the nodes may be fine. One more round, once
-				// their first backoff has run out, tells.
-				secondRound = true
-				t := time.NewTimer(minBackoff)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-					return p.opError(op, lastNode, asUnavailable(lastError))
-				}
-				seen = seen[:0]
-				continue
-			}
-			if lastError == nil {
-				return newError(op, p, ErrUnavailable, "no node of the partition is reachable")
-			}
-			return p.opError(op, lastNode, asUnavailable(lastError))
-		}
-		err = n.call(ctx, wop, build(ticket), resp)
-		if err == nil {
-			return nil
-		}
-		lastNode, lastError = n.addr, err
-		switch {
-		case ctx.Err() != nil:
-			return p.opError(op, n.addr, ctx.Err())
-		case errors.Is(err, ErrClosed):
-			return newError(op, p, ErrClosed, "")
-		case wire.IsTransport(err) || hasCode(err, wire.CodeShuttingDown):
-			seen = append(seen, n)
-			if !errors.Is(err, errNodeDown) {
-				inFlightLoss = true
-			}
-		case isBusy(err):
-			seen = append(seen, n)
-		case hasCode(err, wire.CodeTicketInvalid) && auth && !relogged:
-			relogged = true
-			p.authMu.RLock()
-			st := p.auth
-			p.authMu.RUnlock()
-			if st == nil {
-				return newError(op, p, ErrNotLoggedIn, "logged out")
-			}
-			if st, err = p.relogin(ctx, st); err != nil {
+			wait, err := st.exhausted(op, p)
+			if err != nil {
 				return err
 			}
-			ticket = st.ticket
-		case hasCode(err, wire.CodeTicketInvalid):
-			return p.opError(op, n.addr, &ck.Error{RV: ck.CKR_USER_NOT_LOGGED_IN, Msg: "the node refused the login ticket"})
-		default:
-			return p.opError(op, n.addr, err)
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return p.opError(op, st.lastNode, st.final())
+			}
+			st.seen = st.seen[:0]
+			continue
+		}
+		var err error
+		r.Ticket = nil
+		if auth {
+			if r.Ticket, err = p.ticketFor(ctx, n); err != nil {
+				if st.next(ctx, n, err) == stepFail {
+					return p.opError(op, n.name(), err)
+				}
+				continue
+			}
+		}
+		// An attempt's own deadline only matters when another node could
+		// take over: the last node standing gets the caller's whole time.
+		var attempt time.Duration
+		if p.route.alternative(st.seen, n, time.Now()) {
+			attempt = p.client.attemptTimeout(kind)
+		}
+		err = n.run(ctx, attempt, func(actx context.Context) error {
+			return call(actx, n.b, r)
+		})
+		switch st.next(ctx, n, err) {
+		case stepDone:
+			return nil
+		case stepFail:
+			if errors.Is(err, ErrClosed) {
+				return newError(op, p, ErrClosed, "")
+			}
+			return p.opError(op, n.name(), err)
+		case stepRelogin:
+			p.dropTicket(n)
 		}
 	}
 }
 
-func asUnavailable(err error) error {
-	if wire.IsTransport(err) {
-		return err
-	}
-	if hasCode(err, wire.CodeShuttingDown) {
-		return fmt.Errorf("%w: node shutting down", wire.ErrClosed)
-	}
-	return err
+// step is what do does after an attempt.
+type step int
+
+const (
+	stepDone    step = iota // the call succeeded
+	stepFail                // the call failed for good: return the error
+	stepNext                // try another node
+	stepRelogin             // log in again on this node and repeat, once
+)
+
+// callState is what one engine call remembers across its attempts.
+type callState struct {
+	seen      tried
+	lastNode  string
+	lastError error
+	busyWait  time.Duration
+	relogged  bool
+	// inFlightLoss: some attempt failed after its request was sent.
+	inFlightLoss, secondRound bool
 }
 
-// newOpID returns a random request ID for a state-changing request.
-func newOpID() wire.OpID {
-	var id wire.OpID
+// next classifies an attempt's outcome. It is the engine's retry policy:
+//   - a node failure (unreachable, broken in flight, overdue) moves on to
+//     another node, for every kind of call, since writes carry a
+//     deduplicated request ID;
+//   - a busy node is skipped, and when every node is busy the call waits a
+//     little and starts a new round;
+//   - a login proof that the node no longer accepts is renewed once;
+//   - any other answer is the HSM's and ends the call, as does the caller's
+//     context.
+func (st *callState) next(ctx context.Context, n *node, err error) step {
+	if err == nil {
+		return stepDone
+	}
+	st.lastNode, st.lastError = n.name(), err
+	switch {
+	case ctx.Err() != nil, errors.Is(err, ErrClosed):
+		return stepFail
+	case isNodeFailure(err):
+		st.seen = append(st.seen, n)
+		if failureSent(err) {
+			st.inFlightLoss = true
+		}
+		return stepNext
+	case errors.Is(err, ErrBusy):
+		st.seen = append(st.seen, n)
+		return stepNext
+	case errors.Is(err, ErrLoginExpired) && !st.relogged:
+		st.relogged = true
+		return stepRelogin
+	}
+	return stepFail
+}
+
+// exhausted is called when every node has been tried: it returns how long to
+// wait before another round, or the call's final error.
+func (st *callState) exhausted(op string, p *Partition) (time.Duration, error) {
+	switch {
+	case st.lastError != nil && errors.Is(st.lastError, ErrBusy):
+		// Every node refused as busy: wait, with jitter, and start a new
+		// round.
+		if st.busyWait == 0 {
+			st.busyWait = time.Millisecond
+		}
+		w := st.busyWait + time.Duration(randInt63n(int64(st.busyWait)))
+		st.busyWait = min(2*st.busyWait, maxBusyWait)
+		return w, nil
+	case st.inFlightLoss && !st.secondRound:
+		// A request was lost in flight (a connection broke under it), not
+		// refused: the nodes may be fine. One more round, once their first
+		// backoff has run out, tells.
+		st.secondRound = true
+		return minBackoff, nil
+	case st.lastError == nil:
+		return 0, newError(op, p, ErrUnavailable, "no node of the partition is reachable")
+	}
+	return 0, p.opError(op, st.lastNode, st.final())
+}
+
+// final is the error a call that found no node reports.
+func (st *callState) final() error {
+	if isNodeFailure(st.lastError) {
+		return &Error{Kind: ErrUnavailable, Detail: st.lastError.Error()}
+	}
+	return st.lastError
+}
+
+// newRequestID returns a random ID for a state-changing request.
+func newRequestID() RequestID {
+	var id RequestID
 	_, _ = rand.Read(id[:])
 	return id
 }

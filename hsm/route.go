@@ -78,3 +78,16 @@ func (r *route) pick(t tried) *node {
 	}
 	return nil
 }
+
+// alternative reports whether a node other than n, and not in t, could serve
+// a call now.
+func (r *route) alternative(t tried, n *node, now time.Time) bool {
+	for _, g := range r.groups {
+		for _, m := range g.nodes {
+			if m != n && !t.has(m) && m.usable(now) {
+				return true
+			}
+		}
+	}
+	return false
+}
