@@ -86,6 +86,10 @@ func (t *token) refusal(err error) error {
 	if err == nil {
 		return nil
 	}
+	var nf *hsm.NodeFailure
+	if errors.As(err, &nf) || errors.Is(err, hsm.ErrLoginExpired) || errors.Is(err, hsm.ErrBusy) {
+		return err
+	}
 	var ce *ck.Error
 	if errors.As(err, &ce) {
 		return ce

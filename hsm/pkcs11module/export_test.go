@@ -22,10 +22,23 @@ func tokenFor(module, label string) *token {
 	return nil
 }
 
-// SessionsClosed counts the sessions of a token closed because they broke.
-func SessionsClosed(module, label string) uint64 {
-	return tokenFor(module, label).sessionsClosed.Load()
+// SessionsClosed returns a counter of the sessions of a token closed
+// because they broke or their call was abandoned.
+func SessionsClosed(module, label string) func() uint64 {
+	t := tokenFor(module, label)
+	return t.sessionsClosed.Load
 }
+
+// SlotOf returns the slot ID of a token.
+func SlotOf(module, label string) uint64 {
+	t := tokenFor(module, label)
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return uint64(t.slot)
+}
+
+// Open is the backend's opener, for tests of the backend on its own.
+var Open = open
 
 // SetFault makes every C call on a token's sessions return what f returns
 // (nil: the module's own answer). nil f removes it.

@@ -420,6 +420,13 @@ func (t *token) withObject(s pkcs11.SessionHandle, h hsm.ObjectHandle, a auth, f
 	for attempt := 0; ; attempt++ {
 		e, err := t.resolve(s, h, attempt > 0)
 		if err != nil {
+			if hasRV(err, ck.CKR_OBJECT_HANDLE_INVALID) {
+				// A token that lost its login hides its private objects
+				// without saying why.
+				if lerr := t.loginLost(s, a); lerr != nil {
+					return lerr
+				}
+			}
 			return err
 		}
 		if e.private && !a.in {

@@ -36,11 +36,12 @@ func openToken(t *testing.T) (*hsm.Client, *hsm.Partition, softhsmtest.Token) {
 
 func openConfig(t *testing.T, cfg hsm.Config) (*hsm.Client, *hsm.Partition) {
 	t.Helper()
+	before := goleak.IgnoreCurrent()
 	c, err := hsm.Open(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, c.Close())
-		goleak.VerifyNone(t, goleak.IgnoreCurrent())
+		goleak.VerifyNone(t, before)
 	})
 	p, err := c.Partition(softhsmtest.PartitionName)
 	require.NoError(t, err)

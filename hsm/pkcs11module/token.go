@@ -36,8 +36,8 @@ type token struct {
 	login   loginState
 	objects objectCache
 
-	// sessionsClosed counts sessions closed because they broke, their
-	// call was abandoned, or the token was re-opened.
+	// sessionsClosed counts sessions closed because they broke or their
+	// call was abandoned.
 	sessionsClosed atomic.Uint64
 	// fault, when set, is called before every C call made with a session;
 	// a non-nil result stands for what the module returned (tests make a
@@ -409,20 +409,26 @@ func (p *pool) put(s pkcs11.SessionHandle) {
 	closed := p.closed
 	p.mu.Unlock()
 	if closed {
-		p.discard(s)
+		p.drop(s)
 		return
 	}
 	select {
 	case p.idle <- s:
 	default:
-		p.discard(s)
+		p.drop(s)
 	}
 }
 
-// discard closes a session that must not be used again and frees its room.
+// discard closes a session that must not be used again (it broke, or its
+// call was abandoned) and frees its room.
 func (p *pool) discard(s pkcs11.SessionHandle) {
-	_ = p.t.mod.ctx.CloseSession(s)
 	p.t.sessionsClosed.Add(1)
+	p.drop(s)
+}
+
+// drop closes a session and frees its room.
+func (p *pool) drop(s pkcs11.SessionHandle) {
+	_ = p.t.mod.ctx.CloseSession(s)
 	<-p.slots
 }
 
@@ -446,7 +452,7 @@ func (p *pool) close() {
 	for {
 		select {
 		case s := <-p.idle:
-			p.discard(s)
+			p.drop(s)
 		default:
 			return
 		}

@@ -1,0 +1,363 @@
+//go:build cgo
+
+package pkcs11module_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"math/big"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/hsm/pkcs11module"
+	"github.com/keyhold/keyhold/hsm/pkcs11module/softhsmtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var ecdsaSHA256 = hsm.Mechanism{Type: ck.CKM_ECDSA_SHA256}
+
+// signAndCheck signs msg with k and verifies the signature with the
+// standard library.
+func signAndCheck(t testing.TB, k *hsm.Key, msg []byte) {
+	t.Helper()
+	sig, err := k.Sign(context.Background(), ecdsaSHA256, msg)
+	require.NoError(t, err)
+	d := sha256.Sum256(msg)
+	n := len(sig) / 2
+	require.True(t, ecdsa.Verify(k.Public().(*ecdsa.PublicKey), d[:], new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])))
+}
+
+func TestWrongPINInOneClientLeavesTheOtherSigning(t *testing.T) {
+	ctx := context.Background()
+	cfg, tk := softhsmtest.Config(t)
+	_, good := openConfig(t, cfg)
+	require.NoError(t, good.Login(ctx, tk.PIN))
+	k, err := good.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "two clients"})
+	require.NoError(t, err)
+	signAndCheck(t, k, []byte("before"))
+
+	other, err := hsm.Open(ctx, cfg)
+	require.NoError(t, err)
+	bad, err := other.Partition(softhsmtest.PartitionName)
+	require.NoError(t, err)
+	// The token is logged in already: the module would accept any PIN.
+	err = bad.Login(ctx, tk.PIN+"0")
+	require.ErrorIs(t, err, hsm.ErrPINIncorrect)
+	_, in := bad.LoggedIn()
+	assert.False(t, in)
+	_, err = bad.KeyByLabel(ctx, "two clients")
+	require.ErrorIs(t, err, hsm.ErrNotLoggedIn)
+	signAndCheck(t, k, []byte("after a wrong PIN elsewhere"))
+
+	// The same Client then logs in with the right PIN, and closes: the
+	// module stays initialised and the token logged in for the first.
+	require.NoError(t, bad.Login(ctx, tk.PIN))
+	k2, err := bad.KeyByLabel(ctx, "two clients")
+	require.NoError(t, err)
+	assert.Equal(t, k.Handle(), k2.Handle())
+	signAndCheck(t, k2, []byte("second client"))
+	require.NoError(t, other.Close())
+	signAndCheck(t, k, []byte("after the other closed"))
+}
+
+func TestWrongPINOnATokenNobodyLoggedIn(t *testing.T) {
+	ctx := context.Background()
+	cfg, tk := softhsmtest.Config(t)
+	_, p := openConfig(t, cfg)
+	require.ErrorIs(t, p.Login(ctx, tk.PIN+"0"), hsm.ErrPINIncorrect)
+	require.NoError(t, p.Login(ctx, tk.PIN))
+}
+
+func TestNoLoginSeesPublicObjectsOnly(t *testing.T) {
+	ctx := context.Background()
+	cfg, tk := softhsmtest.Config(t)
+	_, in := openConfig(t, cfg)
+	require.NoError(t, in.Login(ctx, tk.PIN))
+	k, err := in.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "private"})
+	require.NoError(t, err)
+
+	_, out := openConfig(t, cfg)
+	_, err = out.KeyByLabel(ctx, "private")
+	require.ErrorIs(t, err, hsm.ErrNotLoggedIn)
+	objs, err := out.FindObjects(ctx, hsm.Template{ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_PRIVATE_KEY))}, nil)
+	require.NoError(t, err)
+	assert.Empty(t, objs)
+	objs, err = out.FindObjects(ctx, hsm.Template{ck.String(ck.CKA_LABEL, "private")}, nil)
+	require.NoError(t, err)
+	require.Len(t, objs, 1, "the public key only")
+	d := sha256.Sum256([]byte("x"))
+	_, err = out.SignRaw(ctx, k.Handle(), hsm.Mechanism{Type: ck.CKM_ECDSA}, d[:])
+	require.ErrorIs(t, err, hsm.ErrNotLoggedIn)
+	_, err = out.GetAttributes(ctx, k.Handle(), []hsm.AttributeType{ck.CKA_LABEL})
+	require.ErrorIs(t, err, hsm.ErrNotLoggedIn)
+	require.ErrorIs(t, out.DestroyObject(ctx, k.Handle()), hsm.ErrNotLoggedIn)
+	_, err = out.CreateObject(ctx, hsm.Template{
+		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_SECRET_KEY)), ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_AES)),
+		ck.Bytes(ck.CKA_VALUE, make([]byte, 32)), ck.Bool(ck.CKA_TOKEN, true),
+	})
+	require.ErrorIs(t, err, hsm.ErrNotLoggedIn)
+	// The public key is everybody's.
+	pub, err := out.FindKey(ctx, hsm.KeyQuery{Label: "private", Class: "public"})
+	require.NoError(t, err)
+	assert.Equal(t, k.Public(), pub.Public())
+	signAndCheck(t, k, []byte("the logged-in client still signs"))
+}
+
+func TestOneSessionTokenUnderConcurrentSigners(t *testing.T) {
+	ctx := context.Background()
+	cfg, tk := softhsmtest.Config(t)
+	pkcs11module.SetPoolSize(1)
+	c, p := openConfig(t, cfg)
+	pkcs11module.SetPoolSize(0)
+	_ = c
+	require.Equal(t, 1, pkcs11module.PoolSize(tk.Module, tk.Label))
+	require.NoError(t, p.Login(ctx, tk.PIN))
+	k, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "one session"})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16*8)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 8 {
+				msg := binary.BigEndian.AppendUint64([]byte{byte(g)}, uint64(i))
+				sig, err := k.Sign(ctx, ecdsaSHA256, msg)
+				if err == nil {
+					d := sha256.Sum256(msg)
+					n := len(sig) / 2
+					if !ecdsa.Verify(k.Public().(*ecdsa.PublicKey), d[:], new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])) {
+						err = errors.New("bad signature")
+					}
+				}
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+func TestBrokenSessionIsClosedAndTheNextCallSucceeds(t *testing.T) {
+	ctx := context.Background()
+	_, p, tk := openToken(t)
+	k, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "broken session"})
+	require.NoError(t, err)
+	signAndCheck(t, k, []byte("before"))
+	closed := pkcs11module.SessionsClosed(tk.Module, tk.Label)
+	before := closed()
+	// The module drops every session (which also ends the token's login,
+	// a PKCS#11 rule): the pool's session is broken.
+	require.NoError(t, pkcs11module.CloseAllSessions(tk.Module, tk.Label))
+	signAndCheck(t, k, []byte("after"))
+	assert.Equal(t, uint64(1), closed()-before, "the broken session is closed, not put back")
+	signAndCheck(t, k, []byte("and again"))
+}
+
+func TestRedundantTokensShareHandlesAndFailOver(t *testing.T) {
+	ctx := context.Background()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	cfg, tks := softhsmtest.RedundantConfig(t, key, hsm.KeySpec{Label: "shared"})
+
+	// The key has one handle, whichever token serves it.
+	var handles []hsm.ObjectHandle
+	for _, tk := range tks {
+		_, p := openConfig(t, softhsmtest.ConfigFor(tk))
+		require.NoError(t, p.Login(ctx, tk.PIN))
+		k, err := p.KeyByLabel(ctx, "shared")
+		require.NoError(t, err)
+		handles = append(handles, k.Handle())
+	}
+	require.Equal(t, handles[0], handles[1])
+
+	c, p := openConfig(t, cfg)
+	require.NoError(t, p.Login(ctx, tks[0].PIN))
+	k, err := p.KeyByLabel(ctx, "shared")
+	require.NoError(t, err)
+	require.Equal(t, handles[0], k.Handle())
+	assert.Equal(t, &key.PublicKey, k.Public())
+
+	sign := func(round int) {
+		var wg sync.WaitGroup
+		errs := make(chan error, 8*16)
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 16 {
+					msg := []byte{byte(round), byte(g), byte(i)}
+					sig, err := k.Sign(ctx, ecdsaSHA256, msg)
+					if err == nil {
+						d := sha256.Sum256(msg)
+						n := len(sig) / 2
+						if !ecdsa.Verify(&key.PublicKey, d[:], new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])) {
+							err = errors.New("bad signature")
+						}
+					}
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+	}
+	sign(0)
+	// One token fails as a removed device: every call on it fails, the
+	// engine moves to the other, and no signature fails.
+	pkcs11module.SetFault(tks[0].Module, tks[0].Label, func() error { return pkcs11module.DeviceRemoved })
+	sign(1)
+	pkcs11module.SetFault(tks[0].Module, tks[0].Label, nil)
+	sign(2)
+	var failures uint64
+	for _, s := range c.NodeStats() {
+		failures += s.Failures
+	}
+	assert.NotZero(t, failures, "the failed token was noticed")
+}
+
+func TestKeysCreatedAfterStartAreSeen(t *testing.T) {
+	ctx := context.Background()
+	cfg, tk := softhsmtest.Config(t)
+	_, early := openConfig(t, cfg)
+	require.NoError(t, early.Login(ctx, tk.PIN))
+	_, err := early.KeyByLabel(ctx, "later")
+	require.ErrorIs(t, err, hsm.ErrNotFound)
+
+	_, other := openConfig(t, cfg)
+	require.NoError(t, other.Login(ctx, tk.PIN))
+	made, err := other.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "later"})
+	require.NoError(t, err)
+
+	k, err := early.KeyByLabel(ctx, "later")
+	require.NoError(t, err)
+	assert.Equal(t, made.Handle(), k.Handle())
+	signAndCheck(t, k, []byte("made by another client"))
+}
+
+func TestHandlesSurviveAModuleRestart(t *testing.T) {
+	ctx := context.Background()
+	cfg, tk := softhsmtest.Config(t)
+	c, err := hsm.Open(ctx, cfg)
+	require.NoError(t, err)
+	p, err := c.Partition(softhsmtest.PartitionName)
+	require.NoError(t, err)
+	require.NoError(t, p.Login(ctx, tk.PIN))
+	k, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "restart"})
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.False(t, pkcs11module.Loaded(tk.Module), "the last user finalises the module")
+
+	_, p2 := openConfig(t, cfg)
+	require.NoError(t, p2.Login(ctx, tk.PIN))
+	k2, err := p2.KeyByLabel(ctx, "restart")
+	require.NoError(t, err)
+	assert.Equal(t, k.Handle(), k2.Handle())
+	signAndCheck(t, k2, []byte("after"))
+}
+
+func TestModuleReinitialisedHeals(t *testing.T) {
+	ctx := context.Background()
+	_, p, tk := openToken(t)
+	k, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "heal"})
+	require.NoError(t, err)
+	signAndCheck(t, k, []byte("before"))
+	reopened := make(chan struct{}, 1)
+	pkcs11module.OnReopen(tk.Module, tk.Label, func() {
+		select {
+		case reopened <- struct{}{}:
+		default:
+		}
+	})
+	// The HSM's library restarts: every session and the login are gone,
+	// and the module says it is not initialised.
+	require.NoError(t, pkcs11module.FinalizeModule(tk.Module))
+	_, err = k.Sign(ctx, ecdsaSHA256, []byte("during"))
+	if err != nil {
+		require.ErrorIs(t, err, hsm.ErrUnavailable)
+		<-reopened // the prober re-opened the token
+	}
+	signAndCheck(t, k, []byte("after"))
+}
+
+func TestCallerReturnsWhenTheModuleHangs(t *testing.T) {
+	ctx := context.Background()
+	c, p, tk := openToken(t)
+	k, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "hang"})
+	require.NoError(t, err)
+	closed := pkcs11module.SessionsClosed(tk.Module, tk.Label)
+	before := closed()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	pkcs11module.SetFault(tk.Module, tk.Label, func() error {
+		if first.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+		return nil
+	})
+	cctx, cancel := context.WithCancel(ctx)
+	go func() {
+		<-entered
+		cancel()
+	}()
+	_, err = k.Sign(cctx, ecdsaSHA256, []byte("hangs"))
+	require.ErrorIs(t, err, context.Canceled)
+	// Other calls go on, on other sessions.
+	signAndCheck(t, k, []byte("meanwhile"))
+	close(release)
+	pkcs11module.SetFault(tk.Module, tk.Label, nil)
+	signAndCheck(t, k, []byte("after"))
+	// The hung call's session is closed when the call returns; Close
+	// waits for that (and goleak checks that nothing is left).
+	require.NoError(t, c.Close())
+	assert.Equal(t, uint64(1), closed()-before)
+}
+
+func TestTokenSelection(t *testing.T) {
+	ctx := context.Background()
+	tk := softhsmtest.NewToken(t)
+	slot := func() *uint64 {
+		_, p := openConfig(t, softhsmtest.ConfigFor(tk))
+		_, err := p.Info(ctx)
+		require.NoError(t, err)
+		s := pkcs11module.SlotOf(tk.Module, tk.Label)
+		return &s
+	}()
+	for name, node := range map[string]hsm.NodeConfig{
+		"label":  {Module: tk.Module, Token: tk.Label},
+		"serial": {Module: tk.Module, Serial: tk.Serial},
+		"slot":   {Module: tk.Module, Slot: slot},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, p := openConfig(t, hsm.Config{Partitions: []hsm.PartitionConfig{{ID: 1, Name: softhsmtest.PartitionName, Nodes: []hsm.NodeConfig{node}}}})
+			info, err := p.Info(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, tk.Serial, info.Serial)
+			require.NoError(t, p.Login(ctx, tk.PIN))
+		})
+	}
+}
+
+func TestUnknownToken(t *testing.T) {
+	ctx := context.Background()
+	module := softhsmtest.ModulePath(t)
+	_, err := hsm.Open(ctx, hsm.Config{Partitions: []hsm.PartitionConfig{{ID: 1, Name: "none", Nodes: []hsm.NodeConfig{{Module: module, Token: "no such token"}}}}})
+	require.ErrorIs(t, err, pkcs11module.ErrTokenNotFound)
+	assert.False(t, pkcs11module.Loaded(module), "a failed open leaves no module loaded")
+}
