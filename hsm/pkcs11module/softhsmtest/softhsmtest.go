@@ -33,8 +33,9 @@ import (
 	_ "github.com/keyhold/keyhold/hsm/pkcs11module" // module nodes
 )
 
-// Tokens is how many tokens one test binary can get from NewToken.
-const Tokens = 24
+// Tokens is how many tokens are made for a test binary before its first
+// test; NewToken makes more when they run out (see initToken).
+const Tokens = 16
 
 // ModuleCandidates are where SoftHSM2's module is looked for.
 var ModuleCandidates = []string{
@@ -198,7 +199,13 @@ func NewToken(t testing.TB) Token {
 	mu.Lock()
 	defer mu.Unlock()
 	if next >= len(tokens) {
-		t.Fatalf("softhsmtest: all %d tokens of this test binary are in use", len(tokens))
+		tk := Token{Module: module, Label: fmt.Sprintf("keyhold-test-%02d", len(tokens)), PIN: randomPIN(), SOPIN: randomPIN()}
+		serial, err := initToken(module, tk.Label, tk.PIN, tk.SOPIN)
+		if err != nil {
+			t.Fatalf("softhsmtest: make token %s: %v", tk.Label, err)
+		}
+		tk.Serial = serial
+		tokens = append(tokens, tk)
 	}
 	tk := tokens[next]
 	next++
