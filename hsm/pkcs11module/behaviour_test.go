@@ -361,3 +361,30 @@ func TestUnknownToken(t *testing.T) {
 	require.ErrorIs(t, err, pkcs11module.ErrTokenNotFound)
 	assert.False(t, pkcs11module.Loaded(module), "a failed open leaves no module loaded")
 }
+
+func TestPINChanges(t *testing.T) {
+	ctx := context.Background()
+	cfg, tk := softhsmtest.Config(t)
+	so, err := hsm.Open(ctx, cfg)
+	require.NoError(t, err)
+	sp, err := so.Partition(softhsmtest.PartitionName)
+	require.NoError(t, err)
+	require.NoError(t, sp.LoginAs(ctx, hsm.SO, tk.SOPIN))
+	require.NoError(t, sp.InitPIN(ctx, "init-pin-1"))
+	// The SO's login is the token's while any session is open; closing
+	// the only Client ends it.
+	require.NoError(t, so.Close())
+
+	_, p := openConfig(t, cfg)
+	require.ErrorIs(t, p.Login(ctx, tk.PIN), hsm.ErrPINIncorrect)
+	require.NoError(t, p.Login(ctx, "init-pin-1"))
+	require.NoError(t, p.SetPIN(ctx, "init-pin-1", "set-pin-2"))
+
+	// Another Client on the logged-in token must give the new PIN.
+	_, p2 := openConfig(t, cfg)
+	require.ErrorIs(t, p2.Login(ctx, "init-pin-1"), hsm.ErrPINIncorrect)
+	require.NoError(t, p2.Login(ctx, "set-pin-2"))
+	k, err := p2.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "after PIN change"})
+	require.NoError(t, err)
+	signAndCheck(t, k, []byte("new PIN"))
+}
