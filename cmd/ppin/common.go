@@ -20,9 +20,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/gofrs/flock"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keyhold/keyhold/hsm"
@@ -256,18 +256,16 @@ func readSecrets(path string) (*hsm.Secrets, error) {
 // the file, lets change edit it, and writes it back atomically (hsm:
 // temporary file, fsync, rename; mode 0600), then syncs the directory so the
 // rename survives a crash. Without the lock two ppin runs at once would each
-// write what they read, and one entry would be lost. The lock is flock on a
-// separate file next to it, since the secrets file itself is replaced.
+// write what they read, and one entry would be lost. The lock is on a
+// separate file next to it, since the secrets file itself is replaced; flock
+// takes it with the system's own file locking (flock on Unix, LockFileEx on
+// Windows), which the system releases when a process dies.
 func updateSecrets(path string, change func(*hsm.Secrets) error) error {
-	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
+	lock := flock.New(path+".lock", flock.SetPermissions(0o600))
+	if err := lock.Lock(); err != nil {
 		return fmt.Errorf("lock secrets file: %w", err)
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("lock secrets file: %w", err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing releases it too
+	defer lock.Close() // unlocks
 	s, err := readSecrets(path)
 	if err != nil {
 		return err
