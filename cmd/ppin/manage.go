@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strings"
 
 	"github.com/keyhold/keyhold/hsm"
 )
@@ -81,6 +79,8 @@ func runTest(ctx context.Context, args []string, env *environment) int {
 	if err != nil {
 		return fail(env.stderr, "test", err)
 	}
+	// The PIN is read before any node is contacted: a PIN file that others
+	// may read is refused outright.
 	pin, err := pinFromEnv(env)
 	if err != nil {
 		return fail(env.stderr, "test", err)
@@ -114,22 +114,27 @@ func runTest(ctx context.Context, args []string, env *environment) int {
 	return exitOK
 }
 
-// pinFromEnv reads the User PIN from KEYHOLD_PIN or KEYHOLD_PIN_FILE; none
-// means no login.
+// pinFromEnv reads the User PIN from KEYHOLD_PIN, else from the file named
+// by KEYHOLD_PIN_FILE; none means no login. The file goes through hsm's
+// owner-only check, as the secrets file and a partition's pin_file do: a PIN
+// file that group or others may read is refused (hsm.ErrSecretsPermissions),
+// since the PIN in it may already be known to others.
 func pinFromEnv(env *environment) (string, error) {
 	if v := env.getenv("KEYHOLD_PIN"); v != "" {
 		return v, nil
 	}
-	if f := env.getenv("KEYHOLD_PIN_FILE"); f != "" {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return "", fmt.Errorf("KEYHOLD_PIN_FILE: %w", err)
-		}
-		pin := strings.TrimRight(string(data), "\r\n")
-		clear(data)
-		return pin, nil
+	f := env.getenv("KEYHOLD_PIN_FILE")
+	if f == "" {
+		return "", nil
 	}
-	return "", nil
+	pin, err := hsm.ReadPINFile(f)
+	if errors.Is(err, hsm.ErrSecretsPermissions) {
+		return "", fmt.Errorf("KEYHOLD_PIN_FILE refused, only its owner may read a PIN file: %w", err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("KEYHOLD_PIN_FILE: %w", err)
+	}
+	return pin, nil
 }
 
 func runRemove(_ context.Context, args []string, env *environment) int {
