@@ -264,3 +264,32 @@ func TestTicketRenewedAtAFractionOfItsLifetime(t *testing.T) {
 	never := newScopedTicket(LoginResult{Ticket: Ticket("x")}, issued)
 	assert.True(t, never.renewAt.IsZero())
 }
+
+// TestSuspectNodeGetsNoNewRequests: a node that holds a request and has not
+// answered for a while gets no new requests while another node answers,
+// before the held request is overdue.
+func TestSuspectNodeGetsNoNewRequests(t *testing.T) {
+	frozen := &fakeBackend{name: "frozen", scope: "s", hang: true}
+	ok := &fakeBackend{name: "ok", scope: "s"}
+	p := fakePartition(t, frozen, ok)
+	p.client.cfg.Timeouts.Attempt = Duration(time.Minute)
+	require.NoError(t, p.Login(context.Background(), "good"))
+	startAtFirst(p)
+	held := make(chan error, 1)
+	heldCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		_, err := p.SignRaw(heldCtx, 1, Mechanism{Type: ck.CKM_ECDSA}, []byte("d"))
+		held <- err
+	}()
+	n := p.client.nodes["frozen"]
+	require.Eventually(t, func() bool { return n.suspect(time.Now()) }, 10*time.Second, time.Millisecond)
+	for range 10 {
+		_, err := p.SignRaw(context.Background(), 1, Mechanism{Type: ck.CKM_ECDSA}, []byte("d"))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1, frozen.signCalls(), "only the held request went to the suspect node")
+	assert.True(t, n.isHealthy(), "being suspect fails nothing")
+	cancel()
+	require.ErrorIs(t, <-held, context.Canceled)
+}
