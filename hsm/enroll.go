@@ -324,7 +324,7 @@ func adminDial(ctx context.Context, cfg Config, op, addr string, tc *tls.Config)
 	}
 	var ce *ck.Error
 	if errors.As(err, &ce) {
-		// The node answered the hello with a refusal (a protocol version
+		// The node answered the hello with a refusal (no protocol version
 		// in common, for one).
 		return nil, adminCallError(op, addr, "", err)
 	}
@@ -356,25 +356,24 @@ func adminCall(ctx context.Context, cfg Config, op, addr, partition string, c *w
 	return adminCallError(op, addr, partition, err)
 }
 
-// adminCallError turns what a node or the connection said into the engine's
-// typed error.
+// adminCallError turns what a node or the connection said into the
+// engine's typed error: a node's answer by its code, anything else as the
+// node being unavailable (the connection broke, or the reply never came).
 func adminCallError(op, addr, partition string, err error) error {
+	e := &Error{Op: op, Node: addr, Partition: partition, Kind: ErrUnavailable, Detail: err.Error()}
 	var ce *ck.Error
-	if errors.As(err, &ce) && ce.RV == wire.CodeEnrollRefused {
-		return &Error{Op: op, Node: addr, Partition: partition, Code: ce.RV, Kind: ErrEnrollRefused, Detail: ce.Msg}
-	}
-	if errors.Is(err, wire.ErrBadBody) {
-		return &Error{Op: op, Node: addr, Partition: partition, Kind: ErrProtocol, Detail: err.Error()}
-	}
-	if !errors.As(err, &ce) && !wire.IsTransport(err) {
-		// Neither an answer nor a broken connection: the connection
-		// failed in some other way on the way there.
-		return &Error{Op: op, Node: addr, Partition: partition, Kind: ErrUnavailable, Detail: err.Error()}
-	}
-	e := (*Partition)(nil).opError(op, addr, err)
-	var he *Error
-	if errors.As(e, &he) {
-		he.Partition = partition
+	switch {
+	case errors.As(err, &ce):
+		e.Code, e.Detail = ce.RV, ce.Msg
+		if ce.RV == wire.CodeEnrollRefused {
+			e.Kind = ErrEnrollRefused
+		} else if k, ok := codeKinds[ce.RV]; ok {
+			e.Kind = k
+		} else {
+			e.Kind, e.Detail = ErrInternal, ce.Error()
+		}
+	case errors.Is(err, wire.ErrBadBody):
+		e.Kind = ErrProtocol
 	}
 	return e
 }
