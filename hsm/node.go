@@ -149,11 +149,6 @@ func (n *node) suspect(now time.Time) bool {
 	return n.inflight.Load() > 0 && now.UnixNano()-n.lastAnswer.Load() > int64(suspectAfter)
 }
 
-// probe pings a failed node whose backoff has run out.
-func (n *node) probe(ctx context.Context) {
-	_ = n.run(ctx, 0, n.b.Ping)
-}
-
 // NodeStats describes one node as this client sees it.
 type NodeStats struct {
 	Address     string        // the node's address, or its module and token
