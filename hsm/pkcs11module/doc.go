@@ -1,0 +1,38 @@
+// Package pkcs11module makes a token of a local PKCS#11 module (a vendor's
+// library for an HSM, or SoftHSM2) a node of a keyhold partition. A program
+// opts in with a blank import:
+//
+//	import _ "github.com/keyhold/keyhold/hsm/pkcs11module"
+//
+// after which a partition's node may be a module token in the configuration:
+//
+//	nodes:
+//	  - { module: /usr/lib/softhsm/libsofthsm2.so, token: local }
+//
+// The engine (package hsm) does routing, failover, re-login and key caches
+// for module tokens exactly as for network nodes; this package answers its
+// typed calls with PKCS#11 ones and keeps the rules that PKCS#11 imposes on
+// a process:
+//
+//   - A module is loaded and initialised (C_Initialize) once per process and
+//     path, shared by every hsm.Client and counted; the last to close
+//     finalises it. Login is token-wide, so it is shared too: a Client's
+//     wrong PIN is refused without disturbing another's login, and no Client
+//     ever logs the token out.
+//   - Each token has one pool of sessions, sized from the token's limits,
+//     shared by every Client in the process. A session that fails with a
+//     CKR_SESSION_* code is closed, never reused.
+//   - Device-level failures are node failures (hsm.NodeFailure): the engine
+//     fails over, and its prober re-opens the token (re-initialising the
+//     module if needed), so an HSM restart heals without an application
+//     restart.
+//   - Object handles given to the engine are derived from each object's
+//     identity (class, key type, CKA_ID, CKA_LABEL), so that they are the
+//     same on every token of a redundant partition and across restarts;
+//     the module's own handles are only a cache.
+//   - Every C call runs on a bounded set of goroutines, so that a caller
+//     returns when its context ends even when the module hangs.
+//
+// The package needs cgo. Built without it, it still compiles, and opening a
+// module node fails with ErrNeedsCgo.
+package pkcs11module

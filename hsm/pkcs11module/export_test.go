@@ -1,0 +1,86 @@
+//go:build cgo
+
+package pkcs11module
+
+import (
+	"github.com/miekg/pkcs11"
+)
+
+// tokenFor returns the process's state of a module's token, by label.
+func tokenFor(module, label string) *token {
+	registry.Lock()
+	defer registry.Unlock()
+	m := registry.mods[module]
+	if m == nil {
+		return nil
+	}
+	for _, t := range m.tokens {
+		if t.label == label {
+			return t
+		}
+	}
+	return nil
+}
+
+// SessionsClosed counts the sessions of a token closed because they broke.
+func SessionsClosed(module, label string) uint64 {
+	return tokenFor(module, label).sessionsClosed.Load()
+}
+
+// SetFault makes every C call on a token's sessions return what f returns
+// (nil: the module's own answer). nil f removes it.
+func SetFault(module, label string, f func() error) {
+	t := tokenFor(module, label)
+	if f == nil {
+		t.fault.Store(nil)
+		return
+	}
+	t.fault.Store(&f)
+}
+
+// OnReopen calls f after every re-open of a token.
+func OnReopen(module, label string, f func()) {
+	tokenFor(module, label).reopened.Store(&f)
+}
+
+// CloseAllSessions closes every session of a token behind the pool's back,
+// as an HSM that dropped them would.
+func CloseAllSessions(module, label string) error {
+	t := tokenFor(module, label)
+	t.mu.RLock()
+	slot := t.slot
+	t.mu.RUnlock()
+	return t.mod.ctx.CloseAllSessions(slot)
+}
+
+// FinalizeModule finalises a loaded module behind its users' backs, as a
+// restarted HSM library looks to them.
+func FinalizeModule(module string) error {
+	registry.Lock()
+	m := registry.mods[module]
+	registry.Unlock()
+	return m.ctx.Finalize()
+}
+
+// Loaded reports whether a module is loaded in this process.
+func Loaded(module string) bool {
+	registry.Lock()
+	defer registry.Unlock()
+	_, ok := registry.mods[module]
+	return ok
+}
+
+// SetPoolSize makes tokens opened from now on use n sessions (0: their own
+// limit).
+func SetPoolSize(n int) { poolSizeOverride.Store(int64(n)) }
+
+// PoolSize returns the size of a token's session pool.
+func PoolSize(module, label string) int {
+	t := tokenFor(module, label)
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return cap(t.pool.slots)
+}
+
+// DeviceRemoved is the module's CKR_DEVICE_REMOVED.
+var DeviceRemoved error = pkcs11.Error(pkcs11.CKR_DEVICE_REMOVED)

@@ -1,0 +1,48 @@
+//go:build cgo
+
+package pkcs11module
+
+import (
+	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/hsm"
+	"github.com/miekg/pkcs11"
+)
+
+// checkMechanism refuses oversized mechanism parameters before any C call.
+func checkMechanism(m ck.Mechanism) error {
+	switch {
+	case m.OAEP != nil && len(m.OAEP.Label) > hsm.MaxAttributeValue,
+		m.GCM != nil && (len(m.GCM.IV) > hsm.MaxAttributeValue || len(m.GCM.AAD) > hsm.MaxData):
+		return ck.Errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v parameters too large", m.Type)
+	case m.GCM != nil && m.GCM.TagBits > 128:
+		return ck.Errorf(ck.CKR_MECHANISM_PARAM_INVALID, "GCM tag of %d bits", m.GCM.TagBits)
+	}
+	return nil
+}
+
+// nativeMechanism builds the module's CK_MECHANISM. free releases the C
+// memory that GCM parameters hold; it must run after the operation, since
+// the module may read (or, for some, write back the IV to) them until then.
+func nativeMechanism(m ck.Mechanism) ([]*pkcs11.Mechanism, func(), error) {
+	if err := checkMechanism(m); err != nil {
+		return nil, func() {}, err
+	}
+	switch {
+	case m.PSS != nil:
+		p := pkcs11.NewPSSParams(uint(m.PSS.Hash), uint(m.PSS.MGF), uint(m.PSS.SaltLen))
+		return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m.Type), p)}, func() {}, nil
+	case m.OAEP != nil:
+		// The label is always CKZ_DATA_SPECIFIED, empty when none: the
+		// only source PKCS#11 defines.
+		var label []byte
+		if len(m.OAEP.Label) > 0 {
+			label = m.OAEP.Label
+		}
+		p := pkcs11.NewOAEPParams(uint(m.OAEP.Hash), uint(m.OAEP.MGF), ck.CKZ_DATA_SPECIFIED, label)
+		return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m.Type), p)}, func() {}, nil
+	case m.GCM != nil:
+		p := pkcs11.NewGCMParams(m.GCM.IV, m.GCM.AAD, int(m.GCM.TagBits))
+		return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m.Type), p)}, p.Free, nil
+	}
+	return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m.Type), nil)}, func() {}, nil
+}

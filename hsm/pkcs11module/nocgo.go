@@ -1,0 +1,16 @@
+//go:build !cgo
+
+package pkcs11module
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/keyhold/keyhold/hsm"
+)
+
+// open refuses every module node: without cgo no PKCS#11 library can be
+// loaded. The rest of keyhold builds and runs without cgo.
+func open(ctx context.Context, nc hsm.NodeConfig, pc hsm.PartitionConfig) (hsm.Backend, error) {
+	return nil, fmt.Errorf("%w: module %s of partition %q", ErrNeedsCgo, nc.Module, pc.Name)
+}
