@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/ThalesGroup/crypto11 v1.6.2
 	github.com/fxamacker/cbor/v2 v2.10.0
+	github.com/gofrs/flock v0.13.2
 	github.com/miekg/pkcs11 v1.1.2
 	github.com/sigstore/sigstore v1.10.11
 	github.com/stretchr/testify v1.12.1

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -323,4 +322,3 @@ func (c *Client) closed() bool {
 	}
 }
 
-func isBusy(err error) bool { return errors.Is(err, ErrBusy) }

@@ -199,3 +199,51 @@ func TestCreateClientRetry(t *testing.T) {
 	_, err = enrollOver(t, env, env.Node.Addr(), "retried", pw1)
 	require.NoError(t, err)
 }
+
+// TestRevokedUnderConcurrency: a credential revoked while many goroutines
+// sign through it fails every one of them with ErrClientRevoked, and no node
+// is marked failed: a refusal says nothing about a node's health.
+func TestRevokedUnderConcurrency(t *testing.T) {
+	so, env := soPartition(t)
+	pw, err := so.CreateClient(ctx(t), "host-a", time.Hour)
+	require.NoError(t, err)
+	cred, err := enrollOver(t, env, env.Cluster.Nodes()[0].Addr(), "host-a", pw)
+	require.NoError(t, err)
+	admin := clientWith(t, env, *env.Config.Credential)
+	_, err = admin.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyEC, Label: "shared"})
+	require.NoError(t, err)
+	a := clientWith(t, env, cred)
+	key, err := a.FindKey(ctx(t), hsm.KeyQuery{Label: "shared"})
+	require.NoError(t, err)
+
+	const callers = 16
+	started := make(chan struct{}, callers)
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			d := sha256.Sum256([]byte("message"))
+			for i := 0; ; i++ {
+				_, err := key.Sign(ctx(t), hsm.Mechanism{Type: ck.CKM_ECDSA}, d[:])
+				if i == 0 {
+					started <- struct{}{}
+				}
+				if err != nil || i == 100000 {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for range callers {
+		<-started
+	}
+	require.NoError(t, so.RevokeClient(ctx(t), "host-a"))
+	for range callers {
+		err := <-errs
+		require.ErrorIs(t, err, hsm.ErrClientRevoked)
+	}
+	for _, s := range a.Client().NodeStats() {
+		assert.True(t, s.Healthy, "node %s marked failed by a refusal", s.Address)
+		assert.Zero(t, s.Failures, "node %s", s.Address)
+	}
+}

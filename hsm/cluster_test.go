@@ -305,3 +305,63 @@ func TestBusyIsNotFailure(t *testing.T) {
 	env.Nodes[1].SetBusy(false)
 	require.NoError(t, signECDSA(key, "free again"))
 }
+
+// TestFrozenNodeFailsOver: a node that stops answering with its sockets
+// open (testenv's Freeze, as a SIGSTOPed HSM looks) is marked failed after
+// one attempt deadline, and 16 goroutines signing meanwhile see no failure;
+// once it thaws, the prober brings it back.
+func TestFrozenNodeFailsOver(t *testing.T) {
+	env := testenv.Start(t, testenv.WithNodes(3))
+	cfg := env.Config
+	cfg.Timeouts.Attempt = hsm.Duration(300 * time.Millisecond)
+	c, p := clusterClient(t, env, cfg)
+	key, err := p.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyEC, Label: "frozen"})
+	require.NoError(t, err)
+
+	frozen := env.Nodes[1]
+	frozenStats := func() hsm.NodeStats {
+		for _, s := range c.NodeStats() {
+			if s.Address == frozen.Addr() {
+				return s
+			}
+		}
+		t.Fatalf("no statistics for %s", frozen.Addr())
+		return hsm.NodeStats{}
+	}
+	var (
+		stop     atomic.Bool
+		signed   atomic.Int64
+		failures = make(chan error, 100)
+		wg       sync.WaitGroup
+	)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				if err := signECDSA(key, fmt.Sprintf("g%d-%d", g, i)); err != nil {
+					select {
+					case failures <- err:
+					default:
+					}
+				}
+				signed.Add(1)
+			}
+		}()
+	}
+	// Every node serves before the freeze.
+	require.Eventually(t, func() bool { return frozenStats().Successes > 0 }, 10*time.Second, time.Millisecond)
+	frozen.Freeze(true)
+	require.Eventually(t, func() bool { return !frozenStats().Healthy }, 10*time.Second, time.Millisecond, "the frozen node is marked failed")
+	during := signed.Load()
+	require.Eventually(t, func() bool { return signed.Load() > during+1000 }, 20*time.Second, time.Millisecond, "the others go on signing")
+	frozen.Freeze(false)
+	require.Eventually(t, func() bool { return frozenStats().Healthy }, 10*time.Second, time.Millisecond, "the thawed node comes back")
+	stop.Store(true)
+	wg.Wait()
+	close(failures)
+	for err := range failures {
+		t.Errorf("signature failed: %v", err)
+	}
+	assert.Positive(t, frozenStats().Overdue)
+}

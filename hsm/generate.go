@@ -98,10 +98,14 @@ func (p *Partition) GenerateKey(ctx context.Context, spec KeySpec) (*Key, error)
 		}
 		mech.Type = ck.CKM_EC_KEY_PAIR_GEN
 		public = append(public, ck.Bytes(ck.CKA_EC_PARAMS, params))
+		// Said explicitly: the default is the token's, and some (SoftHSM2)
+		// let any private key decrypt.
+		private = append(private, ck.Bool(ck.CKA_DECRYPT, false))
 	case KeyEd25519:
 		params, _ := asn1.Marshal(oidEd25519)
 		mech.Type = ck.CKM_EC_EDWARDS_KEY_PAIR_GEN
 		public = append(public, ck.Bytes(ck.CKA_EC_PARAMS, params))
+		private = append(private, ck.Bool(ck.CKA_DECRYPT, false))
 	case KeyAES:
 		return p.generateAES(ctx, spec, id)
 	default:

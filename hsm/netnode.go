@@ -27,6 +27,9 @@ type netNode struct {
 	conn    *wire.Conn
 	dialing chan struct{} // non-nil while one caller dials; closed when it is done
 	closed  bool
+	// retired connections get no new requests and are closed once the
+	// requests in flight on them are answered.
+	retired map[*wire.Conn]bool
 }
 
 var _ Backend = (*netNode)(nil)
@@ -137,6 +140,7 @@ func (n *netNode) call(ctx context.Context, op wire.Op, req, resp any) error {
 			return err
 		}
 		err = c.Call(ctx, op, req, resp)
+		n.release(c)
 		switch {
 		case err == nil:
 			return nil
@@ -164,8 +168,10 @@ func (n *netNode) call(ctx context.Context, op wire.Op, req, resp any) error {
 			// connection picks up (see credentialLoader): try once more
 			// on one. If the credential is really revoked, the node
 			// refuses it again and the caller gets ErrClientRevoked, a
-			// refusal that says nothing about the node's health.
-			n.dropConn(c)
+			// refusal that says nothing about the node's health. The old
+			// connection is retired, not closed: other requests in flight
+			// on it must get their own answers, not a broken connection.
+			n.retire(c)
 			continue
 		case hasCode(err, wire.CodeShuttingDown):
 			return &NodeFailure{Err: fmt.Errorf("%w: node shutting down", wire.ErrClosed)}
@@ -175,6 +181,33 @@ func (n *netNode) call(ctx context.Context, op wire.Op, req, resp any) error {
 			return fmt.Errorf("%w: %w", ErrLoginExpired, err)
 		}
 		return err
+	}
+}
+
+// retire stops giving c to new requests; it is closed once idle.
+func (n *netNode) retire(c *wire.Conn) {
+	n.mu.Lock()
+	if n.conn == c {
+		n.conn = nil
+	}
+	if n.retired == nil {
+		n.retired = map[*wire.Conn]bool{}
+	}
+	n.retired[c] = true
+	n.mu.Unlock()
+	n.release(c)
+}
+
+// release closes c if it is retired and no request is in flight on it.
+func (n *netNode) release(c *wire.Conn) {
+	n.mu.Lock()
+	idle := n.retired[c] && c.InFlight() == 0
+	if idle {
+		delete(n.retired, c)
+	}
+	n.mu.Unlock()
+	if idle {
+		c.Close()
 	}
 }
 
@@ -195,12 +228,17 @@ func (n *netNode) Close() error {
 	c := n.conn
 	n.conn = nil
 	wait := n.dialing
+	retired := n.retired
+	n.retired = nil
 	n.mu.Unlock()
 	if wait != nil {
 		<-wait
 	}
 	if c != nil {
 		c.Close()
+	}
+	for rc := range retired {
+		rc.Close()
 	}
 	return nil
 }

@@ -26,6 +26,11 @@ type node struct {
 	backoff   time.Duration
 	lastError string
 
+	// inflight and lastAnswer tell a node that stopped answering before any
+	// attempt on it is overdue: see suspect.
+	inflight   atomic.Int64
+	lastAnswer atomic.Int64 // UnixNano of the last answer, or of the start of a busy spell
+
 	requests  atomic.Uint64
 	successes atomic.Uint64
 	failures  atomic.Uint64
@@ -97,7 +102,14 @@ func (n *node) run(ctx context.Context, attemptTimeout time.Duration, f func(ctx
 	}
 	n.requests.Add(1)
 	start := time.Now()
+	if n.inflight.Add(1) == 1 {
+		n.lastAnswer.Store(start.UnixNano())
+	}
 	err := f(actx)
+	n.inflight.Add(-1)
+	if actx.Err() == nil {
+		n.lastAnswer.Store(time.Now().UnixNano())
+	}
 	switch {
 	case err == nil:
 		n.successes.Add(1)
@@ -124,9 +136,17 @@ func (n *node) run(ctx context.Context, attemptTimeout time.Duration, f func(ctx
 	return err
 }
 
-// probe pings a failed node whose backoff has run out.
-func (n *node) probe(ctx context.Context) {
-	_ = n.run(ctx, 0, n.b.Ping)
+// suspectAfter: a node with requests in flight that has answered none of
+// them for this long is suspect. New requests go to other nodes while it is,
+// so that a frozen node stalls only the requests it already holds, not one in
+// every few that follow until the first of them is overdue. Being suspect
+// fails nothing, so the bound can be short: a node under load answers some
+// request every few milliseconds, and a quiet node holds nothing.
+const suspectAfter = 50 * time.Millisecond
+
+// suspect reports whether the node holds requests and has stopped answering.
+func (n *node) suspect(now time.Time) bool {
+	return n.inflight.Load() > 0 && now.UnixNano()-n.lastAnswer.Load() > int64(suspectAfter)
 }
 
 // NodeStats describes one node as this client sees it.

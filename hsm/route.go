@@ -52,12 +52,14 @@ func (t tried) has(n *node) bool {
 }
 
 // pick returns the next node for a call that has already used the nodes in
-// t, or nil when none is left. Healthy nodes come first, by priority; then
+// t, or nil when none is left. Healthy nodes that answer come first, by
+// priority; then healthy nodes that are suspect (see node.suspect); then
 // failed nodes whose backoff has run out, so that a call can find a node that
 // came back before the prober does.
 func (r *route) pick(t tried) *node {
 	now := time.Now()
-	for _, wantHealthy := range [2]bool{true, false} {
+	for pass := range 3 {
+		wantHealthy := pass < 2
 		for _, g := range r.groups {
 			size := uint64(len(g.nodes))
 			start := g.next.Add(1) - 1
@@ -67,6 +69,9 @@ func (r *route) pick(t tried) *node {
 					continue
 				}
 				if wantHealthy && !n.isHealthy() {
+					continue
+				}
+				if pass == 0 && n.suspect(now) {
 					continue
 				}
 				if !wantHealthy && !n.usable(now) {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/wire"
 )
 
 // AttributeResult is one attribute as C_GetAttributeValue reports it: a
@@ -303,8 +302,8 @@ func (m *Module) GetAttributes(h SessionHandle, obj ObjectHandle, types []ck.Att
 	if res, ok := sl.objects.lookup(obj, types, time.Now()); ok {
 		return res, nil
 	}
-	if len(types) > wire.MaxAttributes {
-		return nil, errorf(ck.CKR_ARGUMENTS_BAD, "%d attributes in one call, limit %d", len(types), wire.MaxAttributes)
+	if len(types) > hsm.MaxAttributes {
+		return nil, errorf(ck.CKR_ARGUMENTS_BAD, "%d attributes in one call, limit %d", len(types), hsm.MaxAttributes)
 	}
 	ctx, cancel := m.context()
 	defer cancel()
@@ -582,7 +581,7 @@ func (m *Module) GenerateRandom(h SessionHandle, n int) ([]byte, error) {
 	defer cancel()
 	out := make([]byte, 0, n)
 	for len(out) < n {
-		chunk, err := s.slot.p.GenerateRandom(ctx, min(n-len(out), wire.MaxRandom))
+		chunk, err := s.slot.p.GenerateRandom(ctx, min(n-len(out), hsm.MaxRandom))
 		if err != nil {
 			return nil, err
 		}

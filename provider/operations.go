@@ -6,7 +6,6 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/wire"
 )
 
 // Output describes the caller's output buffer: absent (a length query, a
@@ -278,8 +277,8 @@ func (op *signOp) update(part []byte) error {
 		op.hash.Write(part)
 		return nil
 	}
-	if len(op.data)+len(part) > wire.MaxData {
-		return errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes for %v", wire.MaxData, op.mech.Type)
+	if len(op.data)+len(part) > hsm.MaxData {
+		return errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes for %v", hsm.MaxData, op.mech.Type)
 	}
 	op.data = append(op.data, part...)
 	return nil
@@ -290,8 +289,8 @@ func (op *signOp) update(part []byte) error {
 // hashed here so that only digests cross the network.
 func (op *signOp) input(data []byte) (ck.Mechanism, []byte, error) {
 	if op.hash == nil {
-		if len(data) > wire.MaxData {
-			return op.mech, nil, errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes for %v", wire.MaxData, op.mech.Type)
+		if len(data) > hsm.MaxData {
+			return op.mech, nil, errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes for %v", hsm.MaxData, op.mech.Type)
 		}
 		return op.mech, data, nil
 	}
@@ -569,9 +568,9 @@ func (m *Module) updateCrypt(h SessionHandle, part []byte, flag uint64) error {
 		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation is active")
 	}
 	op.multi = true
-	if len(op.data)+len(part) > wire.MaxData {
+	if len(op.data)+len(part) > hsm.MaxData {
 		*slotOp = nil
-		return errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes", wire.MaxData)
+		return errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes", hsm.MaxData)
 	}
 	op.data = append(op.data, part...)
 	return nil
@@ -622,8 +621,8 @@ func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint
 	// larger than the caller's buffer.
 	*slotOp = nil
 	s.mu.Unlock()
-	if len(data) > wire.MaxData {
-		return nil, 0, errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes", wire.MaxData)
+	if len(data) > hsm.MaxData {
+		return nil, 0, errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes", hsm.MaxData)
 	}
 	ctx, cancel := m.context()
 	defer cancel()

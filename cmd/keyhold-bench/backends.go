@@ -88,6 +88,12 @@ var allBackends = []backendSpec{
 		open: openCrypto11,
 	},
 	{
+		Backend: benchmark.Backend{Name: "keyhold-sdk-softhsm2", Title: "keyhold SDK over SoftHSM2",
+			Description: "keyhold's Go SDK with SoftHSM2's token as the partition's node (package hsm/pkcs11module), in process: the same token and keys as crypto11 over SoftHSM2."},
+		target: softHSM, library: "softhsm2",
+		open: openKeyholdModule,
+	},
+	{
 		Backend: benchmark.Backend{Name: "pkcs11-softhsm2", Title: "SoftHSM2 via miekg/pkcs11",
 			Description: "SoftHSM2 loaded with miekg/pkcs11, exactly as libkeyhold.so is above: the same calls to the other module."},
 		target: softHSM, library: "softhsm2",
@@ -100,6 +106,16 @@ func openKeyhold(ctx context.Context, env workerEnv) (backend.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	return backend.NewKeyhold(ctx, cfg, env.token, env.pin)
+}
+
+// openKeyholdModule opens the SDK on a PKCS#11 module's token: a partition
+// whose one node is that token.
+func openKeyholdModule(ctx context.Context, env workerEnv) (backend.Backend, error) {
+	cfg := hsm.Config{Partitions: []hsm.PartitionConfig{{
+		ID: 1, Name: env.token,
+		Nodes: []hsm.NodeConfig{{Module: env.module, Token: env.token}},
+	}}}
 	return backend.NewKeyhold(ctx, cfg, env.token, env.pin)
 }
 

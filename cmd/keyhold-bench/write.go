@@ -16,6 +16,7 @@ import (
 // program would use instead, and each path against its counterpart.
 var comparisons = []report.Comparison{
 	{Title: "keyhold SDK (1 node) ÷ crypto11 over SoftHSM2", Numerator: "keyhold-sdk", Denominator: "crypto11-softhsm2"},
+	{Title: "keyhold SDK over SoftHSM2 ÷ crypto11 over SoftHSM2 (same token)", Numerator: "keyhold-sdk-softhsm2", Denominator: "crypto11-softhsm2"},
 	{Title: "keyhold SDK (1 node) ÷ Go standard library", Numerator: "keyhold-sdk", Denominator: "stdlib"},
 	{Title: "crypto11 over SoftHSM2 ÷ Go standard library", Numerator: "crypto11-softhsm2", Denominator: "stdlib"},
 	{Title: "libkeyhold.so ÷ SoftHSM2, both via miekg/pkcs11", Numerator: "keyhold-pkcs11", Denominator: "pkcs11-softhsm2"},

@@ -22,6 +22,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/hsm/pkcs11module/softhsmtest"
 	"github.com/keyhold/keyhold/internal/wire"
 )
 
@@ -56,6 +57,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.RemoveAll(dir)
+	softhsmtest.RemoveTokens()
 	os.Exit(code)
 }
 

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,9 +12,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/wire"
 )
 
 func runEnroll(ctx context.Context, args []string, env *environment) int {
@@ -65,32 +61,25 @@ func runEnroll(ctx context.Context, args []string, env *environment) int {
 	}
 	defer clear(password)
 
-	var fingerprint []byte
 	if cfg.ServerCA == "" && cfg.ServerFingerprint == "" {
-		addr, fp, err := firstFingerprint(ctx, nodeAddresses(cfg))
+		addr, fp, err := hsm.FetchNodeFingerprint(ctx, cfg)
 		if err != nil {
 			return fail(env.stderr, "enroll", err)
 		}
 		fmt.Fprintf(env.stdout, "ppin: trusting node %s on first use; its certificate's SHA-256 is\n  %s\nadd  server_fingerprint: %q  to %s to pin it\n", addr, fp, fp, path)
-		fingerprint, _ = wire.ParseFingerprint(fp)
+		cfg.ServerFingerprint = fp
 	}
-	tc, err := pinnedTLS(cfg, nil, fingerprint)
+	enr, err := hsm.Enroll(ctx, cfg, *name, password)
 	if err != nil {
+		var he *hsm.Error
+		if errors.Is(err, hsm.ErrNodeIdentity) && errors.As(err, &he) {
+			// Said in so many words: the operator must know that the
+			// password is still good, and that the node is suspect.
+			return fail(env.stderr, "enroll", fmt.Errorf("node %s does not present the pinned identity; the setup password was not sent: %s", he.Node, he.Detail))
+		}
 		return fail(env.stderr, "enroll", err)
 	}
-
-	key, csr, err := newKey(*name)
-	if err != nil {
-		return fail(env.stderr, "enroll", err)
-	}
-	reply, addr, err := enrollWithAnyNode(ctx, nodeAddresses(cfg), tc, wire.EnrollRequest{Name: *name, Password: password, CSR: csr})
-	if err != nil {
-		return fail(env.stderr, "enroll", err)
-	}
-	cred, cert, err := credentialFrom(*name, key, reply)
-	if err != nil {
-		return fail(env.stderr, "enroll", err)
-	}
+	cred, cert, addr := enr.Credential, enr.Certificate, enr.Node
 	err = updateSecrets(cfg.Secrets, func(s *hsm.Secrets) error {
 		i := slices.IndexFunc(s.Credentials, func(c hsm.Credential) bool { return c.Name == *name })
 		switch {
@@ -157,66 +146,4 @@ func readPassword(file string, env *environment) ([]byte, error) {
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// firstFingerprint connects to the first reachable node without verifying
-// it, and returns its certificate's fingerprint. Only --trust-on-first-use
-// does this, and the caller prints what it trusted.
-func firstFingerprint(ctx context.Context, addrs []string) (string, string, error) {
-	var errs []error
-	for _, addr := range addrs {
-		var got *x509.Certificate
-		tc := &tls.Config{
-			MinVersion: tls.VersionTLS13, MaxVersion: tls.VersionTLS13,
-			InsecureSkipVerify: true, // trust on first use: the fingerprint is printed
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 {
-					return errors.New("the node presented no certificate")
-				}
-				got = cs.PeerCertificates[0]
-				return nil
-			},
-		}
-		c, err := dial(ctx, addr, tc)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		c.Close()
-		return addr, fingerprintHex(got), nil
-	}
-	return "", "", fmt.Errorf("no node reachable: %w", errors.Join(errs...))
-}
-
-// enrollWithAnyNode sends the enrollment to the first node that answers.
-// The entry is replicated, so any node of the cluster will do. A node whose
-// certificate is not the pinned one stops everything: the password must not
-// go anywhere near a node that may be an impostor, and a misconfiguration
-// should be fixed rather than worked around.
-func enrollWithAnyNode(ctx context.Context, addrs []string, tc *tls.Config, req wire.EnrollRequest) (wire.CertificateReply, string, error) {
-	var errs []error
-	for _, addr := range addrs {
-		c, err := dial(ctx, addr, tc)
-		if err != nil {
-			if isPinFailure(err) {
-				return wire.CertificateReply{}, "", fmt.Errorf("node %s does not present the pinned identity; the setup password was not sent: %w", addr, err)
-			}
-			errs = append(errs, err)
-			continue
-		}
-		var reply wire.CertificateReply
-		err = call(ctx, c, wire.OpEnroll, req, &reply)
-		c.Close()
-		var ce *ck.Error
-		switch {
-		case err == nil:
-			return reply, addr, nil
-		case errors.As(err, &ce) && ce.RV == wire.CodeEnrollRefused:
-			return wire.CertificateReply{}, "", fmt.Errorf("node %s refused the enrollment: %s", addr, ce.Msg)
-		case errors.As(err, &ce):
-			return wire.CertificateReply{}, "", fmt.Errorf("node %s: %s", addr, ce.Msg)
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
-	}
-	return wire.CertificateReply{}, "", fmt.Errorf("no node reachable: %w", errors.Join(errs...))
 }

@@ -16,8 +16,11 @@
 //
 // The setup password is read from --password-file, else from standard input
 // when it is not a terminal (for scripts), else from a prompt without echo.
-// It never appears in arguments, output or errors. Exit status: 0 success,
-// 1 failure, 2 usage error.
+// It never appears in arguments, output or errors. ppin test takes the User
+// PIN from KEYHOLD_PIN, else from the file KEYHOLD_PIN_FILE names, which,
+// like the secrets file, only its owner may read: a PIN file that group or
+// others may read is refused. Exit status: 0 success, 1 failure, 2 usage
+// error.
 package main
 
 import (

@@ -2,17 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strings"
 
-	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/wire"
 )
 
 func runStatus(ctx context.Context, args []string, env *environment) int {
@@ -46,30 +40,22 @@ func runStatus(ctx context.Context, args []string, env *environment) int {
 		}
 		fmt.Fprintf(env.stdout, "%s%s: certificate serial %s, expires %s\n", cred.Name, selected,
 			cert.Leaf.SerialNumber.Text(16), cert.Leaf.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
-		tc, err := pinnedTLS(cfg, &cert, nil)
-		if err != nil {
-			return fail(env.stderr, "status", err)
-		}
+		with := cfg
+		with.Credential = &cert
 		for _, addr := range nodeAddresses(cfg) {
-			if err := ping(ctx, addr, tc); err != nil {
-				fmt.Fprintf(env.stdout, "  node %s: refused: %v\n", addr, err)
-				continue
+			err := hsm.PingNode(ctx, with, addr)
+			switch {
+			case errors.Is(err, hsm.ErrConfig):
+				// The configuration, not the node: no node would do better.
+				return fail(env.stderr, "status", err)
+			case err != nil:
+				fmt.Fprintf(env.stdout, "  node %s: refused: %s\n", addr, describe(err))
+			default:
+				fmt.Fprintf(env.stdout, "  node %s: accepted\n", addr)
 			}
-			fmt.Fprintf(env.stdout, "  node %s: accepted\n", addr)
 		}
 	}
 	return code
-}
-
-// ping opens a connection with tc and pings: the node accepts the
-// credential.
-func ping(ctx context.Context, addr string, tc *tls.Config) error {
-	c, err := dial(ctx, addr, tc)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return call(ctx, c, wire.OpPing, wire.PingRequest{}, nil)
 }
 
 func runTest(ctx context.Context, args []string, env *environment) int {
@@ -89,27 +75,34 @@ func runTest(ctx context.Context, args []string, env *environment) int {
 	if err != nil {
 		return fail(env.stderr, "test", err)
 	}
-	cert, err := cred.TLSCertificate()
+	cfg, _, err = withCredential(cfg, cred)
 	if err != nil {
 		return fail(env.stderr, "test", err)
 	}
-	tc, err := pinnedTLS(cfg, &cert, nil)
-	if err != nil {
-		return fail(env.stderr, "test", err)
-	}
+	// The PIN is read before any node is contacted: a PIN file that others
+	// may read is refused outright.
 	pin, err := pinFromEnv(env)
 	if err != nil {
 		return fail(env.stderr, "test", err)
 	}
-	defer clear(pin)
 	failed := 0
 	for _, p := range cfg.Partitions {
 		for _, n := range p.Nodes {
-			what, err := testNode(ctx, n.Address, tc, p.ID, pin)
+			if n.Module != "" {
+				continue // a module token has no enrolled clients
+			}
+			info, err := hsm.CheckNode(ctx, cfg, n.Address, p.ID, pin)
+			if errors.Is(err, hsm.ErrConfig) {
+				return fail(env.stderr, "test", err)
+			}
 			if err != nil {
 				failed++
-				fmt.Fprintf(env.stdout, "partition %s (%d) node %s: FAILED: %v\n", p.Name, p.ID, n.Address, err)
+				fmt.Fprintf(env.stdout, "partition %s (%d) node %s: FAILED: %s\n", p.Name, p.ID, n.Address, describe(err))
 				continue
+			}
+			what := fmt.Sprintf("connected, partition %q serves; no PIN given, login not tried", info.Name)
+			if pin != "" {
+				what = fmt.Sprintf("connected, partition %q serves, logged in", info.Name)
 			}
 			fmt.Fprintf(env.stdout, "partition %s (%d) node %s: OK (%s)\n", p.Name, p.ID, n.Address, what)
 		}
@@ -121,44 +114,27 @@ func runTest(ctx context.Context, args []string, env *environment) int {
 	return exitOK
 }
 
-// pinFromEnv reads the User PIN from KEYHOLD_PIN or KEYHOLD_PIN_FILE; none
-// means no login.
-func pinFromEnv(env *environment) ([]byte, error) {
+// pinFromEnv reads the User PIN from KEYHOLD_PIN, else from the file named
+// by KEYHOLD_PIN_FILE; none means no login. The file goes through hsm's
+// owner-only check, as the secrets file and a partition's pin_file do: a PIN
+// file that group or others may read is refused (hsm.ErrSecretsPermissions),
+// since the PIN in it may already be known to others.
+func pinFromEnv(env *environment) (string, error) {
 	if v := env.getenv("KEYHOLD_PIN"); v != "" {
-		return []byte(v), nil
+		return v, nil
 	}
-	if f := env.getenv("KEYHOLD_PIN_FILE"); f != "" {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("KEYHOLD_PIN_FILE: %w", err)
-		}
-		pin := []byte(strings.TrimRight(string(data), "\r\n"))
-		clear(data)
-		return pin, nil
+	f := env.getenv("KEYHOLD_PIN_FILE")
+	if f == "" {
+		return "", nil
 	}
-	return nil, nil
-}
-
-// testNode connects with the credential, asks for the partition and, with a
-// PIN, logs in. It says what it checked.
-func testNode(ctx context.Context, addr string, tc *tls.Config, partition uint32, pin []byte) (string, error) {
-	c, err := dial(ctx, addr, tc)
+	pin, err := hsm.ReadPINFile(f)
+	if errors.Is(err, hsm.ErrSecretsPermissions) {
+		return "", fmt.Errorf("KEYHOLD_PIN_FILE refused, only its owner may read a PIN file: %w", err)
+	}
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("KEYHOLD_PIN_FILE: %w", err)
 	}
-	defer c.Close()
-	var info wire.PartitionInfoReply
-	if err := call(ctx, c, wire.OpPartitionInfo, wire.PartitionInfoRequest{Partition: partition}, &info); err != nil {
-		return "", err
-	}
-	if pin == nil {
-		return fmt.Sprintf("connected, partition %q serves; no PIN given, login not tried", info.Name), nil
-	}
-	var lr wire.LoginReply
-	if err := call(ctx, c, wire.OpLogin, wire.LoginRequest{Partition: partition, User: ck.CKU_USER, PIN: pin}, &lr); err != nil {
-		return "", fmt.Errorf("login: %w", err)
-	}
-	return fmt.Sprintf("connected, partition %q serves, logged in", info.Name), nil
+	return pin, nil
 }
 
 func runRemove(_ context.Context, args []string, env *environment) int {
@@ -233,62 +209,26 @@ func rotate(ctx context.Context, cfg hsm.Config, name string, env *environment) 
 	if err != nil {
 		return err
 	}
-	oldTLS, err := pinnedTLS(cfg, &oldCert, nil)
+	enr, err := hsm.RotateCredential(ctx, cfg, *old)
 	if err != nil {
 		return err
 	}
-	key, csr, err := newKey(name)
-	if err != nil {
-		return err
-	}
-	addrs := nodeAddresses(cfg)
-	var reply wire.CertificateReply
-	var errs []error
-	for _, addr := range addrs {
-		c, err := dial(ctx, addr, oldTLS)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		err = call(ctx, c, wire.OpRotate, wire.RotateRequest{CSR: csr}, &reply)
-		c.Close()
-		if err == nil {
-			errs = nil
-			break
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
-		var ce *ck.Error
-		if errors.As(err, &ce) {
-			return fmt.Errorf("node %s refused the rotation: %s", addr, ce.Msg)
-		}
-	}
-	if reply.Certificate == nil {
-		return fmt.Errorf("no node issued a new certificate: %w", errors.Join(errs...))
-	}
-	cred, cert, err := credentialFrom(name, key, reply)
-	if err != nil {
-		return err
-	}
-	newCert, err := cred.TLSCertificate()
-	if err != nil {
-		return err
-	}
-	newTLS, err := pinnedTLS(cfg, &newCert, nil)
+	cred, cert := enr.Credential, enr.Certificate
+	newCfg, _, err := withCredential(cfg, &cred)
 	if err != nil {
 		return err
 	}
 	accepted := 0
-	for _, addr := range addrs {
-		err := ping(ctx, addr, newTLS)
-		var ce *ck.Error
+	for _, addr := range nodeAddresses(cfg) {
+		err := hsm.PingNode(ctx, newCfg, addr)
 		switch {
 		case err == nil:
 			accepted++
-		case errors.As(err, &ce):
-			return fmt.Errorf("node %s refuses the new certificate (%s); the old credential stays in use", addr, ce.Msg)
-		default:
+		case errors.Is(err, hsm.ErrUnavailable):
 			// Unreachable: it receives the entry when it rejoins its cluster.
-			fmt.Fprintf(env.stdout, "ppin: node %s unreachable (%v); it will accept the new certificate when it rejoins its cluster\n", addr, err)
+			fmt.Fprintf(env.stdout, "ppin: node %s unreachable (%s); it will accept the new certificate when it rejoins its cluster\n", addr, describe(err))
+		default:
+			return fmt.Errorf("node %s refuses the new certificate (%s); the old credential stays in use", addr, describe(err))
 		}
 	}
 	if accepted == 0 {
@@ -305,30 +245,12 @@ func rotate(ctx context.Context, cfg hsm.Config, name string, env *environment) 
 	if err != nil {
 		return err
 	}
-	if err := retire(ctx, addrs, newTLS, oldCert.Leaf); err != nil {
+	// Retired with the new credential: a node takes a retirement only from
+	// a newer certificate of the same entry.
+	if err := hsm.RetireCertificate(ctx, newCfg, oldCert.Leaf); err != nil {
 		return fmt.Errorf("the new credential is stored and works, but the old certificate is still valid: %w; run ppin rotate again or ask an administrator to revoke serial %s", err, oldCert.Leaf.SerialNumber.Text(16))
 	}
 	fmt.Fprintf(env.stdout, "ppin: rotated %q: new certificate serial %s, valid until %s; old serial %s revoked\n",
 		name, cert.SerialNumber.Text(16), cert.NotAfter.UTC().Format("2006-01-02 15:04 MST"), oldCert.Leaf.SerialNumber.Text(16))
 	return nil
-}
-
-// retire revokes old with the new credential, on the first node that
-// answers.
-func retire(ctx context.Context, addrs []string, tc *tls.Config, old *x509.Certificate) error {
-	var errs []error
-	for _, addr := range addrs {
-		c, err := dial(ctx, addr, tc)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		err = call(ctx, c, wire.OpRetire, wire.RetireRequest{Fingerprint: wire.Fingerprint(old)}, nil)
-		c.Close()
-		if err == nil {
-			return nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
-	}
-	return errors.Join(errs...)
 }

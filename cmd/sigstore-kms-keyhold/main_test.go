@@ -22,17 +22,27 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/options"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/keyhold/keyhold/internal/hsmtest"
 	"github.com/keyhold/keyhold/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { hsmtest.Main(m) }
 
 // setup builds the plugin, puts it first on PATH as cosign would find it,
 // and points it at a running test HSM through KEYHOLD_CONF and KEYHOLD_PIN.
 // It returns the plugin's path.
 func setup(t *testing.T) (*testenv.Env, string) {
+	tg := setupOn(t, hsmtest.Software)
+	return tg.Env, pluginPath
+}
+
+// pluginPath is the plugin setupOn built last.
+var pluginPath string
+
+// setupOn is setup on the given kind of HSM: keyhold's software HSM, or a
+// SoftHSM2 token through a module configuration.
+func setupOn(t *testing.T, kind hsmtest.Kind) *hsmtest.Target {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, cliplugin.PluginBinaryPrefix+"keyhold")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -40,20 +50,23 @@ func setup(t *testing.T) (*testenv.Env, string) {
 	require.NoError(t, build.Run())
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 
-	env := testenv.Start(t)
-	conf, err := env.WriteConfig()
-	require.NoError(t, err)
-	t.Setenv("KEYHOLD_CONF", conf)
-	t.Setenv("KEYHOLD_PIN", env.UserPIN)
+	tg := hsmtest.Open(t, kind)
+	t.Setenv("KEYHOLD_CONF", hsmtest.WriteConfig(t, tg))
+	t.Setenv("KEYHOLD_PIN", tg.PIN)
 	t.Setenv("KEYHOLD_PIN_FILE", "")
-	return env, bin
+	pluginPath = bin
+	return tg
 }
 
 // TestPluginWithSigstoreClient drives the built plugin with sigstore's own
 // plugin client, the code cosign runs for a keyhold:// key: create a key,
 // sign, read the public key, verify, and sign through its crypto.Signer.
 func TestPluginWithSigstoreClient(t *testing.T) {
-	setup(t)
+	hsmtest.Run(t, testPluginWithSigstoreClient)
+}
+
+func testPluginWithSigstoreClient(t *testing.T, kind hsmtest.Kind) {
+	part := setupOn(t, kind).Partition.Name()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	msg := []byte("artifact contents\n")
@@ -67,7 +80,7 @@ func TestPluginWithSigstoreClient(t *testing.T) {
 		{"rsa-sign-pkcs1-2048-sha256", &rsa.PublicKey{}},
 	} {
 		t.Run(tc.algorithm, func(t *testing.T) {
-			sv, err := cliplugin.LoadSignerVerifier(ctx, "keyhold://test/"+tc.algorithm, crypto.SHA256)
+			sv, err := cliplugin.LoadSignerVerifier(ctx, "keyhold://"+part+"/"+tc.algorithm, crypto.SHA256)
 			require.NoError(t, err)
 
 			pub, err := sv.CreateKey(ctx, tc.algorithm)

@@ -11,7 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/keyhold/keyhold/ck"
-	"github.com/keyhold/keyhold/internal/wire"
+	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/provider"
 )
 
@@ -55,7 +55,7 @@ func template(p C.CK_ATTRIBUTE_PTR, n C.CK_ULONG) (ck.Template, error) {
 		return nil, errArgumentsBad
 	}
 	if n > maxTemplate {
-		return nil, ck.Errorf(ck.CKR_TEMPLATE_INCONSISTENT, "%d attributes, limit %d", n, wire.MaxAttributes)
+		return nil, ck.Errorf(ck.CKR_TEMPLATE_INCONSISTENT, "%d attributes, limit %d", n, hsm.MaxAttributes)
 	}
 	attrs := unsafe.Slice(p, int(n))
 	out := make(ck.Template, len(attrs))
@@ -63,7 +63,7 @@ func template(p C.CK_ATTRIBUTE_PTR, n C.CK_ULONG) (ck.Template, error) {
 		if uint64(a._type) > math.MaxUint32 {
 			return nil, ck.Errorf(ck.CKR_ATTRIBUTE_TYPE_INVALID, "attribute type %#x", uint64(a._type))
 		}
-		if uint64(a.ulValueLen) > wire.MaxAttributeValue {
+		if uint64(a.ulValueLen) > hsm.MaxAttributeValue {
 			return nil, ck.Errorf(ck.CKR_ATTRIBUTE_VALUE_INVALID, "attribute %v has %d bytes", ck.AttributeType(a._type), uint64(a.ulValueLen))
 		}
 		v, ok := copied(unsafe.Pointer(a.pValue), a.ulValueLen)

@@ -21,14 +21,14 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/options"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/hsmtest"
 	"github.com/keyhold/keyhold/signer/sigstore"
 	"github.com/keyhold/keyhold/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { hsmtest.Main(m) }
 
 func TestParseReference(t *testing.T) {
 	for _, tc := range []struct {
@@ -66,20 +66,19 @@ func TestParseReference(t *testing.T) {
 
 // fixture is a test HSM with a logged-in client.
 type fixture struct {
-	env    *testenv.Env
+	target *hsmtest.Target
+	env    *testenv.Env // the software HSM, for fault injection; nil on SoftHSM2
 	client *hsm.Client
 	part   *hsm.Partition
+	name   string // the partition's name
+	pin    string // its User PIN
 }
 
-func newFixture(t *testing.T) *fixture {
-	env := testenv.Start(t)
-	c, err := hsm.Open(context.Background(), env.Config)
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	p, err := c.Partition(env.Partition)
-	require.NoError(t, err)
-	require.NoError(t, p.Login(context.Background(), env.UserPIN))
-	return &fixture{env: env, client: c, part: p}
+// newFixture sets up a partition on the given kind of HSM: the package's
+// tests run on keyhold's software HSM and on a SoftHSM2 token.
+func newFixture(t *testing.T, kind hsmtest.Kind) *fixture {
+	tg := hsmtest.Open(t, kind)
+	return &fixture{target: tg, env: tg.Env, client: tg.Client, part: tg.Partition, name: tg.Partition.Name(), pin: tg.PIN}
 }
 
 func (f *fixture) key(t *testing.T, spec hsm.KeySpec) *hsm.Key {
@@ -91,8 +90,8 @@ func (f *fixture) key(t *testing.T, spec hsm.KeySpec) *hsm.Key {
 // provider returns a Provider on the fixture's HSM, with its own client, as
 // a separate program would have.
 func (f *fixture) provider(t *testing.T) *sigstore.Provider {
-	cfg := f.env.Config
-	p := &sigstore.Provider{Config: &cfg, PIN: func(*hsm.Partition) (string, error) { return f.env.UserPIN, nil }}
+	cfg := f.target.Config
+	p := &sigstore.Provider{Config: &cfg, PIN: func(*hsm.Partition) (string, error) { return f.pin, nil }}
 	t.Cleanup(func() { p.Close() })
 	return p
 }
@@ -101,7 +100,11 @@ func (f *fixture) provider(t *testing.T) *sigstore.Provider {
 // sigstore's own verifiers, loaded from the public key alone, check the
 // signatures, over the message and over a digest given in the options.
 func TestSignaturesVerifiedBySigstore(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testSignaturesVerifiedBySigstore(t, kind) })
+}
+
+func testSignaturesVerifiedBySigstore(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	msg := []byte("artifact contents\n")
 	pss := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
 	for _, tc := range []struct {
@@ -171,15 +174,18 @@ func TestSignaturesVerifiedBySigstore(t *testing.T) {
 // Go program that imports the package does: configuration from KEYHOLD_CONF,
 // PIN from KEYHOLD_PIN or KEYHOLD_PIN_FILE.
 func TestKMSGet(t *testing.T) {
-	f := newFixture(t)
-	conf, err := f.env.WriteConfig()
-	require.NoError(t, err)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testKMSGet(t, kind) })
+}
+
+func testKMSGet(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
+	conf := hsmtest.WriteConfig(t, f.target)
 	t.Setenv("KEYHOLD_CONF", conf)
-	t.Setenv("KEYHOLD_PIN", f.env.UserPIN)
+	t.Setenv("KEYHOLD_PIN", f.pin)
 	t.Cleanup(func() { sigstore.DefaultProvider.Close() })
 	ctx := context.Background()
 
-	sv, err := kms.Get(ctx, "keyhold://test/release", crypto.SHA256)
+	sv, err := kms.Get(ctx, "keyhold://"+f.name+"/release", crypto.SHA256)
 	require.NoError(t, err)
 	assert.Equal(t, sigstore.DefaultAlgorithm, sv.DefaultAlgorithm())
 	assert.Contains(t, sv.SupportedAlgorithms(), "ed25519")
@@ -195,7 +201,7 @@ func TestKMSGet(t *testing.T) {
 	require.NoError(t, v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg)))
 
 	// The same key by pkcs11: URI, and created again: kept, not replaced.
-	sv2, err := kms.Get(ctx, "keyhold://pkcs11:token=test;object=release", crypto.SHA256)
+	sv2, err := kms.Get(ctx, "keyhold://pkcs11:token="+f.name+";object=release", crypto.SHA256)
 	require.NoError(t, err)
 	pub2, err := sv2.CreateKey(ctx, sigstore.DefaultAlgorithm)
 	require.NoError(t, err)
@@ -205,10 +211,10 @@ func TestKMSGet(t *testing.T) {
 	// The PIN from an owner-only file, by a fresh client.
 	require.NoError(t, sigstore.DefaultProvider.Close())
 	pinFile := filepath.Join(t.TempDir(), "pin")
-	require.NoError(t, os.WriteFile(pinFile, []byte(f.env.UserPIN+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(pinFile, []byte(f.pin+"\n"), 0o600))
 	t.Setenv("KEYHOLD_PIN", "")
 	t.Setenv("KEYHOLD_PIN_FILE", pinFile)
-	sv3, err := kms.Get(ctx, "keyhold://test/release", crypto.SHA256)
+	sv3, err := kms.Get(ctx, "keyhold://"+f.name+"/release", crypto.SHA256)
 	require.NoError(t, err)
 	_, err = sv3.SignMessage(bytes.NewReader(msg))
 	require.NoError(t, err)
@@ -217,7 +223,7 @@ func TestKMSGet(t *testing.T) {
 	require.NoError(t, sigstore.DefaultProvider.Close())
 	t.Setenv("KEYHOLD_PIN_FILE", "")
 	t.Setenv("KEYHOLD_PIN", "wrong-pin")
-	sv4, err := kms.Get(ctx, "keyhold://test/release", crypto.SHA256)
+	sv4, err := kms.Get(ctx, "keyhold://"+f.name+"/release", crypto.SHA256)
 	require.NoError(t, err)
 	_, err = sv4.SignMessage(bytes.NewReader(msg))
 	require.ErrorIs(t, err, hsm.ErrPINIncorrect)
@@ -225,14 +231,15 @@ func TestKMSGet(t *testing.T) {
 
 	_, err = kms.Get(ctx, "keyhold://nope/release", crypto.SHA256)
 	require.ErrorIs(t, err, hsm.ErrUnknownPartition)
-	_, err = kms.Get(ctx, "keyhold://test", crypto.SHA256)
+	_, err = kms.Get(ctx, "keyhold://"+f.name, crypto.SHA256)
 	require.ErrorIs(t, err, sigstore.ErrInvalidReference)
 }
 
 // TestContextBoundsHSMCalls: options.WithContext bounds signing, and a
 // CryptoSigner signs within the context it was made with.
 func TestContextBoundsHSMCalls(t *testing.T) {
-	f := newFixture(t)
+	// Latency is injected into keyhold's software HSM.
+	f := newFixture(t, hsmtest.Software)
 	sv, err := sigstore.New(f.key(t, hsm.KeySpec{Type: hsm.KeyEC, Label: "k"}), crypto.SHA256)
 	require.NoError(t, err)
 
@@ -270,7 +277,11 @@ func TestContextBoundsHSMCalls(t *testing.T) {
 
 // TestEd25519 signs whole messages only.
 func TestEd25519(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testEd25519(t, kind) })
+}
+
+func testEd25519(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	sv, err := sigstore.New(f.key(t, hsm.KeySpec{Type: hsm.KeyEd25519, Label: "ed"}), crypto.SHA256)
 	require.NoError(t, err)
 	digest := sha512.Sum512([]byte("x"))
@@ -288,7 +299,11 @@ func TestEd25519(t *testing.T) {
 // TestCreateKey makes signing-only keys of each algorithm and refuses to
 // reuse a key of another algorithm.
 func TestCreateKey(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testCreateKey(t, kind) })
+}
+
+func testCreateKey(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	p := f.provider(t)
 	ctx := context.Background()
 	for _, alg := range sigstore.SupportedAlgorithms() {
@@ -296,7 +311,7 @@ func TestCreateKey(t *testing.T) {
 			continue // slow to generate, and no different
 		}
 		t.Run(alg, func(t *testing.T) {
-			sv, err := p.SignerVerifier(ctx, "keyhold://test/"+alg, crypto.SHA256)
+			sv, err := p.SignerVerifier(ctx, "keyhold://"+f.name+"/"+alg, crypto.SHA256)
 			require.NoError(t, err)
 			pub, err := sv.CreateKey(ctx, alg)
 			require.NoError(t, err)
@@ -313,7 +328,7 @@ func TestCreateKey(t *testing.T) {
 		})
 	}
 
-	sv, err := p.SignerVerifier(ctx, "keyhold://test/ed25519", crypto.SHA256)
+	sv, err := p.SignerVerifier(ctx, "keyhold://"+f.name+"/ed25519", crypto.SHA256)
 	require.NoError(t, err)
 	_, err = sv.CreateKey(ctx, "ecdsa-sha2-256-nistp256")
 	require.ErrorIs(t, err, hsm.ErrKeyType)
@@ -322,7 +337,7 @@ func TestCreateKey(t *testing.T) {
 	require.ErrorIs(t, err, hsm.ErrKeyType)
 	assert.Contains(t, err.Error(), "supported: ecdsa-sha2-256-nistp256")
 
-	sv, err = p.SignerVerifier(ctx, "keyhold://pkcs11:token=test;id=%AA%BB", crypto.SHA256)
+	sv, err = p.SignerVerifier(ctx, "keyhold://pkcs11:token="+f.name+";id=%AA%BB", crypto.SHA256)
 	require.NoError(t, err)
 	_, err = sv.CreateKey(ctx, sigstore.DefaultAlgorithm)
 	require.ErrorIs(t, err, hsm.ErrTemplate, "a new key needs a label")
@@ -331,19 +346,23 @@ func TestCreateKey(t *testing.T) {
 // TestPublicKeyWithoutPIN: the public key and verification need no PIN; the
 // PIN is asked for only when signing.
 func TestPublicKeyWithoutPIN(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testPublicKeyWithoutPIN(t, kind) })
+}
+
+func testPublicKeyWithoutPIN(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	key := f.key(t, hsm.KeySpec{Type: hsm.KeyEC, Label: "release"})
 	sig, err := mustNew(t, key).SignMessage(strings.NewReader("m"))
 	require.NoError(t, err)
 
-	cfg := f.env.Config
+	cfg := f.target.Config
 	asked := 0
 	p := &sigstore.Provider{Config: &cfg, PIN: func(*hsm.Partition) (string, error) {
 		asked++
 		return "", hsm.ErrNoPIN
 	}}
 	t.Cleanup(func() { p.Close() })
-	sv, err := p.SignerVerifier(context.Background(), "keyhold://test/release", crypto.SHA256)
+	sv, err := p.SignerVerifier(context.Background(), "keyhold://"+f.name+"/release", crypto.SHA256)
 	require.NoError(t, err)
 	pub, err := sv.PublicKey()
 	require.NoError(t, err)
@@ -364,7 +383,11 @@ func mustNew(t *testing.T, key *hsm.Key) *sigstore.SignerVerifier {
 
 // TestSignErrors: bad options get typed errors before any HSM call.
 func TestSignErrors(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testSignErrors(t, kind) })
+}
+
+func testSignErrors(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	sv := mustNew(t, f.key(t, hsm.KeySpec{Type: hsm.KeyEC, Label: "k"}))
 	_, err := sv.SignMessage(strings.NewReader("m"), options.WithCryptoSignerOpts(crypto.SHA1))
 	require.ErrorIs(t, err, hsm.ErrMechanismUnsupported)

@@ -186,10 +186,16 @@ func randomPIN() string {
 // Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	RemoveTokens()
+	os.Exit(code)
+}
+
+// RemoveTokens removes the test binary's SoftHSM2 directory, for a TestMain
+// that does more than Main.
+func RemoveTokens() {
 	if dir != "" {
 		_ = os.RemoveAll(dir)
 	}
-	os.Exit(code)
 }
 
 // NewToken returns a token no other test of the binary has had.

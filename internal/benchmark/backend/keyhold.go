@@ -17,6 +17,9 @@ import (
 type Keyhold struct {
 	client *hsm.Client
 	keys   map[benchmark.KeyKind]crypto.Signer
+	// unsupported says why a kind of key has no signer: the partition's
+	// HSM (a PKCS#11 module's token) cannot make it.
+	unsupported map[benchmark.KeyKind]string
 }
 
 // NewKeyhold opens cfg, logs in to partition with pin, and finds the
@@ -26,7 +29,7 @@ func NewKeyhold(ctx context.Context, cfg hsm.Config, partition, pin string) (*Ke
 	if err != nil {
 		return nil, err
 	}
-	k := &Keyhold{client: client, keys: map[benchmark.KeyKind]crypto.Signer{}}
+	k := &Keyhold{client: client, keys: map[benchmark.KeyKind]crypto.Signer{}, unsupported: map[benchmark.KeyKind]string{}}
 	if err := k.setUp(ctx, partition, pin); err != nil {
 		client.Close()
 		return nil, err
@@ -53,6 +56,10 @@ func (k *Keyhold) setUp(ctx context.Context, partition, pin string) error {
 		if errors.Is(err, hsm.ErrNotFound) {
 			key, err = part.GenerateKey(ctx, spec)
 		}
+		if errors.Is(err, hsm.ErrMechanismUnsupported) || errors.Is(err, hsm.ErrKeyType) {
+			k.unsupported[kind] = fmt.Sprintf("the HSM cannot make %s keys", spec.Type)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("key %s: %w", spec.Label, err)
 		}
@@ -74,6 +81,9 @@ func (k *Keyhold) setUp(ctx context.Context, partition, pin string) error {
 // signer, as the SDK is meant to be used: the engine pipelines their requests
 // over its connections.
 func (k *Keyhold) Prepare(op benchmark.Operation, concurrency int) (benchmark.Prepared, error) {
+	if why, ok := k.unsupported[op.Key()]; ok {
+		return benchmark.Prepared{}, &benchmark.UnsupportedError{Reason: why}
+	}
 	return shared(op, k.keys[op.Key()], concurrency)
 }
 

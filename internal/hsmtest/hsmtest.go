@@ -1,0 +1,124 @@
+// Package hsmtest runs a test on every kind of HSM keyhold reaches: its
+// software HSM over TLS on loopback (testenv), and a SoftHSM2 token, a real
+// vendor-style PKCS#11 module, through the module backend
+// (hsm/pkcs11module). A test written once against a Target holds for both,
+// so that what the packages above hsm promise does not depend on the
+// backend. Only tests import it.
+package hsmtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/goleak"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/hsm/pkcs11module/softhsmtest"
+	"github.com/keyhold/keyhold/testenv"
+)
+
+// Kind is a kind of HSM.
+type Kind string
+
+// The kinds every test runs on.
+const (
+	Software Kind = "software" // keyhold's software HSM over TLS
+	SoftHSM2 Kind = "softhsm2" // a SoftHSM2 token through the module backend
+)
+
+// Kinds lists them, in the order tests run.
+var Kinds = []Kind{Software, SoftHSM2}
+
+// Target is a partition ready for a test: a client of it, logged in as its
+// User.
+type Target struct {
+	Kind      Kind
+	Config    hsm.Config
+	Client    *hsm.Client
+	Partition *hsm.Partition
+	// PIN is the User PIN.
+	PIN string
+	// Env is the software HSM, for fault injection; nil on SoftHSM2.
+	Env *testenv.Env
+}
+
+// Open starts (or takes) an HSM of the given kind and returns a client of
+// it logged in as the User; everything is closed when the test ends.
+func Open(t testing.TB, kind Kind, opts ...testenv.Option) *Target {
+	t.Helper()
+	tg := &Target{Kind: kind}
+	name := ""
+	switch kind {
+	case Software:
+		tg.Env = testenv.Start(t, opts...)
+		tg.Config, tg.PIN, name = tg.Env.Config, tg.Env.UserPIN, tg.Env.Partition
+	case SoftHSM2:
+		cfg, tk := softhsmtest.Config(t)
+		tg.Config, tg.PIN, name = cfg, tk.PIN, softhsmtest.PartitionName
+	default:
+		t.Fatalf("hsmtest: unknown kind %q", kind)
+	}
+	ctx := context.Background()
+	c, err := hsm.Open(ctx, tg.Config)
+	if err != nil {
+		t.Fatalf("hsmtest: open %s: %v", kind, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p, err := c.Partition(name)
+	if err != nil {
+		t.Fatalf("hsmtest: %v", err)
+	}
+	if err := p.Login(ctx, tg.PIN); err != nil {
+		t.Fatalf("hsmtest: login to %s: %v", kind, err)
+	}
+	tg.Client, tg.Partition = c, p
+	return tg
+}
+
+// Run runs f as a subtest on each kind of HSM.
+func Run(t *testing.T, f func(t *testing.T, kind Kind)) {
+	for _, k := range Kinds {
+		t.Run(string(k), func(t *testing.T) { f(t, k) })
+	}
+}
+
+// Main runs a test binary's tests, fails it when a test left a goroutine
+// behind, and removes the SoftHSM2 tokens it made. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	softhsmtest.RemoveTokens()
+	os.Exit(code)
+}
+
+// WriteConfig writes the target's configuration where KEYHOLD_CONF can name
+// it, with what it needs beside it (the software HSM's CA and credential),
+// and returns its path.
+func WriteConfig(t testing.TB, tg *Target) string {
+	t.Helper()
+	if tg.Env != nil {
+		path, err := tg.Env.WriteConfig()
+		if err != nil {
+			t.Fatalf("hsmtest: %v", err)
+		}
+		return path
+	}
+	data, err := yaml.Marshal(tg.Config)
+	if err != nil {
+		t.Fatalf("hsmtest: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "keyhold.yaml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatalf("hsmtest: %v", err)
+	}
+	return path
+}
