@@ -134,7 +134,11 @@ func (t *token) reopen(ctx context.Context) (*pool, uint, error) {
 	if t.shut.Load() {
 		return nil, 0, hsm.ErrClosed
 	}
-	old.close()
+	// The old sessions are closed first: a token that allows one session
+	// has no room for a new one until then.
+	if err := t.calls.run(ctx, func() error { old.close(); return nil }, nil); err != nil {
+		return nil, 0, err
+	}
 	sel := selector{serial: t.serial}
 	if t.serial == "" {
 		s := uint64(slot)
@@ -268,6 +272,17 @@ func (t *token) withSession(ctx context.Context, f func(s pkcs11.SessionHandle, 
 type runner struct {
 	sem chan struct{}
 	wg  sync.WaitGroup
+}
+
+// spawn runs f on a goroutine that Close waits for, without waiting for it.
+// Only session closes use it, and there are never more of them than
+// sessions.
+func (r *runner) spawn(f func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
 }
 
 // run calls f on a goroutine of the set and waits for it or for ctx. When
@@ -409,21 +424,22 @@ func (p *pool) put(s pkcs11.SessionHandle) {
 	closed := p.closed
 	p.mu.Unlock()
 	if closed {
-		p.drop(s)
+		p.t.calls.spawn(func() { p.drop(s) })
 		return
 	}
 	select {
 	case p.idle <- s:
 	default:
-		p.drop(s)
+		p.t.calls.spawn(func() { p.drop(s) })
 	}
 }
 
 // discard closes a session that must not be used again (it broke, or its
-// call was abandoned) and frees its room.
+// call was abandoned) and then frees its room. The close is a C call like
+// any other, so the caller does not wait for it.
 func (p *pool) discard(s pkcs11.SessionHandle) {
 	p.t.sessionsClosed.Add(1)
-	p.drop(s)
+	p.t.calls.spawn(func() { p.drop(s) })
 }
 
 // drop closes a session and frees its room.
