@@ -1,0 +1,56 @@
+//go:build cgo
+
+package pkcs11module_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"testing"
+
+	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/hsm/pkcs11module/softhsmtest"
+	"github.com/stretchr/testify/require"
+)
+
+// BenchmarkSign measures a signature through the engine and the module
+// backend, from many goroutines: the session pool, the bounded set of C
+// calls and the handle cache are on this path; SoftHSM2's own signing
+// dominates it.
+//
+//	go test -run - -bench Sign ./hsm/pkcs11module/
+func BenchmarkSign(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		spec hsm.KeySpec
+		mech hsm.Mechanism
+	}{
+		{"ECDSA-P256", hsm.KeySpec{Type: hsm.KeyEC}, hsm.Mechanism{Type: ck.CKM_ECDSA}},
+		{"RSA-2048", hsm.KeySpec{Type: hsm.KeyRSA}, hsm.Mechanism{Type: ck.CKM_SHA256_RSA_PKCS}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx := context.Background()
+			cfg, tk := softhsmtest.Config(b)
+			c, err := hsm.Open(ctx, cfg)
+			require.NoError(b, err)
+			defer c.Close()
+			p, err := c.Partition(softhsmtest.PartitionName)
+			require.NoError(b, err)
+			require.NoError(b, p.Login(ctx, tk.PIN))
+			spec := tc.spec
+			spec.Label = "bench"
+			k, err := p.GenerateKey(ctx, spec)
+			require.NoError(b, err)
+			d := sha256.Sum256([]byte("benchmark"))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := k.Sign(ctx, tc.mech, d[:]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
