@@ -321,4 +321,3 @@ func (c *Client) closed() bool {
 		return false
 	}
 }
-
