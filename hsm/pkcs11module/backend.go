@@ -34,14 +34,36 @@ type backend struct {
 var _ hsm.Backend = (*backend)(nil)
 
 // open is the opener registered for "module" nodes: it loads the module
-// (once per process), finds the token and returns a backend on it.
+// (once per process), finds the token and returns a backend on it. Loading
+// and initialising a module are C calls too: when ctx ends first, open
+// returns, and the token is released once they finish.
 func open(ctx context.Context, nc hsm.NodeConfig, pc hsm.PartitionConfig) (hsm.Backend, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	t, err := acquire(nc)
-	if err != nil {
-		return nil, err
+	type acquired struct {
+		t   *token
+		err error
+	}
+	ch := make(chan acquired, 1)
+	go func() {
+		t, err := acquire(nc)
+		ch <- acquired{t, err}
+	}()
+	var t *token
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			return nil, a.err
+		}
+		t = a.t
+	case <-ctx.Done():
+		go func() {
+			if a := <-ch; a.t != nil {
+				a.t.release()
+			}
+		}()
+		return nil, ctx.Err()
 	}
 	sel := selector{label: nc.Token, serial: nc.Serial, slot: nc.Slot}
 	return &backend{
