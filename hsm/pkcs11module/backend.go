@@ -118,15 +118,16 @@ func (b *backend) tokenInfo(ctx context.Context) (pkcs11.TokenInfo, error) {
 		ti, err = t.mod.ctx.GetTokenInfo(slot)
 		return cerr("C_GetTokenInfo", err)
 	}, nil)
+	// On an error ti is not read: an abandoned call may still write it.
 	if err != nil {
 		if ctx.Err() != nil {
-			return ti, ctx.Err()
+			return pkcs11.TokenInfo{}, ctx.Err()
 		}
 		if rv, ok := rvOf(err); ok && (isDeviceRV(rv) || isSessionRV(rv)) {
 			t.markBroken()
-			return ti, t.nodeFailure(true, err)
+			return pkcs11.TokenInfo{}, t.nodeFailure(true, err)
 		}
-		return ti, t.refusal(err)
+		return pkcs11.TokenInfo{}, t.refusal(err)
 	}
 	return ti, nil
 }
@@ -151,7 +152,9 @@ func (b *backend) Info(ctx context.Context, r hsm.Request) (hsm.PartitionInfo, e
 }
 
 // op runs one request: it checks the request's login proof, runs f on a
-// session, and classifies the outcome.
+// session, and classifies the outcome. f runs on a goroutine of the token's
+// set of C calls and may still be running when op returns an error (the
+// context ended): callers read what f writes only after a success.
 func (b *backend) op(ctx context.Context, r hsm.Request, f func(s pkcs11.SessionHandle, a auth) error) error {
 	if b.closed.Load() {
 		return hsm.ErrClosed
@@ -269,7 +272,6 @@ func (b *backend) FindObjects(ctx context.Context, r hsm.Request, tmpl hsm.Templ
 		if err != nil {
 			return err
 		}
-		privateWanted := false
 		for _, n := range found {
 			e, err := t.entryOf(s, n)
 			if err != nil {
@@ -297,9 +299,6 @@ func (b *backend) FindObjects(ctx context.Context, r hsm.Request, tmpl hsm.Templ
 			out = append(out, o)
 		}
 		if len(out) == 0 && searchesPrivate(tmpl) {
-			privateWanted = true
-		}
-		if privateWanted {
 			return t.loginLost(s, a)
 		}
 		return nil
@@ -416,7 +415,10 @@ func (b *backend) CreateObject(ctx context.Context, r hsm.Request, tmpl hsm.Temp
 		h = e.handle
 		return nil
 	})
-	return h, err
+	if err != nil {
+		return 0, err
+	}
+	return h, nil
 }
 
 // GenerateKeyPair implements hsm.Backend.
@@ -458,7 +460,10 @@ func (b *backend) GenerateKeyPair(ctx context.Context, r hsm.Request, m hsm.Mech
 		pub, priv = pe.handle, se.handle
 		return nil
 	})
-	return pub, priv, err
+	if err != nil {
+		return 0, 0, err
+	}
+	return pub, priv, nil
 }
 
 // GenerateKey implements hsm.Backend.
@@ -492,7 +497,10 @@ func (b *backend) GenerateKey(ctx context.Context, r hsm.Request, m hsm.Mechanis
 		h = e.handle
 		return nil
 	})
-	return h, err
+	if err != nil {
+		return 0, err
+	}
+	return h, nil
 }
 
 // DestroyObject implements hsm.Backend.
@@ -578,7 +586,10 @@ func (b *backend) Sign(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, m
 		out, err = c.Sign(s, data)
 		return err
 	}, "C_Sign", false)
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Verify implements hsm.Backend.
@@ -601,7 +612,10 @@ func (b *backend) Encrypt(ctx context.Context, r hsm.Request, h hsm.ObjectHandle
 		out, err = c.Encrypt(s, data)
 		return err
 	}, "C_Encrypt", true)
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Decrypt implements hsm.Backend.
@@ -613,7 +627,10 @@ func (b *backend) Decrypt(ctx context.Context, r hsm.Request, h hsm.ObjectHandle
 		out, err = c.Decrypt(s, data)
 		return err
 	}, "C_Decrypt", false)
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // GenerateRandom implements hsm.Backend.
@@ -631,5 +648,8 @@ func (b *backend) GenerateRandom(ctx context.Context, r hsm.Request, n int) ([]b
 		out, err = t.mod.ctx.GenerateRandom(s, n)
 		return cerr("C_GenerateRandom", err)
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

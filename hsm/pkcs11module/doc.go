@@ -33,6 +33,23 @@
 //   - Every C call runs on a bounded set of goroutines, so that a caller
 //     returns when its context ends even when the module hangs.
 //
+// What follows from PKCS#11's rules, and is worth knowing:
+//
+//   - Logging out (hsm.Partition.Logout) forgets the Client's login proof
+//     but does not call C_Logout, which would log out every Client of the
+//     process. The token's login, User or SO, ends when its last session
+//     closes: when the last Client using the token closes, or the token
+//     loses its sessions. While an SO is logged in, a User login is refused
+//     (CKR_USER_ANOTHER_ALREADY_LOGGED_IN), as PKCS#11 says.
+//   - A PIN checked against the verifier of an already logged-in token does
+//     not count toward the token's own lockout: the module is not asked.
+//   - A call whose context ends is abandoned, not undone: a key generation
+//     or an object creation may still complete on the token.
+//   - Objects equal in class, key type, CKA_ID and CKA_LABEL are told apart
+//     by their public content, which private and secret keys do not have;
+//     give such keys distinct IDs or labels to be sure their handles match
+//     across tokens.
+//
 // The package needs cgo. Built without it, it still compiles, and opening a
 // module node fails with ErrNeedsCgo.
 package pkcs11module
