@@ -103,7 +103,7 @@ func (b *backend) tokenInfo(ctx context.Context) (pkcs11.TokenInfo, error) {
 		return pkcs11.TokenInfo{}, hsm.ErrClosed
 	}
 	t := b.tok
-	_, slot, err := t.current(ctx)
+	p, slot, err := t.current(ctx)
 	if err != nil {
 		return pkcs11.TokenInfo{}, err
 	}
@@ -124,7 +124,7 @@ func (b *backend) tokenInfo(ctx context.Context) (pkcs11.TokenInfo, error) {
 			return pkcs11.TokenInfo{}, ctx.Err()
 		}
 		if rv, ok := rvOf(err); ok && (isDeviceRV(rv) || isSessionRV(rv)) {
-			t.markBroken()
+			t.markBroken(p)
 			return pkcs11.TokenInfo{}, t.nodeFailure(true, err)
 		}
 		return pkcs11.TokenInfo{}, t.refusal(err)
@@ -267,44 +267,59 @@ func (b *backend) FindObjects(ctx context.Context, r hsm.Request, tmpl hsm.Templ
 	t := b.tok
 	var out []hsm.Object
 	err = b.op(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
-		out = out[:0]
-		found, err := t.find(s, native)
-		if err != nil {
+		var err error
+		out, err = b.findObjects(s, a, native, want)
+		if err != nil || len(out) > 0 || !a.in || !searchesPrivate(tmpl) {
 			return err
 		}
-		for _, n := range found {
-			e, err := t.entryOf(s, n)
-			if err != nil {
-				if hasRV(err, ck.CKR_OBJECT_HANDLE_INVALID) {
-					continue // destroyed meanwhile
-				}
-				return err
-			}
-			if e.private && !a.in {
-				continue
-			}
-			v, err := t.readAttrs(s, n, want)
-			if err != nil {
-				return err
-			}
-			if err := t.fillPublicHalf(s, e, v); err != nil {
-				return err
-			}
-			o := hsm.Object{Handle: e.handle}
-			for _, ty := range want {
-				if r := v[ty]; r.rv == 0 {
-					o.Attributes = append(o.Attributes, ck.Attribute{Type: ty, Value: r.value})
-				}
-			}
-			out = append(out, o)
-		}
-		if len(out) == 0 && searchesPrivate(tmpl) {
-			return t.loginLost(s, a)
-		}
-		return nil
+		// Nothing found by a request with a login: see recheck.
+		return t.recheck(s, a, func() (bool, error) {
+			var err error
+			out, err = b.findObjects(s, a, native, want)
+			return len(out) > 0, err
+		})
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// findObjects runs one search and reads the attributes wanted from what it
+// finds. Without a login private objects are left out, whatever the token's
+// login state.
+func (b *backend) findObjects(s pkcs11.SessionHandle, a auth, native []*pkcs11.Attribute, want []hsm.AttributeType) ([]hsm.Object, error) {
+	t := b.tok
+	found, err := t.find(s, native)
+	if err != nil {
+		return nil, err
+	}
+	var out []hsm.Object
+	for _, n := range found {
+		e, err := t.entryOf(s, n)
+		if err != nil {
+			if hasRV(err, ck.CKR_OBJECT_HANDLE_INVALID) {
+				continue // destroyed meanwhile
+			}
+			return nil, err
+		}
+		if e.private && !a.in {
+			continue
+		}
+		v, err := t.readAttrs(s, n, want)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.fillPublicHalf(s, e, v); err != nil {
+			return nil, err
+		}
+		o := hsm.Object{Handle: e.handle}
+		for _, ty := range want {
+			if r := v[ty]; r.rv == 0 {
+				o.Attributes = append(o.Attributes, ck.Attribute{Type: ty, Value: r.value})
+			}
+		}
+		out = append(out, o)
 	}
 	return out, nil
 }

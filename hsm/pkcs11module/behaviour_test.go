@@ -388,3 +388,99 @@ func TestPINChanges(t *testing.T) {
 	require.NoError(t, err)
 	signAndCheck(t, k, []byte("new PIN"))
 }
+
+// TestHealsUnderLoad: 32 goroutines sign while the HSM goes down (every
+// call fails as a removed device) and comes back restarted (the module
+// finalised under its users): while it is down calls fail at once with
+// hsm.ErrUnavailable, and afterwards they succeed again, with no new
+// Client, every broken session closed, and no goroutine left after Close.
+func TestHealsUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	_, p, tk := openToken(t)
+	k, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "load"})
+	require.NoError(t, err)
+	closed := pkcs11module.SessionsClosed(tk.Module, tk.Label)
+	before := closed()
+
+	const phaseOps = 200
+	var (
+		phase     atomic.Int32 // 0: up, 1: down, 2: back
+		counts    [3]atomic.Int64
+		reached   [3]chan struct{}
+		reachOnce [3]sync.Once
+		stop      = make(chan struct{})
+		bad       = make(chan error, 1)
+		wg        sync.WaitGroup
+	)
+	for i := range reached {
+		reached[i] = make(chan struct{})
+	}
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ph := phase.Load()
+				msg := []byte{byte(g), byte(i), byte(i >> 8)}
+				sig, err := k.Sign(ctx, ecdsaSHA256, msg)
+				switch {
+				case err == nil:
+					d := sha256.Sum256(msg)
+					n := len(sig) / 2
+					if !ecdsa.Verify(k.Public().(*ecdsa.PublicKey), d[:], new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])) {
+						err = errors.New("bad signature")
+					} else if ph != 1 {
+						if counts[ph].Add(1) == phaseOps {
+							reachOnce[ph].Do(func() { close(reached[ph]) })
+						}
+						continue
+					}
+				case errors.Is(err, hsm.ErrUnavailable) && ph == 1:
+					if counts[1].Add(1) == phaseOps {
+						reachOnce[1].Do(func() { close(reached[1]) })
+					}
+					continue
+				case errors.Is(err, hsm.ErrUnavailable) && phase.Load() != 0:
+					continue // a call that started before the HSM came back
+				}
+				if ph == 1 && err == nil {
+					continue // a call that finished before the HSM went down
+				}
+				select {
+				case bad <- err:
+				default:
+				}
+				return
+			}
+		}()
+	}
+	wait := func(ch chan struct{}) {
+		select {
+		case <-ch:
+		case err := <-bad:
+			t.Fatalf("a signer failed: %v", err)
+		}
+	}
+	wait(reached[0])
+	pkcs11module.SetFault(tk.Module, tk.Label, func() error { return pkcs11module.DeviceRemoved })
+	phase.Store(1)
+	wait(reached[1])
+	// The HSM restarts: its library forgot every session and the login.
+	require.NoError(t, pkcs11module.FinalizeModule(tk.Module))
+	phase.Store(2)
+	pkcs11module.SetFault(tk.Module, tk.Label, nil)
+	wait(reached[2])
+	close(stop)
+	wg.Wait()
+	select {
+	case err := <-bad:
+		t.Fatalf("a signer failed: %v", err)
+	default:
+	}
+	assert.NotZero(t, closed()-before, "broken sessions are closed")
+}

@@ -67,11 +67,29 @@ func CloseAllSessions(module, label string) error {
 }
 
 // FinalizeModule finalises a loaded module behind its users' backs, as a
-// restarted HSM library looks to them.
+// restarted HSM library looks to them. It does so between calls: a module
+// may crash when finalised while another thread is inside it (SoftHSM2
+// does), so every token's set of C calls is held full meanwhile.
 func FinalizeModule(module string) error {
 	registry.Lock()
 	m := registry.mods[module]
+	var toks []*token
+	for _, t := range m.tokens {
+		toks = append(toks, t)
+	}
 	registry.Unlock()
+	for _, t := range toks {
+		for range cap(t.calls.sem) {
+			t.calls.sem <- struct{}{}
+		}
+	}
+	defer func() {
+		for _, t := range toks {
+			for range cap(t.calls.sem) {
+				<-t.calls.sem
+			}
+		}
+	}()
 	return m.ctx.Finalize()
 }
 

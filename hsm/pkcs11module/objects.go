@@ -419,14 +419,23 @@ func (t *token) resolve(s pkcs11.SessionHandle, h hsm.ObjectHandle, fresh bool) 
 func (t *token) withObject(s pkcs11.SessionHandle, h hsm.ObjectHandle, a auth, f func(e *entry) error) error {
 	for attempt := 0; ; attempt++ {
 		e, err := t.resolve(s, h, attempt > 0)
-		if err != nil {
-			if hasRV(err, ck.CKR_OBJECT_HANDLE_INVALID) {
-				// A token that lost its login hides its private objects
-				// without saying why.
-				if lerr := t.loginLost(s, a); lerr != nil {
-					return lerr
+		if hasRV(err, ck.CKR_OBJECT_HANDLE_INVALID) && a.in {
+			// A token that lost its login hides its private objects
+			// without saying why; and one that got it back while the
+			// search ran may have hidden them from it.
+			err = t.recheck(s, a, func() (bool, error) {
+				var rerr error
+				e, rerr = t.resolve(s, h, true)
+				if hasRV(rerr, ck.CKR_OBJECT_HANDLE_INVALID) {
+					return false, nil
 				}
+				return rerr == nil, rerr
+			})
+			if err == nil && e == nil {
+				err = ck.Errorf(ck.CKR_OBJECT_HANDLE_INVALID, "no object with handle %#x on token %s", h, t.desc())
 			}
+		}
+		if err != nil {
 			return err
 		}
 		if e.private && !a.in {
@@ -438,6 +447,23 @@ func (t *token) withObject(s pkcs11.SessionHandle, h hsm.ObjectHandle, a auth, f
 		}
 		return err
 	}
+}
+
+// recheck repeats a search that found nothing for a request with a login:
+// when the token is not logged in now, that is the reason (the caller gets
+// CKR_USER_NOT_LOGGED_IN, which the engine answers by logging in again);
+// when it is, the search runs once more, since the token may have been
+// logged in again while the first one ran, and its result stands unless
+// the login was lost during it.
+func (t *token) recheck(s pkcs11.SessionHandle, a auth, search func() (found bool, err error)) error {
+	if err := t.loginLost(s, a); err != nil {
+		return err
+	}
+	found, err := search()
+	if err == nil && !found {
+		return t.loginLost(s, a)
+	}
+	return err
 }
 
 // publicObject returns the public key object of a private key's pair: the

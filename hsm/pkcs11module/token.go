@@ -105,10 +105,14 @@ func (t *token) current(ctx context.Context) (*pool, uint, error) {
 	return t.reopen(ctx)
 }
 
-// markBroken makes the next call re-open the token.
-func (t *token) markBroken() {
+// markBroken makes the next call re-open the token, when p, whose session
+// failed, is still the token's pool: a call that started before a re-open
+// and fails after it says nothing about the new sessions.
+func (t *token) markBroken(p *pool) {
 	t.mu.Lock()
-	t.broken = true
+	if t.pool == p {
+		t.broken = true
+	}
 	t.mu.Unlock()
 }
 
@@ -187,7 +191,7 @@ func (t *token) shutdown() {
 	p := t.pool
 	t.mu.Unlock()
 	p.finish()
-	t.calls.wg.Wait()
+	t.calls.close()
 	p.close()
 	t.login.expire()
 }
@@ -249,11 +253,11 @@ func (t *token) withSession(ctx context.Context, f func(s pkcs11.SessionHandle, 
 				attempt++
 				continue
 			}
-			t.markBroken()
+			t.markBroken(p)
 			return t.nodeFailure(true, err)
 		case isRV && isDeviceRV(rv):
 			p.discard(s)
-			t.markBroken()
+			t.markBroken(p)
 			return t.nodeFailure(true, err)
 		case errors.As(err, &d):
 			p.discard(s)
@@ -272,15 +276,42 @@ func (t *token) withSession(ctx context.Context, f func(s pkcs11.SessionHandle, 
 type runner struct {
 	sem chan struct{}
 	wg  sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool // no new calls: Close is waiting for the last ones
 }
 
-// spawn runs f on a goroutine that Close waits for, without waiting for it.
-// Only session closes use it, and there are never more of them than
-// sessions.
-func (r *runner) spawn(f func()) {
+// enter counts a goroutine in, unless the set is closed.
+func (r *runner) enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
 	r.wg.Add(1)
+	return true
+}
+
+// close refuses new calls and waits for those in flight.
+func (r *runner) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// spawn runs f as a call of the set, on a goroutine that Close waits for,
+// without waiting for it. Only session closes use it, and there are never
+// more of them than sessions.
+func (r *runner) spawn(f func()) {
+	if !r.enter() {
+		f() // only Close's own clean-up runs after the set closed
+		return
+	}
 	go func() {
 		defer r.wg.Done()
+		r.sem <- struct{}{}
+		defer func() { <-r.sem }()
 		f()
 	}()
 }
@@ -294,13 +325,16 @@ func (r *runner) run(ctx context.Context, f func() error, abandoned func()) erro
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if !r.enter() {
+		<-r.sem
+		return hsm.ErrClosed
+	}
 	var (
 		mu       sync.Mutex
 		finished bool
 		gone     bool
 	)
 	done := make(chan error, 1)
-	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		defer func() { <-r.sem }()
@@ -412,7 +446,7 @@ func (p *pool) open(ctx context.Context) (pkcs11.SessionHandle, error) {
 		// token's limit: a busy node, not a failed one.
 		return 0, errors.Join(hsm.ErrBusy, p.t.refusal(err))
 	case isRV && (isDeviceRV(rv) || isSessionRV(rv)):
-		p.t.markBroken()
+		p.t.markBroken(p)
 		return 0, p.t.nodeFailure(false, err)
 	}
 	return 0, p.t.refusal(err)
