@@ -54,7 +54,7 @@ func newToken(m *module, key string, slot uint, ti pkcs11.TokenInfo) *token {
 		key:      key,
 		serial:   ti.SerialNumber,
 		label:    ti.Label,
-		calls:    runner{sem: make(chan struct{}, maxCalls)},
+		calls:    newRunner(),
 		reopenMu: make(chan struct{}, 1),
 		slot:     slot,
 		modGen:   m.gen.Load(),
@@ -268,66 +268,91 @@ func (t *token) withSession(ctx context.Context, f func(s pkcs11.SessionHandle, 
 	}
 }
 
-// runner runs C calls on goroutines of their own, at most maxCalls at a
+// runner runs C calls on goroutines of its own, at most maxCalls at a
 // time per token: a C call cannot be interrupted, so a caller whose context
 // ends returns at once and leaves the call to finish on its goroutine. A
 // module that hangs therefore holds a bounded number of goroutines, and
 // callers beyond that wait (with their context) instead of piling up.
+// Goroutines that finished a call wait for the next one rather than exit,
+// so that a call costs a hand-over, not a new goroutine (whose stack would
+// grow again on every call into the module).
 type runner struct {
-	sem chan struct{}
-	wg  sync.WaitGroup
+	sem  chan struct{}
+	jobs chan func() // unbuffered: a send succeeds when an idle worker waits
+	quit chan struct{}
+	wg   sync.WaitGroup
 
 	mu     sync.Mutex
 	closed bool // no new calls: Close is waiting for the last ones
 }
 
-// enter counts a goroutine in, unless the set is closed.
-func (r *runner) enter() bool {
+func newRunner() runner {
+	return runner{sem: make(chan struct{}, maxCalls), jobs: make(chan func()), quit: make(chan struct{})}
+}
+
+// exec hands job to an idle worker, or starts one; false when the set is
+// closed.
+func (r *runner) exec(job func()) bool {
+	select {
+	case r.jobs <- job:
+		return true
+	default:
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return false
 	}
 	r.wg.Add(1)
+	go r.worker(job)
 	return true
 }
 
-// close refuses new calls and waits for those in flight.
+func (r *runner) worker(job func()) {
+	defer r.wg.Done()
+	for {
+		job()
+		select {
+		case job = <-r.jobs:
+		case <-r.quit:
+			return
+		}
+	}
+}
+
+// close refuses new calls, waits for those in flight and ends the workers.
 func (r *runner) close() {
 	r.mu.Lock()
-	r.closed = true
+	if !r.closed {
+		r.closed = true
+		close(r.quit)
+	}
 	r.mu.Unlock()
 	r.wg.Wait()
 }
 
-// spawn runs f as a call of the set, on a goroutine that Close waits for,
-// without waiting for it. Only session closes use it, and there are never
-// more of them than sessions.
+// spawn runs f as a call of the set without waiting for it; Close waits
+// for it. Only session closes use it, and there are never more of them
+// than sessions.
 func (r *runner) spawn(f func()) {
-	if !r.enter() {
-		f() // only Close's own clean-up runs after the set closed
-		return
-	}
-	go func() {
-		defer r.wg.Done()
+	job := func() {
 		r.sem <- struct{}{}
 		defer func() { <-r.sem }()
 		f()
-	}()
+	}
+	if !r.exec(job) {
+		f() // only Close's own clean-up runs after the set closed
+	}
 }
 
-// run calls f on a goroutine of the set and waits for it or for ctx. When
-// ctx ends first, abandoned (if not nil) runs once f has returned, in place
-// of delivering its result.
+// run calls f on a worker of the set and waits for it or for ctx. When ctx
+// ends first, abandoned (if not nil) runs once f has returned, in place of
+// delivering its result.
 func (r *runner) run(ctx context.Context, f func() error, abandoned func()) error {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-	if !r.enter() {
-		<-r.sem
-		return hsm.ErrClosed
 	}
 	var (
 		mu       sync.Mutex
@@ -335,8 +360,7 @@ func (r *runner) run(ctx context.Context, f func() error, abandoned func()) erro
 		gone     bool
 	)
 	done := make(chan error, 1)
-	go func() {
-		defer r.wg.Done()
+	job := func() {
 		defer func() { <-r.sem }()
 		err := f()
 		mu.Lock()
@@ -350,7 +374,11 @@ func (r *runner) run(ctx context.Context, f func() error, abandoned func()) erro
 			return
 		}
 		done <- err
-	}()
+	}
+	if !r.exec(job) {
+		<-r.sem
+		return hsm.ErrClosed
+	}
 	select {
 	case err := <-done:
 		return err
