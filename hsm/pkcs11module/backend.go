@@ -566,7 +566,7 @@ func (b *backend) crypt(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, 
 			if err := initFn(s, mech, o); err != nil {
 				return cerr(name+"Init", err)
 			}
-			if e.alwaysAuth {
+			if e.alwaysAuth && o == e.native {
 				if err := t.contextLogin(s); err != nil {
 					// The operation is still active on the session.
 					return &dirty{err}

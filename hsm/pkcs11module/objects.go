@@ -466,8 +466,42 @@ func (t *token) recheck(s pkcs11.SessionHandle, a auth, search func() (found boo
 	return err
 }
 
-// publicObject returns the public key object of a private key's pair: the
-// public key with the same key type and CKA_ID.
+// matchingPublic finds the public key object of a private key's pair: the
+// public key with the same key type and CKA_ID (and, when several share
+// them, the same label). A private key without an ID, or whose ID does not
+// single out one public key, has none: guessing would pair it with another
+// key's public half.
+func (t *token) matchingPublic(s pkcs11.SessionHandle, e *entry) (pkcs11.ObjectHandle, bool, error) {
+	if !e.id.hasID || e.id.id == "" {
+		return 0, false, nil
+	}
+	tmpl := []*pkcs11.Attribute{
+		{Type: uint(ck.CKA_CLASS), Value: putNative(nil, uint64(ck.CKO_PUBLIC_KEY))},
+		{Type: uint(ck.CKA_KEY_TYPE), Value: putNative(nil, e.id.subtype)},
+		{Type: uint(ck.CKA_ID), Value: []byte(e.id.id)},
+	}
+	found, err := t.find(s, tmpl)
+	if err != nil || len(found) == 1 {
+		return firstOr0(found), len(found) == 1, err
+	}
+	if len(found) > 1 {
+		found, err = t.find(s, append(tmpl, &pkcs11.Attribute{Type: uint(ck.CKA_LABEL), Value: []byte(e.id.label)}))
+		if err != nil || len(found) == 1 {
+			return firstOr0(found), len(found) == 1, err
+		}
+	}
+	return 0, false, nil
+}
+
+func firstOr0(hs []pkcs11.ObjectHandle) pkcs11.ObjectHandle {
+	if len(hs) == 0 {
+		return 0
+	}
+	return hs[0]
+}
+
+// publicObject returns the public key object of a private key's pair, for
+// the operations PKCS#11 runs with public keys.
 func (t *token) publicObject(s pkcs11.SessionHandle, e *entry) (pkcs11.ObjectHandle, error) {
 	t.objects.mu.RLock()
 	pub := t.objects.pubOf[e.native]
@@ -475,24 +509,17 @@ func (t *token) publicObject(s pkcs11.SessionHandle, e *entry) (pkcs11.ObjectHan
 	if pub != 0 {
 		return pub, nil
 	}
-	if !e.id.hasID {
-		return 0, ck.Errorf(ck.CKR_KEY_FUNCTION_NOT_PERMITTED, "the private key has no CKA_ID to find its public key by")
-	}
-	found, err := t.find(s, []*pkcs11.Attribute{
-		{Type: uint(ck.CKA_CLASS), Value: putNative(nil, uint64(ck.CKO_PUBLIC_KEY))},
-		{Type: uint(ck.CKA_KEY_TYPE), Value: putNative(nil, e.id.subtype)},
-		{Type: uint(ck.CKA_ID), Value: []byte(e.id.id)},
-	})
+	pub, ok, err := t.matchingPublic(s, e)
 	if err != nil {
 		return 0, err
 	}
-	if len(found) == 0 {
-		return 0, ck.Errorf(ck.CKR_KEY_FUNCTION_NOT_PERMITTED, "no public key object with the private key's CKA_ID")
+	if !ok {
+		return 0, ck.Errorf(ck.CKR_KEY_FUNCTION_NOT_PERMITTED, "no one public key object has the private key's CKA_ID")
 	}
 	t.objects.mu.Lock()
-	t.objects.pubOf[e.native] = found[0]
+	t.objects.pubOf[e.native] = pub
 	t.objects.mu.Unlock()
-	return found[0], nil
+	return pub, nil
 }
 
 // publicHalf lists, per key type, the attributes of the public key that a
@@ -517,7 +544,7 @@ func isPublicHalf(t ck.AttributeType) bool {
 // those of its public half that the module did not give: from the public
 // key object with the same CKA_ID, else from a certificate with it.
 func (t *token) fillPublicHalf(s pkcs11.SessionHandle, e *entry, v map[ck.AttributeType]attrResult) error {
-	if e.id.class != ck.CKO_PRIVATE_KEY || !e.id.hasID {
+	if e.id.class != ck.CKO_PRIVATE_KEY || e.id.id == "" {
 		return nil
 	}
 	var missing []ck.AttributeType
@@ -534,16 +561,12 @@ func (t *token) fillPublicHalf(s pkcs11.SessionHandle, e *entry, v map[ck.Attrib
 		return nil
 	}
 	slices.Sort(missing)
-	pubs, err := t.find(s, []*pkcs11.Attribute{
-		{Type: uint(ck.CKA_CLASS), Value: putNative(nil, uint64(ck.CKO_PUBLIC_KEY))},
-		{Type: uint(ck.CKA_KEY_TYPE), Value: putNative(nil, e.id.subtype)},
-		{Type: uint(ck.CKA_ID), Value: []byte(e.id.id)},
-	})
+	pub, ok, err := t.matchingPublic(s, e)
 	if err != nil {
 		return err
 	}
-	if len(pubs) > 0 {
-		pv, err := t.readAttrs(s, pubs[0], missing)
+	if ok {
+		pv, err := t.readAttrs(s, pub, missing)
 		if err != nil {
 			return err
 		}
@@ -561,6 +584,8 @@ func (t *token) fillPublicHalf(s pkcs11.SessionHandle, e *entry, v map[ck.Attrib
 	if err != nil || len(certs) == 0 {
 		return err
 	}
+	// Several certificates of one key (renewals) hold the same public key:
+	// any of them will do.
 	cv, err := t.readAttrs(s, certs[0], []ck.AttributeType{ck.CKA_VALUE})
 	if err != nil || cv[ck.CKA_VALUE].rv != 0 {
 		return err
