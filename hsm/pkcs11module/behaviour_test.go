@@ -360,6 +360,9 @@ func TestUnknownToken(t *testing.T) {
 	_, err := hsm.Open(ctx, hsm.Config{Partitions: []hsm.PartitionConfig{{ID: 1, Name: "none", Nodes: []hsm.NodeConfig{{Module: module, Token: "no such token"}}}}})
 	require.ErrorIs(t, err, pkcs11module.ErrTokenNotFound)
 	assert.False(t, pkcs11module.Loaded(module), "a failed open leaves no module loaded")
+
+	_, err = hsm.Open(ctx, hsm.Config{Partitions: []hsm.PartitionConfig{{ID: 1, Name: "none", Nodes: []hsm.NodeConfig{{Module: "/nonexistent/libvendor.so", Token: "x"}}}}})
+	require.ErrorIs(t, err, pkcs11module.ErrModule)
 }
 
 func TestPINChanges(t *testing.T) {
