@@ -80,8 +80,10 @@ func (b *backend) Name() string { return b.name }
 // LoginScope is the token's: PKCS#11 login belongs to one token.
 func (b *backend) LoginScope() string { return b.scope }
 
-// Close ends this backend's use of the token; the last user of the token
-// closes its sessions, and the last user of the module finalises it.
+// Close ends this backend's use of the token. The last user of the token
+// waits for the token's C calls in flight to return (a C call cannot be
+// interrupted, and the module must not be finalised under it), then closes
+// its sessions; the last user of the module finalises and unloads it.
 func (b *backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
@@ -332,10 +333,12 @@ func TestCallerReturnsWhenTheModuleHangs(t *testing.T) {
 func TestTokenSelection(t *testing.T) {
 	ctx := context.Background()
 	tk := softhsmtest.NewToken(t)
+	// The slot, found by label, by a Client that closes before the
+	// subtests: each of them is then the token's only user.
 	slot := func() *uint64 {
-		_, p := openConfig(t, softhsmtest.ConfigFor(tk))
-		_, err := p.Info(ctx)
+		c, err := hsm.Open(ctx, softhsmtest.ConfigFor(tk))
 		require.NoError(t, err)
+		defer c.Close()
 		s := pkcs11module.SlotOf(tk.Module, tk.Label)
 		return &s
 	}()
@@ -486,4 +489,43 @@ func TestHealsUnderLoad(t *testing.T) {
 	default:
 	}
 	assert.NotZero(t, closed()-before, "broken sessions are closed")
+}
+
+// TestWaitingForASessionTakesTheContext: on a token with one session, held
+// by a call the module does not answer, another caller waits for the
+// session only as long as its context lets it.
+func TestWaitingForASessionTakesTheContext(t *testing.T) {
+	ctx := context.Background()
+	cfg, tk := softhsmtest.Config(t)
+	pkcs11module.SetPoolSize(1)
+	_, p := openConfig(t, cfg)
+	pkcs11module.SetPoolSize(0)
+	require.NoError(t, p.Login(ctx, tk.PIN))
+	k, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "one session"})
+	require.NoError(t, err)
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	pkcs11module.SetFault(tk.Module, tk.Label, func() error {
+		if first.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+		return nil
+	})
+	hung := make(chan error, 1)
+	go func() {
+		_, err := k.Sign(ctx, ecdsaSHA256, []byte("hangs"))
+		hung <- err
+	}()
+	<-entered
+	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = k.Sign(wctx, ecdsaSHA256, []byte("waits"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	close(release)
+	require.NoError(t, <-hung, "the held call completes once the module answers")
+	pkcs11module.SetFault(tk.Module, tk.Label, nil)
+	signAndCheck(t, k, []byte("after"))
 }
