@@ -125,6 +125,7 @@ type Node struct {
 	latency atomic.Int64 // time.Duration added before each reply
 	busy    atomic.Bool
 	refuse  atomic.Bool
+	frozen  freezeGate
 	drops   replyDrops
 	stats   counters
 
@@ -354,7 +355,8 @@ func (n *Node) acceptLoop(ln net.Listener, done chan struct{}) {
 			nc.Close()
 			continue
 		}
-		c := &conn{n: n, raw: nc}
+		fc := newFreezableConn(nc, &n.frozen)
+		c := &conn{n: n, raw: fc, frz: fc}
 		n.mu.Lock()
 		if n.closed || n.ln != ln {
 			n.mu.Unlock()
@@ -482,6 +484,7 @@ func (n *Node) delay() {
 type conn struct {
 	n        *Node
 	raw      net.Conn
+	frz      *freezableConn // raw, seen as what freezes it
 	sc       *wire.ServerConn
 	gone     atomic.Bool
 	inflight atomic.Int32 // requests read and not yet answered
@@ -514,6 +517,12 @@ func (c *conn) serve() {
 		}
 	}()
 
+	// A frozen node completes no handshake. It starts the handshake's
+	// clock only once thawed, as a stopped process accepts the connection
+	// only once it runs again.
+	if !c.frz.pause() {
+		return
+	}
 	// The handshake and the hello share one deadline: a client that opens a
 	// connection and stalls costs the node this long at most.
 	_ = c.raw.SetDeadline(time.Now().Add(handshakeTimeout))
