@@ -143,7 +143,7 @@ func Start(tb testing.TB, opts ...Option) *Env {
 		Node:        c.nodes[0],
 		Nodes:       c.Nodes(),
 		Cluster:     c,
-		PKI:         c.pki,
+		PKI:         c.PKI(),
 		Config:      c.Config(),
 		Credential:  c.cred,
 		Partition:   first.Name,
@@ -214,7 +214,7 @@ func StartEmbedded(opts NodeOptions) (*Embedded, error) {
 			Nodes: []hsm.NodeConfig{{Address: node.Addr()}},
 		})
 	}
-	return &Embedded{Node: node, PKI: opts.PKI, Credential: cred, Certificate: cert, Config: cfg}, nil
+	return &Embedded{Node: node, PKI: opts.PKI, Credential: (*hsm.Credential)(cred), Certificate: cert, Config: cfg}, nil
 }
 
 // WriteConfig writes keyhold.yaml, the node CA and the secrets file into dir,
@@ -248,7 +248,7 @@ func WriteEnrollConfig(dir string, cfg hsm.Config, p *PKI, client string) (path 
 // WriteEnrollConfig writes the cluster's configuration without a credential
 // (see the function WriteEnrollConfig), selecting client.
 func (c *Cluster) WriteEnrollConfig(dir, client string) (path string, err error) {
-	return writeConfigFiles(dir, c.Config(), c.pki.NodeCAPEM(), nil, client)
+	return writeConfigFiles(dir, c.Config(), c.PKI().NodeCAPEM(), nil, client)
 }
 
 func writeConfig(dir string, cfg hsm.Config, caPEM []byte, cred *hsm.Credential) (string, error) {

@@ -28,7 +28,7 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) in
 }
 
 // defaultSetupTTL is the lifetime of a setup password when --ttl is not
-// given; the node's own default is the same (testenv.DefaultSetupTTL).
+// given; the node's own default is the same (server.DefaultSetupTTL).
 const defaultSetupTTL = 72 * time.Hour
 
 const clientsHelp = `

@@ -17,7 +17,7 @@ import (
 
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/internal/atomicfile"
-	"github.com/keyhold/keyhold/testenv"
+	"github.com/keyhold/keyhold/server"
 )
 
 const serveUsage = `usage: keyhold serve --dir DIR --partitions NAME[,NAME...] [flags]
@@ -264,10 +264,10 @@ func (ps *pins) writePINsFile(dir string, names []string) error {
 	return atomicfile.Write(filepath.Join(dir, "pins"), []byte(b.String()), 0o600)
 }
 
-func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]byte) []testenv.PartitionOptions {
-	out := make([]testenv.PartitionOptions, len(names))
+func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]byte) []server.PartitionOptions {
+	out := make([]server.PartitionOptions, len(names))
 	for i, n := range names {
-		out[i] = testenv.PartitionOptions{
+		out[i] = server.PartitionOptions{
 			ID: uint32(i + 1), Name: n, UserPIN: ps.user, SOPIN: ps.so, MaxPINAttempts: attempts,
 		}
 		if ticketKeys != nil {
@@ -286,7 +286,7 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 	if err := ps.generate(); err != nil {
 		return err
 	}
-	c, err := testenv.StartCluster(testenv.ClusterOptions{
+	c, err := server.StartCluster(server.ClusterOptions{
 		Nodes:      o.nodes,
 		Name:       "keyhold",
 		Addresses:  addrs,
@@ -305,7 +305,7 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 		if path, err = writeEnrollment(c, dir, o.enroll); err != nil {
 			return err
 		}
-	} else if path, err = c.WriteConfig(dir); err != nil {
+	} else if path, err = writeClientConfig(dir, clusterConfig(c.Nodes()), c.PKI().NodeCAPEM(), (*hsm.Credential)(c.Credential()), c.Credential().Name); err != nil {
 		return err
 	}
 	var serving []string
@@ -355,7 +355,7 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 	if err := st.check(names, ps, o.maxPINAttempts, o.attemptsGiven, o.enroll); err != nil {
 		return err
 	}
-	pki, err := testenv.ParsePKI([]byte(st.PKI))
+	pki, err := server.ParsePKI([]byte(st.PKI))
 	if err != nil {
 		return err
 	}
@@ -366,7 +366,7 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 	clusterPINs := pins{user: st.UserPIN, so: st.SOPIN, userGenerated: st.GeneratedUserPIN, soGenerated: st.GeneratedSOPIN}
 	// Started after the cluster's files exist, it catches up from the
 	// peers that run before it returns.
-	node, err := testenv.StartNode(testenv.NodeOptions{
+	node, err := server.StartNode(server.NodeOptions{
 		Name:       "keyhold " + self,
 		Address:    self,
 		Partitions: partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys),
@@ -398,9 +398,9 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		if err := node.AddClient(*st.Enroll); err != nil {
 			return err
 		}
-		path, err = testenv.WriteEnrollConfig(dir, cfg, pki, st.Enroll.Name)
+		path, err = writeClientConfig(dir, cfg, pki.NodeCAPEM(), nil, st.Enroll.Name)
 	} else {
-		path, err = testenv.WriteConfig(dir, cfg, pki, &st.Client)
+		path, err = writeClientConfig(dir, cfg, pki.NodeCAPEM(), &st.Client, st.Client.Name)
 	}
 	if err != nil {
 		return err
@@ -441,7 +441,7 @@ func clusterAddresses(listen, peerList string) (string, []string, error) {
 // as name) and a configuration that selects client name but holds no
 // credential: ppin enroll creates it. The entry replicates to every node, so
 // ppin may enroll with any of them.
-func writeEnrollment(c *testenv.Cluster, dir, name string) (string, error) {
+func writeEnrollment(c *server.Cluster, dir, name string) (string, error) {
 	pw, err := c.CreateClient(name, 0)
 	if err != nil {
 		return "", err
@@ -449,5 +449,5 @@ func writeEnrollment(c *testenv.Cluster, dir, name string) (string, error) {
 	if err := atomicfile.Write(filepath.Join(dir, name+".setup"), []byte(pw+"\n"), 0o600); err != nil {
 		return "", err
 	}
-	return c.WriteEnrollConfig(dir, name)
+	return writeClientConfig(dir, clusterConfig(c.Nodes()), c.PKI().NodeCAPEM(), nil, name)
 }

@@ -1,4 +1,4 @@
-package testenv
+package server
 
 import (
 	"crypto/ecdsa"
@@ -245,7 +245,7 @@ type ClientEntry struct {
 // password: the only time it exists in the clear.
 func NewClientEntry(name string, ttl time.Duration) (ClientEntry, string, error) {
 	if name == "" || len(name) > wire.MaxClientName {
-		return ClientEntry{}, "", fmt.Errorf("testenv: client name must have 1 to %d bytes", wire.MaxClientName)
+		return ClientEntry{}, "", fmt.Errorf("server: client name must have 1 to %d bytes", wire.MaxClientName)
 	}
 	if ttl <= 0 {
 		ttl = DefaultSetupTTL
@@ -272,9 +272,9 @@ func (n *Node) AddClient(ce ClientEntry) error {
 	hash, err2 := hex.DecodeString(ce.Hash)
 	switch {
 	case ce.Name == "" || len(ce.Name) > wire.MaxClientName:
-		return fmt.Errorf("testenv: client name must have 1 to %d bytes", wire.MaxClientName)
+		return fmt.Errorf("server: client name must have 1 to %d bytes", wire.MaxClientName)
 	case err1 != nil || err2 != nil || len(salt) < 8 || len(hash) < 16 || ce.Time == 0 || ce.Memory == 0 || ce.Threads == 0:
-		return fmt.Errorf("testenv: client entry %q is malformed", ce.Name)
+		return fmt.Errorf("server: client entry %q is malformed", ce.Name)
 	}
 	e := &clientEntry{
 		Name: ce.Name, Version: 1, Writer: 0,
@@ -343,7 +343,7 @@ func (n *Node) createClient(name string, ttl time.Duration) (*clientEntry, strin
 // enrollment can be revoked as well.
 func (n *Node) RevokeClient(name string) error {
 	if name == "" || len(name) > wire.MaxClientName {
-		return fmt.Errorf("testenv: client name must have 1 to %d bytes", wire.MaxClientName)
+		return fmt.Errorf("server: client name must have 1 to %d bytes", wire.MaxClientName)
 	}
 	n.life.RLock()
 	defer n.life.RUnlock()
@@ -364,7 +364,7 @@ func (n *Node) RevokeClient(name string) error {
 // one setup password, valid on every node.
 func (c *Cluster) CreateClient(name string, ttl time.Duration) (string, error) {
 	if len(c.nodes) == 0 {
-		return "", errors.New("testenv: the cluster has no node")
+		return "", errors.New("server: the cluster has no node")
 	}
 	return c.nodes[0].CreateClient(name, ttl)
 }
@@ -372,7 +372,7 @@ func (c *Cluster) CreateClient(name string, ttl time.Duration) (string, error) {
 // RevokeClient revokes a client entry on the cluster (see Node.RevokeClient).
 func (c *Cluster) RevokeClient(name string) error {
 	if len(c.nodes) == 0 {
-		return errors.New("testenv: the cluster has no node")
+		return errors.New("server: the cluster has no node")
 	}
 	return c.nodes[0].RevokeClient(name)
 }
@@ -385,14 +385,7 @@ func enrollRefused(format string, args ...any) error {
 // checks are cheap first (expiry, single use, lockout), so that a spent or
 // locked entry costs no argon2 work; the password is compared in constant
 // time and each wrong one is counted on the whole cluster before the answer.
-func (n *Node) enroll(c *conn, body []byte) (any, error) {
-	var req wire.EnrollRequest
-	err := decode(body, &req, wire.OpEnroll)
-	wipe(body)
-	if err != nil {
-		return nil, err
-	}
-	defer wipe(req.Password)
+func (n *Node) enroll(c *conn, req *enrollRequest) (any, error) {
 	n.stats.enrolls.Add(1)
 	if len(req.Name) == 0 || len(req.Name) > wire.MaxClientName || len(req.Password) > wire.MaxSetupPassword || len(req.CSR) > wire.MaxCSR {
 		return nil, ck.Errorf(wire.CodeBadRequest, "enroll request exceeds the protocol limits")
@@ -472,11 +465,7 @@ func (r *clientRegistry) entryOfLocked(fp [32]byte) *clientEntry {
 // rotate issues a certificate for a new key to the entry of the connection's
 // certificate. The current certificate stays valid until the client retires
 // it, so a client never holds only a credential it has not tried.
-func (n *Node) rotate(c *conn, body []byte) (any, error) {
-	var req wire.RotateRequest
-	if err := decode(body, &req, wire.OpRotate); err != nil {
-		return nil, err
-	}
+func (n *Node) rotate(c *conn, req *wire.RotateRequest) (any, error) {
 	if len(req.CSR) > wire.MaxCSR {
 		return nil, ck.Errorf(wire.CodeBadRequest, "CSR exceeds %d bytes", wire.MaxCSR)
 	}
@@ -511,11 +500,7 @@ func (n *Node) rotate(c *conn, body []byte) (any, error) {
 // retire revokes an older certificate of the connection's entry. It must be
 // sent with the newer one: a client proves its new credential works by
 // using it to retire the old.
-func (n *Node) retire(c *conn, body []byte) (any, error) {
-	var req wire.RetireRequest
-	if err := decode(body, &req, wire.OpRetire); err != nil {
-		return nil, err
-	}
+func (n *Node) retire(c *conn, req *wire.RetireRequest) (any, error) {
 	if len(req.Fingerprint) != 32 {
 		return nil, ck.Errorf(wire.CodeBadRequest, "fingerprint must be a SHA-256")
 	}
@@ -588,7 +573,7 @@ func (p *PKI) issueClient(name string, pub any) (*x509.Certificate, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"keyhold testenv"}},
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"keyhold"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
@@ -597,7 +582,12 @@ func (p *PKI) issueClient(name string, pub any) (*x509.Certificate, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.clientCA, pub, p.clientCAKey)
 	if err != nil {
-		return nil, fmt.Errorf("testenv: client certificate: %w", err)
+		return nil, fmt.Errorf("server: client certificate: %w", err)
 	}
 	return x509.ParseCertificate(der)
 }
+
+// enrollRequest carries a setup password: handle clears it once used.
+type enrollRequest wire.EnrollRequest
+
+func (r *enrollRequest) secrets() [][]byte { return [][]byte{r.Password} }

@@ -1,4 +1,4 @@
-package testenv
+package server
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
-	"github.com/keyhold/keyhold/testenv/internal/token"
+	"github.com/keyhold/keyhold/server/internal/token"
 )
 
 // Replication (HA cloning) between the nodes of a cluster.
@@ -25,7 +25,7 @@ import (
 // and brought up to date when it is reachable again.
 //
 // Every merge is idempotent and order-independent (see
-// testenv/internal/token), so a node catches up by merging a peer's whole
+// server/internal/token), so a node catches up by merging a peer's whole
 // state, whatever else arrives meanwhile. Each node keeps one link to every
 // peer; when the link (re)connects, the node marks the peer live and then
 // pushes its whole state over it. Marking is a barrier (replicator.mu): a
@@ -291,9 +291,7 @@ func (n *Node) lead(p *partition, k dedupKey, e *dedupEntry, fn func(*change) (a
 			return nil, errBusy
 		}
 	}
-	if hook := n.afterClaim.Load(); hook != nil {
-		(*hook)(k.op)
-	}
+	n.faults.AfterClaim(k.op)
 	var ch change
 	reply, err = fn(&ch)
 	// The result is recorded before it is replicated, so that a peer that

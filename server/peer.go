@@ -1,11 +1,11 @@
-package testenv
+package server
 
 import (
 	"time"
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
-	"github.com/keyhold/keyhold/testenv/internal/token"
+	"github.com/keyhold/keyhold/server/internal/token"
 )
 
 // peerLoop reads a peer's requests. Each peer operation runs in its own goroutine, not on
