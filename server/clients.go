@@ -190,15 +190,40 @@ func (r *clientRegistry) all() []wire.PeerClient {
 	return out
 }
 
-// replicateClient pushes an entry to the live peers and returns once they
-// have it: a password spent or a certificate revoked here is so everywhere
-// before the client hears of it.
-func (n *Node) replicateClient(e *clientEntry) {
+// replicateClient stores an entry and pushes it to the live peers, and
+// returns once they have it: a password spent or a certificate revoked here
+// is so everywhere, and after a restart, before the client hears of it.
+func (n *Node) replicateClient(e *clientEntry) error {
+	if n.st != nil {
+		err := n.st.commit(func() records {
+			var r records
+			if cur, ok := n.clients.entry(e.Name); ok {
+				r.clients = []wire.PeerClient{cur}
+			}
+			return r
+		})
+		if err != nil {
+			n.stats.storageFailures.Add(1)
+			return errStorage
+		}
+	}
 	if n.cl == nil {
-		return
+		return nil
 	}
 	n.stats.replications.Add(1)
 	n.cl.call(wire.OpPeerApply, wire.PeerApplyRequest{Clients: []wire.PeerClient{*e}}, nil)
+	return nil
+}
+
+// entry returns a copy of the entry named name.
+func (r *clientRegistry) entry(name string) (wire.PeerClient, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[name]
+	if !ok {
+		return wire.PeerClient{}, false
+	}
+	return *e, true
 }
 
 // ClientInfo describes a client entry, without its password hash.
@@ -290,8 +315,7 @@ func (n *Node) AddClient(ce ClientEntry) error {
 	}
 	n.clients.putLocked(e)
 	n.clients.mu.Unlock()
-	n.replicateClient(e)
-	return nil
+	return n.replicateClient(e)
 }
 
 // CreateClient creates a client entry called name with a new one-time setup
@@ -307,7 +331,9 @@ func (n *Node) CreateClient(name string, ttl time.Duration) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	n.replicateClient(e)
+	if err := n.replicateClient(e); err != nil {
+		return "", err
+	}
 	return password, nil
 }
 
@@ -356,8 +382,7 @@ func (n *Node) RevokeClient(name string) error {
 	e.Revoked = true
 	n.clients.putLocked(e)
 	n.clients.mu.Unlock()
-	n.replicateClient(e)
-	return nil
+	return n.replicateClient(e)
 }
 
 // CreateClient creates a client entry on the cluster (see Node.CreateClient):
@@ -426,7 +451,9 @@ func (n *Node) enroll(c *conn, req *enrollRequest) (any, error) {
 		e.Locked = e.Failures >= MaxSetupFailures
 		r.putLocked(e)
 		r.mu.Unlock()
-		n.replicateClient(e)
+		if err := n.replicateClient(e); err != nil {
+			return nil, err
+		}
 		if e.Locked {
 			return nil, enrollRefused("setup password incorrect; client entry %q is now locked", req.Name)
 		}
@@ -445,7 +472,9 @@ func (n *Node) enroll(c *conn, req *enrollRequest) (any, error) {
 	e.Serial = hex.EncodeToString(cert.SerialNumber.Bytes())
 	r.putLocked(e)
 	r.mu.Unlock()
-	n.replicateClient(e)
+	if err := n.replicateClient(e); err != nil {
+		return nil, err
+	}
 	return wire.CertificateReply{Certificate: cert.Raw, NodeCAs: [][]byte{n.pki.nodeCA.Raw}}, nil
 }
 
@@ -493,7 +522,9 @@ func (n *Node) rotate(c *conn, req *wire.RotateRequest) (any, error) {
 	e.Serial = hex.EncodeToString(cert.SerialNumber.Bytes())
 	r.putLocked(e)
 	r.mu.Unlock()
-	n.replicateClient(e)
+	if err := n.replicateClient(e); err != nil {
+		return nil, err
+	}
 	return wire.CertificateReply{Certificate: cert.Raw, NodeCAs: [][]byte{n.pki.nodeCA.Raw}}, nil
 }
 
@@ -527,7 +558,9 @@ func (n *Node) retire(c *conn, req *wire.RetireRequest) (any, error) {
 	e.Retired = append(e.Retired, old[:])
 	r.putLocked(e)
 	r.mu.Unlock()
-	n.replicateClient(e)
+	if err := n.replicateClient(e); err != nil {
+		return nil, err
+	}
 	return wire.EmptyReply{}, nil
 }
 

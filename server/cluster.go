@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/keyhold/keyhold/internal/faults"
@@ -39,7 +40,15 @@ type ClusterOptions struct {
 	PKI *PKI
 	// Faults, when given, has one fault set per node (see NodeOptions).
 	Faults []*faults.Set
+	// Dir, when set, keeps node i's state in Dir/node-<i+1> (see
+	// NodeOptions.Dir): a cluster started again on it comes back with its
+	// state, CAs and addresses.
+	Dir string
 }
+
+// NodeDir returns the directory of node i (from 0) of a cluster whose
+// ClusterOptions.Dir is dir.
+func NodeDir(dir string, i int) string { return filepath.Join(dir, fmt.Sprintf("node-%d", i+1)) }
 
 // Cluster is a running set of nodes that serve the same partitions and
 // replicate between them, with a client credential.
@@ -74,6 +83,25 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 	if len(opts.Faults) != 0 && len(opts.Faults) != opts.Nodes {
 		return nil, fmt.Errorf("server: %d fault sets for %d nodes", len(opts.Faults), opts.Nodes)
 	}
+	// A cluster started again on its directories listens where it did, with
+	// the PKI it had.
+	var stored []nodeMeta
+	if opts.Dir != "" {
+		for i := range opts.Nodes {
+			m, err := readStoredMeta(NodeDir(opts.Dir, i))
+			if err != nil {
+				return nil, err
+			}
+			stored = append(stored, m)
+		}
+		if opts.PKI == nil && stored[0].pki != nil {
+			p, err := ParsePKI(stored[0].pki)
+			if err != nil {
+				return nil, fmt.Errorf("%w: stored PKI: %v", ErrStoreCorrupt, err)
+			}
+			opts.PKI = p
+		}
+	}
 	if opts.PKI == nil {
 		p, err := NewPKI()
 		if err != nil {
@@ -107,6 +135,9 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		if len(opts.Addresses) > 0 {
 			addr = opts.Addresses[i]
 		}
+		if _, port, _ := net.SplitHostPort(addr); port == "0" && stored != nil && stored[i].addr != "" {
+			addr = stored[i].addr
+		}
 		if lns[i], err = net.Listen("tcp", addr); err != nil {
 			closeListeners()
 			return nil, fmt.Errorf("server: listen: %w", err)
@@ -128,6 +159,10 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		if opts.Nodes > 1 {
 			name = fmt.Sprintf("%s-%d", opts.Name, i+1)
 		}
+		var dir string
+		if opts.Dir != "" {
+			dir = NodeDir(opts.Dir, i)
+		}
 		var fs *faults.Set
 		if len(opts.Faults) > 0 {
 			fs = opts.Faults[i]
@@ -144,6 +179,7 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 			Listener:           ln,
 			Bootstrap:          true,
 			Faults:             fs,
+			Dir:                dir,
 		})
 		if err != nil {
 			lns[i] = nil // StartNode closed it or owns it

@@ -70,6 +70,9 @@ func (n *Node) kill() {
 	n.dedup.reset()
 	n.clients.reset()
 	n.life.Unlock()
+	n.mu.Lock()
+	n.killed = true
+	n.mu.Unlock()
 }
 
 // ErrNodeClosed is returned by Restart after Close.
@@ -105,6 +108,16 @@ func (n *Node) Restart() error {
 	if err != nil {
 		n.mu.Unlock()
 		return fmt.Errorf("server: restart: %w", err)
+	}
+	if n.killed {
+		// Its memory was lost: it comes back with what it stored, then
+		// catches up with its peers.
+		if err := n.loadStored(); err != nil {
+			ln.Close()
+			n.mu.Unlock()
+			return err
+		}
+		n.killed = false
 	}
 	n.serveLocked(ln)
 	n.mu.Unlock()
@@ -147,6 +160,9 @@ type Stats struct {
 	PeerRequests uint64
 	// Replications counts changes it pushed to its live peers.
 	Replications uint64
+	// StorageFailures counts changes that could not be stored, and so were
+	// not acknowledged.
+	StorageFailures uint64
 	// ReplicationFailures counts pushes that failed or timed out; the peer
 	// was then declared down until it could be brought up to date.
 	ReplicationFailures uint64
@@ -166,7 +182,7 @@ type counters struct {
 	accepted, handshakeFailures, protocolErrors, requests, busy, panics atomic.Uint64
 	droppedReplies, peerRequests, replications, replicationFailures     atomic.Uint64
 	syncs, catchUps, badRecords                                         atomic.Uint64
-	enrolls                                                             atomic.Uint64
+	enrolls, storageFailures                                            atomic.Uint64
 }
 
 // Stats returns the node's counters.
@@ -192,6 +208,7 @@ func (n *Node) Stats() Stats {
 		PeerRequests:        n.stats.peerRequests.Load(),
 		Replications:        n.stats.replications.Load(),
 		ReplicationFailures: n.stats.replicationFailures.Load(),
+		StorageFailures:     n.stats.storageFailures.Load(),
 		Syncs:               n.stats.syncs.Load(),
 		CatchUps:            n.stats.catchUps.Load(),
 		Enrolls:             n.stats.enrolls.Load(),

@@ -73,6 +73,18 @@ type NodeOptions struct {
 	// Faults are the faults a test harness injects (see internal/faults);
 	// nil injects none.
 	Faults *faults.Set
+	// Dir, when set, is the node's directory: its state is stored there
+	// (see store.go) and a node started again on it carries on where it
+	// stopped, with its objects, PINs, retry counters and lockouts, client
+	// entries, CA and address. Empty: the node keeps its state in memory
+	// and loses it when it closes. A directory serves one node at a time:
+	// StartNode fails with ErrDirInUse while another has it open.
+	//
+	// On a directory that holds a node's state, PKI may be nil (the
+	// stored one is used) or must be the stored one (else
+	// ErrStoreMismatch), and an Address with port 0 means the address the
+	// node had.
+	Dir string
 }
 
 // PartitionOptions configure one partition of a node.
@@ -126,10 +138,14 @@ type Node struct {
 	acceptDone chan struct{} // closed when ln's accept loop has exited
 	open       map[*conn]struct{}
 	closed     bool
+	killed     bool // its memory was lost (kill): Restart reloads what it stored
 
 	// faults are the faults injected by a test harness; nil in production.
 	faults *faults.Set
-	stats  counters
+	// st is the node's storage; nil for a node that keeps its state in
+	// memory only.
+	st    *store
+	stats counters
 
 	// cl is the node's cluster membership; nil for a node that serves alone.
 	cl *replicator
@@ -204,6 +220,20 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 	if opts.TicketLifetime <= 0 {
 		opts.TicketLifetime = time.Hour
 	}
+	var st *store
+	if opts.Dir != "" {
+		if st, err = openStore(opts.Dir); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				st.close()
+			}
+		}()
+		if err = adoptStoredMeta(st, &opts); err != nil {
+			return nil, err
+		}
+	}
 	if opts.PKI == nil {
 		p, err := NewPKI()
 		if err != nil {
@@ -222,6 +252,7 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 		closing:        make(chan struct{}),
 		open:           make(map[*conn]struct{}),
 		faults:         opts.Faults,
+		st:             st,
 	}
 	opts.Faults.OnKill(n.kill)
 	names := make(map[string]bool, len(opts.Partitions))
@@ -252,6 +283,9 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 		n.parts[po.ID] = &partition{id: po.ID, name: po.Name, tok: tok, keys: keys}
 		n.summaries = append(n.summaries, wire.PartitionSummary{ID: po.ID, Name: po.Name})
 	}
+	if err := n.loadStored(); err != nil {
+		return nil, err
+	}
 	cert, err := opts.PKI.NodeCertificate()
 	if err != nil {
 		return nil, err
@@ -278,8 +312,21 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 		}
 	}
 	// Restart listens again on this exact address, so a node given port 0
-	// keeps the port it was assigned.
+	// keeps the port it was assigned; so does a node started again on its
+	// directory.
 	n.addr = ln.Addr().String()
+	if st != nil {
+		pem, err := opts.PKI.MarshalPEM()
+		if err == nil {
+			err = st.writeMeta(nodeMeta{pki: pem, addr: n.addr})
+		}
+		if err != nil {
+			if ln != opts.Listener {
+				ln.Close()
+			}
+			return nil, err
+		}
+	}
 	if len(opts.Peers) > 0 {
 		if opts.ReplicationTimeout <= 0 {
 			opts.ReplicationTimeout = DefaultReplicationTimeout
@@ -399,6 +446,11 @@ func (n *Node) Close() error {
 	// Every reader has exited, so nothing sends on jobs any more.
 	close(n.jobs)
 	n.workers.Wait()
+	if n.st != nil {
+		// Every change was committed before it was answered: there is
+		// nothing to flush, only the lock to release.
+		return n.st.close()
+	}
 	return nil
 }
 

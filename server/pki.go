@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -163,6 +164,11 @@ func (p *PKI) ClientCredential(name string) (*Credential, tls.Certificate, error
 		PrivateKey:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 	}
 	return cred, tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
+}
+
+// same reports whether q has the same CAs as p.
+func (p *PKI) same(q *PKI) bool {
+	return bytes.Equal(p.nodeCA.Raw, q.nodeCA.Raw) && bytes.Equal(p.clientCA.Raw, q.clientCA.Raw)
 }
 
 // NodeCAPool returns a pool holding the node CA: what clients pin.

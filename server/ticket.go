@@ -184,7 +184,11 @@ func (n *Node) login(c *conn, p *partition, user ck.UserType, pin []byte) (wire.
 	n.life.RLock()
 	changed, err := p.tok.VerifyPIN(user, pin)
 	if changed {
-		n.replicatePIN(p, user)
+		// A wrong PIN counted is stored before it is answered, so that a
+		// guesser who crashes the node gains no guess.
+		if cerr := n.commitPIN(p, user); cerr != nil {
+			err = cerr
+		}
 	}
 	n.life.RUnlock()
 	mu.Unlock()
