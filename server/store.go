@@ -549,3 +549,10 @@ func (s *store) loadPartition(tx *bolt.Tx, id uint32, name []byte, pb *bolt.Buck
 	)
 	return req, err
 }
+
+// HasState reports whether dir holds a node's stored state: a node started
+// on it carries on from that state rather than from its configuration.
+func HasState(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, storeFile))
+	return err == nil
+}

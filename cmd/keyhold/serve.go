@@ -22,10 +22,19 @@ import (
 
 const serveUsage = `usage: keyhold serve --dir DIR --partitions NAME[,NAME...] [flags]
 
-Runs software HSM nodes (keyhold's testenv) on this machine until SIGINT or
-SIGTERM, for programs that are not Go tests: the PKCS#11 library
-(libkeyhold.so), the Go SDK, scripts. It is a development and test HSM, NOT a
-security boundary: keys live in process memory and are lost when it exits.
+Runs software HSM nodes (keyhold's server package) on this machine until
+SIGINT or SIGTERM, for programs that are not Go tests: the PKCS#11 library
+(libkeyhold.so), the Go SDK, scripts. It is a development, test and
+small-deployment HSM, NOT a hardware security boundary (see docs/storage.md).
+
+Each node keeps its state in its own directory under DIR (node-1, node-2, ...;
+with --peers, node-HOST-PORT): keys, PINs, retry counters and lockouts,
+enrolled clients, its CA and its address, sealed under a node key kept in the
+same directory (node.key, mode 0600). Every change is stored before it is
+acknowledged. Started again with the same --dir, serve carries on with all of
+it, on the same addresses; the PIN flags and variables only set the PINs of a
+new DIR, and DIR/pins keeps the PINs it generated then. A second serve on the
+same DIR is refused while the first runs.
 
 It writes into DIR (created owner-only if missing):
   keyhold.yaml      the client configuration: every partition, every node
@@ -283,6 +292,10 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 	if err != nil {
 		return err
 	}
+	// A DIR that holds the nodes' state keeps its PINs: the ones generated
+	// now only stand in until the stored ones replace them, and are not
+	// written.
+	restarted := server.HasState(server.NodeDir(dir, 0))
 	if err := ps.generate(); err != nil {
 		return err
 	}
@@ -292,13 +305,16 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 		Addresses:  addrs,
 		Partitions: partitionOptions(names, ps, o.maxPINAttempts, nil),
 		Workers:    o.workers,
+		Dir:        dir,
 	})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := ps.writePINsFile(dir, names); err != nil {
-		return err
+	if !restarted {
+		if err := ps.writePINsFile(dir, names); err != nil {
+			return err
+		}
 	}
 	var path string
 	if o.enroll != "" {
@@ -373,6 +389,7 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		Workers:    o.workers,
 		PKI:        pki,
 		Peers:      peers,
+		Dir:        filepath.Join(dir, "node-"+strings.NewReplacer(":", "-", "[", "", "]", "").Replace(self)),
 	})
 	if err != nil {
 		return err
@@ -442,12 +459,16 @@ func clusterAddresses(listen, peerList string) (string, []string, error) {
 // credential: ppin enroll creates it. The entry replicates to every node, so
 // ppin may enroll with any of them.
 func writeEnrollment(c *server.Cluster, dir, name string) (string, error) {
-	pw, err := c.CreateClient(name, 0)
-	if err != nil {
-		return "", err
-	}
-	if err := atomicfile.Write(filepath.Join(dir, name+".setup"), []byte(pw+"\n"), 0o600); err != nil {
-		return "", err
+	// Started again on its DIR, the cluster has the entry (and NAME.setup
+	// its password, unless it was used): it is not made twice.
+	if _, ok := c.Nodes()[0].Client(name); !ok {
+		pw, err := c.CreateClient(name, 0)
+		if err != nil {
+			return "", err
+		}
+		if err := atomicfile.Write(filepath.Join(dir, name+".setup"), []byte(pw+"\n"), 0o600); err != nil {
+			return "", err
+		}
 	}
 	return writeClientConfig(dir, clusterConfig(c.Nodes()), c.PKI().NodeCAPEM(), nil, name)
 }
