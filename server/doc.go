@@ -5,6 +5,12 @@
 // listener, the dispatch of requests to one token per partition, login
 // tickets, client enrollment and its registry, and the node's PKI.
 //
+// A node given a directory (NodeOptions.Dir) keeps its state there in one
+// bbolt file, commits every change before it answers the request that made
+// it, and seals key material and PIN verifiers at rest (see store.go and
+// docs/storage.md). Started again on the directory, it carries on where it
+// stopped.
+//
 // It is a development, test and small-deployment HSM. It is NOT a hardware
 // security boundary: keys are used in ordinary process memory and are as
 // safe as the host and process that run it.

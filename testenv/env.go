@@ -109,7 +109,9 @@ func WithTicketLifetime(d time.Duration) Option {
 // Start starts a node (or a cluster: WithNodes) for the test, stops it when
 // the test ends, and returns the environment. By default the node serves one
 // partition, ID 1 named "test", with User PIN "user-pin-1234", SO PIN
-// "so-pin-5678" and lockout after 3 wrong PINs.
+// "so-pin-5678" and lockout after 3 wrong PINs. Each node stores its state
+// in a directory of tb.TempDir(), as a deployed node does: Kill loses its
+// memory, not what it stored.
 func Start(tb testing.TB, opts ...Option) *Env {
 	tb.Helper()
 	s := envSettings{maxPINAttempts: DefaultMaxPINAttempts}
@@ -133,6 +135,9 @@ func Start(tb testing.TB, opts ...Option) *Env {
 		QueueDepth:         s.queueDepth,
 		TicketLifetime:     s.ticketLifetime,
 		ReplicationTimeout: s.replicationTimeout,
+		// Durable, as the nodes a deployment runs: every change a test
+		// makes goes through the store, and Kill loses memory only.
+		Dir: tb.TempDir(),
 	})
 	if err != nil {
 		tb.Fatalf("testenv: start node: %v", err)
