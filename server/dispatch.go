@@ -39,6 +39,7 @@ var handlers = [...]handler{
 	wire.OpCreateClient:    handle(wire.OpCreateClient, (*Node).createClientOp),
 	wire.OpRevokeClient:    handle(wire.OpRevokeClient, (*Node).revokeClientOp),
 	wire.OpListClients:     handle(wire.OpListClients, (*Node).listClientsOp),
+	wire.OpBackup:          handle(wire.OpBackup, (*Node).backupOp),
 }
 
 // handle is the one path every request takes: its body is decoded into a

@@ -144,8 +144,10 @@ type Node struct {
 	faults *faults.Set
 	// st is the node's storage; nil for a node that keeps its state in
 	// memory only.
-	st    *store
-	stats counters
+	st *store
+	// backups are the backup files being fetched (OpBackup).
+	backups backups
+	stats   counters
 
 	// cl is the node's cluster membership; nil for a node that serves alone.
 	cl *replicator

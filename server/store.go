@@ -320,6 +320,16 @@ type nodeMeta struct {
 func (s *store) readMeta() (nodeMeta, error) {
 	var m nodeMeta
 	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		m, err = s.readMetaTx(tx)
+		return err
+	})
+	return m, storageErr(err)
+}
+
+func (s *store) readMetaTx(tx *bolt.Tx) (nodeMeta, error) {
+	var m nodeMeta
+	err := func() error {
 		meta := tx.Bucket(bucketMeta)
 		m.addr = string(meta.Get(keyAddress))
 		if sealed := meta.Get(keyPKI); sealed != nil {
@@ -330,8 +340,8 @@ func (s *store) readMeta() (nodeMeta, error) {
 			m.pki = pem
 		}
 		return nil
-	})
-	return m, storageErr(err)
+	}()
+	return m, err
 }
 
 // readStoredMeta reads what the node stored in dir of itself, opening the
@@ -471,12 +481,44 @@ func (s *store) writePartition(tx *bolt.Tx, r records) error {
 	return nil
 }
 
+// snapshot reads, in one transaction, the whole stored state (as load),
+// the node's meta, and when its newest change was made.
+func (s *store) snapshot() ([]wire.PeerApplyRequest, nodeMeta, int64, error) {
+	var reqs []wire.PeerApplyRequest
+	var m nodeMeta
+	var newest int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if reqs, err = s.loadTx(tx); err != nil {
+			return err
+		}
+		if m, err = s.readMetaTx(tx); err != nil {
+			return err
+		}
+		if v := tx.Bucket(bucketMeta).Get(keyChanged); len(v) == 8 {
+			newest = int64(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	return reqs, m, newest, storageErr(err)
+}
+
 // load reads the whole stored state as apply requests, for the node to
 // merge as it merges a peer's: client entries first, then each partition's
 // PINs and tombstones, objects, and results.
 func (s *store) load() ([]wire.PeerApplyRequest, error) {
 	var out []wire.PeerApplyRequest
 	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = s.loadTx(tx)
+		return err
+	})
+	return out, storageErr(err)
+}
+
+func (s *store) loadTx(tx *bolt.Tx) ([]wire.PeerApplyRequest, error) {
+	var out []wire.PeerApplyRequest
+	err := func() error {
 		if b := tx.Bucket(bucketClients); b != nil {
 			req := wire.PeerApplyRequest{}
 			err := b.ForEach(func(k, v []byte) error {
@@ -510,8 +552,8 @@ func (s *store) load() ([]wire.PeerApplyRequest, error) {
 			out = append(out, req)
 			return nil
 		})
-	})
-	return out, storageErr(err)
+	}()
+	return out, err
 }
 
 func (s *store) loadPartition(tx *bolt.Tx, id uint32, name []byte, pb *bolt.Bucket) (wire.PeerApplyRequest, error) {

@@ -33,6 +33,7 @@ const (
 	OpCreateClient    Op = 22 // SO creates a client entry; the reply is its one-time setup password
 	OpRevokeClient    Op = 23 // SO revokes a client entry and every certificate issued to it
 	OpListClients     Op = 24 // SO lists the client entries (never hashes or passwords)
+	OpBackup          Op = 25 // SO takes an encrypted backup of a partition or of the node, in chunks
 )
 
 var opNames = [...]string{
@@ -44,6 +45,7 @@ var opNames = [...]string{
 	OpVerify: "Verify", OpEncrypt: "Encrypt", OpDecrypt: "Decrypt",
 	OpGenerateRandom: "GenerateRandom", OpEnroll: "Enroll", OpRotate: "Rotate", OpRetire: "Retire",
 	OpCreateClient: "CreateClient", OpRevokeClient: "RevokeClient", OpListClients: "ListClients",
+	OpBackup: "Backup",
 }
 
 func (o Op) String() string {

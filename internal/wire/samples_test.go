@@ -72,6 +72,7 @@ var requestSamples = map[Op]any{
 	OpCreateClient:   CreateClientRequest{Partition: 1, Ticket: sampleTicket, Name: "web-1", TTL: 3600000, OpID: sampleOpID},
 	OpRevokeClient:   RevokeClientRequest{Partition: 1, Ticket: sampleTicket, Name: "web-1"},
 	OpListClients:    ListClientsRequest{Partition: 1, Ticket: sampleTicket},
+	OpBackup:         BackupRequest{Partition: 1, Ticket: sampleTicket, Snapshot: bytes.Repeat([]byte{0x55}, 16), Offset: 1 << 19},
 }
 
 // replySamples maps every operation to a sample of its reply message.
@@ -103,6 +104,7 @@ var replySamples = map[Op]any{
 	OpRevokeClient:    EmptyReply{},
 	OpListClients: ListClientsReply{Clients: []ClientStatus{{Name: "web-1", Expires: 1767225600000, Enrolled: true,
 		Active: [][]byte{bytes.Repeat([]byte{0x77}, 32)}, Serial: "01ab"}, {Name: "web-2", Failures: 5, Locked: true}}},
+	OpBackup: BackupReply{Snapshot: bytes.Repeat([]byte{0x55}, 16), Size: 1 << 20, Data: []byte{1, 2, 3}},
 }
 
 // otherSamples lists the messages that belong to no single operation.
