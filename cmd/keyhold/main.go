@@ -17,6 +17,9 @@
 //	keyhold clients create create a client entry; prints its one-time setup password
 //	keyhold clients revoke revoke a client: its next request fails, other clients go on
 //	keyhold clients list   list client entries: status, expiry, certificate fingerprints
+//	keyhold backup         take an encrypted backup of a partition (--node: the node) into --out FILE
+//	keyhold backup verify  check a backup file and print its partitions, object counts, newest change
+//	keyhold restore        restore a backup onto a fresh directory for keyhold serve --dir
 //
 // Run "keyhold help SUBCOMMAND" or "keyhold SUBCOMMAND -h" for the flags of
 // each.
@@ -76,6 +79,9 @@
 //	clients create:       {name, expires, out, setup_password (absent with --out)}
 //	clients revoke:       {name, revoked}
 //	clients list:         [{name, status, expires, failures, enrolled, revoked, certificates, retired, serial}]
+//	backup:               {out, bytes, partition, node}
+//	backup verify:        {node, created, newest_change, whole_node, clients, partitions: [{id, name, objects, keys}]}
+//	restore:              as backup verify, with dir
 //
 // id is CKA_ID in lower-case hex; class is private, public or secret-key;
 // type is RSA, EC, Ed25519 or AES; bits is the RSA modulus, EC field or AES
@@ -137,6 +143,8 @@ var commands = []command{
 	{name: "serve", summary: "run software HSM nodes for development and tests", run: runServe},
 	{name: "clients", summary: "create, revoke and list client entries (enrollment; needs the SO PIN)", run: runClients},
 	{name: "config", summary: "check a configuration file (config check [--probe] [FILE])", run: runConfig},
+	{name: "backup", summary: "take an encrypted backup of a partition or node (needs the SO PIN); backup verify FILE", run: runBackup},
+	{name: "restore", summary: "restore a backup onto a fresh keyhold serve directory", run: runRestore},
 }
 
 func main() {
