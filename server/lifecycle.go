@@ -134,8 +134,12 @@ type Stats struct {
 	// ConnectionsOpen is the number of connections open now, including those
 	// still in their handshake.
 	ConnectionsOpen int
-	// ConnectionsAccepted counts accepted TCP connections (refused ones excluded).
+	// ConnectionsAccepted counts accepted TCP connections (refused ones
+	// and those over the cap excluded).
 	ConnectionsAccepted uint64
+	// ConnectionsOverCap counts connections closed at once because
+	// MaxConnections were open.
+	ConnectionsOverCap uint64
 	// HandshakeFailures counts connections closed because TLS failed: no
 	// client certificate, one from another CA, not TLS at all, or too slow.
 	HandshakeFailures uint64
@@ -182,7 +186,7 @@ type counters struct {
 	accepted, handshakeFailures, protocolErrors, requests, busy, panics atomic.Uint64
 	droppedReplies, peerRequests, replications, replicationFailures     atomic.Uint64
 	syncs, catchUps, badRecords                                         atomic.Uint64
-	enrolls, storageFailures                                            atomic.Uint64
+	enrolls, storageFailures, overCap                                   atomic.Uint64
 }
 
 // Stats returns the node's counters.
@@ -197,6 +201,7 @@ func (n *Node) Stats() Stats {
 	return Stats{
 		ConnectionsOpen:     open,
 		ConnectionsAccepted: n.stats.accepted.Load(),
+		ConnectionsOverCap:  n.stats.overCap.Load(),
 		HandshakeFailures:   n.stats.handshakeFailures.Load(),
 		ProtocolErrors:      n.stats.protocolErrors.Load(),
 		Requests:            n.stats.requests.Load(),

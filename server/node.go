@@ -21,6 +21,13 @@ import (
 // Connection limits. They protect the node from clients that are slow or
 // hostile, not from load: load is the worker pool's business.
 const (
+	// DefaultMaxConnections is the default of NodeOptions.MaxConnections.
+	DefaultMaxConnections = 4096
+	// DefaultEnrollIdleTimeout is the default of
+	// NodeOptions.EnrollIdleTimeout: enrolling takes one request, so a
+	// connection without a credential that stays silent this long is
+	// closed rather than kept forever.
+	DefaultEnrollIdleTimeout = 30 * time.Second
 	// handshakeTimeout bounds the TLS handshake and the hello that follows,
 	// so that a client that connects and says nothing holds a goroutine for
 	// a few seconds only.
@@ -49,6 +56,14 @@ type NodeOptions struct {
 	QueueDepth int
 	// TicketLifetime is how long a login ticket stays valid (default 1h).
 	TicketLifetime time.Duration
+	// MaxConnections bounds the connections open at once, peers' and those
+	// still in their handshake included (default DefaultMaxConnections).
+	// A connection beyond it is closed as soon as it is accepted.
+	MaxConnections int
+	// EnrollIdleTimeout is how long a connection without a client
+	// certificate, which may only enroll, is kept while it sends nothing
+	// (default DefaultEnrollIdleTimeout).
+	EnrollIdleTimeout time.Duration
 	// PKI issues the node's certificate and defines the client CA that the
 	// node trusts (default: a new PKI). The nodes of a cluster share one.
 	PKI *PKI
@@ -147,7 +162,11 @@ type Node struct {
 	st *store
 	// backups are the backup files being fetched (OpBackup).
 	backups backups
-	stats   counters
+	// maxConns and enrollIdle are NodeOptions.MaxConnections and
+	// EnrollIdleTimeout.
+	maxConns   int
+	enrollIdle time.Duration
+	stats      counters
 
 	// cl is the node's cluster membership; nil for a node that serves alone.
 	cl *replicator
@@ -219,6 +238,12 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 	if opts.QueueDepth <= 0 {
 		opts.QueueDepth = 256 * opts.Workers
 	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.EnrollIdleTimeout <= 0 {
+		opts.EnrollIdleTimeout = DefaultEnrollIdleTimeout
+	}
 	if opts.TicketLifetime <= 0 {
 		opts.TicketLifetime = time.Hour
 	}
@@ -255,6 +280,8 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 		open:           make(map[*conn]struct{}),
 		faults:         opts.Faults,
 		st:             st,
+		maxConns:       opts.MaxConnections,
+		enrollIdle:     opts.EnrollIdleTimeout,
 	}
 	opts.Faults.OnKill(n.kill)
 	names := make(map[string]bool, len(opts.Partitions))
@@ -404,6 +431,14 @@ func (n *Node) acceptLoop(ln net.Listener, done chan struct{}) {
 		n.mu.Lock()
 		if n.closed || n.ln != ln {
 			n.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		if len(n.open) >= n.maxConns {
+			// Each connection holds a goroutine and buffers: past the cap a
+			// flood of connections costs the node nothing more.
+			n.mu.Unlock()
+			n.stats.overCap.Add(1)
 			nc.Close()
 			continue
 		}
@@ -656,6 +691,9 @@ func (c *conn) readLoop() {
 		c.forget()
 	}()
 	for {
+		if c.enrollOnly {
+			_ = c.raw.SetReadDeadline(time.Now().Add(n.enrollIdle))
+		}
 		h, body, err := c.sc.Read()
 		if err != nil {
 			n.noteReadError(err)

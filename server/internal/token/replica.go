@@ -143,7 +143,7 @@ func (t *Token) Apply(rec ObjectRecord) (bool, error) {
 		o.seq = old.seq
 	} else {
 		if len(t.objects) >= maxObjects {
-			return false, ck.Errorf(ck.CKR_DEVICE_MEMORY, "the token holds %d objects, its limit", len(t.objects))
+			return false, errPartitionFull(len(t.objects))
 		}
 		t.seq++
 		o.seq = t.seq

@@ -76,7 +76,7 @@ func (t *Token) Restore(rec ObjectRecord) error {
 		o.seq = old.seq
 	} else {
 		if len(t.objects) >= maxObjects {
-			return ck.Errorf(ck.CKR_DEVICE_MEMORY, "the token holds %d objects, its limit", len(t.objects))
+			return errPartitionFull(len(t.objects))
 		}
 		t.seq++
 		o.seq = t.seq

@@ -100,6 +100,14 @@ type AttributeResult struct {
 // objects in a loop gets CKR_DEVICE_MEMORY instead of exhausting the node.
 const maxObjects = 1 << 16
 
+// errPartitionFull is what creating an object answers in a full partition:
+// CKR_DEVICE_MEMORY, PKCS#11's "the token has not enough memory", with a
+// message that says which limit, so that it is not taken for a fault of
+// the node.
+func errPartitionFull(held int) error {
+	return ck.Errorf(ck.CKR_DEVICE_MEMORY, "partition full: it holds %d objects, the most a partition may hold; destroy some to make room", held)
+}
+
 // Token is one partition of the software HSM: its PINs and its objects. It is
 // safe for concurrent use.
 type Token struct {
@@ -223,7 +231,7 @@ func (t *Token) insert(objs ...*object) ([]Handle, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.objects)+len(objs) > maxObjects {
-		return nil, ck.Errorf(ck.CKR_DEVICE_MEMORY, "the token holds %d objects, its limit", len(t.objects))
+		return nil, errPartitionFull(len(t.objects))
 	}
 	hs := make([]Handle, len(objs))
 	for i, o := range objs {
