@@ -129,8 +129,8 @@ func (s *Snapshot) Info() BackupInfo {
 		pi := PartitionInfo{ID: p.ID, Name: p.Name, Objects: len(p.Objects)}
 		for _, o := range p.Objects {
 			for _, a := range o.Attributes {
-				if a.Type == ck.CKA_CLASS && len(a.Value) == 8 {
-					switch ck.ObjectClass(binary.LittleEndian.Uint64(a.Value)) {
+				if v, err := a.AsULong(); a.Type == ck.CKA_CLASS && err == nil {
+					switch ck.ObjectClass(v) {
 					case ck.CKO_PRIVATE_KEY, ck.CKO_SECRET_KEY:
 						pi.Keys++
 					}

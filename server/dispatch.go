@@ -40,6 +40,9 @@ var handlers = [...]handler{
 	wire.OpRevokeClient:    handle(wire.OpRevokeClient, (*Node).revokeClientOp),
 	wire.OpListClients:     handle(wire.OpListClients, (*Node).listClientsOp),
 	wire.OpBackup:          handle(wire.OpBackup, (*Node).backupOp),
+	wire.OpListInvalidated: handle(wire.OpListInvalidated, (*Node).listInvalidated),
+	wire.OpReactivate:      handle(wire.OpReactivate, (*Node).reactivate),
+	wire.OpPurge:           handle(wire.OpPurge, (*Node).purge),
 }
 
 // handle is the one path every request takes: its body is decoded into a
@@ -426,10 +429,15 @@ func (n *Node) destroyObject(c *conn, req *destroyObjectRequest, p *partition, a
 	// A repeat of a destroy that worked answers success, not
 	// CKR_OBJECT_HANDLE_INVALID: the client's view is that it asked once.
 	return n.once(c, p, wire.OpDestroyObject, acc, req.OpID, func(ch *change) (any, error) {
-		if err := p.tok.Destroy(acc, token.Handle(req.Handle)); err != nil {
+		h := token.Handle(req.Handle)
+		if err := p.tok.Destroy(acc, h); err != nil {
 			return nil, err
 		}
-		ch.destroyed = append(ch.destroyed, token.Handle(req.Handle))
+		if _, kept := p.tok.Record(h); kept {
+			ch.put(h) // invalidated: a new version of the object
+		} else {
+			ch.destroyed = append(ch.destroyed, h)
+		}
 		return wire.EmptyReply{}, nil
 	})
 }

@@ -113,6 +113,12 @@ type PartitionOptions struct {
 	// MaxPINAttempts is the number of consecutive wrong PINs after which a
 	// user is locked out (0: the token's default).
 	MaxPINAttempts int
+	// InvalidationRetention, when positive, keeps a destroyed object
+	// invalidated for this long before it is purged: invisible and unusable
+	// to applications, listed, reactivated or purged early by the SO
+	// (OpListInvalidated, OpReactivate, OpPurge). Zero (the default)
+	// destroys at once.
+	InvalidationRetention time.Duration
 	// TicketKey is the key that authenticates login tickets. Nodes that serve
 	// the same partition as a cluster share it, so that a ticket issued by
 	// one is accepted by all. All zero: a random key of this node alone.
@@ -300,7 +306,8 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 		tok, err := token.New(token.Config{
 			Name: po.Name, ID: po.ID,
 			UserPIN: po.UserPIN, SOPIN: po.SOPIN,
-			MaxPINAttempts: po.MaxPINAttempts,
+			MaxPINAttempts:        po.MaxPINAttempts,
+			InvalidationRetention: po.InvalidationRetention,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("server: partition %d (%s): %w", po.ID, po.Name, err)
@@ -370,6 +377,13 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 	n.workers.Add(opts.Workers)
 	for range opts.Workers {
 		go n.worker()
+	}
+	for _, p := range n.parts {
+		if p.tok.Retention() > 0 {
+			n.wg.Add(1)
+			go n.sweep()
+			break
+		}
 	}
 	n.mu.Lock()
 	n.serveLocked(ln)

@@ -292,11 +292,11 @@ func (n *Node) peerClaim(c *conn, body []byte) (any, error) {
 // Conversions between the token's records and their wire form.
 
 func peerObject(rec token.ObjectRecord) wire.PeerObject {
-	return wire.PeerObject{Handle: uint64(rec.Handle), Version: rec.Version, Writer: rec.Writer, Attributes: rec.Attributes}
+	return wire.PeerObject{Handle: uint64(rec.Handle), Version: rec.Version, Writer: rec.Writer, Attributes: rec.Attributes, Invalidated: rec.Invalidated}
 }
 
 func tokenRecord(o wire.PeerObject) token.ObjectRecord {
-	return token.ObjectRecord{Handle: token.Handle(o.Handle), Version: o.Version, Writer: o.Writer, Attributes: o.Attributes}
+	return token.ObjectRecord{Handle: token.Handle(o.Handle), Version: o.Version, Writer: o.Writer, Attributes: o.Attributes, Invalidated: o.Invalidated}
 }
 
 func peerPIN(rec token.PINRecord) wire.PeerPIN {

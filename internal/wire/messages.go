@@ -390,6 +390,40 @@ type BackupReply struct {
 	Data     []byte `cbor:"3,keyasint"`
 }
 
+// ListInvalidatedRequest asks the SO's partition for the destroyed objects
+// it keeps invalidated (a partition with an invalidation retention keeps a
+// destroyed object for that long: invisible and unusable, until the SO
+// reactivates or purges it, or the retention is up).
+type ListInvalidatedRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint"`
+}
+
+// ListInvalidatedReply lists invalidated objects, oldest first.
+type ListInvalidatedReply struct {
+	Objects []InvalidatedObject `cbor:"1,keyasint"`
+}
+
+// InvalidatedObject describes one invalidated object: its handle, when it
+// was invalidated and when it will be purged (Unix ms), and its CKA_CLASS,
+// CKA_KEY_TYPE, CKA_LABEL and CKA_ID (never key material).
+type InvalidatedObject struct {
+	Handle      uint64      `cbor:"1,keyasint"`
+	Invalidated int64       `cbor:"2,keyasint"`
+	Purge       int64       `cbor:"3,keyasint"`
+	Attributes  ck.Template `cbor:"4,keyasint,omitempty"`
+}
+
+// InvalidatedRequest names one invalidated object, to reactivate
+// (OpReactivate) or purge (OpPurge). Both change state: OpID makes a retry
+// act once.
+type InvalidatedRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint"`
+	Handle    uint64 `cbor:"3,keyasint"`
+	OpID      OpID   `cbor:"4,keyasint"`
+}
+
 // MaxBackupPassword bounds a backup password.
 const MaxBackupPassword = 1024
 
