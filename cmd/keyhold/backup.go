@@ -192,25 +192,64 @@ func clientTLS(cfg hsm.Config) (*tls.Config, error) {
 	return ct.Config()
 }
 
-// fetchBackup asks the partition's nodes in turn for a backup, until one
-// gives the whole file.
-func fetchBackup(ctx context.Context, pc hsm.PartitionConfig, tc *tls.Config, soPIN string, pw []byte, whole bool) ([]byte, error) {
+// asSO runs fn on a connection to a node of the partition, logged in as
+// its SO, trying the nodes in turn until one answers. A refusal from a node
+// (a wrong PIN, an unknown handle) is the answer: it is not tried on the
+// next node.
+func asSO(ctx context.Context, pc hsm.PartitionConfig, tc *tls.Config, soPIN string, fn func(ctx context.Context, conn *wire.Conn, ticket []byte) error) error {
 	var errs []error
 	for _, nc := range pc.Nodes {
 		if nc.Address == "" {
-			continue // a local module: it has no backup operation
+			continue // a local module: it has none of these operations
 		}
-		file, err := backupFrom(ctx, nc.Address, pc.ID, tc, soPIN, pw, whole)
+		err := func() error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			conn, err := wire.Dial(ctx, nc.Address, tc, wire.DialOptions{})
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			var login wire.LoginReply
+			if err := conn.Call(ctx, wire.OpLogin, wire.LoginRequest{Partition: pc.ID, User: ck.CKU_SO, PIN: []byte(soPIN)}, &login); err != nil {
+				return err
+			}
+			return fn(ctx, conn, login.Ticket)
+		}()
 		if err == nil {
-			return file, nil
+			return nil
 		}
 		var ce *ck.Error
 		if errors.As(err, &ce) {
-			return nil, remoteErr(ce)
+			return remoteErr(ce)
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", nc.Address, err))
 	}
-	return nil, fmt.Errorf("%w: %w", hsm.ErrUnavailable, errors.Join(errs...))
+	return fmt.Errorf("%w: %w", hsm.ErrUnavailable, errors.Join(errs...))
+}
+
+// fetchBackup asks the partition's nodes in turn for a backup, until one
+// gives the whole file.
+func fetchBackup(ctx context.Context, pc hsm.PartitionConfig, tc *tls.Config, soPIN string, pw []byte, whole bool) ([]byte, error) {
+	var file []byte
+	err := asSO(ctx, pc, tc, soPIN, func(ctx context.Context, conn *wire.Conn, ticket []byte) error {
+		var rep wire.BackupReply
+		if err := conn.Call(ctx, wire.OpBackup, wire.BackupRequest{Partition: pc.ID, Ticket: ticket, Password: pw, Node: whole}, &rep); err != nil {
+			return err
+		}
+		file = append([]byte(nil), rep.Data...)
+		for uint64(len(file)) < rep.Size {
+			if len(rep.Data) == 0 {
+				return errors.New("the node sent an empty chunk")
+			}
+			if err := conn.Call(ctx, wire.OpBackup, wire.BackupRequest{Partition: pc.ID, Ticket: ticket, Snapshot: rep.Snapshot, Offset: uint64(len(file))}, &rep); err != nil {
+				return err
+			}
+			file = append(file, rep.Data...)
+		}
+		return nil
+	})
+	return file, err
 }
 
 // remoteErr turns a node's refusal into the engine's typed error, so that
@@ -225,37 +264,10 @@ func remoteErr(ce *ck.Error) error {
 		return &pinError{errors.New(ce.Msg)}
 	case ck.CKR_USER_NOT_LOGGED_IN:
 		return fmt.Errorf("%w: %s", hsm.ErrNotLoggedIn, ce.Msg)
+	case ck.CKR_OBJECT_HANDLE_INVALID:
+		return fmt.Errorf("%w: %s", hsm.ErrNotFound, ce.Msg)
 	}
 	return ce
-}
-
-func backupFrom(ctx context.Context, addr string, part uint32, tc *tls.Config, soPIN string, pw []byte, whole bool) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	conn, err := wire.Dial(ctx, addr, tc, wire.DialOptions{})
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	var login wire.LoginReply
-	if err := conn.Call(ctx, wire.OpLogin, wire.LoginRequest{Partition: part, User: ck.CKU_SO, PIN: []byte(soPIN)}, &login); err != nil {
-		return nil, err
-	}
-	var rep wire.BackupReply
-	if err := conn.Call(ctx, wire.OpBackup, wire.BackupRequest{Partition: part, Ticket: login.Ticket, Password: pw, Node: whole}, &rep); err != nil {
-		return nil, err
-	}
-	file := append([]byte(nil), rep.Data...)
-	for uint64(len(file)) < rep.Size {
-		if len(rep.Data) == 0 {
-			return nil, errors.New("the node sent an empty chunk")
-		}
-		if err := conn.Call(ctx, wire.OpBackup, wire.BackupRequest{Partition: part, Ticket: login.Ticket, Snapshot: rep.Snapshot, Offset: uint64(len(file))}, &rep); err != nil {
-			return nil, err
-		}
-		file = append(file, rep.Data...)
-	}
-	return file, nil
 }
 
 // backupInfoJSON is the JSON of backup verify and restore.

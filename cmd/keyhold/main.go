@@ -8,6 +8,8 @@
 //	keyhold keys import    import a PEM private key (PKCS#8, PKCS#1, SEC1)
 //	keyhold keys delete    delete a key with its public key and certificates
 //	keyhold keys public    print a key's public key as PEM
+//	keyhold keys invalidated, reactivate, purge
+//	                       the SO's view of destroyed keys a partition keeps (serve --invalidation-retention)
 //	keyhold cert import    store a PEM certificate chain (leaf first) with a key
 //	keyhold cert export    print the chain stored with a key as PEM
 //	keyhold sign           sign a file (ECDSA ASN.1, RSA PKCS#1 v1.5 or PSS, Ed25519)
@@ -82,6 +84,7 @@
 //	backup:               {out, bytes, partition, node}
 //	backup verify:        {node, created, newest_change, whole_node, clients, partitions: [{id, name, objects, keys}]}
 //	restore:              as backup verify, with dir
+//	keys invalidated:     [{handle, label, id, class, invalidated, purge}]
 //
 // id is CKA_ID in lower-case hex; class is private, public or secret-key;
 // type is RSA, EC, Ed25519 or AES; bits is the RSA modulus, EC field or AES

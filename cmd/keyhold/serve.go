@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/internal/atomicfile"
@@ -87,6 +88,7 @@ type serveOptions struct {
 	userPIN, soPIN, userPINFile, soPINFile  string
 	nodes, maxPINAttempts, workers          int
 	userPINGiven, soPINGiven, attemptsGiven bool
+	retention                               time.Duration
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -108,6 +110,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&o.peers, "peers", "", "comma-separated addresses of the other processes of this node's cluster")
 	fs.IntVar(&o.maxPINAttempts, "max-pin-attempts", 5, "consecutive wrong PINs that lock a user out")
 	fs.IntVar(&o.workers, "workers", 0, "workers per node (0: the number of CPUs)")
+	fs.DurationVar(&o.retention, "invalidation-retention", 0, "keep destroyed objects invalidated this long, for the SO to reactivate or purge (keyhold keys invalidated); 0 destroys at once")
 	fs.StringVar(&o.enroll, "enroll", "", "create client entry `NAME` and write its setup password to DIR/NAME.setup instead of a ready credential")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -273,11 +276,12 @@ func (ps *pins) writePINsFile(dir string, names []string) error {
 	return atomicfile.Write(filepath.Join(dir, "pins"), []byte(b.String()), 0o600)
 }
 
-func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]byte) []server.PartitionOptions {
+func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]byte, retention time.Duration) []server.PartitionOptions {
 	out := make([]server.PartitionOptions, len(names))
 	for i, n := range names {
 		out[i] = server.PartitionOptions{
 			ID: uint32(i + 1), Name: n, UserPIN: ps.user, SOPIN: ps.so, MaxPINAttempts: attempts,
+			InvalidationRetention: retention,
 		}
 		if ticketKeys != nil {
 			out[i].TicketKey = ticketKeys[i]
@@ -303,7 +307,7 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 		Nodes:      o.nodes,
 		Name:       "keyhold",
 		Addresses:  addrs,
-		Partitions: partitionOptions(names, ps, o.maxPINAttempts, nil),
+		Partitions: partitionOptions(names, ps, o.maxPINAttempts, nil, o.retention),
 		Workers:    o.workers,
 		Dir:        dir,
 	})
@@ -385,7 +389,7 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 	node, err := server.StartNode(server.NodeOptions{
 		Name:       "keyhold " + self,
 		Address:    self,
-		Partitions: partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys),
+		Partitions: partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys, o.retention),
 		Workers:    o.workers,
 		PKI:        pki,
 		Peers:      peers,
