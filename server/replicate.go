@@ -283,6 +283,9 @@ func (n *Node) lead(p *partition, k dedupKey, e *dedupEntry, fn func(*change) (a
 			// peers that granted the claim.
 			reply, err = resultReply(res)
 			cerr := n.commit(p, nil, n.dedup.finish(k, e, reply, err))
+			if cerr != nil {
+				n.dedup.finish(k, e, nil, cerr)
+			}
 			finished = true
 			close(e.done)
 			if cerr != nil {
@@ -306,6 +309,11 @@ func (n *Node) lead(p *partition, k dedupKey, e *dedupEntry, fn func(*change) (a
 	// joins meanwhile receives it in this node's whole state.
 	res := n.dedup.finish(k, e, reply, err)
 	cerr := n.commit(p, &ch, res)
+	if cerr != nil {
+		// Not stored, so not acknowledged: a retry with this OpID must not
+		// be told it was done.
+		n.dedup.finish(k, e, nil, cerr)
+	}
 	finished = true
 	close(e.done)
 	if cerr != nil {

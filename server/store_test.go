@@ -231,3 +231,22 @@ func TestTamperedRecordRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestStorageFailureNotAcknowledged: a change that cannot be stored is
+// answered CKR_DEVICE_ERROR, and a retry with the same OpID is not told it
+// was done.
+func TestStorageFailureNotAcknowledged(t *testing.T) {
+	n := startDurable(t, t.TempDir(), nil)
+	c := dialNode(t, n)
+	ticket := login(t, c, 1, ck.CKU_USER, testUserPIN)
+	// The file is closed under the node, as a failed disk would leave it.
+	require.NoError(t, n.st.db.Close())
+	req := wire.CreateObjectRequest{Partition: 1, Ticket: ticket, OpID: newOpID(t), Template: ck.Template{
+		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_DATA)), ck.Bool(ck.CKA_TOKEN, true),
+	}}
+	requireCode(t, c.Call(ctxT(t), wire.OpCreateObject, req, nil), ck.CKR_DEVICE_ERROR)
+	requireCode(t, c.Call(ctxT(t), wire.OpCreateObject, req, nil), ck.CKR_DEVICE_ERROR)
+	assert.Equal(t, uint64(1), n.Stats().StorageFailures)
+	// What needs no storage goes on.
+	require.NoError(t, c.Call(ctxT(t), wire.OpPing, wire.PingRequest{}, nil))
+}
