@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/wire"
 )
 
 // TestServeRestartKeepsState stops keyhold serve (SIGTERM: a clean exit;
@@ -100,4 +103,71 @@ func TestServeRestartKeepsState(t *testing.T) {
 			require.ErrorIs(t, ops.Login(ctxT(t), oldPIN), hsm.ErrPINLocked)
 		})
 	}
+}
+
+// TestServeProcessClusterRestart kills every process of a 3-process
+// cluster with SIGKILL and starts them again: each node, asked alone,
+// still has the key (and signs with it), the changed PIN and the lockout.
+func TestServeProcessClusterRestart(t *testing.T) {
+	const oldPIN, newPIN = "user-pin-1234", "user-pin-changed"
+	dir := t.TempDir()
+	addrs := freePorts(t, 3)
+	peers := strings.Join(addrs, ",")
+	startAll := func() []*process {
+		procs := make([]*process, 3)
+		var wg sync.WaitGroup
+		for i := range 3 {
+			wg.Go(func() {
+				procs[i], _ = startServe(t, []string{"KEYHOLD_USER_PIN=" + oldPIN}, "--dir", dir, "--partitions", "pay,ops",
+					"--listen", addrs[i], "--peers", peers, "--so-pin", "so-pin-5678", "--max-pin-attempts", "3")
+			})
+		}
+		wg.Wait()
+		return procs
+	}
+	procs := startAll()
+	cfg, err := hsm.LoadConfig(filepath.Join(dir, "keyhold.yaml"))
+	require.NoError(t, err)
+	key := signWithEngine(t, cfg, "pay", oldPIN, "kept")
+	pub := key.Public().(*ecdsa.PublicKey)
+	c0 := dialNode(t, cfg, addrs[0])
+	require.NoError(t, c0.Call(ctxT(t), wire.OpSetPIN, wire.SetPINRequest{
+		Partition: 1, User: ck.CKU_USER, OldPIN: []byte(oldPIN), NewPIN: []byte(newPIN), OpID: wire.OpID{1},
+	}, nil))
+	for i := range 3 {
+		// One wrong PIN on each node: the counter is the cluster's.
+		c := dialNode(t, cfg, addrs[i])
+		require.Error(t, c.Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: 2, User: ck.CKU_USER, PIN: []byte("wrong-pin-000")}, nil))
+	}
+
+	for _, p := range procs {
+		require.Error(t, p.stop(syscall.SIGKILL))
+	}
+	startAll()
+	digest := sha256.Sum256([]byte("signed by each node after a crash of all"))
+	for _, a := range addrs {
+		c := dialNode(t, cfg, a)
+		err := c.Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: 1, User: ck.CKU_USER, PIN: []byte(oldPIN)}, nil)
+		requireRV(t, err, ck.CKR_PIN_INCORRECT)
+		ticket := login(t, c, 1, newPIN)
+		var found wire.FindObjectsReply
+		require.NoError(t, c.Call(ctxT(t), wire.OpFindObjects, wire.FindObjectsRequest{Partition: 1, Ticket: ticket, Template: ck.Template{
+			ck.String(ck.CKA_LABEL, "kept"), ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_PRIVATE_KEY)),
+		}}, &found))
+		require.Len(t, found.Objects, 1, "node %s", a)
+		var sig wire.DataReply
+		require.NoError(t, c.Call(ctxT(t), wire.OpSign, wire.CryptRequest{
+			Partition: 1, Ticket: ticket, Handle: found.Objects[0].Handle, Mechanism: ck.Mechanism{Type: ck.CKM_ECDSA}, Data: digest[:],
+		}, &sig))
+		assert.True(t, ecdsa.VerifyASN1(pub, digest[:], rawToASN1(t, sig.Data)), "node %s", a)
+		err = c.Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: 2, User: ck.CKU_USER, PIN: []byte(oldPIN)}, nil)
+		requireRV(t, err, ck.CKR_PIN_LOCKED)
+	}
+}
+
+func requireRV(t *testing.T, err error, rv ck.ReturnValue) {
+	t.Helper()
+	var ce *ck.Error
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, rv, ce.RV, "%v", err)
 }
