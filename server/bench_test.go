@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/asn1"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,4 +80,58 @@ func BenchmarkSignP256(b *testing.B) {
 		}
 		reportLatency(b, lat)
 	})
+}
+
+// BenchmarkClusterSignP256 is ECDSA P-256 signing on a 3-node cluster, 32
+// callers spread over the nodes, in memory and durable: storage must not
+// slow signing down.
+//
+//	go test ./server -run '^$' -bench ClusterSignP256 -benchtime 3s
+func BenchmarkClusterSignP256(b *testing.B) {
+	for _, durable := range []bool{false, true} {
+		name := "memory"
+		if durable {
+			name = "durable"
+		}
+		b.Run(name, func(b *testing.B) {
+			opts := ClusterOptions{Nodes: 3, Partitions: []PartitionOptions{{ID: 1, Name: "test", UserPIN: "user-pin-1234", SOPIN: "so-pin-5678"}}}
+			if durable {
+				opts.Dir = b.TempDir()
+			}
+			cl, err := StartCluster(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.Close()
+			conns := make([]*wire.Conn, 3)
+			for i, n := range cl.Nodes() {
+				cfg, err := wire.ClientTLS{Certificate: cl.Certificate(), RootCAs: cl.PKI().NodeCAPool()}.Config()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if conns[i], err = wire.Dial(ctxT(b), n.Addr(), cfg, wire.DialOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				defer conns[i].Close()
+			}
+			ticket := login(b, conns[0], 1, ck.CKU_USER, "user-pin-1234")
+			kp := genP256(b, conns[0], ticket)
+			digest := sha256.Sum256([]byte("benchmark"))
+			var next atomic.Int32
+			b.SetParallelism(16) // 32 callers on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				c := conns[int(next.Add(1))%len(conns)]
+				for pb.Next() {
+					var rep wire.DataReply
+					if err := c.Call(context.Background(), wire.OpSign, wire.CryptRequest{
+						Partition: 1, Ticket: ticket, Handle: kp.Private, Mechanism: ck.Mechanism{Type: ck.CKM_ECDSA}, Data: digest[:],
+					}, &rep); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
