@@ -116,8 +116,6 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	dbPath := filepath.Join(dir, storeFile)
-	_, statErr := os.Stat(dbPath)
-	exists := statErr == nil
 	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
@@ -126,7 +124,14 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("%w: open %s: %v", ErrStorage, dbPath, err)
 	}
 	// The lock is held: from here on, this node alone writes the directory.
-	key, err := loadNodeKey(dir, exists)
+	// A file that was never given its format (a first start that failed
+	// before) holds nothing sealed: it is new, and may get a new key.
+	var used bool
+	_ = db.View(func(tx *bolt.Tx) error {
+		used = tx.Bucket(bucketMeta) != nil
+		return nil
+	})
+	key, err := loadNodeKey(dir, used)
 	if err != nil {
 		db.Close()
 		return nil, err
