@@ -63,16 +63,9 @@ func (c *conn) servePeer(h wire.Header, body []byte) {
 	}()
 	n.stats.peerRequests.Add(1)
 	var reply any
-	var err error
-	switch h.Op {
-	case wire.OpPeerJoin:
-		reply, err = n.peerJoin(body)
-	case wire.OpPeerApply:
-		reply, err = n.peerApply(c, body)
-	case wire.OpPeerClaim:
-		reply, err = n.peerClaim(c, body)
-	default:
-		err = ck.Errorf(wire.CodeUnknownOp, "unknown peer op %d", uint16(h.Op))
+	var err error = ck.Errorf(wire.CodeUnknownOp, "unknown peer op %d", uint16(h.Op))
+	if hd := peerHandlers[h.Op]; hd != nil {
+		reply, err = hd(n, c, body)
 	}
 	if err != nil {
 		c.replyError(h, err)
@@ -81,14 +74,18 @@ func (c *conn) servePeer(h wire.Header, body []byte) {
 	c.reply(h, reply)
 }
 
+// peerHandlers serve the peer operations, through the same decode path as
+// clients' requests (see handle).
+var peerHandlers = map[wire.Op]handler{
+	wire.OpPeerJoin:  handle(wire.OpPeerJoin, (*Node).peerJoin),
+	wire.OpPeerApply: handle(wire.OpPeerApply, (*Node).peerApply),
+	wire.OpPeerClaim: handle(wire.OpPeerClaim, (*Node).peerClaim),
+}
+
 // peerJoin makes this node's link to the sender reconnect and push this
 // node's whole state, and answers when that is done: the sender is
 // (re)starting and serves clients only after it has caught up.
-func (n *Node) peerJoin(body []byte) (any, error) {
-	var req wire.PeerJoinRequest
-	if err := decode(body, &req, wire.OpPeerJoin); err != nil {
-		return nil, err
-	}
+func (n *Node) peerJoin(_ *conn, req *wire.PeerJoinRequest) (any, error) {
 	l := n.cl.link(req.Address)
 	if l == nil {
 		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "%s is not a peer of this node", req.Address)
@@ -110,16 +107,12 @@ func (n *Node) peerJoin(body []byte) (any, error) {
 // makes) is skipped and counted: the rest of the change still applies, and
 // refusing the message would only make the peer declare this node down and
 // send it again.
-func (n *Node) peerApply(c *conn, body []byte) (any, error) {
-	var req wire.PeerApplyRequest
-	if err := decode(body, &req, wire.OpPeerApply); err != nil {
-		return nil, err
-	}
-	p, err := n.merge(&req, c, false)
+func (n *Node) peerApply(c *conn, req *wire.PeerApplyRequest) (any, error) {
+	p, err := n.merge(req, c, false)
 	if err != nil {
 		return nil, err
 	}
-	if err := n.storeApplied(p, &req); err != nil {
+	if err := n.storeApplied(p, req); err != nil {
 		return nil, err
 	}
 	return wire.PeerApplyReply{}, nil
@@ -276,11 +269,7 @@ func adoptStoredMeta(st *store, opts *NodeOptions) error {
 }
 
 // peerClaim records that the sender is about to act on a request.
-func (n *Node) peerClaim(c *conn, body []byte) (any, error) {
-	var req wire.PeerClaimRequest
-	if err := decode(body, &req, wire.OpPeerClaim); err != nil {
-		return nil, err
-	}
+func (n *Node) peerClaim(c *conn, req *wire.PeerClaimRequest) (any, error) {
 	k, ok := keyOf(req.Key)
 	if !ok {
 		return nil, ck.Errorf(wire.CodeBadRequest, "malformed claim key")
