@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -16,7 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
-	"golang.org/x/crypto/hkdf"
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
@@ -146,12 +146,10 @@ func (s *Snapshot) Info() BackupInfo {
 func backupKeys(password, salt []byte, t, m uint32, p uint8) (cipher.AEAD, []byte) {
 	master := argon2.IDKey(password, salt, t, m, p, 32)
 	defer clear(master)
-	kdf := hkdf.New(sha256.New, master, salt, []byte("keyhold backup keys"))
-	var keys [64]byte
-	_, _ = kdf.Read(keys[:])
+	keys, _ := hkdf.Key(sha256.New, master, salt, "keyhold backup keys", 64) // 64 bytes of SHA-256 never fail
 	check := bytes.Clone(keys[32:])
 	b, _ := aes.NewCipher(keys[:32])
-	clear(keys[:])
+	clear(keys)
 	g, _ := cipher.NewGCM(b)
 	return g, check
 }
