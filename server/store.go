@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -193,12 +194,11 @@ func loadNodeKey(dir string, storeExisted bool) (cipher.AEAD, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s has mode %v", ErrNodeKey, path, st.Mode().Perm())
 	}
-	key := make([]byte, 33)
-	n, _ := f.Read(key)
-	if n != 32 {
+	key, err := io.ReadAll(io.LimitReader(f, 33))
+	if err != nil || len(key) != 32 {
 		return nil, fmt.Errorf("%w: %s does not hold a 32-byte key", ErrNodeKey, path)
 	}
-	return newAEAD(key[:32]), nil
+	return newAEAD(key), nil
 }
 
 func newAEAD(key []byte) cipher.AEAD {
