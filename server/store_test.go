@@ -126,11 +126,19 @@ func TestSecretsNotOnDisk(t *testing.T) {
 	keys := durableState(t, n)
 	setup, err := n.CreateClient("host", 0)
 	require.NoError(t, err)
+	// Created over the wire, the reply (with the password) is also kept,
+	// as the result of a request a client may retry.
+	c := dialNode(t, n)
+	var created wire.CreateClientReply
+	require.NoError(t, c.Call(ctxT(t), wire.OpCreateClient, wire.CreateClientRequest{
+		Partition: 1, Ticket: login(t, c, 1, ck.CKU_SO, testSOPIN), Name: "wire-host", OpID: newOpID(t),
+	}, &created))
 	require.NoError(t, n.Close())
 
 	secrets := map[string][]byte{
 		"user PIN": []byte(testUserPIN), "new user PIN": []byte(newUserPIN),
 		"SO PIN": []byte(testSOPIN), "setup password": []byte(setup),
+		"setup password over the wire": []byte(created.Password),
 	}
 	for _, k := range keys {
 		for i, s := range k.secrets {
