@@ -51,3 +51,31 @@ func TestRestartAloneKeepsSecurityState(t *testing.T) {
 	require.NoError(t, a.Restart())
 	requireCode(t, dialNode(t, env, a).Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: 1, User: ck.CKU_USER, PIN: []byte(DefaultUserPIN)}, nil), ck.CKR_PIN_INCORRECT)
 }
+
+// TestInvalidationReplicates: a key destroyed on one node of a cluster that
+// keeps destroyed keys is invalidated on every node, and reactivated
+// through another, it signs everywhere again.
+func TestInvalidationReplicates(t *testing.T) {
+	env := Start(t, WithNodes(2), WithInvalidationRetention(time.Hour))
+	cs := dialAll(t, env)
+	p := env.PartitionID
+	user := login(t, cs[0], p, ck.CKU_USER, env.UserPIN)
+	kp := genP256(t, cs[0], p, user, "invalidated")
+	require.NoError(t, cs[0].Call(ctxT(t), wire.OpDestroyObject, wire.DestroyObjectRequest{Partition: p, Ticket: user, Handle: kp.Private, OpID: newOpID(t)}, nil))
+	digest := make([]byte, 32)
+	for _, c := range cs {
+		_, err := signP256(t, c, p, user, kp.Private, digest)
+		requireCode(t, err, ck.CKR_OBJECT_HANDLE_INVALID)
+	}
+	so := login(t, cs[1], p, ck.CKU_SO, env.SOPIN)
+	var list wire.ListInvalidatedReply
+	require.NoError(t, cs[1].Call(ctxT(t), wire.OpListInvalidated, wire.ListInvalidatedRequest{Partition: p, Ticket: so}, &list))
+	require.Len(t, list.Objects, 1)
+	assert.Equal(t, kp.Private, list.Objects[0].Handle)
+	require.NoError(t, cs[1].Call(ctxT(t), wire.OpReactivate, wire.InvalidatedRequest{Partition: p, Ticket: so, Handle: kp.Private, OpID: newOpID(t)}, nil))
+	for _, c := range cs {
+		sig, err := signP256(t, c, p, user, kp.Private, digest)
+		require.NoError(t, err)
+		assert.True(t, verifyRS(ecPublicKey(t, c, p, kp.Public), digest, sig))
+	}
+}

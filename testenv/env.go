@@ -55,6 +55,7 @@ type Option func(*envSettings)
 type envSettings struct {
 	partitions         []PartitionOptions
 	maxPINAttempts     int
+	retention          time.Duration
 	workers            int
 	queueDepth         int
 	ticketLifetime     time.Duration
@@ -88,6 +89,12 @@ func WithPartition(id uint32, name, userPIN, soPIN string) Option {
 // partition is locked out (default 3).
 func WithMaxPINAttempts(n int) Option {
 	return func(s *envSettings) { s.maxPINAttempts = n }
+}
+
+// WithInvalidationRetention makes every partition keep destroyed objects
+// invalidated for d (see server.PartitionOptions.InvalidationRetention).
+func WithInvalidationRetention(d time.Duration) Option {
+	return func(s *envSettings) { s.retention = d }
 }
 
 // WithWorkers sets the node's number of workers (default: the number of CPUs).
@@ -126,6 +133,7 @@ func Start(tb testing.TB, opts ...Option) *Env {
 	}
 	for i := range s.partitions {
 		s.partitions[i].MaxPINAttempts = s.maxPINAttempts
+		s.partitions[i].InvalidationRetention = s.retention
 	}
 	c, err := StartCluster(ClusterOptions{
 		Nodes:              s.nodes,
