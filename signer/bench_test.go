@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keyhold/keyhold/internal/hsmtest"
 )
 
 // BenchmarkSign compares, in one run, signing through the SDK with a key in
@@ -134,7 +136,7 @@ type benchAlgorithm struct {
 // returns the schemes the benchmarks compare: ECDSA P-256, RSA-2048 PSS and
 // Ed25519.
 func benchAlgorithms(b *testing.B) []benchAlgorithm {
-	k := setup(b)
+	k := setup(b, hsmtest.Software)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		b.Fatal(err)

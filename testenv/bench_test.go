@@ -56,34 +56,3 @@ func BenchmarkStdlibSignP256(b *testing.B) {
 		}
 	})
 }
-
-// BenchmarkTicketCheck is the per-request cost of a login ticket on a
-// connection that presented it before (the usual case) and on a new one.
-func BenchmarkTicketCheck(b *testing.B) {
-	env := Start(b)
-	c := dial(b, env)
-	ticket := login(b, c, env.PartitionID, ck.CKU_USER, env.UserPIN)
-	var node *conn
-	env.Node.mu.Lock()
-	for k := range env.Node.open {
-		node = k
-	}
-	env.Node.mu.Unlock()
-	p := env.Node.parts[env.PartitionID]
-	b.Run("remembered", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := env.Node.access(node, p, ticket); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("MAC", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, ok := p.keys.open(ticket, &node.clientID); !ok {
-				b.Fatal("ticket refused")
-			}
-		}
-	})
-}

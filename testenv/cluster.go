@@ -1,186 +1,49 @@
 package testenv
 
 import (
-	"crypto/rand"
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"net"
-	"time"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/faults"
+	"github.com/keyhold/keyhold/server"
 )
 
-// ClusterOptions configure a cluster: nodes that serve the same partitions
-// and replicate every change between them, which a client configuration lists
-// under each partition so that the application sees one partition. The zero
-// value of each field takes the default given next to it.
-type ClusterOptions struct {
-	// Nodes is the number of nodes (default 1).
-	Nodes int
-	// Name names the nodes in their hello replies: Name-1, Name-2, ... (just
-	// Name for a single node; default "testenv").
-	Name string
-	// Addresses are the nodes' listen addresses, one per node (default
-	// "127.0.0.1:0" each: a free port on the loopback interface).
-	Addresses []string
-	// Partitions are the partitions every node serves; at least one. A
-	// partition without a TicketKey gets a random one, shared by the nodes.
-	Partitions []PartitionOptions
-	// Workers, QueueDepth and TicketLifetime are as in NodeOptions, for
-	// each node.
-	Workers        int
-	QueueDepth     int
-	TicketLifetime time.Duration
-	// ReplicationTimeout is as in NodeOptions.
-	ReplicationTimeout time.Duration
-	// PKI issues every node's certificates and the client credential
-	// (default: a new PKI).
-	PKI *PKI
-}
-
-// Cluster is a running set of nodes that serve the same partitions and
-// replicate between them, with a client credential and a ready configuration
-// that lists every node. Like Node, it is for development and tests only.
+// Cluster is a running set of nodes (a server.Cluster) with a client
+// credential and a ready configuration that lists every node.
 type Cluster struct {
+	*server.Cluster
 	nodes []*Node
-	pki   *PKI
 	cred  *hsm.Credential
-	cert  tls.Certificate
 }
 
-// clusterStartTimeout bounds how long StartCluster waits for the nodes to
-// connect to each other.
-const clusterStartTimeout = 15 * time.Second
-
-// StartCluster starts opts.Nodes nodes on their own addresses, connects each
-// to every other, and returns once every node replicates to every other: a
-// change made through any node from then on is on all of them before it is
-// acknowledged. The caller closes the cluster.
+// StartCluster starts a cluster (see server.StartCluster) whose nodes
+// faults can be injected into. The caller closes it.
 func StartCluster(opts ClusterOptions) (*Cluster, error) {
-	if opts.Nodes <= 0 {
-		opts.Nodes = 1
+	n := max(opts.Nodes, 1)
+	opts.Faults = make([]*faults.Set, n)
+	for i := range opts.Faults {
+		opts.Faults[i] = new(faults.Set)
 	}
-	if opts.Name == "" {
-		opts.Name = "testenv"
-	}
-	if len(opts.Addresses) != 0 && len(opts.Addresses) != opts.Nodes {
-		return nil, fmt.Errorf("testenv: %d addresses for %d nodes", len(opts.Addresses), opts.Nodes)
-	}
-	if len(opts.Partitions) == 0 {
-		return nil, errors.New("testenv: a cluster needs at least one partition")
-	}
-	if opts.PKI == nil {
-		p, err := NewPKI()
-		if err != nil {
-			return nil, err
-		}
-		opts.PKI = p
-	}
-	// Every node must accept every node's tickets: one key per partition.
-	parts := append([]PartitionOptions(nil), opts.Partitions...)
-	for i := range parts {
-		if parts[i].TicketKey == ([32]byte{}) {
-			_, _ = rand.Read(parts[i].TicketKey[:]) // never fails (crypto/rand, Go 1.24+)
-		}
-	}
-	cred, cert, err := opts.PKI.ClientCredential("keyhold-client")
+	sc, err := server.StartCluster(opts)
 	if err != nil {
 		return nil, err
 	}
-
-	// Listen first: each node must know every other's address.
-	lns := make([]net.Listener, opts.Nodes)
-	closeListeners := func() {
-		for _, ln := range lns {
-			if ln != nil {
-				ln.Close()
-			}
-		}
-	}
-	for i := range lns {
-		addr := "127.0.0.1:0"
-		if len(opts.Addresses) > 0 {
-			addr = opts.Addresses[i]
-		}
-		if lns[i], err = net.Listen("tcp", addr); err != nil {
-			closeListeners()
-			return nil, fmt.Errorf("testenv: listen: %w", err)
-		}
-	}
-	addrs := make([]string, len(lns))
-	for i, ln := range lns {
-		addrs[i] = ln.Addr().String()
-	}
-	c := &Cluster{pki: opts.PKI, cred: cred, cert: cert}
-	for i, ln := range lns {
-		var peers []string
-		for j, other := range addrs {
-			if j != i {
-				peers = append(peers, other)
-			}
-		}
-		name := opts.Name
-		if opts.Nodes > 1 {
-			name = fmt.Sprintf("%s-%d", opts.Name, i+1)
-		}
-		n, err := StartNode(NodeOptions{
-			Name:               name,
-			Partitions:         parts,
-			Workers:            opts.Workers,
-			QueueDepth:         opts.QueueDepth,
-			TicketLifetime:     opts.TicketLifetime,
-			PKI:                opts.PKI,
-			Peers:              peers,
-			ReplicationTimeout: opts.ReplicationTimeout,
-			listener:           ln,
-			fresh:              true,
-		})
-		if err != nil {
-			lns[i] = nil // StartNode closed it or owns it
-			for _, rest := range lns[i+1:] {
-				rest.Close()
-			}
-			_ = c.Close()
-			return nil, err
-		}
-		lns[i] = nil
-		c.nodes = append(c.nodes, n)
-	}
-	deadline := time.Now().Add(clusterStartTimeout)
-	for !c.connected() {
-		if time.Now().After(deadline) {
-			_ = c.Close()
-			return nil, errors.New("testenv: the cluster's nodes did not connect to each other in time")
-		}
-		time.Sleep(2 * time.Millisecond)
+	c := &Cluster{Cluster: sc, cred: (*hsm.Credential)(sc.Credential())}
+	for i, sn := range sc.Nodes() {
+		c.nodes = append(c.nodes, &Node{Node: sn, faults: opts.Faults[i]})
 	}
 	return c, nil
 }
 
-// connected reports whether every node replicates to every other.
-func (c *Cluster) connected() bool {
-	for _, n := range c.nodes {
-		if n.cl != nil && !n.cl.synced() {
-			return false
-		}
-	}
-	return true
-}
-
 // Nodes returns the cluster's nodes, in the order of Config's node lists.
 func (c *Cluster) Nodes() []*Node { return append([]*Node(nil), c.nodes...) }
-
-// PKI returns the PKI that issued the nodes' certificates and the client
-// credential.
-func (c *Cluster) PKI() *PKI { return c.pki }
 
 // Credential returns the client credential of Config, as a secrets file
 // holds it.
 func (c *Cluster) Credential() *hsm.Credential { return c.cred }
 
 // Certificate returns the client credential, ready for TLS.
-func (c *Cluster) Certificate() tls.Certificate { return c.cert }
+func (c *Cluster) Certificate() tls.Certificate { return c.Cluster.Certificate() }
 
 // Config returns a ready client configuration: every partition, with every
 // node at priority 0, the node CA as RootCAs and the client credential as
@@ -190,8 +53,8 @@ func (c *Cluster) Config() hsm.Config { return c.ConfigWithPriorities() }
 // ConfigWithPriorities is Config with node i at priority priorities[i]
 // (nodes beyond the list at 0), for tests of failover between priorities.
 func (c *Cluster) ConfigWithPriorities(priorities ...int) hsm.Config {
-	cert := c.cert
-	cfg := hsm.Config{RootCAs: c.pki.NodeCAPool(), Credential: &cert}
+	cert := c.Certificate()
+	cfg := hsm.Config{RootCAs: c.PKI().NodeCAPool(), Credential: &cert}
 	if len(c.nodes) == 0 {
 		return cfg
 	}
@@ -212,14 +75,5 @@ func (c *Cluster) ConfigWithPriorities(priorities ...int) hsm.Config {
 // WriteConfig writes Config into dir as files, as Embedded.WriteConfig does,
 // and returns the path of keyhold.yaml.
 func (c *Cluster) WriteConfig(dir string) (path string, err error) {
-	return writeConfig(dir, c.Config(), c.pki.NodeCAPEM(), c.cred)
-}
-
-// Close stops every node.
-func (c *Cluster) Close() error {
-	var errs []error
-	for _, n := range c.nodes {
-		errs = append(errs, n.Close())
-	}
-	return errors.Join(errs...)
+	return writeConfig(dir, c.Config(), c.PKI().NodeCAPEM(), c.cred)
 }

@@ -288,7 +288,7 @@ func TestClusterDedupRetryWhileRunning(t *testing.T) {
 			<-release
 		}
 	}
-	env.Nodes[0].afterClaim.Store(&hook)
+	env.Nodes[0].faults.SetAfterClaim(hook)
 	req := genP256Request(t, p, ticket, "raced", newOpID(t))
 	var first, retry wire.GenerateKeyPairReply
 	var wg sync.WaitGroup
@@ -298,7 +298,7 @@ func TestClusterDedupRetryWhileRunning(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // the retry is waiting on node 2
 	close(release)
 	wg.Wait()
-	env.Nodes[0].afterClaim.Store(nil)
+	env.Nodes[0].faults.SetAfterClaim(nil)
 	assert.Equal(t, first, retry)
 	assert.Len(t, find(t, cs[1], p, ticket, ck.Template{ck.String(ck.CKA_LABEL, "raced")}), 2)
 }

@@ -1,71 +1,24 @@
-// Package testenv is keyhold's software HSM: nodes that serve partitions over
-// real TLS with the real wire protocol, holding real keys under PKCS#11 rules
-// (a sensitive key never leaves, a key without CKA_SIGN does not sign, PINs
-// have retry counters and lock out), with a fault-injection API for failover
-// tests.
-//
-// It is a development and test HSM. It is NOT a hardware security boundary:
-// keys live in ordinary process memory, are lost when the process exits, and
-// are as safe as the host and process that run it. Never protect real secrets
-// with it.
+// Package testenv starts keyhold HSM nodes (package server) inside Go tests
+// and programs' examples: nodes and clusters in the calling process, a PKI,
+// a client credential and a ready hsm.Config, and the faults that failover
+// tests inject.
 //
 // Tests start one with Start, which returns a ready hsm.Config:
 //
 //	env := testenv.Start(t)
 //	client, err := hsm.Open(ctx, env.Config)
 //
-// Programs and examples use StartEmbedded, and `keyhold serve` runs nodes as
-// a process for clients that are not written in Go.
-//
-// # Clusters
-//
-// Several nodes that serve the same partitions form a cluster, which a client
-// configuration lists under each partition and an application sees as one
-// partition. Start(t, WithNodes(3)) starts one in the test's process
-// (StartCluster for programs); NodeOptions.Peers makes a node one of a
-// cluster of processes (`keyhold serve --peers`).
-//
-// The nodes replicate every change (HA cloning): the node that serves a
-// request that creates, changes or destroys an object, changes a PIN, or
-// counts a wrong PIN, pushes the change to every live peer in parallel and
-// answers only once they acknowledged it, so a key created through one node is
-// usable through any other on the next call, and the PIN retry counter is the
-// cluster's. A peer that does not acknowledge in time is declared down and
-// brought up to date when it is back; a node that restarts catches up from
-// its peers before it serves clients again. Login tickets are accepted by
-// every node (the ticket keys are the cluster's), and deduplication of OpIDs
-// is cluster-wide: a retry sent to another node gets the first result. Peers
-// authenticate with node-CA certificates marked for peers, which clients
-// never hold. See replicate.go for the design and docs/protocol.md for the
-// peer operations.
-//
-// # Client enrollment
-//
-// CreateClient makes a client entry with a one-time setup password (shown
-// once, kept as an argon2id hash, expiring, locked after MaxSetupFailures
-// wrong tries); a client without a certificate may connect and send Enroll
-// only, trading the password and a CSR for a client-CA certificate (ppin
-// enroll). Entries replicate like partition state, so one enrollment is
-// valid on every node. RevokeClient makes every node refuse the client's
-// certificate from its next request on. The SO of a partition does the same
-// over the wire (OpCreateClient, OpRevokeClient, OpListClients; see
-// clientadmin.go), which is how hsm.Partition.CreateClient and keyhold
-// clients reach a node. See clients.go.
+// Start(t, WithNodes(3)) starts a cluster. Programs and examples use
+// StartEmbedded or StartCluster.
 //
 // # Faults
 //
 // Failover tests inject faults per node: SetLatency, SetBusy,
-// RefuseConnections, DropConnections, DropReplies (act, then lose the reply),
-// Stop and Kill (a crash: the node's memory is lost) and Restart; Stats
-// counts what each node served.
+// RefuseConnections, DropConnections, DropReplies (act, then lose the
+// reply), Freeze (stop answering with sockets open, as SIGSTOP does), Stop,
+// Kill (a crash: the node's memory is lost) and Restart; Stats counts what
+// each node served.
 //
-// How a node serves: one goroutine per connection reads frames and queues
-// them on a bounded queue; a fixed pool of workers, sized to the cores, runs
-// them. When the queue is full a request is answered busy at once rather than
-// waiting, so that overload shows as a fast, retryable error instead of
-// exploding latency. Requests are stateless: a login returns a ticket bound
-// to the partition, the user's PIN generation and the client's certificate,
-// and every request that needs a login carries it. Requests that change state
-// carry an OpID, and a repeat gets the first result, so that a retry never
-// creates a second key.
+// The nodes are development and test HSMs, NOT a hardware security
+// boundary: never protect real secrets with them.
 package testenv

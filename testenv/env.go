@@ -55,6 +55,7 @@ type Option func(*envSettings)
 type envSettings struct {
 	partitions         []PartitionOptions
 	maxPINAttempts     int
+	retention          time.Duration
 	workers            int
 	queueDepth         int
 	ticketLifetime     time.Duration
@@ -90,6 +91,12 @@ func WithMaxPINAttempts(n int) Option {
 	return func(s *envSettings) { s.maxPINAttempts = n }
 }
 
+// WithInvalidationRetention makes every partition keep destroyed objects
+// invalidated for d (see server.PartitionOptions.InvalidationRetention).
+func WithInvalidationRetention(d time.Duration) Option {
+	return func(s *envSettings) { s.retention = d }
+}
+
 // WithWorkers sets the node's number of workers (default: the number of CPUs).
 func WithWorkers(n int) Option {
 	return func(s *envSettings) { s.workers = n }
@@ -109,7 +116,9 @@ func WithTicketLifetime(d time.Duration) Option {
 // Start starts a node (or a cluster: WithNodes) for the test, stops it when
 // the test ends, and returns the environment. By default the node serves one
 // partition, ID 1 named "test", with User PIN "user-pin-1234", SO PIN
-// "so-pin-5678" and lockout after 3 wrong PINs.
+// "so-pin-5678" and lockout after 3 wrong PINs. Each node stores its state
+// in a directory of tb.TempDir(), as a deployed node does: Kill loses its
+// memory, not what it stored.
 func Start(tb testing.TB, opts ...Option) *Env {
 	tb.Helper()
 	s := envSettings{maxPINAttempts: DefaultMaxPINAttempts}
@@ -124,6 +133,7 @@ func Start(tb testing.TB, opts ...Option) *Env {
 	}
 	for i := range s.partitions {
 		s.partitions[i].MaxPINAttempts = s.maxPINAttempts
+		s.partitions[i].InvalidationRetention = s.retention
 	}
 	c, err := StartCluster(ClusterOptions{
 		Nodes:              s.nodes,
@@ -133,6 +143,9 @@ func Start(tb testing.TB, opts ...Option) *Env {
 		QueueDepth:         s.queueDepth,
 		TicketLifetime:     s.ticketLifetime,
 		ReplicationTimeout: s.replicationTimeout,
+		// Durable, as the nodes a deployment runs: every change a test
+		// makes goes through the store, and Kill loses memory only.
+		Dir: tb.TempDir(),
 	})
 	if err != nil {
 		tb.Fatalf("testenv: start node: %v", err)
@@ -143,7 +156,7 @@ func Start(tb testing.TB, opts ...Option) *Env {
 		Node:        c.nodes[0],
 		Nodes:       c.Nodes(),
 		Cluster:     c,
-		PKI:         c.pki,
+		PKI:         c.PKI(),
 		Config:      c.Config(),
 		Credential:  c.cred,
 		Partition:   first.Name,
@@ -214,7 +227,7 @@ func StartEmbedded(opts NodeOptions) (*Embedded, error) {
 			Nodes: []hsm.NodeConfig{{Address: node.Addr()}},
 		})
 	}
-	return &Embedded{Node: node, PKI: opts.PKI, Credential: cred, Certificate: cert, Config: cfg}, nil
+	return &Embedded{Node: node, PKI: opts.PKI, Credential: (*hsm.Credential)(cred), Certificate: cert, Config: cfg}, nil
 }
 
 // WriteConfig writes keyhold.yaml, the node CA and the secrets file into dir,
@@ -248,7 +261,7 @@ func WriteEnrollConfig(dir string, cfg hsm.Config, p *PKI, client string) (path 
 // WriteEnrollConfig writes the cluster's configuration without a credential
 // (see the function WriteEnrollConfig), selecting client.
 func (c *Cluster) WriteEnrollConfig(dir, client string) (path string, err error) {
-	return writeConfigFiles(dir, c.Config(), c.pki.NodeCAPEM(), nil, client)
+	return writeConfigFiles(dir, c.Config(), c.PKI().NodeCAPEM(), nil, client)
 }
 
 func writeConfig(dir string, cfg hsm.Config, caPEM []byte, cred *hsm.Credential) (string, error) {

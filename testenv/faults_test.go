@@ -95,13 +95,13 @@ func TestPanicIsContained(t *testing.T) {
 			panic("injected")
 		}
 	}
-	env.Node.beforeDispatch.Store(&hook)
+	env.Node.faults.SetBeforeDispatch(hook)
 	err := c.Call(ctxT(t), wire.OpGenerateRandom, wire.GenerateRandomRequest{Length: 8}, nil)
 	requireCode(t, err, ck.CKR_GENERAL_ERROR)
 	assert.NotContains(t, err.Error(), "injected")
 	assert.Equal(t, uint64(1), env.Node.Stats().Panics)
 	require.NoError(t, c.Call(ctxT(t), wire.OpPing, wire.PingRequest{}, nil))
-	env.Node.beforeDispatch.Store(nil)
+	env.Node.faults.SetBeforeDispatch(nil)
 	require.NoError(t, c.Call(ctxT(t), wire.OpGenerateRandom, wire.GenerateRandomRequest{Length: 8}, nil))
 }
 
@@ -184,35 +184,4 @@ func TestCloseWithRequestsInFlight(t *testing.T) {
 	assert.Less(t, time.Since(start), 2*time.Second)
 	wg.Wait()
 	require.ErrorIs(t, e.Node.Restart(), ErrNodeClosed)
-}
-
-func TestDedupCacheBounds(t *testing.T) {
-	d := newDedupCache(50*time.Millisecond, 3)
-	calls := 0
-	run := func(i byte) any {
-		v, err := d.do(dedupKey{id: wire.OpID{i}}, func() (any, error) { calls++; return int(i), nil })
-		require.NoError(t, err)
-		return v
-	}
-	for i := range byte(3) {
-		run(i + 1)
-	}
-	run(1)
-	assert.Equal(t, 3, calls)
-	run(4) // evicts the oldest, OpID 1
-	assert.Equal(t, 3, d.len())
-	run(1)
-	assert.Equal(t, 5, calls)
-	time.Sleep(60 * time.Millisecond)
-	run(2) // everything expired
-	assert.Equal(t, 6, calls)
-	assert.Equal(t, 1, d.len())
-
-	// A panicking operation releases waiters with a general error.
-	func() {
-		defer func() { require.NotNil(t, recover()) }()
-		_, _ = d.do(dedupKey{id: wire.OpID{9}}, func() (any, error) { panic("boom") })
-	}()
-	_, err := d.do(dedupKey{id: wire.OpID{9}}, func() (any, error) { calls++; return nil, nil })
-	requireCode(t, err, ck.CKR_GENERAL_ERROR)
 }

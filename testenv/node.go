@@ -1,763 +1,109 @@
 package testenv
 
 import (
-	"crypto/sha256"
-	"crypto/tls"
-	"errors"
-	"fmt"
-	"io"
-	"net"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/internal/faults"
 	"github.com/keyhold/keyhold/internal/wire"
-	"github.com/keyhold/keyhold/testenv/internal/token"
+	"github.com/keyhold/keyhold/server"
 )
 
-// Connection limits. They protect the node from clients that are slow or
-// hostile, not from load: load is the worker pool's business.
+// The node's types, under the names tests have always used.
+type (
+	// NodeOptions configure a node (see server.NodeOptions). Faults is
+	// set by StartNode.
+	NodeOptions = server.NodeOptions
+	// PartitionOptions configure one partition of a node.
+	PartitionOptions = server.PartitionOptions
+	// ClusterOptions configure a cluster (see server.ClusterOptions).
+	ClusterOptions = server.ClusterOptions
+	// PKI issues the certificates of nodes, peers and clients.
+	PKI = server.PKI
+	// ClientEntry is a node's record of one enrolled client.
+	ClientEntry = server.ClientEntry
+	// ClientInfo describes a client entry.
+	ClientInfo = server.ClientInfo
+	// Stats are counters of a node's activity.
+	Stats = server.Stats
+)
+
+// Settings of the node, as package server defines them.
 const (
-	// handshakeTimeout bounds the TLS handshake and the hello that follows,
-	// so that a client that connects and says nothing holds a goroutine for
-	// a few seconds only.
-	handshakeTimeout = 5 * time.Second
-	// writeTimeout bounds each write to a client that stops reading its
-	// replies; after it the connection is dropped.
-	writeTimeout = 5 * time.Second
+	DefaultSetupTTL           = server.DefaultSetupTTL
+	MaxSetupFailures          = server.MaxSetupFailures
+	DefaultReplicationTimeout = server.DefaultReplicationTimeout
 )
 
-// NodeOptions configure a node. The zero value of each field takes the
-// default given next to it.
-type NodeOptions struct {
-	// Name is reported in the hello reply (default "testenv").
-	Name string
-	// Address is the TCP address to listen on (default "127.0.0.1:0": a free
-	// port on the loopback interface).
-	Address string
-	// Partitions are the partitions the node serves; at least one.
-	Partitions []PartitionOptions
-	// Workers is the number of goroutines that run requests (default
-	// runtime.NumCPU()): cryptography runs on a pool sized to the cores.
-	Workers int
-	// QueueDepth is the number of requests that may wait for a worker
-	// (default 256 per worker). A request that finds the queue full is
-	// answered wire.CodeBusy at once.
-	QueueDepth int
-	// TicketLifetime is how long a login ticket stays valid (default 1h).
-	TicketLifetime time.Duration
-	// PKI issues the node's certificate and defines the client CA that the
-	// node trusts (default: a new PKI). The nodes of a cluster share one.
-	PKI *PKI
-	// Peers are the addresses of the other nodes of this node's cluster,
-	// which serve the same partitions with the same ticket keys (see
-	// PartitionOptions.TicketKey). The node replicates every state change
-	// to them, and catches up from them before StartNode returns. Address
-	// must then be the address the peers list for this node.
-	Peers []string
-	// ReplicationTimeout bounds each push to a peer, and connecting to it
-	// (default DefaultReplicationTimeout). A peer that takes longer is
-	// declared down until it is reachable again.
-	ReplicationTimeout time.Duration
+// ErrNodeClosed is returned by Restart after Close.
+var ErrNodeClosed = server.ErrNodeClosed
 
-	// listener, when set, is listened on instead of Address (StartCluster
-	// opens every node's listener first, to know all the addresses).
-	listener net.Listener
-	// fresh says the whole cluster is starting at once, from the same
-	// configuration: there is nothing to catch up from.
-	fresh bool
+// NewPKI makes a new PKI: a node CA and a client CA.
+func NewPKI() (*PKI, error) { return server.NewPKI() }
+
+// ParsePKI reads a PKI written by PKI.MarshalPEM.
+func ParsePKI(data []byte) (*PKI, error) { return server.ParsePKI(data) }
+
+// NewClientEntry makes a client entry and its one-time setup password.
+func NewClientEntry(name string, ttl time.Duration) (ClientEntry, string, error) {
+	return server.NewClientEntry(name, ttl)
 }
 
-// PartitionOptions configure one partition of a node.
-type PartitionOptions struct {
-	// ID is the partition's number: not 0, unique on the node.
-	ID uint32
-	// Name is the partition's name (the PKCS#11 token label): unique on the node.
-	Name string
-	// UserPIN and SOPIN are the initial PINs.
-	UserPIN, SOPIN string
-	// MaxPINAttempts is the number of consecutive wrong PINs after which a
-	// user is locked out (0: the token's default).
-	MaxPINAttempts int
-	// TicketKey is the key that authenticates login tickets. Nodes that serve
-	// the same partition as a cluster share it, so that a ticket issued by
-	// one is accepted by all. All zero: a random key of this node alone.
-	TicketKey [32]byte
-}
-
-// Node is a software HSM: it serves partitions over TLS with the keyhold wire
-// protocol, from a listener on a local address. It is for development and
-// tests only, not a hardware security boundary.
+// Node is a running software HSM (a server.Node) with the fault-injection
+// switches that failover tests use. Every server.Node method is available
+// on it.
 type Node struct {
-	name           string
-	parts          map[uint32]*partition
-	summaries      []wire.PartitionSummary
-	pki            *PKI
-	tlsConf        *tls.Config
-	ticketLifetime time.Duration
-	dedup          *dedupCache
-	// clients are the client entries (enrollment, revocation); see clients.go.
-	clients *clientRegistry
-
-	// The worker pool: jobs is bounded, and no goroutine is started per
-	// request (DESIGN.md performance rules).
-	jobs    chan job
-	workers sync.WaitGroup
-	// running counts requests being executed, by workers or inline by a
-	// connection's reader (see readLoop), to keep inline ones within the
-	// pool's size.
-	running atomic.Int32
-
-	// closing is closed by Close; wg counts the accept loop and the
-	// connection goroutines.
-	closing chan struct{}
-	wg      sync.WaitGroup
-
-	mu         sync.Mutex
-	addr       string
-	ln         net.Listener  // nil while stopped
-	acceptDone chan struct{} // closed when ln's accept loop has exited
-	open       map[*conn]struct{}
-	closed     bool
-
-	latency atomic.Int64 // time.Duration added before each reply
-	busy    atomic.Bool
-	refuse  atomic.Bool
-	frozen  freezeGate
-	drops   replyDrops
-	stats   counters
-
-	// cl is the node's cluster membership; nil for a node that serves alone.
-	cl *replicator
-	// ready is false while a cluster node that (re)starts catches up from
-	// its peers, and while it is stopped: clients are turned away at hello,
-	// so that no client sees state older than what it saw elsewhere.
-	ready atomic.Bool
-	// life is held shared by every state change and exclusively by Kill,
-	// so that no change lands on a token after it was wiped.
-	life sync.RWMutex
-	// lifecycle serializes Stop, Kill, Restart and Close.
-	lifecycle sync.Mutex
-	// afterClaim, when set (by tests of this package), runs when a
-	// deduplicated request has been claimed on the peers, before it acts.
-	afterClaim atomic.Pointer[func(wire.Op)]
-
-	// beforeDispatch, when set (by tests of this package, to inject a
-	// panic), runs before each request is dispatched.
-	beforeDispatch atomic.Pointer[func(wire.Header)]
+	*server.Node
+	faults *faults.Set
 }
 
-// partition is one partition's state: its token (objects, PINs, retry
-// counters) and its ticket key.
-type partition struct {
-	id   uint32
-	name string
-	tok  *token.Token
-	keys *ticketKeyring
-	// pinChecks serializes the PIN checks of each user (SO, User) on this
-	// node, each with the replication of its outcome, so that a guess is
-	// judged with every earlier guess made here already counted on the
-	// peers: guessing on all nodes at once gains at most one guess per
-	// other node.
-	pinChecks [2]sync.Mutex
-}
-
-// pinCheck returns the lock serializing user u's PIN checks.
-func (p *partition) pinCheck(u ck.UserType) *sync.Mutex {
-	if u == ck.CKU_SO {
-		return &p.pinChecks[0]
-	}
-	return &p.pinChecks[1]
-}
-
-// job is one request waiting for a worker. It is passed by value: queueing a
-// request allocates nothing.
-type job struct {
-	c    *conn
-	h    wire.Header
-	body []byte
-	at   time.Time // when it was read: its deadline counts from here
-}
-
-// StartNode starts a node listening on opts.Address and serving until Close.
-func StartNode(opts NodeOptions) (n *Node, err error) {
-	if opts.listener != nil {
-		// A listener handed over is the node's to close, also on failure.
-		defer func() {
-			if err != nil {
-				opts.listener.Close()
-			}
-		}()
-	}
-	if len(opts.Partitions) == 0 {
-		return nil, errors.New("testenv: a node needs at least one partition")
-	}
-	if opts.Name == "" {
-		opts.Name = "testenv"
-	}
-	if opts.Address == "" {
-		opts.Address = "127.0.0.1:0"
-	}
-	if opts.Workers <= 0 {
-		opts.Workers = runtime.NumCPU()
-	}
-	if opts.QueueDepth <= 0 {
-		opts.QueueDepth = 256 * opts.Workers
-	}
-	if opts.TicketLifetime <= 0 {
-		opts.TicketLifetime = time.Hour
-	}
-	if opts.PKI == nil {
-		p, err := NewPKI()
-		if err != nil {
-			return nil, err
-		}
-		opts.PKI = p
-	}
-	n = &Node{
-		name:           opts.Name,
-		parts:          make(map[uint32]*partition, len(opts.Partitions)),
-		pki:            opts.PKI,
-		ticketLifetime: opts.TicketLifetime,
-		dedup:          newDedupCache(dedupTTL, dedupEntries),
-		clients:        newClientRegistry(),
-		jobs:           make(chan job, opts.QueueDepth),
-		closing:        make(chan struct{}),
-		open:           make(map[*conn]struct{}),
-	}
-	names := make(map[string]bool, len(opts.Partitions))
-	for _, po := range opts.Partitions {
-		switch {
-		case po.ID == 0:
-			return nil, fmt.Errorf("testenv: partition %q: ID 0 is reserved (requests that name no partition)", po.Name)
-		case po.Name == "":
-			return nil, fmt.Errorf("testenv: partition %d has no name", po.ID)
-		case n.parts[po.ID] != nil:
-			return nil, fmt.Errorf("testenv: partition ID %d given twice", po.ID)
-		case names[po.Name]:
-			return nil, fmt.Errorf("testenv: partition name %q given twice", po.Name)
-		}
-		names[po.Name] = true
-		tok, err := token.New(token.Config{
-			Name: po.Name, ID: po.ID,
-			UserPIN: po.UserPIN, SOPIN: po.SOPIN,
-			MaxPINAttempts: po.MaxPINAttempts,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("testenv: partition %d (%s): %w", po.ID, po.Name, err)
-		}
-		keys, err := newTicketKeyring(po.ID, po.TicketKey)
-		if err != nil {
-			return nil, err
-		}
-		n.parts[po.ID] = &partition{id: po.ID, name: po.Name, tok: tok, keys: keys}
-		n.summaries = append(n.summaries, wire.PartitionSummary{ID: po.ID, Name: po.Name})
-	}
-	cert, err := opts.PKI.NodeCertificate()
+// StartNode starts a node (see server.StartNode) that faults can be
+// injected into.
+func StartNode(opts NodeOptions) (*Node, error) {
+	fs := new(faults.Set)
+	opts.Faults = fs
+	n, err := server.StartNode(opts)
 	if err != nil {
 		return nil, err
 	}
-	n.tlsConf = wire.ServerTLS(cert, opts.PKI.ClientCAPool())
-	var peerCert tls.Certificate
-	if len(opts.Peers) > 0 {
-		if peerCert, err = opts.PKI.PeerCertificate(opts.Name); err != nil {
-			return nil, err
-		}
-		// Peers present node-CA certificates; conn.serve tells them from
-		// clients by roleOf.
-		n.tlsConf = wire.ServerTLS(cert, opts.PKI.clientAndPeerCAPool())
-	}
-	// A client that is not enrolled yet has no certificate: it may connect
-	// without one, and then only enroll (see conn.readLoop). A certificate
-	// it does present must still chain to a trusted CA.
-	n.tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
-
-	ln := opts.listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", opts.Address); err != nil {
-			return nil, fmt.Errorf("testenv: listen: %w", err)
-		}
-	}
-	// Restart listens again on this exact address, so a node given port 0
-	// keeps the port it was assigned.
-	n.addr = ln.Addr().String()
-	if len(opts.Peers) > 0 {
-		if opts.ReplicationTimeout <= 0 {
-			opts.ReplicationTimeout = DefaultReplicationTimeout
-		}
-		if n.cl, err = newReplicator(n, n.addr, opts.Peers, opts.ReplicationTimeout, peerCert); err != nil {
-			if ln != opts.listener {
-				ln.Close()
-			}
-			return nil, err
-		}
-	}
-	n.workers.Add(opts.Workers)
-	for range opts.Workers {
-		go n.worker()
-	}
-	n.mu.Lock()
-	n.serveLocked(ln)
-	n.mu.Unlock()
-	if n.cl != nil {
-		n.cl.start()
-		if !opts.fresh {
-			n.cl.catchUp()
-		}
-	}
-	n.ready.Store(true)
-	return n, nil
+	return &Node{Node: n, faults: fs}, nil
 }
 
-// Addr returns the address the node listens on, host:port.
-func (n *Node) Addr() string { return n.addr }
+// SetLatency adds d before each reply the node sends to a client (0
+// removes it). The delay holds the worker that answers, as a slow HSM
+// would, so that with few workers it also fills the queue. Peers are not
+// delayed: a slow HSM still replicates.
+func (n *Node) SetLatency(d time.Duration) { n.faults.SetLatency(d) }
 
-// Name returns the node's name, as its hello reply gives it.
-func (n *Node) Name() string { return n.name }
+// SetBusy makes the node answer every client request (after the hello)
+// with wire.CodeBusy, as an overloaded HSM does, without starting it.
+func (n *Node) SetBusy(on bool) { n.faults.SetBusy(on) }
 
-// PKI returns the PKI that issued the node's certificate and whose client CA
-// the node trusts.
-func (n *Node) PKI() *PKI { return n.pki }
+// RefuseConnections makes the node close every new connection as soon as
+// it is accepted, before the TLS handshake. Open connections keep working.
+func (n *Node) RefuseConnections(on bool) { n.faults.RefuseConnections(on) }
 
-// Partitions lists the partitions the node serves.
-func (n *Node) Partitions() []wire.PartitionSummary {
-	return append([]wire.PartitionSummary(nil), n.summaries...)
-}
+// DropReplies makes the node act on the next count requests of op as
+// usual, replicating what they change, and then lose their replies: each
+// such request's connection is closed instead of answered, as when the
+// network fails after the node acted. A client that retries a state change
+// with the same OpID, on this node or another of the cluster, must get the
+// first result and no second object. count 0 cancels what is left.
+func (n *Node) DropReplies(op wire.Op, count int) { n.faults.DropReplies(op, count) }
 
-// serveLocked starts an accept loop on ln. n.mu is held.
-func (n *Node) serveLocked(ln net.Listener) {
-	done := make(chan struct{})
-	n.ln, n.acceptDone = ln, done
-	n.wg.Add(1)
-	go n.acceptLoop(ln, done)
-}
+// Freeze makes the node stop reading and stop answering, with every socket
+// left open, as a process stopped by SIGSTOP or a host behind a black-holed
+// network looks from outside: clients and peers see connections that take
+// bytes and never answer, not connections that fail. Requests already read
+// still run, but their replies wait; connections accepted meanwhile
+// complete no handshake. Freeze(false) resumes service on the same
+// connections. The node's own links to its peers are left alone: it sends
+// nothing on them anyway while it answers nobody, since every change it
+// pushes comes from a request.
+func (n *Node) Freeze(on bool) { n.faults.Freeze(on) }
 
-func (n *Node) acceptLoop(ln net.Listener, done chan struct{}) {
-	defer n.wg.Done()
-	defer close(done)
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: wait rather than spin.
-			select {
-			case <-time.After(10 * time.Millisecond):
-				continue
-			case <-n.closing:
-				return
-			}
-		}
-		if n.refuse.Load() {
-			nc.Close()
-			continue
-		}
-		fc := newFreezableConn(nc, &n.frozen)
-		c := &conn{n: n, raw: fc, frz: fc}
-		n.mu.Lock()
-		if n.closed || n.ln != ln {
-			n.mu.Unlock()
-			nc.Close()
-			continue
-		}
-		n.open[c] = struct{}{}
-		n.wg.Add(1) // under mu, with closed false: Close has not started waiting
-		n.mu.Unlock()
-		n.stats.accepted.Add(1)
-		go c.serve()
-	}
-}
-
-// Close stops the node: it stops listening, closes every connection, and
-// returns once every goroutine the node started has exited. Partition state
-// is lost.
-func (n *Node) Close() error {
-	// Not while a Restart starts the node's links again.
-	n.lifecycle.Lock()
-	defer n.lifecycle.Unlock()
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return nil
-	}
-	n.closed = true
-	close(n.closing)
-	ln := n.ln
-	n.ln = nil
-	conns := n.openLocked()
-	n.mu.Unlock()
-	n.ready.Store(false)
-
-	if ln != nil {
-		ln.Close()
-	}
-	if n.cl != nil {
-		n.cl.stop()
-	}
-	for _, c := range conns {
-		c.drop()
-	}
-	n.wg.Wait()
-	// Every reader has exited, so nothing sends on jobs any more.
-	close(n.jobs)
-	n.workers.Wait()
-	return nil
-}
-
-func (n *Node) openLocked() []*conn {
-	conns := make([]*conn, 0, len(n.open))
-	for c := range n.open {
-		conns = append(conns, c)
-	}
-	return conns
-}
-
-func (n *Node) worker() {
-	defer n.workers.Done()
-	for j := range n.jobs {
-		n.running.Add(1)
-		n.run(j)
-		n.running.Add(-1)
-	}
-}
-
-// run answers one request. Nothing a request does may take the node down:
-// a panic is answered CKR_GENERAL_ERROR and the worker goes on.
-func (n *Node) run(j job) {
-	defer j.c.inflight.Add(-1)
-	j.c.sc.Begin()
-	defer j.c.sc.End()
-	if j.c.gone.Load() {
-		// The connection was dropped while the request waited: nobody can
-		// receive the reply, and a client that retries a state change does
-		// so with the same OpID, so skipping it is safe.
-		return
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			n.stats.panics.Add(1)
-			j.c.replyError(j.h, errInternal)
-		}
-	}()
-	n.stats.requests.Add(1)
-	if j.h.DeadlineMS != 0 && time.Since(j.at) >= time.Duration(j.h.DeadlineMS)*time.Millisecond {
-		n.delay()
-		j.c.replyError(j.h, errDeadline)
-		return
-	}
-	if hook := n.beforeDispatch.Load(); hook != nil {
-		(*hook)(j.h)
-	}
-	reply, err := n.dispatch(j.c, j.h, j.body)
-	n.delay()
-	if n.drops.take(j.h.Op) {
-		n.dropReply(j.c)
-		return
-	}
-	if err != nil {
-		j.c.replyError(j.h, err)
-		return
-	}
-	j.c.reply(j.h, reply)
-}
-
-var errDeadline = &ck.Error{RV: wire.CodeDeadline, Msg: "the request's deadline passed before a worker was free"}
-
-// delay waits for the injected latency, if any, or until the node closes.
-func (n *Node) delay() {
-	d := time.Duration(n.latency.Load())
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-n.closing:
-	}
-}
-
-// conn is one client connection.
-type conn struct {
-	n        *Node
-	raw      net.Conn
-	frz      *freezableConn // raw, seen as what freezes it
-	sc       *wire.ServerConn
-	gone     atomic.Bool
-	inflight atomic.Int32 // requests read and not yet answered
-	clientID [32]byte     // SHA-256 of the client's certificate: tickets and dedup bind to it
-	peer     bool         // another node of the cluster, not a client (see peerLoop)
-	// enrollOnly: the client presented no certificate; it may send Enroll
-	// only (after Hello).
-	enrollOnly bool
-	cn         string // the client certificate's CN: its entry's name
-	// revGen and revoked cache the revocation check of the certificate:
-	// it is done again only when the node's revocations change. Only the
-	// connection's reader (one goroutine at a time) uses them.
-	revGen  uint64
-	revoked bool
-	tickets [4]atomic.Pointer[ticketMemo]
-}
-
-func (c *conn) serve() {
-	n := c.n
-	defer n.wg.Done()
-	reading := false
-	defer func() {
-		// A bug in reading one client's frames costs that connection only,
-		// never the node.
-		if r := recover(); r != nil {
-			n.stats.panics.Add(1)
-		}
-		if !reading {
-			c.forget()
-		}
-	}()
-
-	// A frozen node completes no handshake. It starts the handshake's
-	// clock only once thawed, as a stopped process accepts the connection
-	// only once it runs again.
-	if !c.frz.pause() {
-		return
-	}
-	// The handshake and the hello share one deadline: a client that opens a
-	// connection and stalls costs the node this long at most.
-	_ = c.raw.SetDeadline(time.Now().Add(handshakeTimeout))
-	tc := tls.Server(c.raw, n.tlsConf)
-	if err := tc.Handshake(); err != nil {
-		n.stats.handshakeFailures.Add(1)
-		return
-	}
-	// A certificate, when given, chains to the client CA (or, on a cluster
-	// node, to the node CA); the leaf is the client's identity.
-	state := tc.ConnectionState()
-	switch {
-	case len(state.PeerCertificates) == 0:
-		// No credential yet: an enrolling client (see clients.go).
-		c.enrollOnly = true
-	case n.pki.roleOf(state.VerifiedChains) == roleClient:
-		c.cn = state.PeerCertificates[0].Subject.CommonName
-	case n.pki.roleOf(state.VerifiedChains) == rolePeer:
-		c.peer = n.cl != nil
-		if !c.peer {
-			n.stats.handshakeFailures.Add(1)
-			return
-		}
-	default:
-		n.stats.handshakeFailures.Add(1)
-		return
-	}
-	if !c.enrollOnly {
-		c.clientID = sha256.Sum256(state.PeerCertificates[0].Raw)
-	}
-	c.sc = wire.NewServerConn(tc, writeTimeout)
-	if !c.hello() {
-		return
-	}
-	_ = c.raw.SetDeadline(time.Time{})
-	reading = true
-	if c.peer {
-		c.peerLoop()
-		return
-	}
-	c.readLoop()
-}
-
-// hello handles the first request, which must be OpHello: the connection
-// speaks nothing before the version is agreed.
-func (c *conn) hello() bool {
-	n := c.n
-	h, body, err := c.sc.Read()
-	if err != nil {
-		n.noteReadError(err)
-		return false
-	}
-	if h.Op != wire.OpHello {
-		c.replyError(h, &ck.Error{RV: wire.CodeHelloRequired, Msg: "the first request on a connection must be Hello"})
-		return false
-	}
-	var req wire.HelloRequest
-	if err := wire.Unmarshal(body, &req); err != nil {
-		c.replyError(h, &ck.Error{RV: wire.CodeBadRequest, Msg: "malformed Hello request"})
-		return false
-	}
-	v, ok := wire.NegotiateVersion(req)
-	if !ok {
-		c.replyError(h, ck.Errorf(wire.CodeVersion, "no common protocol version: client speaks %d..%d, node %d..%d",
-			req.MinVersion, req.MaxVersion, wire.MinVersion, wire.MaxVersion))
-		return false
-	}
-	if !c.peer {
-		if !n.ready.Load() {
-			c.replyError(h, errNotReady)
-			return false
-		}
-		n.delay()
-	}
-	return c.sc.Reply(h, wire.HelloReply{Version: v, Node: n.name, Partitions: n.summaries}) == nil
-}
-
-// readLoop reads requests and queues them for the workers. It never blocks
-// on the queue: a full queue is answered CodeBusy at once, so that a client
-// can go to another node instead of waiting behind an overloaded one.
-func (c *conn) readLoop() {
-	n := c.n
-	defer func() {
-		if r := recover(); r != nil {
-			n.stats.panics.Add(1)
-		}
-		c.forget()
-	}()
-	for {
-		h, body, err := c.sc.Read()
-		if err != nil {
-			n.noteReadError(err)
-			return
-		}
-		switch {
-		case !h.Op.Known():
-			// A newer client may try an op this node does not have; the
-			// connection stays usable.
-			c.replyError(h, ck.Errorf(wire.CodeUnknownOp, "unknown op %d", uint16(h.Op)))
-		case h.Op == wire.OpHello:
-			c.replyError(h, &ck.Error{RV: wire.CodeBadRequest, Msg: "Hello was already done on this connection"})
-		case c.enrollOnly && h.Op != wire.OpEnroll:
-			// Without a credential a connection can prove nothing but a
-			// setup password: everything else needs the enrolled identity.
-			c.replyError(h, errEnrollmentRequired)
-		case !c.enrollOnly && c.isRevoked():
-			// Checked on every request, not at the handshake only, so that
-			// a connection opened before the revocation stops working too.
-			c.replyError(h, errClientRevoked)
-		case n.busy.Load():
-			n.stats.busy.Add(1)
-			c.replyError(h, errBusy)
-		default:
-			alone := c.inflight.Add(1) == 1 && h.Flags&wire.FlagPipelined == 0
-			if alone && !c.sc.Buffered() && quick(h.Op, body) && n.claimInline() {
-				// The client has this one request in flight (it says so, and
-				// nothing else of it is here) and the node is idle: run the
-				// request on this goroutine. It starts at once instead of
-				// waiting for a worker to wake up, which on an idle node is
-				// most of the latency, and nothing from this client waits to
-				// be read meanwhile. Pipelined requests go through the pool,
-				// so that reading never waits for cryptography.
-				n.run(job{c: c, h: h, body: body, at: time.Now()})
-				n.running.Add(-1)
-				continue
-			}
-			select {
-			case n.jobs <- job{c: c, h: h, body: body, at: time.Now()}:
-			default:
-				c.inflight.Add(-1)
-				n.stats.busy.Add(1)
-				c.replyError(h, errBusy)
-			}
-		}
-		if c.gone.Load() {
-			return
-		}
-	}
-}
-
-// quick reports whether a request is short enough to be worth running on
-// the reader goroutine: everything but key generation and RSA private key
-// operations. Those take a millisecond or more, so the hand-off saved is
-// small beside them, and running them inline measured slower (an RSA-2048
-// signature at parallelism 1 gained 190 µs of latency inline, where ECDSA
-// P-256 lost 40 µs).
-func quick(op wire.Op, body []byte) bool {
-	switch op {
-	case wire.OpGenerateKeyPair, wire.OpGenerateKey:
-		return false
-	case wire.OpSign, wire.OpDecrypt, wire.OpEncrypt, wire.OpVerify:
-		var peek struct {
-			Mechanism struct {
-				Type ck.MechanismType `cbor:"1,keyasint"`
-			} `cbor:"4,keyasint"`
-		}
-		if wire.Peek(body, &peek) != nil {
-			return false // the worker will report what is wrong with it
-		}
-		switch peek.Mechanism.Type {
-		case ck.CKM_RSA_PKCS, ck.CKM_RSA_PKCS_PSS, ck.CKM_RSA_PKCS_OAEP, ck.CKM_RSA_X_509:
-			return false
-		}
-	}
-	return true
-}
-
-// claimInline reserves the right to run a request on its reader's
-// goroutine. Only an idle node does that: nothing running, nothing queued.
-// Under load, running requests inline would make readers the workers and
-// the pool's bound meaningless, and measured slower.
-func (n *Node) claimInline() bool {
-	return len(n.jobs) == 0 && n.running.CompareAndSwap(0, 1)
-}
-
-var errBusy = &ck.Error{RV: wire.CodeBusy, Msg: "node busy: request not started"}
-
-var (
-	errEnrollmentRequired = &ck.Error{RV: wire.CodeEnrollmentRequired, Msg: "this connection presented no client certificate: only Enroll is allowed; enroll this host with ppin first"}
-	errClientRevoked      = &ck.Error{RV: wire.CodeClientRevoked, Msg: "this client certificate has been revoked; enroll again or use the newer credential"}
-)
-
-// isRevoked reports whether the connection's certificate is revoked,
-// checking again only after the node's revocations changed.
-func (c *conn) isRevoked() bool {
-	if g := c.n.clients.gen.Load(); g != c.revGen {
-		c.revoked = c.n.clients.isRevoked(c.clientID, c.cn)
-		c.revGen = g
-	}
-	return c.revoked
-}
-
-// errNotReady turns clients away while the node catches up with its cluster.
-var errNotReady = &ck.Error{RV: wire.CodeBusy, Msg: "node is catching up with its cluster; use another node"}
-
-// noteReadError counts reads that failed for another reason than the peer or
-// the node closing the connection: malformed, oversized or truncated frames,
-// TLS errors, a stalled hello.
-func (n *Node) noteReadError(err error) {
-	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-		return
-	}
-	n.stats.protocolErrors.Add(1)
-}
-
-// reply sends a successful reply. A connection that can't take it (the
-// client stopped reading, or left) is dropped.
-func (c *conn) reply(h wire.Header, v any) {
-	if err := c.sc.Reply(h, v); err != nil {
-		c.drop()
-	}
-}
-
-// replyError sends err as an error reply: a *ck.Error with its code and
-// message, anything else as CKR_GENERAL_ERROR without details, which may be
-// internal.
-func (c *conn) replyError(h wire.Header, err error) {
-	var ce *ck.Error
-	if !errors.As(err, &ce) {
-		ce = errInternal
-	}
-	if err := c.sc.ReplyError(h, ce.RV, ce.Msg); err != nil {
-		c.drop()
-	}
-}
-
-// drop closes the connection; its reader exits and forgets it.
-func (c *conn) drop() {
-	c.gone.Store(true)
-	c.raw.Close()
-}
-
-func (c *conn) forget() {
-	c.drop()
-	c.n.mu.Lock()
-	delete(c.n.open, c)
-	c.n.mu.Unlock()
-}
+// Kill stops the node abruptly, as a crash or a power cut would: like Stop,
+// and its memory is lost too. Restart brings it back with what it kept on
+// disk (nothing for a node without a directory: its partitions as
+// configured), and a node of a cluster then catches up from its peers
+// before it serves clients.
+func (n *Node) Kill() { n.faults.Kill() }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/hsmtest"
 	"github.com/keyhold/keyhold/tlsconfig"
 )
 
@@ -25,7 +26,7 @@ import (
 //
 //	go test -run '^$' -bench HandshakeP256 -benchtime 3s ./tlsconfig/
 func BenchmarkHandshakeP256(b *testing.B) {
-	f := newFixture(b)
+	f := newFixture(b, hsmtest.Software)
 	_, _ = f.keyWithCert(b, hsm.KeySpec{Type: hsm.KeyEC, Curve: elliptic.P256()}, "bench")
 	id, err := tlsconfig.NewIdentity(context.Background(), f.client, tlsconfig.Options{Key: f.uri("bench")})
 	require.NoError(b, err)

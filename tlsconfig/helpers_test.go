@@ -23,42 +23,44 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/hsmtest"
 	"github.com/keyhold/keyhold/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { hsmtest.Main(m) }
 
 // fixture is a running test HSM, a logged-in client and a CA (in memory:
 // the CA is the test's, not the system under test) that issues
 // certificates for partition keys.
 type fixture struct {
-	env    *testenv.Env
+	target *hsmtest.Target
+	env    *testenv.Env // the software HSM, for fault injection; nil on SoftHSM2
 	client *hsm.Client
 	part   *hsm.Partition
 	ca     *testCA
 }
 
-func newFixture(t testing.TB) *fixture {
+// newFixture sets up a partition on the given kind of HSM: the package's
+// tests run on keyhold's software HSM and on a SoftHSM2 token.
+func newFixture(t testing.TB, kind hsmtest.Kind) *fixture {
 	t.Helper()
-	env := testenv.Start(t)
-	f := &fixture{env: env, ca: newTestCA(t)}
-	f.client, f.part = openClient(t, env)
-	return f
+	tg := hsmtest.Open(t, kind)
+	return &fixture{target: tg, env: tg.Env, client: tg.Client, part: tg.Partition, ca: newTestCA(t)}
 }
 
-// openClient opens a client of its own on env and logs in; a second one
-// stands for another process that rotates keys and certificates.
-func openClient(t testing.TB, env *testenv.Env) (*hsm.Client, *hsm.Partition) {
+// openClient opens a client of its own on the fixture's HSM and logs in; a
+// second one stands for another process that rotates keys and
+// certificates.
+func openClient(t testing.TB, f *fixture) (*hsm.Client, *hsm.Partition) {
 	t.Helper()
-	c, err := hsm.Open(context.Background(), env.Config)
+	c, err := hsm.Open(context.Background(), f.target.Config)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
-	p, err := c.Partition(env.Partition)
+	p, err := c.Partition(f.part.Name())
 	require.NoError(t, err)
-	require.NoError(t, p.Login(context.Background(), env.UserPIN))
+	require.NoError(t, p.Login(context.Background(), f.target.PIN))
 	return c, p
 }
 

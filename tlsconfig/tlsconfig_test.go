@@ -19,6 +19,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/hsmtest"
 	"github.com/keyhold/keyhold/tlsconfig"
 )
 
@@ -29,7 +30,11 @@ var versions = []uint16{tls.VersionTLS12, tls.VersionTLS13}
 // and 1.3. TLS 1.3 with RSA succeeds only with PSS, which the partition key
 // must therefore make.
 func TestServerEachKeyTypeAndVersion(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testServerEachKeyTypeAndVersion(t, kind) })
+}
+
+func testServerEachKeyTypeAndVersion(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	for _, ks := range keySpecs {
 		t.Run(ks.name, func(t *testing.T) {
 			_, leaf := f.keyWithCert(t, ks.spec, "web-"+ks.name)
@@ -103,7 +108,11 @@ func opensslVerifies(t *testing.T, caFile string, port int, v uint16, kind hsm.K
 // TestMutualTLS has both ends on partition keys: the server requires a
 // client certificate from the CA and sees the client's name.
 func TestMutualTLS(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testMutualTLS(t, kind) })
+}
+
+func testMutualTLS(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	f.keyWithCert(t, keySpecs[1].spec, "server")
 	f.keyWithCert(t, keySpecs[3].spec, "client")
 	srvID, err := tlsconfig.NewIdentity(context.Background(), f.client, tlsconfig.Options{Key: f.uri("server")})
@@ -133,7 +142,11 @@ func TestMutualTLS(t *testing.T) {
 // 1.2's RSA key exchange only with Options.RSAKeyExchange, even when the
 // server's cipher suites allow it.
 func TestRSAKeyExchangeOnlyWhenAsked(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testRSAKeyExchangeOnlyWhenAsked(t, kind) })
+}
+
+func testRSAKeyExchangeOnlyWhenAsked(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	f.keyWithCert(t, keySpecs[0].spec, "rsa")
 	base := &tls.Config{CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}}
 	rsaKexOnly := versionConfig(f.ca.pool, tls.VersionTLS12)
@@ -196,7 +209,11 @@ func servedSerial(port int, pool *x509.CertPool) string {
 // another client, as an operator's tool would, and expects new handshakes to
 // present it within the refresh interval, without restarting the server.
 func TestRotatedCertificateUsedByNextHandshake(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testRotatedCertificateUsedByNextHandshake(t, kind) })
+}
+
+func testRotatedCertificateUsedByNextHandshake(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	key, leaf1 := f.keyWithCert(t, keySpecs[1].spec, "web")
 	var log errorLog
 	id, err := tlsconfig.NewIdentity(context.Background(), f.client, tlsconfig.Options{
@@ -207,7 +224,7 @@ func TestRotatedCertificateUsedByNextHandshake(t *testing.T) {
 	port := serveHTTPS(t, tlsconfig.Server(id, nil))
 	require.Equal(t, leaf1.SerialNumber.String(), servedSerial(port, f.ca.pool))
 
-	_, other := openClient(t, f.env)
+	_, other := openClient(t, f)
 	otherKey, err := other.KeyByID(context.Background(), key.ID())
 	require.NoError(t, err)
 	leaf2 := f.ca.issue(t, key.Public(), "web renewed")
@@ -225,7 +242,11 @@ func TestRotatedCertificateUsedByNextHandshake(t *testing.T) {
 // label: while both keys exist the old pair stays in service; once the old
 // key is destroyed the new key and its certificate take over.
 func TestRotatedKeyUsedByNextHandshake(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testRotatedKeyUsedByNextHandshake(t, kind) })
+}
+
+func testRotatedKeyUsedByNextHandshake(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	key1, leaf1 := f.keyWithCert(t, keySpecs[1].spec, "web")
 	var log errorLog
 	id, err := tlsconfig.NewIdentity(context.Background(), f.client, tlsconfig.Options{
@@ -236,7 +257,7 @@ func TestRotatedKeyUsedByNextHandshake(t *testing.T) {
 	port := serveHTTPS(t, tlsconfig.Server(id, nil))
 
 	ctx := context.Background()
-	_, other := openClient(t, f.env)
+	_, other := openClient(t, f)
 	key2, err := other.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "web"})
 	require.NoError(t, err)
 	leaf2 := f.ca.issue(t, key2.Public(), "web new key")
@@ -258,7 +279,11 @@ func TestRotatedKeyUsedByNextHandshake(t *testing.T) {
 // handshake that finds its key destroyed asks for a refresh, so that the
 // successor serves within about a second rather than an interval.
 func TestDestroyedKeyTriggersRefresh(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testDestroyedKeyTriggersRefresh(t, kind) })
+}
+
+func testDestroyedKeyTriggersRefresh(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	key1, _ := f.keyWithCert(t, keySpecs[1].spec, "web")
 	id, err := tlsconfig.NewIdentity(context.Background(), f.client, tlsconfig.Options{
 		Key: f.uri("web"), RefreshInterval: time.Hour, OnRefreshError: func(error) {},
@@ -268,7 +293,7 @@ func TestDestroyedKeyTriggersRefresh(t *testing.T) {
 	port := serveHTTPS(t, tlsconfig.Server(id, nil))
 
 	ctx := context.Background()
-	_, other := openClient(t, f.env)
+	_, other := openClient(t, f)
 	key2, err := other.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "web"})
 	require.NoError(t, err)
 	leaf2 := f.ca.issue(t, key2.Public(), "web new key")
@@ -285,7 +310,11 @@ func TestDestroyedKeyTriggersRefresh(t *testing.T) {
 // TestRefreshOnDemand: with the background refresh off, Refresh applies a
 // renewal at once.
 func TestRefreshOnDemand(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testRefreshOnDemand(t, kind) })
+}
+
+func testRefreshOnDemand(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	key, leaf1 := f.keyWithCert(t, keySpecs[3].spec, "web")
 	id, err := tlsconfig.NewIdentity(context.Background(), f.client, tlsconfig.Options{Key: f.uri("web"), RefreshInterval: -1})
 	require.NoError(t, err)
@@ -303,7 +332,11 @@ func TestRefreshOnDemand(t *testing.T) {
 // TestCertFile reads the chain from a PEM file, follows its replacement, and
 // refuses a replacement that is for another key while the old one serves on.
 func TestCertFile(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testCertFile(t, kind) })
+}
+
+func testCertFile(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	key, err := f.part.GenerateKey(context.Background(), hsm.KeySpec{Type: hsm.KeyEC, Label: "web"})
 	require.NoError(t, err)
 	leaf1 := f.ca.issue(t, key.Public(), "web")
@@ -334,7 +367,11 @@ func TestCertFile(t *testing.T) {
 // TestMismatchRefusedAtStart: a certificate that is not for the key is
 // refused by NewIdentity, from a file or from the partition.
 func TestMismatchRefusedAtStart(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testMismatchRefusedAtStart(t, kind) })
+}
+
+func testMismatchRefusedAtStart(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	ctx := context.Background()
 	key, err := f.part.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "web"})
 	require.NoError(t, err)
@@ -350,7 +387,7 @@ func TestMismatchRefusedAtStart(t *testing.T) {
 	t.Run("file", func(t *testing.T) {
 		_, err := tlsconfig.NewIdentity(ctx, f.client, tlsconfig.Options{Key: f.uri("web"), CertFile: writePEM(t, wrong)})
 		require.ErrorIs(t, err, tlsconfig.ErrCertificateMismatch)
-		assert.Contains(t, err.Error(), "is not for key pkcs11:token=test;object=web")
+		assert.Contains(t, err.Error(), "is not for key "+f.uri("web"))
 		assert.Contains(t, err.Error(), `subject "CN=other"`)
 	})
 	t.Run("partition", func(t *testing.T) {
@@ -376,7 +413,11 @@ func TestMismatchRefusedAtStart(t *testing.T) {
 // TestNewIdentityErrors: each way of naming a key badly gets the engine's
 // typed error.
 func TestNewIdentityErrors(t *testing.T) {
-	f := newFixture(t)
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) { testNewIdentityErrors(t, kind) })
+}
+
+func testNewIdentityErrors(t *testing.T, kind hsmtest.Kind) {
+	f := newFixture(t, kind)
 	ctx := context.Background()
 	f.keyWithCert(t, keySpecs[1].spec, "web")
 	f.keyWithCert(t, keySpecs[1].spec, "twin")
@@ -386,11 +427,11 @@ func TestNewIdentityErrors(t *testing.T) {
 		want error
 	}{
 		{"not a uri", hsm.ErrInvalidURI},
-		{"pkcs11:token=test;object=web;type=cert", hsm.ErrTemplate},
-		{"pkcs11:token=test", hsm.ErrTemplate},
+		{"pkcs11:token=" + f.part.Name() + ";object=web;type=cert", hsm.ErrTemplate},
+		{"pkcs11:token=" + f.part.Name(), hsm.ErrTemplate},
 		{"pkcs11:token=nope;object=web", hsm.ErrUnknownPartition},
-		{"pkcs11:token=test;object=missing", hsm.ErrNotFound},
-		{"pkcs11:token=test;object=twin", hsm.ErrAmbiguous},
+		{"pkcs11:token=" + f.part.Name() + ";object=missing", hsm.ErrNotFound},
+		{"pkcs11:token=" + f.part.Name() + ";object=twin", hsm.ErrAmbiguous},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			_, err := tlsconfig.NewIdentity(ctx, f.client, tlsconfig.Options{Key: tc.key})
@@ -399,7 +440,7 @@ func TestNewIdentityErrors(t *testing.T) {
 	}
 
 	t.Run("not logged in", func(t *testing.T) {
-		c, err := hsm.Open(ctx, f.env.Config)
+		c, err := hsm.Open(ctx, f.target.Config)
 		require.NoError(t, err)
 		defer c.Close()
 		_, err = tlsconfig.NewIdentity(ctx, c, tlsconfig.Options{Key: f.uri("web")})
@@ -417,7 +458,8 @@ func TestNewIdentityErrors(t *testing.T) {
 // handshake: the signature request must end with the handshake's context,
 // not when the HSM answers.
 func TestHandshakeContextBoundsHSMCall(t *testing.T) {
-	f := newFixture(t)
+	// Latency is injected into keyhold's software HSM.
+	f := newFixture(t, hsmtest.Software)
 	f.keyWithCert(t, keySpecs[1].spec, "web")
 	id, err := tlsconfig.NewIdentity(context.Background(), f.client, tlsconfig.Options{Key: f.uri("web")})
 	require.NoError(t, err)

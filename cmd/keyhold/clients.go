@@ -28,7 +28,7 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) in
 }
 
 // defaultSetupTTL is the lifetime of a setup password when --ttl is not
-// given; the node's own default is the same (testenv.DefaultSetupTTL).
+// given; the node's own default is the same (server.DefaultSetupTTL).
 const defaultSetupTTL = 72 * time.Hour
 
 const clientsHelp = `
@@ -68,7 +68,7 @@ func newClientsCmdline(name, usage string, stdout, stderr io.Writer) *clientsCmd
 // KEYHOLD_SO_PIN, the file named by KEYHOLD_SO_PIN_FILE, and a prompt
 // without echo when stdin is a terminal. There is deliberately no flag
 // that takes the PIN itself: other users read flags in the process list.
-func (c *clientsCmdline) soPIN(p *hsm.Partition) (string, error) {
+func (c *clientsCmdline) soPIN(partition string) (string, error) {
 	if c.soPINFile != "" {
 		pin, err := hsm.ReadPINFile(c.soPINFile)
 		if err != nil {
@@ -88,9 +88,9 @@ func (c *clientsCmdline) soPIN(p *hsm.Partition) (string, error) {
 	}
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {
-		return "", &pinError{fmt.Errorf("%w: no SO PIN for partition %s and stdin is not a terminal to prompt on: set KEYHOLD_SO_PIN, KEYHOLD_SO_PIN_FILE, or use --so-pin-file", hsm.ErrNoPIN, p.Name())}
+		return "", &pinError{fmt.Errorf("%w: no SO PIN for partition %s and stdin is not a terminal to prompt on: set KEYHOLD_SO_PIN, KEYHOLD_SO_PIN_FILE, or use --so-pin-file", hsm.ErrNoPIN, partition)}
 	}
-	fmt.Fprintf(c.stderr, "SO PIN for partition %s: ", p.Name())
+	fmt.Fprintf(c.stderr, "SO PIN for partition %s: ", partition)
 	b, err := term.ReadPassword(fd)
 	fmt.Fprintln(c.stderr)
 	if err != nil {
@@ -112,7 +112,7 @@ func (c *clientsCmdline) openSO(ctx context.Context) (*hsm.Client, *hsm.Partitio
 	p, err := partitionFlag(client, c.partition)
 	if err == nil {
 		var pin string
-		if pin, err = c.soPIN(p); err == nil {
+		if pin, err = c.soPIN(p.Name()); err == nil {
 			err = p.LoginAs(ctx, hsm.SO, pin)
 		}
 	}

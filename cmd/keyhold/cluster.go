@@ -14,7 +14,7 @@ import (
 
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/internal/atomicfile"
-	"github.com/keyhold/keyhold/testenv"
+	"github.com/keyhold/keyhold/server"
 )
 
 // clusterFile is DIR/cluster.yaml: what the processes of one cluster started
@@ -33,11 +33,11 @@ type clusterState struct {
 	GeneratedSOPIN   bool           `yaml:"generated_so_pin,omitempty"`
 	TicketKeys       []string       `yaml:"ticket_keys"` // hex, one per partition
 	Client           hsm.Credential `yaml:"client"`
-	PKI              string         `yaml:"pki"` // testenv.PKI.MarshalPEM
+	PKI              string         `yaml:"pki"` // server.PKI.MarshalPEM
 	// Enroll is the client entry of --enroll, which every process adds to
-	// its node (the same record: see testenv.Node.AddClient). It holds the
+	// its node (the same record: see server.Node.AddClient). It holds the
 	// setup password's hash; the password itself is only in NAME.setup.
-	Enroll *testenv.ClientEntry `yaml:"enroll,omitempty"`
+	Enroll *server.ClientEntry `yaml:"enroll,omitempty"`
 }
 
 // loadOrCreateCluster loads DIR/cluster.yaml, or creates it. Creation is
@@ -56,7 +56,7 @@ func loadOrCreateCluster(dir string, names []string, ps pins, attempts int, enro
 	}
 	var setupPassword string
 	if enroll != "" {
-		ce, pw, err := testenv.NewClientEntry(enroll, 0)
+		ce, pw, err := server.NewClientEntry(enroll, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +109,7 @@ func newCluster(names []string, ps pins, attempts int) (*clusterState, error) {
 	if err := ps.generate(); err != nil {
 		return nil, err
 	}
-	pki, err := testenv.NewPKI()
+	pki, err := server.NewPKI()
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func newCluster(names []string, ps pins, attempts int) (*clusterState, error) {
 		SOPIN:            ps.so,
 		GeneratedUserPIN: ps.userGenerated,
 		GeneratedSOPIN:   ps.soGenerated,
-		Client:           *cred,
+		Client:           hsm.Credential(*cred),
 		PKI:              string(pkiPEM),
 	}
 	for range names {

@@ -28,6 +28,9 @@ var keysCommands = []subcommand{
 	{"import", "import a PEM private key into a partition", runKeysImport},
 	{"delete", "delete a key with its public key and certificates", runKeysDelete},
 	{"public", "print a key's public key as PEM", runKeysPublic},
+	{"invalidated", "list destroyed objects the partition keeps invalidated (SO)", runKeysInvalidated},
+	{"reactivate", "bring an invalidated object back (SO)", runKeysReactivate},
+	{"purge", "destroy an invalidated object for good (SO)", runKeysPurge},
 }
 
 // runKeys dispatches "keyhold keys SUBCOMMAND".

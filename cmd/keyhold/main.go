@@ -8,6 +8,8 @@
 //	keyhold keys import    import a PEM private key (PKCS#8, PKCS#1, SEC1)
 //	keyhold keys delete    delete a key with its public key and certificates
 //	keyhold keys public    print a key's public key as PEM
+//	keyhold keys invalidated, reactivate, purge
+//	                       the SO's view of destroyed keys a partition keeps (serve --invalidation-retention)
 //	keyhold cert import    store a PEM certificate chain (leaf first) with a key
 //	keyhold cert export    print the chain stored with a key as PEM
 //	keyhold sign           sign a file (ECDSA ASN.1, RSA PKCS#1 v1.5 or PSS, Ed25519)
@@ -17,6 +19,9 @@
 //	keyhold clients create create a client entry; prints its one-time setup password
 //	keyhold clients revoke revoke a client: its next request fails, other clients go on
 //	keyhold clients list   list client entries: status, expiry, certificate fingerprints
+//	keyhold backup         take an encrypted backup of a partition (--node: the node) into --out FILE
+//	keyhold backup verify  check a backup file and print its partitions, object counts, newest change
+//	keyhold restore        restore a backup onto a fresh directory for keyhold serve --dir
 //
 // Run "keyhold help SUBCOMMAND" or "keyhold SUBCOMMAND -h" for the flags of
 // each.
@@ -76,6 +81,10 @@
 //	clients create:       {name, expires, out, setup_password (absent with --out)}
 //	clients revoke:       {name, revoked}
 //	clients list:         [{name, status, expires, failures, enrolled, revoked, certificates, retired, serial}]
+//	backup:               {out, bytes, partition, node}
+//	backup verify:        {node, created, newest_change, whole_node, clients, partitions: [{id, name, objects, keys}]}
+//	restore:              as backup verify, with dir
+//	keys invalidated:     [{handle, label, id, class, invalidated, purge}]
 //
 // id is CKA_ID in lower-case hex; class is private, public or secret-key;
 // type is RSA, EC, Ed25519 or AES; bits is the RSA modulus, EC field or AES
@@ -137,6 +146,8 @@ var commands = []command{
 	{name: "serve", summary: "run software HSM nodes for development and tests", run: runServe},
 	{name: "clients", summary: "create, revoke and list client entries (enrollment; needs the SO PIN)", run: runClients},
 	{name: "config", summary: "check a configuration file (config check [--probe] [FILE])", run: runConfig},
+	{name: "backup", summary: "take an encrypted backup of a partition or node (needs the SO PIN); backup verify FILE", run: runBackup},
+	{name: "restore", summary: "restore a backup onto a fresh keyhold serve directory", run: runRestore},
 }
 
 func main() {

@@ -14,18 +14,28 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/internal/atomicfile"
-	"github.com/keyhold/keyhold/testenv"
+	"github.com/keyhold/keyhold/server"
 )
 
 const serveUsage = `usage: keyhold serve --dir DIR --partitions NAME[,NAME...] [flags]
 
-Runs software HSM nodes (keyhold's testenv) on this machine until SIGINT or
-SIGTERM, for programs that are not Go tests: the PKCS#11 library
-(libkeyhold.so), the Go SDK, scripts. It is a development and test HSM, NOT a
-security boundary: keys live in process memory and are lost when it exits.
+Runs software HSM nodes (keyhold's server package) on this machine until
+SIGINT or SIGTERM, for programs that are not Go tests: the PKCS#11 library
+(libkeyhold.so), the Go SDK, scripts. It is a development, test and
+small-deployment HSM, NOT a hardware security boundary (see docs/storage.md).
+
+Each node keeps its state in its own directory under DIR (node-1, node-2, ...;
+with --peers, node-HOST-PORT): keys, PINs, retry counters and lockouts,
+enrolled clients, its CA and its address, sealed under a node key kept in the
+same directory (node.key, mode 0600). Every change is stored before it is
+acknowledged. Started again with the same --dir, serve carries on with all of
+it, on the same addresses; the PIN flags and variables only set the PINs of a
+new DIR, and DIR/pins keeps the PINs it generated then. A second serve on the
+same DIR is refused while the first runs.
 
 It writes into DIR (created owner-only if missing):
   keyhold.yaml      the client configuration: every partition, every node
@@ -78,6 +88,7 @@ type serveOptions struct {
 	userPIN, soPIN, userPINFile, soPINFile  string
 	nodes, maxPINAttempts, workers          int
 	userPINGiven, soPINGiven, attemptsGiven bool
+	retention                               time.Duration
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -99,6 +110,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&o.peers, "peers", "", "comma-separated addresses of the other processes of this node's cluster")
 	fs.IntVar(&o.maxPINAttempts, "max-pin-attempts", 5, "consecutive wrong PINs that lock a user out")
 	fs.IntVar(&o.workers, "workers", 0, "workers per node (0: the number of CPUs)")
+	fs.DurationVar(&o.retention, "invalidation-retention", 0, "keep destroyed objects invalidated this long, for the SO to reactivate or purge (keyhold keys invalidated); 0 destroys at once")
 	fs.StringVar(&o.enroll, "enroll", "", "create client entry `NAME` and write its setup password to DIR/NAME.setup instead of a ready credential")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -264,11 +276,12 @@ func (ps *pins) writePINsFile(dir string, names []string) error {
 	return atomicfile.Write(filepath.Join(dir, "pins"), []byte(b.String()), 0o600)
 }
 
-func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]byte) []testenv.PartitionOptions {
-	out := make([]testenv.PartitionOptions, len(names))
+func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]byte, retention time.Duration) []server.PartitionOptions {
+	out := make([]server.PartitionOptions, len(names))
 	for i, n := range names {
-		out[i] = testenv.PartitionOptions{
+		out[i] = server.PartitionOptions{
 			ID: uint32(i + 1), Name: n, UserPIN: ps.user, SOPIN: ps.so, MaxPINAttempts: attempts,
+			InvalidationRetention: retention,
 		}
 		if ticketKeys != nil {
 			out[i].TicketKey = ticketKeys[i]
@@ -283,29 +296,36 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 	if err != nil {
 		return err
 	}
+	// A DIR that holds the nodes' state keeps its PINs: the ones generated
+	// now only stand in until the stored ones replace them, and are not
+	// written.
+	restarted := server.HasState(server.NodeDir(dir, 0))
 	if err := ps.generate(); err != nil {
 		return err
 	}
-	c, err := testenv.StartCluster(testenv.ClusterOptions{
+	c, err := server.StartCluster(server.ClusterOptions{
 		Nodes:      o.nodes,
 		Name:       "keyhold",
 		Addresses:  addrs,
-		Partitions: partitionOptions(names, ps, o.maxPINAttempts, nil),
+		Partitions: partitionOptions(names, ps, o.maxPINAttempts, nil, o.retention),
 		Workers:    o.workers,
+		Dir:        dir,
 	})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := ps.writePINsFile(dir, names); err != nil {
-		return err
+	if !restarted {
+		if err := ps.writePINsFile(dir, names); err != nil {
+			return err
+		}
 	}
 	var path string
 	if o.enroll != "" {
 		if path, err = writeEnrollment(c, dir, o.enroll); err != nil {
 			return err
 		}
-	} else if path, err = c.WriteConfig(dir); err != nil {
+	} else if path, err = writeClientConfig(dir, clusterConfig(c.Nodes()), c.PKI().NodeCAPEM(), (*hsm.Credential)(c.Credential()), c.Credential().Name); err != nil {
 		return err
 	}
 	var serving []string
@@ -355,7 +375,7 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 	if err := st.check(names, ps, o.maxPINAttempts, o.attemptsGiven, o.enroll); err != nil {
 		return err
 	}
-	pki, err := testenv.ParsePKI([]byte(st.PKI))
+	pki, err := server.ParsePKI([]byte(st.PKI))
 	if err != nil {
 		return err
 	}
@@ -366,13 +386,14 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 	clusterPINs := pins{user: st.UserPIN, so: st.SOPIN, userGenerated: st.GeneratedUserPIN, soGenerated: st.GeneratedSOPIN}
 	// Started after the cluster's files exist, it catches up from the
 	// peers that run before it returns.
-	node, err := testenv.StartNode(testenv.NodeOptions{
+	node, err := server.StartNode(server.NodeOptions{
 		Name:       "keyhold " + self,
 		Address:    self,
-		Partitions: partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys),
+		Partitions: partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys, o.retention),
 		Workers:    o.workers,
 		PKI:        pki,
 		Peers:      peers,
+		Dir:        filepath.Join(dir, "node-"+strings.NewReplacer(":", "-", "[", "", "]", "").Replace(self)),
 	})
 	if err != nil {
 		return err
@@ -398,9 +419,9 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		if err := node.AddClient(*st.Enroll); err != nil {
 			return err
 		}
-		path, err = testenv.WriteEnrollConfig(dir, cfg, pki, st.Enroll.Name)
+		path, err = writeClientConfig(dir, cfg, pki.NodeCAPEM(), nil, st.Enroll.Name)
 	} else {
-		path, err = testenv.WriteConfig(dir, cfg, pki, &st.Client)
+		path, err = writeClientConfig(dir, cfg, pki.NodeCAPEM(), &st.Client, st.Client.Name)
 	}
 	if err != nil {
 		return err
@@ -441,13 +462,17 @@ func clusterAddresses(listen, peerList string) (string, []string, error) {
 // as name) and a configuration that selects client name but holds no
 // credential: ppin enroll creates it. The entry replicates to every node, so
 // ppin may enroll with any of them.
-func writeEnrollment(c *testenv.Cluster, dir, name string) (string, error) {
-	pw, err := c.CreateClient(name, 0)
-	if err != nil {
-		return "", err
+func writeEnrollment(c *server.Cluster, dir, name string) (string, error) {
+	// Started again on its DIR, the cluster has the entry (and NAME.setup
+	// its password, unless it was used): it is not made twice.
+	if _, ok := c.Nodes()[0].Client(name); !ok {
+		pw, err := c.CreateClient(name, 0)
+		if err != nil {
+			return "", err
+		}
+		if err := atomicfile.Write(filepath.Join(dir, name+".setup"), []byte(pw+"\n"), 0o600); err != nil {
+			return "", err
+		}
 	}
-	if err := atomicfile.Write(filepath.Join(dir, name+".setup"), []byte(pw+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	return c.WriteEnrollConfig(dir, name)
+	return writeClientConfig(dir, clusterConfig(c.Nodes()), c.PKI().NodeCAPEM(), nil, name)
 }

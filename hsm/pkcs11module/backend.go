@@ -566,6 +566,14 @@ func (b *backend) crypt(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, 
 				}
 			}
 			if err := initFn(s, mech, o); err != nil {
+				if hasRV(err, ck.CKR_ARGUMENTS_BAD) && (m.PSS != nil || m.OAEP != nil || m.GCM != nil) {
+					// Every argument of an Init is valid here but the
+					// mechanism's parameters; some modules (SoftHSM2, for
+					// OAEP hashes other than SHA-1) say ARGUMENTS_BAD for
+					// parameters they do not support. The specification's
+					// name for that is MECHANISM_PARAM_INVALID.
+					return ck.Errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%sInit in %s: the module refuses these %v parameters", name, t.mod.path, m.Type)
+				}
 				return cerr(name+"Init", err)
 			}
 			if e.alwaysAuth && o == e.native {

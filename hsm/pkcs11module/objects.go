@@ -18,14 +18,19 @@ import (
 
 // identity is what makes an object the same object on every token of a
 // redundant partition and across module restarts: its class, its key (or
-// certificate) type, CKA_ID and CKA_LABEL. Objects equal in all four are
-// told apart by index, in the order of their public content (see group).
+// certificate) type, CKA_ID and CKA_LABEL, and for objects whose content is
+// public (certificates, public keys, data) a digest of that content. The
+// content matters: a renewed certificate is stored under the same label and
+// ID as the one it replaces, and both exist until the old one is destroyed;
+// each must keep its own handle meanwhile. Private and secret keys equal in
+// all the rest are told apart by index, in the module's order (see group).
 type identity struct {
 	class   ck.ObjectClass
 	subtype uint64 // CKA_KEY_TYPE or CKA_CERTIFICATE_TYPE; ^0 for other classes
 	hasID   bool
 	id      string
 	label   string
+	content string // digest of the public content; empty for private and secret keys
 	index   int
 }
 
@@ -49,6 +54,12 @@ func (id identity) handle() hsm.ObjectHandle {
 	b = append(b, id.id...)
 	b = binary.BigEndian.AppendUint64(b, uint64(len(id.label)))
 	b = append(b, id.label...)
+	if id.content != "" {
+		// Appended only when present, so that the handles of private and
+		// secret keys stay what they were.
+		b = binary.BigEndian.AppendUint64(b, uint64(len(id.content)))
+		b = append(b, id.content...)
+	}
 	b = binary.BigEndian.AppendUint64(b, uint64(id.index))
 	h.Write(b)
 	v := binary.BigEndian.Uint64(h.Sum(nil)) &^ (1 << 63)
@@ -246,6 +257,7 @@ func (t *token) describe(s pkcs11.SessionHandle, o pkcs11.ObjectHandle) (*entry,
 	if a := v[ck.CKA_ALWAYS_AUTHENTICATE]; a.rv == 0 && len(a.value) == 1 {
 		e.alwaysAuth = a.value[0] != 0
 	}
+	e.id.content = string(t.contentDigest(s, e))
 	return e, nil
 }
 

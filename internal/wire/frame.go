@@ -117,15 +117,30 @@ func ReadFrame(r *bufio.Reader) (Header, []byte, error) {
 	if err != nil {
 		return Header{}, nil, err
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	// The buffer grows with the bytes that arrive, not with the length the
+	// header claims: a peer that sends headers of large frames and nothing
+	// else costs the reader what it sent, not MaxBodySize a connection.
+	body := make([]byte, min(n, firstBodyChunk))
+	read := 0
+	for {
+		k, err := io.ReadFull(r, body[read:])
+		read += k
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return Header{}, nil, err
 		}
-		return Header{}, nil, err
+		if read == n {
+			return h, body, nil
+		}
+		body = append(body, make([]byte, min(n, 2*len(body))-len(body))...)
 	}
-	return h, body, nil
 }
+
+// firstBodyChunk is the most ReadFrame allocates for a body before its
+// bytes arrive.
+const firstBodyChunk = 64 << 10
 
 // frameReader reads frames like ReadFrame, but can be interrupted (by a read
 // deadline) and resumed: a frame read in part is kept and completed by the

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -254,4 +255,26 @@ func TestFrameGolden(t *testing.T) {
 			assert.Equal(t, strings.ReplaceAll(tt.hex, " ", ""), hex.EncodeToString(got))
 		})
 	}
+}
+
+// TestReadFrameAllocatesWhatArrives: a header that announces a full-size
+// body, followed by a few bytes, costs the reader a small buffer, not
+// MaxBodySize; a full-size body that does arrive is read whole.
+func TestReadFrameAllocatesWhatArrives(t *testing.T) {
+	hdr := rawHeader(HeaderSize-4+MaxBodySize, 1, 0, 14, 1, 0)
+	const reads = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range reads {
+		_, _, err := ReadFrame(bufio.NewReader(io.MultiReader(bytes.NewReader(hdr), strings.NewReader("0123456789"))))
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	}
+	runtime.ReadMemStats(&after)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(reads*(firstBodyChunk+8<<10)),
+		"bytes allocated for %d truncated frames", reads)
+
+	full := bytes.Repeat([]byte{0xa7}, MaxBodySize)
+	_, body, err := ReadFrame(bufio.NewReader(bytes.NewReader(AppendFrame(nil, Header{Kind: KindRequest, Op: OpSign, ID: 1}, full))))
+	require.NoError(t, err)
+	assert.Equal(t, full, body)
 }

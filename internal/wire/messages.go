@@ -365,6 +365,68 @@ type ListClientsRequest struct {
 	Ticket    []byte `cbor:"2,keyasint"`
 }
 
+// BackupRequest asks for a backup, an SO operation. The first request
+// (Snapshot empty) makes the node take a consistent snapshot of the
+// partition (or, with Node, of the whole node: every partition, the client
+// entries and the node's CAs), encrypt it under a key derived from Password
+// with argon2id, keep it for a short while, and answer its first chunk;
+// the next requests name the Snapshot and the Offset of the chunk they
+// want, and need no password. The node never sends the snapshot
+// unencrypted: the password, like a PIN, travels to it instead.
+type BackupRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint"`
+	Password  []byte `cbor:"3,keyasint,omitempty"`
+	Node      bool   `cbor:"4,keyasint,omitempty"`
+	Snapshot  []byte `cbor:"5,keyasint,omitempty"`
+	Offset    uint64 `cbor:"6,keyasint,omitempty"`
+}
+
+// BackupReply is one chunk of an encrypted backup file: Data is its bytes
+// from the request's Offset; Size is the whole file's size.
+type BackupReply struct {
+	Snapshot []byte `cbor:"1,keyasint"`
+	Size     uint64 `cbor:"2,keyasint"`
+	Data     []byte `cbor:"3,keyasint"`
+}
+
+// ListInvalidatedRequest asks the SO's partition for the destroyed objects
+// it keeps invalidated (a partition with an invalidation retention keeps a
+// destroyed object for that long: invisible and unusable, until the SO
+// reactivates or purges it, or the retention is up).
+type ListInvalidatedRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint"`
+}
+
+// ListInvalidatedReply lists invalidated objects, oldest first.
+type ListInvalidatedReply struct {
+	Objects []InvalidatedObject `cbor:"1,keyasint"`
+}
+
+// InvalidatedObject describes one invalidated object: its handle, when it
+// was invalidated and when it will be purged (Unix ms), and its CKA_CLASS,
+// CKA_KEY_TYPE, CKA_LABEL and CKA_ID (never key material).
+type InvalidatedObject struct {
+	Handle      uint64      `cbor:"1,keyasint"`
+	Invalidated int64       `cbor:"2,keyasint"`
+	Purge       int64       `cbor:"3,keyasint"`
+	Attributes  ck.Template `cbor:"4,keyasint,omitempty"`
+}
+
+// InvalidatedRequest names one invalidated object, to reactivate
+// (OpReactivate) or purge (OpPurge). Both change state: OpID makes a retry
+// act once.
+type InvalidatedRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint"`
+	Handle    uint64 `cbor:"3,keyasint"`
+	OpID      OpID   `cbor:"4,keyasint"`
+}
+
+// MaxBackupPassword bounds a backup password.
+const MaxBackupPassword = 1024
+
 // ListClientsReply lists the client entries, sorted by name.
 type ListClientsReply struct {
 	Clients []ClientStatus `cbor:"1,keyasint"`

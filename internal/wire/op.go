@@ -33,6 +33,10 @@ const (
 	OpCreateClient    Op = 22 // SO creates a client entry; the reply is its one-time setup password
 	OpRevokeClient    Op = 23 // SO revokes a client entry and every certificate issued to it
 	OpListClients     Op = 24 // SO lists the client entries (never hashes or passwords)
+	OpBackup          Op = 25 // SO takes an encrypted backup of a partition or of the node, in chunks
+	OpListInvalidated Op = 26 // SO lists the destroyed objects a partition keeps invalidated
+	OpReactivate      Op = 27 // SO makes an invalidated object live again
+	OpPurge           Op = 28 // SO destroys an invalidated object for good
 )
 
 var opNames = [...]string{
@@ -44,6 +48,7 @@ var opNames = [...]string{
 	OpVerify: "Verify", OpEncrypt: "Encrypt", OpDecrypt: "Decrypt",
 	OpGenerateRandom: "GenerateRandom", OpEnroll: "Enroll", OpRotate: "Rotate", OpRetire: "Retire",
 	OpCreateClient: "CreateClient", OpRevokeClient: "RevokeClient", OpListClients: "ListClients",
+	OpBackup: "Backup", OpListInvalidated: "ListInvalidated", OpReactivate: "Reactivate", OpPurge: "Purge",
 }
 
 func (o Op) String() string {
@@ -65,7 +70,8 @@ func (o Op) Known() bool { return int(o) < len(opNames) && opNames[o] != "" }
 // state are not: they carry an OpID that the cluster deduplicates instead.
 func (o Op) Idempotent() bool {
 	switch o {
-	case OpInitPIN, OpSetPIN, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey, OpDestroyObject:
+	case OpInitPIN, OpSetPIN, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey, OpDestroyObject,
+		OpReactivate, OpPurge:
 		return false
 	case OpEnroll, OpRotate, OpRetire:
 		// Enroll spends a one-time password, Rotate issues a certificate

@@ -47,7 +47,11 @@ func TestOp(t *testing.T) {
 		{OpCreateClient, "CreateClient", true, false},
 		{OpRevokeClient, "RevokeClient", true, true},
 		{OpListClients, "ListClients", true, true},
-		{25, "Op(25)", false, true},
+		{OpBackup, "Backup", true, true},
+		{OpListInvalidated, "ListInvalidated", true, true},
+		{OpReactivate, "Reactivate", true, false},
+		{OpPurge, "Purge", true, false},
+		{29, "Op(29)", false, true},
 		{0x100, "Op(256)", false, true},
 		{0xffff, "Op(65535)", false, true},
 	}
@@ -65,7 +69,8 @@ func TestOpNumbersAreFixed(t *testing.T) {
 	want := []Op{OpHello, OpPing, OpPartitionInfo, OpLogin, OpInitPIN, OpSetPIN, OpFindObjects,
 		OpGetAttributes, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey,
 		OpDestroyObject, OpSign, OpVerify, OpEncrypt, OpDecrypt, OpGenerateRandom,
-		OpEnroll, OpRotate, OpRetire, OpCreateClient, OpRevokeClient, OpListClients}
+		OpEnroll, OpRotate, OpRetire, OpCreateClient, OpRevokeClient, OpListClients, OpBackup,
+		OpListInvalidated, OpReactivate, OpPurge}
 	for i, op := range want {
 		assert.Equal(t, Op(i+1), op, "%v", op)
 	}

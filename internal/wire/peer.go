@@ -82,6 +82,9 @@ type PeerObject struct {
 	Version    uint64      `cbor:"2,keyasint"`
 	Writer     uint64      `cbor:"3,keyasint"`
 	Attributes ck.Template `cbor:"4,keyasint"`
+	// Invalidated is when the object was invalidated (Unix ms; see
+	// OpListInvalidated); 0 for a live object.
+	Invalidated int64 `cbor:"5,keyasint,omitempty"`
 }
 
 // PeerPIN is one user's PIN state: salted hash, version, retry counters.

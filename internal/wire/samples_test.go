@@ -65,13 +65,17 @@ var requestSamples = map[Op]any{
 	OpDecrypt: CryptRequest{Partition: 4, Ticket: sampleTicket, Handle: 14,
 		Mechanism: ck.Mechanism{Type: ck.CKM_RSA_PKCS_OAEP, OAEP: &ck.OAEPParams{Hash: ck.CKM_SHA256, MGF: ck.CKG_MGF1_SHA256, Label: []byte("label")}},
 		Data:      bytes.Repeat([]byte{0x44}, 256)},
-	OpGenerateRandom: GenerateRandomRequest{Partition: 5, Length: MaxRandom},
-	OpEnroll:         EnrollRequest{Name: "web-1", Password: []byte("setup-password"), CSR: []byte{0x30, 0x82}},
-	OpRotate:         RotateRequest{CSR: []byte{0x30, 0x82}},
-	OpRetire:         RetireRequest{Fingerprint: bytes.Repeat([]byte{0x77}, 32)},
-	OpCreateClient:   CreateClientRequest{Partition: 1, Ticket: sampleTicket, Name: "web-1", TTL: 3600000, OpID: sampleOpID},
-	OpRevokeClient:   RevokeClientRequest{Partition: 1, Ticket: sampleTicket, Name: "web-1"},
-	OpListClients:    ListClientsRequest{Partition: 1, Ticket: sampleTicket},
+	OpGenerateRandom:  GenerateRandomRequest{Partition: 5, Length: MaxRandom},
+	OpEnroll:          EnrollRequest{Name: "web-1", Password: []byte("setup-password"), CSR: []byte{0x30, 0x82}},
+	OpRotate:          RotateRequest{CSR: []byte{0x30, 0x82}},
+	OpRetire:          RetireRequest{Fingerprint: bytes.Repeat([]byte{0x77}, 32)},
+	OpCreateClient:    CreateClientRequest{Partition: 1, Ticket: sampleTicket, Name: "web-1", TTL: 3600000, OpID: sampleOpID},
+	OpRevokeClient:    RevokeClientRequest{Partition: 1, Ticket: sampleTicket, Name: "web-1"},
+	OpListClients:     ListClientsRequest{Partition: 1, Ticket: sampleTicket},
+	OpBackup:          BackupRequest{Partition: 1, Ticket: sampleTicket, Snapshot: bytes.Repeat([]byte{0x55}, 16), Offset: 1 << 19},
+	OpListInvalidated: ListInvalidatedRequest{Partition: 1, Ticket: sampleTicket},
+	OpReactivate:      InvalidatedRequest{Partition: 1, Ticket: sampleTicket, Handle: 42, OpID: sampleOpID},
+	OpPurge:           InvalidatedRequest{Partition: 1, Ticket: sampleTicket, Handle: 43, OpID: sampleOpID},
 }
 
 // replySamples maps every operation to a sample of its reply message.
@@ -103,6 +107,11 @@ var replySamples = map[Op]any{
 	OpRevokeClient:    EmptyReply{},
 	OpListClients: ListClientsReply{Clients: []ClientStatus{{Name: "web-1", Expires: 1767225600000, Enrolled: true,
 		Active: [][]byte{bytes.Repeat([]byte{0x77}, 32)}, Serial: "01ab"}, {Name: "web-2", Failures: 5, Locked: true}}},
+	OpBackup: BackupReply{Snapshot: bytes.Repeat([]byte{0x55}, 16), Size: 1 << 20, Data: []byte{1, 2, 3}},
+	OpListInvalidated: ListInvalidatedReply{Objects: []InvalidatedObject{{Handle: 42, Invalidated: 1767225600000, Purge: 1767312000000,
+		Attributes: ck.Template{ck.String(ck.CKA_LABEL, "old")}}}},
+	OpReactivate: EmptyReply{},
+	OpPurge:      EmptyReply{},
 }
 
 // otherSamples lists the messages that belong to no single operation.
@@ -113,6 +122,7 @@ var otherSamples = []any{
 	FoundObject{Handle: 3},
 	AttributeResult{Type: ck.CKA_ID},
 	ClientStatus{Name: "web-3", Revoked: true, Retired: [][]byte{bytes.Repeat([]byte{0x78}, 32)}},
+	InvalidatedObject{Handle: 44, Invalidated: 1767225600000, Purge: 1767225600001},
 }
 
 // requestOps lists the operations in a fixed order, so that a fuzz input's

@@ -1,38 +1,16 @@
-package testenv
+package server
 
 import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/keyhold/keyhold/internal/wire"
 )
 
-// Fault injection. Failover tests need nodes that are slow, overloaded,
-// unreachable, crashed or cut off mid-stream, on demand. Every fault may be
-// switched on and off while the node serves. Latency, busy and dropped
-// replies affect clients only: the node still replicates with its peers, as
-// an overloaded HSM still does. Stop, Kill, DropConnections and
-// RefuseConnections are network faults and cut peers off too.
-
-// SetLatency adds d before each reply the node sends (0 removes it). The
-// delay holds the worker that answers, as a slow HSM would, so that with few
-// workers it also fills the queue.
-func (n *Node) SetLatency(d time.Duration) { n.latency.Store(int64(d)) }
-
-// SetBusy makes the node answer every request (after the hello) with
-// wire.CodeBusy, as an overloaded HSM does, without starting it.
-func (n *Node) SetBusy(on bool) { n.busy.Store(on) }
-
-// RefuseConnections makes the node close every new connection as soon as it
-// is accepted, before the TLS handshake. Open connections keep working.
-func (n *Node) RefuseConnections(on bool) { n.refuse.Store(on) }
-
 // DropConnections closes every open connection now, as a network failure
-// would. Requests in flight get no reply. The node keeps listening.
+// or an operator cutting clients off would. Requests in flight get no
+// reply. The node keeps listening.
 func (n *Node) DropConnections() {
 	n.mu.Lock()
 	conns := n.openLocked()
@@ -42,54 +20,7 @@ func (n *Node) DropConnections() {
 	}
 }
 
-// DropReplies makes the node act on the next count requests of op as usual,
-// replicating what they change, and then lose their replies: each such
-// request's connection is closed instead of answered, as when the network
-// fails after the node acted. A client that retries a state change with the
-// same OpID, on this node or another of the cluster, must get the first
-// result and no second object. count 0 cancels what is left.
-func (n *Node) DropReplies(op wire.Op, count int) { n.drops.set(op, count) }
-
-// replyDrops counts the replies still to drop, per op.
-type replyDrops struct {
-	armed atomic.Bool // any count is positive: the hot path reads this only
-	mu    sync.Mutex
-	left  map[wire.Op]int
-}
-
-func (d *replyDrops) set(op wire.Op, count int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.left == nil {
-		d.left = make(map[wire.Op]int)
-	}
-	if count > 0 {
-		d.left[op] = count
-	} else {
-		delete(d.left, op)
-	}
-	d.armed.Store(len(d.left) > 0)
-}
-
-// take reports whether the reply to a request of op is to be dropped.
-func (d *replyDrops) take(op wire.Op) bool {
-	if !d.armed.Load() {
-		return false
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.left[op] <= 0 {
-		return false
-	}
-	d.left[op]--
-	if d.left[op] == 0 {
-		delete(d.left, op)
-	}
-	d.armed.Store(len(d.left) > 0)
-	return true
-}
-
-// dropReply loses a reply with its connection.
+// dropReply loses a reply with its connection (faults.Set.DropReplies).
 func (n *Node) dropReply(c *conn) {
 	n.stats.droppedReplies.Add(1)
 	c.drop()
@@ -121,11 +52,12 @@ func (n *Node) stop() {
 	n.DropConnections()
 }
 
-// Kill stops the node abruptly, as a crash or a power cut would: like Stop,
+// kill stops the node abruptly, as a crash or a power cut would: like Stop,
 // and its memory is lost too. Restart brings it back with its partitions as
 // configured (no objects, the configured PINs, no retry counts), and a node
 // of a cluster then catches up from its peers before it serves clients.
-func (n *Node) Kill() {
+// The test harness triggers it through faults.Set.Kill.
+func (n *Node) kill() {
 	n.lifecycle.Lock()
 	defer n.lifecycle.Unlock()
 	n.stop()
@@ -138,10 +70,13 @@ func (n *Node) Kill() {
 	n.dedup.reset()
 	n.clients.reset()
 	n.life.Unlock()
+	n.mu.Lock()
+	n.killed = true
+	n.mu.Unlock()
 }
 
 // ErrNodeClosed is returned by Restart after Close.
-var ErrNodeClosed = errors.New("testenv: node is closed")
+var ErrNodeClosed = errors.New("server: node is closed")
 
 // Restart listens again on the node's address after Stop or Kill, with the
 // partition state it kept (objects, PINs, retry counters, ticket keys). A
@@ -172,7 +107,17 @@ func (n *Node) Restart() error {
 	}
 	if err != nil {
 		n.mu.Unlock()
-		return fmt.Errorf("testenv: restart: %w", err)
+		return fmt.Errorf("server: restart: %w", err)
+	}
+	if n.killed {
+		// Its memory was lost: it comes back with what it stored, then
+		// catches up with its peers.
+		if err := n.loadStored(); err != nil {
+			ln.Close()
+			n.mu.Unlock()
+			return err
+		}
+		n.killed = false
 	}
 	n.serveLocked(ln)
 	n.mu.Unlock()
@@ -189,8 +134,12 @@ type Stats struct {
 	// ConnectionsOpen is the number of connections open now, including those
 	// still in their handshake.
 	ConnectionsOpen int
-	// ConnectionsAccepted counts accepted TCP connections (refused ones excluded).
+	// ConnectionsAccepted counts accepted TCP connections (refused ones
+	// and those over the cap excluded).
 	ConnectionsAccepted uint64
+	// ConnectionsOverCap counts connections closed at once because
+	// MaxConnections were open.
+	ConnectionsOverCap uint64
 	// HandshakeFailures counts connections closed because TLS failed: no
 	// client certificate, one from another CA, not TLS at all, or too slow.
 	HandshakeFailures uint64
@@ -215,6 +164,9 @@ type Stats struct {
 	PeerRequests uint64
 	// Replications counts changes it pushed to its live peers.
 	Replications uint64
+	// StorageFailures counts changes that could not be stored, and so were
+	// not acknowledged.
+	StorageFailures uint64
 	// ReplicationFailures counts pushes that failed or timed out; the peer
 	// was then declared down until it could be brought up to date.
 	ReplicationFailures uint64
@@ -234,7 +186,7 @@ type counters struct {
 	accepted, handshakeFailures, protocolErrors, requests, busy, panics atomic.Uint64
 	droppedReplies, peerRequests, replications, replicationFailures     atomic.Uint64
 	syncs, catchUps, badRecords                                         atomic.Uint64
-	enrolls                                                             atomic.Uint64
+	enrolls, storageFailures, overCap                                   atomic.Uint64
 }
 
 // Stats returns the node's counters.
@@ -249,6 +201,7 @@ func (n *Node) Stats() Stats {
 	return Stats{
 		ConnectionsOpen:     open,
 		ConnectionsAccepted: n.stats.accepted.Load(),
+		ConnectionsOverCap:  n.stats.overCap.Load(),
 		HandshakeFailures:   n.stats.handshakeFailures.Load(),
 		ProtocolErrors:      n.stats.protocolErrors.Load(),
 		Requests:            n.stats.requests.Load(),
@@ -260,6 +213,7 @@ func (n *Node) Stats() Stats {
 		PeerRequests:        n.stats.peerRequests.Load(),
 		Replications:        n.stats.replications.Load(),
 		ReplicationFailures: n.stats.replicationFailures.Load(),
+		StorageFailures:     n.stats.storageFailures.Load(),
 		Syncs:               n.stats.syncs.Load(),
 		CatchUps:            n.stats.catchUps.Load(),
 		Enrolls:             n.stats.enrolls.Load(),

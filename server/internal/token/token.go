@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/keyhold/keyhold/ck"
 )
@@ -36,6 +37,11 @@ type Config struct {
 	// this token changes, so that two changes made at once on two nodes are
 	// ordered the same way on every node and the copies converge.
 	Replica uint64
+	// InvalidationRetention, when positive, makes Destroy keep an object
+	// invalidated for this long instead of removing it: invisible and
+	// unusable, listed by Invalidated, reactivated or purged by the SO, and
+	// purged when the time is up (see invalidate.go). Zero destroys at once.
+	InvalidationRetention time.Duration
 }
 
 // Access is what the caller has proved. The network layer checks login
@@ -100,6 +106,14 @@ type AttributeResult struct {
 // objects in a loop gets CKR_DEVICE_MEMORY instead of exhausting the node.
 const maxObjects = 1 << 16
 
+// errPartitionFull is what creating an object answers in a full partition:
+// CKR_DEVICE_MEMORY, PKCS#11's "the token has not enough memory", with a
+// message that says which limit, so that it is not taken for a fault of
+// the node.
+func errPartitionFull(held int) error {
+	return ck.Errorf(ck.CKR_DEVICE_MEMORY, "partition full: it holds %d objects, the most a partition may hold; destroy some to make room", held)
+}
+
 // Token is one partition of the software HSM: its PINs and its objects. It is
 // safe for concurrent use.
 type Token struct {
@@ -116,6 +130,7 @@ type Token struct {
 	objects              map[Handle]*object
 	seq                  uint64
 	tombs                tombstones
+	retention            time.Duration // Config.InvalidationRetention
 }
 
 // New returns a token configured by cfg, with no objects. A configuration it
@@ -130,6 +145,7 @@ func New(cfg Config) (*Token, error) {
 		maxPINAttempts: cfg.MaxPINAttempts,
 		fixedReplica:   cfg.Replica,
 		objects:        make(map[Handle]*object),
+		retention:      cfg.InvalidationRetention,
 	}
 	t.replica.Store(t.newReplica())
 	if t.minPINLen == 0 {
@@ -223,7 +239,7 @@ func (t *Token) insert(objs ...*object) ([]Handle, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.objects)+len(objs) > maxObjects {
-		return nil, ck.Errorf(ck.CKR_DEVICE_MEMORY, "the token holds %d objects, its limit", len(t.objects))
+		return nil, errPartitionFull(len(t.objects))
 	}
 	hs := make([]Handle, len(objs))
 	for i, o := range objs {
@@ -358,8 +374,9 @@ func (t *Token) SetAttributes(acc Access, h Handle, tmpl ck.Template) error {
 	return nil
 }
 
-// Destroy removes an object (C_DestroyObject). An object with
-// CKA_DESTROYABLE false answers CKR_ACTION_PROHIBITED.
+// Destroy removes an object (C_DestroyObject), or, on a token with an
+// invalidation retention, invalidates it (Record then still finds it). An
+// object with CKA_DESTROYABLE false answers CKR_ACTION_PROHIBITED.
 func (t *Token) Destroy(acc Access, h Handle) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -369,6 +386,10 @@ func (t *Token) Destroy(acc Access, h Handle) error {
 	}
 	if !o.destroyable {
 		return ck.Errorf(ck.CKR_ACTION_PROHIBITED, "the object is not destroyable")
+	}
+	if t.retention > 0 {
+		t.invalidateLocked(h, o, time.Now())
+		return nil
 	}
 	t.removeLocked(h)
 	return nil

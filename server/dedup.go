@@ -1,4 +1,4 @@
-package testenv
+package server
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
-	"github.com/keyhold/keyhold/testenv/internal/token"
+	"github.com/keyhold/keyhold/server/internal/token"
 )
 
 // Requests that change state (create, generate, destroy, set attributes,

@@ -1,11 +1,13 @@
-package testenv
+package server
 
 import (
+	"fmt"
+	"net"
 	"time"
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
-	"github.com/keyhold/keyhold/testenv/internal/token"
+	"github.com/keyhold/keyhold/server/internal/token"
 )
 
 // peerLoop reads a peer's requests. Each peer operation runs in its own goroutine, not on
@@ -61,16 +63,9 @@ func (c *conn) servePeer(h wire.Header, body []byte) {
 	}()
 	n.stats.peerRequests.Add(1)
 	var reply any
-	var err error
-	switch h.Op {
-	case wire.OpPeerJoin:
-		reply, err = n.peerJoin(body)
-	case wire.OpPeerApply:
-		reply, err = n.peerApply(c, body)
-	case wire.OpPeerClaim:
-		reply, err = n.peerClaim(c, body)
-	default:
-		err = ck.Errorf(wire.CodeUnknownOp, "unknown peer op %d", uint16(h.Op))
+	var err error = ck.Errorf(wire.CodeUnknownOp, "unknown peer op %d", uint16(h.Op))
+	if hd := peerHandlers[h.Op]; hd != nil {
+		reply, err = hd(n, c, body)
 	}
 	if err != nil {
 		c.replyError(h, err)
@@ -79,14 +74,18 @@ func (c *conn) servePeer(h wire.Header, body []byte) {
 	c.reply(h, reply)
 }
 
+// peerHandlers serve the peer operations, through the same decode path as
+// clients' requests (see handle).
+var peerHandlers = map[wire.Op]handler{
+	wire.OpPeerJoin:  handle(wire.OpPeerJoin, (*Node).peerJoin),
+	wire.OpPeerApply: handle(wire.OpPeerApply, (*Node).peerApply),
+	wire.OpPeerClaim: handle(wire.OpPeerClaim, (*Node).peerClaim),
+}
+
 // peerJoin makes this node's link to the sender reconnect and push this
 // node's whole state, and answers when that is done: the sender is
 // (re)starting and serves clients only after it has caught up.
-func (n *Node) peerJoin(body []byte) (any, error) {
-	var req wire.PeerJoinRequest
-	if err := decode(body, &req, wire.OpPeerJoin); err != nil {
-		return nil, err
-	}
+func (n *Node) peerJoin(_ *conn, req *wire.PeerJoinRequest) (any, error) {
 	l := n.cl.link(req.Address)
 	if l == nil {
 		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "%s is not a peer of this node", req.Address)
@@ -103,21 +102,33 @@ func (n *Node) peerJoin(body []byte) (any, error) {
 	}
 }
 
-// peerApply merges a peer's changes. A record that does not apply (which
-// only a bug makes) is skipped and counted: the rest of the change still
-// applies, and refusing the message would only make the peer declare this
-// node down and send it again.
-func (n *Node) peerApply(c *conn, body []byte) (any, error) {
-	var req wire.PeerApplyRequest
-	if err := decode(body, &req, wire.OpPeerApply); err != nil {
+// peerApply merges a peer's changes, and stores the state they leave
+// before acknowledging them. A record that does not apply (which only a bug
+// makes) is skipped and counted: the rest of the change still applies, and
+// refusing the message would only make the peer declare this node down and
+// send it again.
+func (n *Node) peerApply(c *conn, req *wire.PeerApplyRequest) (any, error) {
+	p, err := n.merge(req, c, false)
+	if err != nil {
 		return nil, err
 	}
+	if err := n.storeApplied(p, req); err != nil {
+		return nil, err
+	}
+	return wire.PeerApplyReply{}, nil
+}
+
+// merge applies replicated records: a peer's (restore false), or this
+// node's own as it stored them (restore true), which take the place of the
+// configured PIN states. It returns the partition the records are of, nil
+// for client entries alone.
+func (n *Node) merge(req *wire.PeerApplyRequest, c *conn, restore bool) (*partition, error) {
 	for _, e := range req.Clients {
 		n.clients.merge(e)
 	}
 	if req.Partition == 0 && len(req.Clients) > 0 {
 		// Client entries belong to the node: nothing else to merge.
-		return wire.PeerApplyReply{}, nil
+		return nil, nil
 	}
 	p, err := n.partition(req.Partition)
 	if err != nil {
@@ -139,7 +150,12 @@ func (n *Node) peerApply(c *conn, body []byte) (any, error) {
 			n.stats.badRecords.Add(1)
 			continue
 		}
-		if _, err := p.tok.MergePIN(rec); err != nil {
+		if restore {
+			err = p.tok.RestorePIN(rec)
+		} else {
+			_, err = p.tok.MergePIN(rec)
+		}
+		if err != nil {
 			n.stats.badRecords.Add(1)
 		}
 	}
@@ -150,19 +166,110 @@ func (n *Node) peerApply(c *conn, body []byte) (any, error) {
 		}
 	}
 	for _, pk := range req.Released {
-		if k, ok := keyOf(pk); ok {
+		if k, ok := keyOf(pk); ok && c != nil {
 			n.dedup.release(k, c)
 		}
 	}
-	return wire.PeerApplyReply{}, nil
+	return p, nil
+}
+
+// storeApplied stores the state that merging req left.
+func (n *Node) storeApplied(p *partition, req *wire.PeerApplyRequest) error {
+	if n.st == nil {
+		return nil
+	}
+	ch := change{pins: make([]ck.UserType, 0, len(req.PINs))}
+	for _, o := range req.Objects {
+		ch.puts = append(ch.puts, token.Handle(o.Handle))
+	}
+	for _, h := range req.Destroyed {
+		ch.destroyed = append(ch.destroyed, token.Handle(h))
+	}
+	for _, pin := range req.PINs {
+		ch.pins = append(ch.pins, pin.User)
+	}
+	for i := range req.Clients {
+		ch.clients = append(ch.clients, &req.Clients[i])
+	}
+	err := n.st.commit(func() records {
+		r := n.recordsOf(p, &ch, nil)
+		if p != nil {
+			r.results = append(r.results, req.Results...)
+		}
+		return r
+	})
+	if err != nil {
+		n.stats.storageFailures.Add(1)
+		return errStorage
+	}
+	return nil
+}
+
+// loadStored merges what the node stored, after its partitions were set up
+// as configured. A partition whose PIN states were never stored (a new
+// directory, or a partition added to the configuration) has its configured
+// ones stored now, so that from then on the directory, not the
+// configuration, holds its PINs.
+func (n *Node) loadStored() error {
+	if n.st == nil {
+		return nil
+	}
+	reqs, err := n.st.load()
+	if err != nil {
+		return err
+	}
+	havePINs := map[uint32]bool{}
+	for i := range reqs {
+		if _, err := n.merge(&reqs[i], nil, true); err != nil {
+			// A partition no longer configured: its records stay on disk.
+			continue
+		}
+		if len(reqs[i].PINs) > 0 {
+			havePINs[reqs[i].Partition] = true
+		}
+	}
+	for id, p := range n.parts {
+		if havePINs[id] {
+			continue
+		}
+		if err := n.st.commit(func() records {
+			return n.recordsOf(p, &change{pins: []ck.UserType{ck.CKU_SO, ck.CKU_USER}}, nil)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// adoptStoredMeta completes opts from what a node stored in its directory:
+// its PKI and its address.
+func adoptStoredMeta(st *store, opts *NodeOptions) error {
+	meta, err := st.readMeta()
+	if err != nil {
+		return err
+	}
+	if meta.pki != nil {
+		stored, err := ParsePKI(meta.pki)
+		if err != nil {
+			return fmt.Errorf("%w: stored PKI: %v", ErrStoreCorrupt, err)
+		}
+		switch {
+		case opts.PKI == nil:
+			opts.PKI = stored
+		case !opts.PKI.same(stored):
+			return ErrStoreMismatch
+		}
+	}
+	if meta.addr != "" && opts.Listener == nil {
+		if _, port, err := net.SplitHostPort(opts.Address); err == nil && port == "0" {
+			opts.Address = meta.addr
+		}
+	}
+	return nil
 }
 
 // peerClaim records that the sender is about to act on a request.
-func (n *Node) peerClaim(c *conn, body []byte) (any, error) {
-	var req wire.PeerClaimRequest
-	if err := decode(body, &req, wire.OpPeerClaim); err != nil {
-		return nil, err
-	}
+func (n *Node) peerClaim(c *conn, req *wire.PeerClaimRequest) (any, error) {
 	k, ok := keyOf(req.Key)
 	if !ok {
 		return nil, ck.Errorf(wire.CodeBadRequest, "malformed claim key")
@@ -174,11 +281,11 @@ func (n *Node) peerClaim(c *conn, body []byte) (any, error) {
 // Conversions between the token's records and their wire form.
 
 func peerObject(rec token.ObjectRecord) wire.PeerObject {
-	return wire.PeerObject{Handle: uint64(rec.Handle), Version: rec.Version, Writer: rec.Writer, Attributes: rec.Attributes}
+	return wire.PeerObject{Handle: uint64(rec.Handle), Version: rec.Version, Writer: rec.Writer, Attributes: rec.Attributes, Invalidated: rec.Invalidated}
 }
 
 func tokenRecord(o wire.PeerObject) token.ObjectRecord {
-	return token.ObjectRecord{Handle: token.Handle(o.Handle), Version: o.Version, Writer: o.Writer, Attributes: o.Attributes}
+	return token.ObjectRecord{Handle: token.Handle(o.Handle), Version: o.Version, Writer: o.Writer, Attributes: o.Attributes, Invalidated: o.Invalidated}
 }
 
 func peerPIN(rec token.PINRecord) wire.PeerPIN {

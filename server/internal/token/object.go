@@ -46,6 +46,11 @@ type object struct {
 	allowed     []ck.MechanismType // CKA_ALLOWED_MECHANISMS; nil: no restriction
 
 	key *keyMaterial // nil for certificates and data objects; shared by copies
+
+	// invalidated is when the object was destroyed on a token that keeps
+	// destroyed objects for a while (Unix ms); 0 for a live object. An
+	// invalidated object is visible to no one and usable by no one.
+	invalidated int64
 }
 
 // newObject decodes an object's policy from its attributes.
@@ -91,7 +96,7 @@ func (o *object) flag(t ck.AttributeType) bool {
 // exist only for the normal user; neither a public session nor the SO sees
 // them.
 func (o *object) visible(acc Access) bool {
-	return !o.private || acc == User
+	return o.invalidated == 0 && (!o.private || acc == User)
 }
 
 // read returns the value of t as C_GetAttributeValue would: the value, or
@@ -133,6 +138,7 @@ func (o *object) with(tmpl attrs) *object {
 	}
 	n := newObject(o.kind, vals, o.key)
 	n.seq = o.seq
+	n.invalidated = o.invalidated
 	return n
 }
 

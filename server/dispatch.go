@@ -1,11 +1,12 @@
-package testenv
+package server
 
 import (
 	"crypto/rand"
+	"errors"
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
-	"github.com/keyhold/keyhold/testenv/internal/token"
+	"github.com/keyhold/keyhold/server/internal/token"
 )
 
 // handler runs one decoded-on-demand request body and returns the reply
@@ -15,29 +16,79 @@ type handler func(n *Node, c *conn, body []byte) (any, error)
 // handlers is indexed by op. Hello is not here: it is answered by the
 // connection's reader before anything else.
 var handlers = [...]handler{
-	wire.OpPing:            (*Node).ping,
-	wire.OpPartitionInfo:   (*Node).partitionInfo,
-	wire.OpLogin:           (*Node).handleLogin,
-	wire.OpInitPIN:         (*Node).initPIN,
-	wire.OpSetPIN:          (*Node).setPIN,
-	wire.OpFindObjects:     (*Node).findObjects,
-	wire.OpGetAttributes:   (*Node).getAttributes,
-	wire.OpSetAttributes:   (*Node).setAttributes,
-	wire.OpCreateObject:    (*Node).createObject,
-	wire.OpGenerateKeyPair: (*Node).generateKeyPair,
-	wire.OpGenerateKey:     (*Node).generateKey,
-	wire.OpDestroyObject:   (*Node).destroyObject,
-	wire.OpSign:            cryptHandler(wire.OpSign, (*token.Token).Sign),
-	wire.OpVerify:          (*Node).verify,
-	wire.OpEncrypt:         cryptHandler(wire.OpEncrypt, (*token.Token).Encrypt),
-	wire.OpDecrypt:         cryptHandler(wire.OpDecrypt, (*token.Token).Decrypt),
-	wire.OpGenerateRandom:  (*Node).generateRandom,
-	wire.OpEnroll:          (*Node).enroll,
-	wire.OpRotate:          (*Node).rotate,
-	wire.OpRetire:          (*Node).retire,
-	wire.OpCreateClient:    (*Node).createClientOp,
-	wire.OpRevokeClient:    (*Node).revokeClientOp,
-	wire.OpListClients:     (*Node).listClientsOp,
+	wire.OpPing:            handle(wire.OpPing, ping),
+	wire.OpPartitionInfo:   handle(wire.OpPartitionInfo, (*Node).partitionInfo),
+	wire.OpLogin:           handle(wire.OpLogin, (*Node).handleLogin),
+	wire.OpInitPIN:         inPartition(wire.OpInitPIN, (*Node).initPIN),
+	wire.OpSetPIN:          handle(wire.OpSetPIN, (*Node).setPIN),
+	wire.OpFindObjects:     inPartition(wire.OpFindObjects, (*Node).findObjects),
+	wire.OpGetAttributes:   inPartition(wire.OpGetAttributes, (*Node).getAttributes),
+	wire.OpSetAttributes:   inPartition(wire.OpSetAttributes, (*Node).setAttributes),
+	wire.OpCreateObject:    inPartition(wire.OpCreateObject, (*Node).createObject),
+	wire.OpGenerateKeyPair: inPartition(wire.OpGenerateKeyPair, (*Node).generateKeyPair),
+	wire.OpGenerateKey:     inPartition(wire.OpGenerateKey, (*Node).generateKey),
+	wire.OpDestroyObject:   inPartition(wire.OpDestroyObject, (*Node).destroyObject),
+	wire.OpSign:            inPartition(wire.OpSign, crypt((*token.Token).Sign)),
+	wire.OpVerify:          inPartition(wire.OpVerify, (*Node).verify),
+	wire.OpEncrypt:         inPartition(wire.OpEncrypt, crypt((*token.Token).Encrypt)),
+	wire.OpDecrypt:         inPartition(wire.OpDecrypt, crypt((*token.Token).Decrypt)),
+	wire.OpGenerateRandom:  handle(wire.OpGenerateRandom, (*Node).generateRandom),
+	wire.OpEnroll:          handle(wire.OpEnroll, (*Node).enroll),
+	wire.OpRotate:          handle(wire.OpRotate, (*Node).rotate),
+	wire.OpRetire:          handle(wire.OpRetire, (*Node).retire),
+	wire.OpCreateClient:    handle(wire.OpCreateClient, (*Node).createClientOp),
+	wire.OpRevokeClient:    handle(wire.OpRevokeClient, (*Node).revokeClientOp),
+	wire.OpListClients:     handle(wire.OpListClients, (*Node).listClientsOp),
+	wire.OpBackup:          handle(wire.OpBackup, (*Node).backupOp),
+	wire.OpListInvalidated: handle(wire.OpListInvalidated, (*Node).listInvalidated),
+	wire.OpReactivate:      handle(wire.OpReactivate, (*Node).reactivate),
+	wire.OpPurge:           handle(wire.OpPurge, (*Node).purge),
+}
+
+// handle is the one path every request takes: its body is decoded into a
+// Req, and act checks and acts on it. A body that does not decode is the
+// client's bug, not the connection's: the reply says so and the connection
+// stays up. The body of a request that carries a PIN or a password is
+// cleared once decoded, and the decoded secrets once acted on (see
+// secrets).
+func handle[Req any](op wire.Op, act func(n *Node, c *conn, req *Req) (any, error)) handler {
+	return func(n *Node, c *conn, body []byte) (any, error) {
+		var req Req
+		err := decode(body, &req, op)
+		if s, ok := any(&req).(interface{ secrets() [][]byte }); ok {
+			wipe(body)
+			defer func() { wipe(s.secrets()...) }()
+		}
+		if err != nil {
+			return nil, err
+		}
+		return act(n, c, &req)
+	}
+}
+
+// targeted is a request to a partition, with the ticket of a login to it
+// (or none, for public objects).
+type targeted[Req any] interface {
+	*Req
+	target() (partition uint32, ticket []byte)
+	check() error
+}
+
+// inPartition extends handle for requests that act in a partition under a
+// login: the partition and the access the ticket grants are found, and the
+// request's protocol limits checked, before act.
+func inPartition[Req any, P targeted[Req]](op wire.Op, act func(n *Node, c *conn, req P, p *partition, acc token.Access) (any, error)) handler {
+	return handle(op, func(n *Node, c *conn, req *Req) (any, error) {
+		id, ticket := P(req).target()
+		p, acc, err := n.enter(c, id, ticket)
+		if err != nil {
+			return nil, err
+		}
+		if err := P(req).check(); err != nil {
+			return nil, err
+		}
+		return act(n, c, P(req), p, acc)
+	})
 }
 
 func (n *Node) dispatch(c *conn, h wire.Header, body []byte) (any, error) {
@@ -47,8 +98,7 @@ func (n *Node) dispatch(c *conn, h wire.Header, body []byte) (any, error) {
 	return nil, ck.Errorf(wire.CodeUnknownOp, "unknown op %d", uint16(h.Op))
 }
 
-// decode reads a request body. A body that does not decode is the client's
-// bug, not the connection's: the reply says so and the connection stays up.
+// decode reads a request body.
 func decode(body []byte, v any, op wire.Op) error {
 	if err := wire.Unmarshal(body, v); err != nil {
 		// The decoder's message is not passed on: it may quote the body.
@@ -133,19 +183,64 @@ func wipe(bs ...[]byte) {
 	}
 }
 
-func (n *Node) ping(_ *conn, body []byte) (any, error) {
-	var req wire.PingRequest
-	if err := decode(body, &req, wire.OpPing); err != nil {
-		return nil, err
+// The requests' targets, protocol limits and secrets, for handle and
+// inPartition. The limits (wire.Max*) are checked before the token sees a
+// request so that one request's work stays bounded whatever the token
+// accepts.
+
+type (
+	initPINRequest         wire.InitPINRequest
+	findObjectsRequest     wire.FindObjectsRequest
+	getAttributesRequest   wire.GetAttributesRequest
+	setAttributesRequest   wire.SetAttributesRequest
+	createObjectRequest    wire.CreateObjectRequest
+	generateKeyPairRequest wire.GenerateKeyPairRequest
+	generateKeyRequest     wire.GenerateKeyRequest
+	destroyObjectRequest   wire.DestroyObjectRequest
+	cryptRequest           wire.CryptRequest
+	verifyRequest          wire.VerifyRequest
+)
+
+func (r *initPINRequest) target() (uint32, []byte)         { return r.Partition, r.Ticket }
+func (r *findObjectsRequest) target() (uint32, []byte)     { return r.Partition, r.Ticket }
+func (r *getAttributesRequest) target() (uint32, []byte)   { return r.Partition, r.Ticket }
+func (r *setAttributesRequest) target() (uint32, []byte)   { return r.Partition, r.Ticket }
+func (r *createObjectRequest) target() (uint32, []byte)    { return r.Partition, r.Ticket }
+func (r *generateKeyPairRequest) target() (uint32, []byte) { return r.Partition, r.Ticket }
+func (r *generateKeyRequest) target() (uint32, []byte)     { return r.Partition, r.Ticket }
+func (r *destroyObjectRequest) target() (uint32, []byte)   { return r.Partition, r.Ticket }
+func (r *cryptRequest) target() (uint32, []byte)           { return r.Partition, r.Ticket }
+func (r *verifyRequest) target() (uint32, []byte)          { return r.Partition, r.Ticket }
+
+func (r *initPINRequest) check() error { return checkPIN(r.PIN) }
+func (r *findObjectsRequest) check() error {
+	return errors.Join(checkTemplate(r.Template), checkTypes(r.Want))
+}
+func (r *getAttributesRequest) check() error { return checkTypes(r.Types) }
+func (r *setAttributesRequest) check() error { return checkTemplate(r.Template) }
+func (r *createObjectRequest) check() error  { return checkTemplate(r.Template) }
+func (r *generateKeyPairRequest) check() error {
+	return errors.Join(checkMechanism(r.Mechanism), checkTemplate(r.Public), checkTemplate(r.Private))
+}
+func (r *generateKeyRequest) check() error {
+	return errors.Join(checkMechanism(r.Mechanism), checkTemplate(r.Template))
+}
+func (r *destroyObjectRequest) check() error { return nil }
+func (r *cryptRequest) check() error {
+	return errors.Join(checkMechanism(r.Mechanism), checkData(r.Data))
+}
+func (r *verifyRequest) check() error {
+	if len(r.Signature) > wire.MaxData {
+		return ck.Errorf(ck.CKR_SIGNATURE_LEN_RANGE, "%d-byte signature, limit %d", len(r.Signature), wire.MaxData)
 	}
-	return wire.PingReply{}, nil
+	return errors.Join(checkMechanism(r.Mechanism), checkData(r.Data))
 }
 
-func (n *Node) partitionInfo(_ *conn, body []byte) (any, error) {
-	var req wire.PartitionInfoRequest
-	if err := decode(body, &req, wire.OpPartitionInfo); err != nil {
-		return nil, err
-	}
+func (r *initPINRequest) secrets() [][]byte { return [][]byte{r.PIN} }
+
+func ping(*Node, *conn, *wire.PingRequest) (any, error) { return wire.PingReply{}, nil }
+
+func (n *Node) partitionInfo(_ *conn, req *wire.PartitionInfoRequest) (any, error) {
 	p, err := n.partition(req.Partition)
 	if err != nil {
 		return nil, err
@@ -164,14 +259,7 @@ func (n *Node) partitionInfo(_ *conn, body []byte) (any, error) {
 	}, nil
 }
 
-func (n *Node) handleLogin(c *conn, body []byte) (any, error) {
-	var req wire.LoginRequest
-	err := decode(body, &req, wire.OpLogin)
-	wipe(body)
-	if err != nil {
-		return nil, err
-	}
-	defer wipe(req.PIN)
+func (n *Node) handleLogin(c *conn, req *loginRequest) (any, error) {
 	p, err := n.partition(req.Partition)
 	if err != nil {
 		return nil, err
@@ -185,21 +273,7 @@ func (n *Node) handleLogin(c *conn, body []byte) (any, error) {
 // initPIN sets the User PIN; the token requires SO access (PKCS#11
 // C_InitPIN is the SO's), and resets the User's retry counter, which is how
 // a locked-out user is let back in.
-func (n *Node) initPIN(c *conn, body []byte) (any, error) {
-	var req wire.InitPINRequest
-	err := decode(body, &req, wire.OpInitPIN)
-	wipe(body)
-	if err != nil {
-		return nil, err
-	}
-	defer wipe(req.PIN)
-	p, acc, err := n.enter(c, req.Partition, req.Ticket)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkPIN(req.PIN); err != nil {
-		return nil, err
-	}
+func (n *Node) initPIN(c *conn, req *initPINRequest, p *partition, acc token.Access) (any, error) {
 	return n.once(c, p, wire.OpInitPIN, acc, req.OpID, func(ch *change) (any, error) {
 		ch.pin(ck.CKU_USER)
 		if err := p.tok.InitPIN(acc, req.PIN); err != nil {
@@ -211,14 +285,7 @@ func (n *Node) initPIN(c *conn, body []byte) (any, error) {
 
 // setPIN changes a user's own PIN. The old PIN is the proof, so it needs no
 // ticket (PKCS#11 C_SetPIN acts for the user the old PIN belongs to).
-func (n *Node) setPIN(c *conn, body []byte) (any, error) {
-	var req wire.SetPINRequest
-	err := decode(body, &req, wire.OpSetPIN)
-	wipe(body)
-	if err != nil {
-		return nil, err
-	}
-	defer wipe(req.OldPIN, req.NewPIN)
+func (n *Node) setPIN(c *conn, req *setPINRequest) (any, error) {
 	p, err := n.partition(req.Partition)
 	if err != nil {
 		return nil, err
@@ -254,21 +321,15 @@ func (n *Node) setPIN(c *conn, body []byte) (any, error) {
 	})
 }
 
-func (n *Node) findObjects(c *conn, body []byte) (any, error) {
-	var req wire.FindObjectsRequest
-	if err := decode(body, &req, wire.OpFindObjects); err != nil {
-		return nil, err
-	}
-	p, acc, err := n.enter(c, req.Partition, req.Ticket)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkTemplate(req.Template); err != nil {
-		return nil, err
-	}
-	if err := checkTypes(req.Want); err != nil {
-		return nil, err
-	}
+type (
+	loginRequest  wire.LoginRequest
+	setPINRequest wire.SetPINRequest
+)
+
+func (r *loginRequest) secrets() [][]byte  { return [][]byte{r.PIN} }
+func (r *setPINRequest) secrets() [][]byte { return [][]byte{r.OldPIN, r.NewPIN} }
+
+func (n *Node) findObjects(_ *conn, req *findObjectsRequest, p *partition, acc token.Access) (any, error) {
 	limit := int(req.Limit)
 	if limit == 0 || limit > wire.MaxFindResults {
 		limit = wire.MaxFindResults
@@ -307,18 +368,7 @@ func (n *Node) findObjects(c *conn, body []byte) (any, error) {
 	return wire.FindObjectsReply{Objects: objs}, nil
 }
 
-func (n *Node) getAttributes(c *conn, body []byte) (any, error) {
-	var req wire.GetAttributesRequest
-	if err := decode(body, &req, wire.OpGetAttributes); err != nil {
-		return nil, err
-	}
-	p, acc, err := n.enter(c, req.Partition, req.Ticket)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkTypes(req.Types); err != nil {
-		return nil, err
-	}
+func (n *Node) getAttributes(_ *conn, req *getAttributesRequest, p *partition, acc token.Access) (any, error) {
 	vals, err := p.tok.GetAttributes(acc, token.Handle(req.Handle), req.Types)
 	if err != nil {
 		return nil, err
@@ -330,18 +380,7 @@ func (n *Node) getAttributes(c *conn, body []byte) (any, error) {
 	return wire.GetAttributesReply{Values: out}, nil
 }
 
-func (n *Node) setAttributes(c *conn, body []byte) (any, error) {
-	var req wire.SetAttributesRequest
-	if err := decode(body, &req, wire.OpSetAttributes); err != nil {
-		return nil, err
-	}
-	p, acc, err := n.enter(c, req.Partition, req.Ticket)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkTemplate(req.Template); err != nil {
-		return nil, err
-	}
+func (n *Node) setAttributes(c *conn, req *setAttributesRequest, p *partition, acc token.Access) (any, error) {
 	return n.once(c, p, wire.OpSetAttributes, acc, req.OpID, func(ch *change) (any, error) {
 		if err := p.tok.SetAttributes(acc, token.Handle(req.Handle), req.Template); err != nil {
 			return nil, err
@@ -351,18 +390,7 @@ func (n *Node) setAttributes(c *conn, body []byte) (any, error) {
 	})
 }
 
-func (n *Node) createObject(c *conn, body []byte) (any, error) {
-	var req wire.CreateObjectRequest
-	if err := decode(body, &req, wire.OpCreateObject); err != nil {
-		return nil, err
-	}
-	p, acc, err := n.enter(c, req.Partition, req.Ticket)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkTemplate(req.Template); err != nil {
-		return nil, err
-	}
+func (n *Node) createObject(c *conn, req *createObjectRequest, p *partition, acc token.Access) (any, error) {
 	return n.once(c, p, wire.OpCreateObject, acc, req.OpID, func(ch *change) (any, error) {
 		h, err := p.tok.Create(acc, req.Template)
 		if err != nil {
@@ -373,24 +401,7 @@ func (n *Node) createObject(c *conn, body []byte) (any, error) {
 	})
 }
 
-func (n *Node) generateKeyPair(c *conn, body []byte) (any, error) {
-	var req wire.GenerateKeyPairRequest
-	if err := decode(body, &req, wire.OpGenerateKeyPair); err != nil {
-		return nil, err
-	}
-	p, acc, err := n.enter(c, req.Partition, req.Ticket)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkMechanism(req.Mechanism); err != nil {
-		return nil, err
-	}
-	if err := checkTemplate(req.Public); err != nil {
-		return nil, err
-	}
-	if err := checkTemplate(req.Private); err != nil {
-		return nil, err
-	}
+func (n *Node) generateKeyPair(c *conn, req *generateKeyPairRequest, p *partition, acc token.Access) (any, error) {
 	// A retry after a lost reply must not create a second key pair: the
 	// OpID makes the repeat return the first pair's handles.
 	return n.once(c, p, wire.OpGenerateKeyPair, acc, req.OpID, func(ch *change) (any, error) {
@@ -403,21 +414,7 @@ func (n *Node) generateKeyPair(c *conn, body []byte) (any, error) {
 	})
 }
 
-func (n *Node) generateKey(c *conn, body []byte) (any, error) {
-	var req wire.GenerateKeyRequest
-	if err := decode(body, &req, wire.OpGenerateKey); err != nil {
-		return nil, err
-	}
-	p, acc, err := n.enter(c, req.Partition, req.Ticket)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkMechanism(req.Mechanism); err != nil {
-		return nil, err
-	}
-	if err := checkTemplate(req.Template); err != nil {
-		return nil, err
-	}
+func (n *Node) generateKey(c *conn, req *generateKeyRequest, p *partition, acc token.Access) (any, error) {
 	return n.once(c, p, wire.OpGenerateKey, acc, req.OpID, func(ch *change) (any, error) {
 		h, err := p.tok.GenerateKey(acc, req.Mechanism, req.Template)
 		if err != nil {
@@ -428,53 +425,27 @@ func (n *Node) generateKey(c *conn, body []byte) (any, error) {
 	})
 }
 
-func (n *Node) destroyObject(c *conn, body []byte) (any, error) {
-	var req wire.DestroyObjectRequest
-	if err := decode(body, &req, wire.OpDestroyObject); err != nil {
-		return nil, err
-	}
-	p, acc, err := n.enter(c, req.Partition, req.Ticket)
-	if err != nil {
-		return nil, err
-	}
+func (n *Node) destroyObject(c *conn, req *destroyObjectRequest, p *partition, acc token.Access) (any, error) {
 	// A repeat of a destroy that worked answers success, not
 	// CKR_OBJECT_HANDLE_INVALID: the client's view is that it asked once.
 	return n.once(c, p, wire.OpDestroyObject, acc, req.OpID, func(ch *change) (any, error) {
-		if err := p.tok.Destroy(acc, token.Handle(req.Handle)); err != nil {
+		h := token.Handle(req.Handle)
+		if err := p.tok.Destroy(acc, h); err != nil {
 			return nil, err
 		}
-		ch.destroyed = append(ch.destroyed, token.Handle(req.Handle))
+		if _, kept := p.tok.Record(h); kept {
+			ch.put(h) // invalidated: a new version of the object
+		} else {
+			ch.destroyed = append(ch.destroyed, h)
+		}
 		return wire.EmptyReply{}, nil
 	})
 }
 
-// crypt decodes and checks a CryptRequest (Sign, Encrypt, Decrypt).
-func (n *Node) crypt(c *conn, body []byte, op wire.Op) (*wire.CryptRequest, *partition, token.Access, error) {
-	req := new(wire.CryptRequest)
-	if err := decode(body, req, op); err != nil {
-		return nil, nil, 0, err
-	}
-	p, acc, err := n.enter(c, req.Partition, req.Ticket)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	if err := checkMechanism(req.Mechanism); err != nil {
-		return nil, nil, 0, err
-	}
-	if err := checkData(req.Data); err != nil {
-		return nil, nil, 0, err
-	}
-	return req, p, acc, nil
-}
-
-// cryptHandler serves OpSign, OpEncrypt or OpDecrypt with the token
-// operation of the same name: one key, one mechanism, data in, data out.
-func cryptHandler(op wire.Op, apply func(*token.Token, token.Access, token.Handle, ck.Mechanism, []byte) ([]byte, error)) handler {
-	return func(n *Node, c *conn, body []byte) (any, error) {
-		req, p, acc, err := n.crypt(c, body, op)
-		if err != nil {
-			return nil, err
-		}
+// crypt serves OpSign, OpEncrypt or OpDecrypt with the token operation of
+// the same name: one key, one mechanism, data in, data out.
+func crypt(apply func(*token.Token, token.Access, token.Handle, ck.Mechanism, []byte) ([]byte, error)) func(*Node, *conn, *cryptRequest, *partition, token.Access) (any, error) {
+	return func(_ *Node, _ *conn, req *cryptRequest, p *partition, acc token.Access) (any, error) {
 		out, err := apply(p.tok, acc, token.Handle(req.Handle), req.Mechanism, req.Data)
 		if err != nil {
 			return nil, err
@@ -483,24 +454,7 @@ func cryptHandler(op wire.Op, apply func(*token.Token, token.Access, token.Handl
 	}
 }
 
-func (n *Node) verify(c *conn, body []byte) (any, error) {
-	var req wire.VerifyRequest
-	if err := decode(body, &req, wire.OpVerify); err != nil {
-		return nil, err
-	}
-	p, acc, err := n.enter(c, req.Partition, req.Ticket)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkMechanism(req.Mechanism); err != nil {
-		return nil, err
-	}
-	if err := checkData(req.Data); err != nil {
-		return nil, err
-	}
-	if len(req.Signature) > wire.MaxData {
-		return nil, ck.Errorf(ck.CKR_SIGNATURE_LEN_RANGE, "%d-byte signature, limit %d", len(req.Signature), wire.MaxData)
-	}
+func (n *Node) verify(_ *conn, req *verifyRequest, p *partition, acc token.Access) (any, error) {
 	if err := p.tok.Verify(acc, token.Handle(req.Handle), req.Mechanism, req.Data, req.Signature); err != nil {
 		return nil, err
 	}
@@ -509,11 +463,7 @@ func (n *Node) verify(c *conn, body []byte) (any, error) {
 
 // generateRandom needs no partition (0) and no login: PKCS#11
 // C_GenerateRandom works in any session.
-func (n *Node) generateRandom(_ *conn, body []byte) (any, error) {
-	var req wire.GenerateRandomRequest
-	if err := decode(body, &req, wire.OpGenerateRandom); err != nil {
-		return nil, err
-	}
+func (n *Node) generateRandom(_ *conn, req *wire.GenerateRandomRequest) (any, error) {
 	if req.Partition != 0 {
 		if _, err := n.partition(req.Partition); err != nil {
 			return nil, err

@@ -1,4 +1,4 @@
-package testenv
+package server
 
 import (
 	"crypto/ecdsa"
@@ -190,15 +190,40 @@ func (r *clientRegistry) all() []wire.PeerClient {
 	return out
 }
 
-// replicateClient pushes an entry to the live peers and returns once they
-// have it: a password spent or a certificate revoked here is so everywhere
-// before the client hears of it.
-func (n *Node) replicateClient(e *clientEntry) {
+// replicateClient stores an entry and pushes it to the live peers, and
+// returns once they have it: a password spent or a certificate revoked here
+// is so everywhere, and after a restart, before the client hears of it.
+func (n *Node) replicateClient(e *clientEntry) error {
+	if n.st != nil {
+		err := n.st.commit(func() records {
+			var r records
+			if cur, ok := n.clients.entry(e.Name); ok {
+				r.clients = []wire.PeerClient{cur}
+			}
+			return r
+		})
+		if err != nil {
+			n.stats.storageFailures.Add(1)
+			return errStorage
+		}
+	}
 	if n.cl == nil {
-		return
+		return nil
 	}
 	n.stats.replications.Add(1)
 	n.cl.call(wire.OpPeerApply, wire.PeerApplyRequest{Clients: []wire.PeerClient{*e}}, nil)
+	return nil
+}
+
+// entry returns a copy of the entry named name.
+func (r *clientRegistry) entry(name string) (wire.PeerClient, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[name]
+	if !ok {
+		return wire.PeerClient{}, false
+	}
+	return *e, true
 }
 
 // ClientInfo describes a client entry, without its password hash.
@@ -245,7 +270,7 @@ type ClientEntry struct {
 // password: the only time it exists in the clear.
 func NewClientEntry(name string, ttl time.Duration) (ClientEntry, string, error) {
 	if name == "" || len(name) > wire.MaxClientName {
-		return ClientEntry{}, "", fmt.Errorf("testenv: client name must have 1 to %d bytes", wire.MaxClientName)
+		return ClientEntry{}, "", fmt.Errorf("server: client name must have 1 to %d bytes", wire.MaxClientName)
 	}
 	if ttl <= 0 {
 		ttl = DefaultSetupTTL
@@ -272,9 +297,9 @@ func (n *Node) AddClient(ce ClientEntry) error {
 	hash, err2 := hex.DecodeString(ce.Hash)
 	switch {
 	case ce.Name == "" || len(ce.Name) > wire.MaxClientName:
-		return fmt.Errorf("testenv: client name must have 1 to %d bytes", wire.MaxClientName)
+		return fmt.Errorf("server: client name must have 1 to %d bytes", wire.MaxClientName)
 	case err1 != nil || err2 != nil || len(salt) < 8 || len(hash) < 16 || ce.Time == 0 || ce.Memory == 0 || ce.Threads == 0:
-		return fmt.Errorf("testenv: client entry %q is malformed", ce.Name)
+		return fmt.Errorf("server: client entry %q is malformed", ce.Name)
 	}
 	e := &clientEntry{
 		Name: ce.Name, Version: 1, Writer: 0,
@@ -290,8 +315,7 @@ func (n *Node) AddClient(ce ClientEntry) error {
 	}
 	n.clients.putLocked(e)
 	n.clients.mu.Unlock()
-	n.replicateClient(e)
-	return nil
+	return n.replicateClient(e)
 }
 
 // CreateClient creates a client entry called name with a new one-time setup
@@ -307,7 +331,9 @@ func (n *Node) CreateClient(name string, ttl time.Duration) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	n.replicateClient(e)
+	if err := n.replicateClient(e); err != nil {
+		return "", err
+	}
 	return password, nil
 }
 
@@ -343,7 +369,7 @@ func (n *Node) createClient(name string, ttl time.Duration) (*clientEntry, strin
 // enrollment can be revoked as well.
 func (n *Node) RevokeClient(name string) error {
 	if name == "" || len(name) > wire.MaxClientName {
-		return fmt.Errorf("testenv: client name must have 1 to %d bytes", wire.MaxClientName)
+		return fmt.Errorf("server: client name must have 1 to %d bytes", wire.MaxClientName)
 	}
 	n.life.RLock()
 	defer n.life.RUnlock()
@@ -356,15 +382,14 @@ func (n *Node) RevokeClient(name string) error {
 	e.Revoked = true
 	n.clients.putLocked(e)
 	n.clients.mu.Unlock()
-	n.replicateClient(e)
-	return nil
+	return n.replicateClient(e)
 }
 
 // CreateClient creates a client entry on the cluster (see Node.CreateClient):
 // one setup password, valid on every node.
 func (c *Cluster) CreateClient(name string, ttl time.Duration) (string, error) {
 	if len(c.nodes) == 0 {
-		return "", errors.New("testenv: the cluster has no node")
+		return "", errors.New("server: the cluster has no node")
 	}
 	return c.nodes[0].CreateClient(name, ttl)
 }
@@ -372,7 +397,7 @@ func (c *Cluster) CreateClient(name string, ttl time.Duration) (string, error) {
 // RevokeClient revokes a client entry on the cluster (see Node.RevokeClient).
 func (c *Cluster) RevokeClient(name string) error {
 	if len(c.nodes) == 0 {
-		return errors.New("testenv: the cluster has no node")
+		return errors.New("server: the cluster has no node")
 	}
 	return c.nodes[0].RevokeClient(name)
 }
@@ -385,14 +410,7 @@ func enrollRefused(format string, args ...any) error {
 // checks are cheap first (expiry, single use, lockout), so that a spent or
 // locked entry costs no argon2 work; the password is compared in constant
 // time and each wrong one is counted on the whole cluster before the answer.
-func (n *Node) enroll(c *conn, body []byte) (any, error) {
-	var req wire.EnrollRequest
-	err := decode(body, &req, wire.OpEnroll)
-	wipe(body)
-	if err != nil {
-		return nil, err
-	}
-	defer wipe(req.Password)
+func (n *Node) enroll(c *conn, req *enrollRequest) (any, error) {
 	n.stats.enrolls.Add(1)
 	if len(req.Name) == 0 || len(req.Name) > wire.MaxClientName || len(req.Password) > wire.MaxSetupPassword || len(req.CSR) > wire.MaxCSR {
 		return nil, ck.Errorf(wire.CodeBadRequest, "enroll request exceeds the protocol limits")
@@ -433,7 +451,9 @@ func (n *Node) enroll(c *conn, body []byte) (any, error) {
 		e.Locked = e.Failures >= MaxSetupFailures
 		r.putLocked(e)
 		r.mu.Unlock()
-		n.replicateClient(e)
+		if err := n.replicateClient(e); err != nil {
+			return nil, err
+		}
 		if e.Locked {
 			return nil, enrollRefused("setup password incorrect; client entry %q is now locked", req.Name)
 		}
@@ -452,7 +472,9 @@ func (n *Node) enroll(c *conn, body []byte) (any, error) {
 	e.Serial = hex.EncodeToString(cert.SerialNumber.Bytes())
 	r.putLocked(e)
 	r.mu.Unlock()
-	n.replicateClient(e)
+	if err := n.replicateClient(e); err != nil {
+		return nil, err
+	}
 	return wire.CertificateReply{Certificate: cert.Raw, NodeCAs: [][]byte{n.pki.nodeCA.Raw}}, nil
 }
 
@@ -472,11 +494,7 @@ func (r *clientRegistry) entryOfLocked(fp [32]byte) *clientEntry {
 // rotate issues a certificate for a new key to the entry of the connection's
 // certificate. The current certificate stays valid until the client retires
 // it, so a client never holds only a credential it has not tried.
-func (n *Node) rotate(c *conn, body []byte) (any, error) {
-	var req wire.RotateRequest
-	if err := decode(body, &req, wire.OpRotate); err != nil {
-		return nil, err
-	}
+func (n *Node) rotate(c *conn, req *wire.RotateRequest) (any, error) {
 	if len(req.CSR) > wire.MaxCSR {
 		return nil, ck.Errorf(wire.CodeBadRequest, "CSR exceeds %d bytes", wire.MaxCSR)
 	}
@@ -504,18 +522,16 @@ func (n *Node) rotate(c *conn, body []byte) (any, error) {
 	e.Serial = hex.EncodeToString(cert.SerialNumber.Bytes())
 	r.putLocked(e)
 	r.mu.Unlock()
-	n.replicateClient(e)
+	if err := n.replicateClient(e); err != nil {
+		return nil, err
+	}
 	return wire.CertificateReply{Certificate: cert.Raw, NodeCAs: [][]byte{n.pki.nodeCA.Raw}}, nil
 }
 
 // retire revokes an older certificate of the connection's entry. It must be
 // sent with the newer one: a client proves its new credential works by
 // using it to retire the old.
-func (n *Node) retire(c *conn, body []byte) (any, error) {
-	var req wire.RetireRequest
-	if err := decode(body, &req, wire.OpRetire); err != nil {
-		return nil, err
-	}
+func (n *Node) retire(c *conn, req *wire.RetireRequest) (any, error) {
 	if len(req.Fingerprint) != 32 {
 		return nil, ck.Errorf(wire.CodeBadRequest, "fingerprint must be a SHA-256")
 	}
@@ -542,7 +558,9 @@ func (n *Node) retire(c *conn, body []byte) (any, error) {
 	e.Retired = append(e.Retired, old[:])
 	r.putLocked(e)
 	r.mu.Unlock()
-	n.replicateClient(e)
+	if err := n.replicateClient(e); err != nil {
+		return nil, err
+	}
 	return wire.EmptyReply{}, nil
 }
 
@@ -588,7 +606,7 @@ func (p *PKI) issueClient(name string, pub any) (*x509.Certificate, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"keyhold testenv"}},
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"keyhold"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
@@ -597,7 +615,12 @@ func (p *PKI) issueClient(name string, pub any) (*x509.Certificate, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.clientCA, pub, p.clientCAKey)
 	if err != nil {
-		return nil, fmt.Errorf("testenv: client certificate: %w", err)
+		return nil, fmt.Errorf("server: client certificate: %w", err)
 	}
 	return x509.ParseCertificate(der)
 }
+
+// enrollRequest carries a setup password: handle clears it once used.
+type enrollRequest wire.EnrollRequest
+
+func (r *enrollRequest) secrets() [][]byte { return [][]byte{r.Password} }

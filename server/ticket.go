@@ -1,4 +1,4 @@
-package testenv
+package server
 
 import (
 	"crypto/hmac"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
-	"github.com/keyhold/keyhold/testenv/internal/token"
+	"github.com/keyhold/keyhold/server/internal/token"
 )
 
 // Login tickets make requests stateless (DESIGN.md): a node remembers no
@@ -53,7 +53,7 @@ func newTicketKeyring(partition uint32, key [32]byte) (*ticketKeyring, error) {
 	k := &ticketKeyring{partition: partition, ticketKey: key}
 	if k.ticketKey == ([32]byte{}) {
 		if _, err := rand.Read(k.ticketKey[:]); err != nil {
-			return nil, fmt.Errorf("testenv: ticket key: %w", err)
+			return nil, fmt.Errorf("server: ticket key: %w", err)
 		}
 	}
 	k.macs.New = func() any { return hmac.New(sha256.New, k.ticketKey[:]) }
@@ -184,7 +184,11 @@ func (n *Node) login(c *conn, p *partition, user ck.UserType, pin []byte) (wire.
 	n.life.RLock()
 	changed, err := p.tok.VerifyPIN(user, pin)
 	if changed {
-		n.replicatePIN(p, user)
+		// A wrong PIN counted is stored before it is answered, so that a
+		// guesser who crashes the node gains no guess.
+		if cerr := n.commitPIN(p, user); cerr != nil {
+			err = cerr
+		}
 	}
 	n.life.RUnlock()
 	mu.Unlock()

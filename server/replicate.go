@@ -1,4 +1,4 @@
-package testenv
+package server
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
-	"github.com/keyhold/keyhold/testenv/internal/token"
+	"github.com/keyhold/keyhold/server/internal/token"
 )
 
 // Replication (HA cloning) between the nodes of a cluster.
@@ -25,7 +25,7 @@ import (
 // and brought up to date when it is reachable again.
 //
 // Every merge is idempotent and order-independent (see
-// testenv/internal/token), so a node catches up by merging a peer's whole
+// server/internal/token), so a node catches up by merging a peer's whole
 // state, whatever else arrives meanwhile. Each node keeps one link to every
 // peer; when the link (re)connects, the node marks the peer live and then
 // pushes its whole state over it. Marking is a barrier (replicator.mu): a
@@ -175,8 +175,11 @@ func (ch *change) pin(u ck.UserType)      { ch.pins = append(ch.pins, u) }
 // every live peer, and returns once they have it. The records are read from
 // the token now, so a later version may travel: merging keeps the highest.
 func (r *replicator) replicate(p *partition, ch *change, res *wire.PeerResult) {
-	req := wire.PeerApplyRequest{Partition: p.id}
-	if ch != nil {
+	var req wire.PeerApplyRequest
+	if p != nil {
+		req.Partition = p.id
+	}
+	if ch != nil && p != nil {
 		for _, h := range ch.puts {
 			if rec, ok := p.tok.Record(h); ok {
 				req.Objects = append(req.Objects, peerObject(rec))
@@ -190,6 +193,8 @@ func (r *replicator) replicate(p *partition, ch *change, res *wire.PeerResult) {
 				req.PINs = append(req.PINs, peerPIN(rec))
 			}
 		}
+	}
+	if ch != nil {
 		for _, e := range ch.clients {
 			req.Clients = append(req.Clients, *e)
 		}
@@ -238,8 +243,8 @@ func (n *Node) once(c *conn, p *partition, op wire.Op, acc token.Access, id wire
 		defer n.life.RUnlock()
 		var ch change
 		reply, err := fn(&ch)
-		if n.cl != nil {
-			n.cl.replicate(p, &ch, nil)
+		if cerr := n.commit(p, &ch, nil); cerr != nil {
+			return nil, cerr
 		}
 		return reply, err
 	}
@@ -277,9 +282,15 @@ func (n *Node) lead(p *partition, k dedupKey, e *dedupEntry, fn func(*change) (a
 			// A peer ran it: its result is the answer, here and on the
 			// peers that granted the claim.
 			reply, err = resultReply(res)
-			n.cl.replicate(p, nil, n.dedup.finish(k, e, reply, err))
+			cerr := n.commit(p, nil, n.dedup.finish(k, e, reply, err))
+			if cerr != nil {
+				n.dedup.finish(k, e, nil, cerr)
+			}
 			finished = true
 			close(e.done)
+			if cerr != nil {
+				return nil, cerr
+			}
 			return reply, err
 		case wire.ClaimBusy:
 			// Another node is acting on it right now (a retry raced the
@@ -291,19 +302,23 @@ func (n *Node) lead(p *partition, k dedupKey, e *dedupEntry, fn func(*change) (a
 			return nil, errBusy
 		}
 	}
-	if hook := n.afterClaim.Load(); hook != nil {
-		(*hook)(k.op)
-	}
+	n.faults.AfterClaim(k.op)
 	var ch change
 	reply, err = fn(&ch)
 	// The result is recorded before it is replicated, so that a peer that
 	// joins meanwhile receives it in this node's whole state.
 	res := n.dedup.finish(k, e, reply, err)
-	if n.cl != nil {
-		n.cl.replicate(p, &ch, res)
+	cerr := n.commit(p, &ch, res)
+	if cerr != nil {
+		// Not stored, so not acknowledged: a retry with this OpID must not
+		// be told it was done.
+		n.dedup.finish(k, e, nil, cerr)
 	}
 	finished = true
 	close(e.done)
+	if cerr != nil {
+		return nil, cerr
+	}
 	return reply, err
 }
 
@@ -315,12 +330,70 @@ func resultReply(res *wire.PeerResult) (any, error) {
 	return rawBody(res.Reply), nil
 }
 
-// replicatePIN pushes the state of user u's PIN to the peers: a wrong PIN
-// counted, a counter reset, a lockout.
-func (n *Node) replicatePIN(p *partition, u ck.UserType) {
-	if n.cl != nil {
-		n.cl.replicate(p, &change{pins: []ck.UserType{u}}, nil)
+// commitPIN stores the state of user u's PIN and pushes it to the peers: a
+// wrong PIN counted, a counter reset, a lockout.
+func (n *Node) commitPIN(p *partition, u ck.UserType) error {
+	return n.commit(p, &change{pins: []ck.UserType{u}}, nil)
+}
+
+// commit makes a change durable, then replicates it: it is called before
+// the request that made the change is answered, so that what a client was
+// told is done survives a crash of this node and of any one node of its
+// cluster. p is nil for a change to client entries alone. A change that
+// cannot be stored fails the request with errStorage: the node's memory
+// holds it, but the client is not told it is done.
+func (n *Node) commit(p *partition, ch *change, res *wire.PeerResult) error {
+	if n.st != nil {
+		if err := n.st.commit(func() records { return n.recordsOf(p, ch, res) }); err != nil {
+			n.stats.storageFailures.Add(1)
+			return errStorage
+		}
 	}
+	if n.cl != nil {
+		n.cl.replicate(p, ch, res)
+	}
+	return nil
+}
+
+// errStorage answers a request whose change could not be stored.
+var errStorage = &ck.Error{RV: ck.CKR_DEVICE_ERROR, Msg: "the node could not store the change; it is not acknowledged"}
+
+// recordsOf reads the current state of what a change touched, to store.
+func (n *Node) recordsOf(p *partition, ch *change, res *wire.PeerResult) records {
+	var r records
+	if p != nil {
+		r.partition = p.id
+	}
+	if res != nil {
+		r.results = append(r.results, *res)
+	}
+	if ch == nil {
+		return r
+	}
+	for _, e := range ch.clients {
+		if cur, ok := n.clients.entry(e.Name); ok {
+			r.clients = append(r.clients, cur)
+		}
+	}
+	if p == nil {
+		return r
+	}
+	for _, h := range ch.puts {
+		if rec, ok := p.tok.Record(h); ok {
+			r.objects = append(r.objects, peerObject(rec))
+		} else if p.tok.Destroyed(h) {
+			r.destroyed = append(r.destroyed, uint64(h))
+		}
+	}
+	for _, h := range ch.destroyed {
+		r.destroyed = append(r.destroyed, uint64(h))
+	}
+	for _, u := range ch.pins {
+		if rec, err := p.tok.PINRecord(u); err == nil {
+			r.pins = append(r.pins, peerPIN(rec))
+		}
+	}
+	return r
 }
 
 // pushAll sends this node's whole state to the peer on conn, in pages.

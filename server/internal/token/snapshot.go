@@ -22,6 +22,9 @@ type ObjectRecord struct {
 	// Version and Writer order the versions of the object (see Apply).
 	Version uint64 `cbor:"3,keyasint,omitempty"`
 	Writer  uint64 `cbor:"4,keyasint,omitempty"`
+	// Invalidated is when the object was invalidated (Unix ms); 0 for a
+	// live object.
+	Invalidated int64 `cbor:"5,keyasint,omitempty"`
 }
 
 // Snapshot returns a record of every object, in creation order.
@@ -52,7 +55,7 @@ func (o *object) record(h Handle) ObjectRecord {
 		as = append(as, ck.Attribute{Type: t, Value: bytes.Clone(v)})
 	}
 	slices.SortFunc(as, func(a, b ck.Attribute) int { return cmp.Compare(a.Type, b.Type) })
-	return ObjectRecord{Handle: h, Attributes: as, Version: o.version, Writer: o.writer}
+	return ObjectRecord{Handle: h, Attributes: as, Version: o.version, Writer: o.writer, Invalidated: o.invalidated}
 }
 
 // Restore stores the object a record describes under the record's handle,
@@ -76,7 +79,7 @@ func (t *Token) Restore(rec ObjectRecord) error {
 		o.seq = old.seq
 	} else {
 		if len(t.objects) >= maxObjects {
-			return ck.Errorf(ck.CKR_DEVICE_MEMORY, "the token holds %d objects, its limit", len(t.objects))
+			return errPartitionFull(len(t.objects))
 		}
 		t.seq++
 		o.seq = t.seq
@@ -113,5 +116,6 @@ func buildRestored(rec ObjectRecord) (*object, error) {
 	}
 	o := b.finish(key, originRestore, 0)
 	o.version, o.writer = rec.Version, rec.Writer
+	o.invalidated = rec.Invalidated
 	return o, nil
 }

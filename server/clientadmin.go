@@ -1,4 +1,4 @@
-package testenv
+package server
 
 import (
 	"slices"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
-	"github.com/keyhold/keyhold/testenv/internal/token"
+	"github.com/keyhold/keyhold/server/internal/token"
 )
 
 // Client administration over the wire (OpCreateClient, OpRevokeClient,
@@ -53,11 +53,7 @@ func checkClientName(name string) error {
 // deduplication key. The reply, password included, stays in the nodes'
 // deduplication caches for dedupTTL: that is the price of a safe retry; the
 // entry itself keeps only the argon2id hash.
-func (n *Node) createClientOp(c *conn, body []byte) (any, error) {
-	var req wire.CreateClientRequest
-	if err := decode(body, &req, wire.OpCreateClient); err != nil {
-		return nil, err
-	}
+func (n *Node) createClientOp(c *conn, req *wire.CreateClientRequest) (any, error) {
 	p, err := n.enterSO(c, req.Partition, req.Ticket)
 	if err != nil {
 		return nil, err
@@ -83,11 +79,7 @@ func (n *Node) createClientOp(c *conn, body []byte) (any, error) {
 
 // revokeClientOp revokes a client entry (see Node.RevokeClient). It needs no
 // OpID: revoking again changes nothing a client can tell.
-func (n *Node) revokeClientOp(c *conn, body []byte) (any, error) {
-	var req wire.RevokeClientRequest
-	if err := decode(body, &req, wire.OpRevokeClient); err != nil {
-		return nil, err
-	}
+func (n *Node) revokeClientOp(c *conn, req *wire.RevokeClientRequest) (any, error) {
 	if _, err := n.enterSO(c, req.Partition, req.Ticket); err != nil {
 		return nil, err
 	}
@@ -101,11 +93,7 @@ func (n *Node) revokeClientOp(c *conn, body []byte) (any, error) {
 }
 
 // listClientsOp lists the node's client entries, without hashes or salts.
-func (n *Node) listClientsOp(c *conn, body []byte) (any, error) {
-	var req wire.ListClientsRequest
-	if err := decode(body, &req, wire.OpListClients); err != nil {
-		return nil, err
-	}
+func (n *Node) listClientsOp(c *conn, req *wire.ListClientsRequest) (any, error) {
 	if _, err := n.enterSO(c, req.Partition, req.Ticket); err != nil {
 		return nil, err
 	}

@@ -143,7 +143,7 @@ func (t *Token) Apply(rec ObjectRecord) (bool, error) {
 		o.seq = old.seq
 	} else {
 		if len(t.objects) >= maxObjects {
-			return false, ck.Errorf(ck.CKR_DEVICE_MEMORY, "the token holds %d objects, its limit", len(t.objects))
+			return false, errPartitionFull(len(t.objects))
 		}
 		t.seq++
 		o.seq = t.seq
@@ -276,4 +276,39 @@ func (t *Token) Reset() {
 	t.user, t.so = t.initUser.clone(), t.initSO.clone()
 	t.pinMu.Unlock()
 	t.replica.Store(t.newReplica())
+}
+
+// RestorePIN replaces user rec.User's PIN state with rec, whatever its
+// version: a node that starts from its own storage takes the PIN state it
+// stored over the one it was configured with, so that a PIN changed, a
+// counter and a lockout outlive a restart even when the configuration
+// still names the first PIN.
+func (t *Token) RestorePIN(rec PINRecord) error {
+	t.pinMu.Lock()
+	defer t.pinMu.Unlock()
+	p, err := t.pinFor(rec.User)
+	if err != nil {
+		return err
+	}
+	for _, n := range rec.Failures {
+		if int(n) > t.maxPINAttempts {
+			return ck.Errorf(ck.CKR_ARGUMENTS_BAD, "a PIN record counts more failures than the limit")
+		}
+	}
+	*p = pinState{
+		set: rec.Set, salt: rec.Salt, hash: rec.Hash,
+		generation: rec.Generation, writer: rec.Writer, epoch: rec.Epoch,
+		locked: rec.Locked, failures: maps.Clone(rec.Failures),
+	}
+	if len(p.failures) == 0 {
+		p.failures = nil
+	}
+	return nil
+}
+
+// Destroyed reports whether the token remembers object h as destroyed.
+func (t *Token) Destroyed(h Handle) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.tombs.has(h)
 }

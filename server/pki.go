@@ -1,6 +1,7 @@
-package testenv
+package server
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,7 +17,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/internal/wire"
 )
 
@@ -39,10 +39,10 @@ type PKI struct {
 func NewPKI() (*PKI, error) {
 	p := &PKI{}
 	var err error
-	if p.nodeCA, p.nodeCAKey, err = newCA("keyhold testenv node CA"); err != nil {
+	if p.nodeCA, p.nodeCAKey, err = newCA("keyhold node CA"); err != nil {
 		return nil, err
 	}
-	if p.clientCA, p.clientCAKey, err = newCA("keyhold testenv client CA"); err != nil {
+	if p.clientCA, p.clientCAKey, err = newCA("keyhold client CA"); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -51,7 +51,7 @@ func NewPKI() (*PKI, error) {
 func newCA(cn string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, fmt.Errorf("testenv: CA key: %w", err)
+		return nil, nil, fmt.Errorf("server: CA key: %w", err)
 	}
 	serial, err := randomSerial()
 	if err != nil {
@@ -60,7 +60,7 @@ func newCA(cn string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"keyhold testenv"}},
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"keyhold"}},
 		NotBefore:             now.Add(-time.Hour), // tolerate clock skew between hosts
 		NotAfter:              now.Add(certLifetime),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -70,11 +70,11 @@ func newCA(cn string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("testenv: CA certificate: %w", err)
+		return nil, nil, fmt.Errorf("server: CA certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, nil, fmt.Errorf("testenv: CA certificate: %w", err)
+		return nil, nil, fmt.Errorf("server: CA certificate: %w", err)
 	}
 	return cert, key, nil
 }
@@ -84,7 +84,7 @@ func newCA(cn string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 func randomSerial() (*big.Int, error) {
 	s, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return nil, fmt.Errorf("testenv: serial number: %w", err)
+		return nil, fmt.Errorf("server: serial number: %w", err)
 	}
 	return s.Add(s, big.NewInt(1)), nil
 }
@@ -93,7 +93,7 @@ func randomSerial() (*big.Int, error) {
 func issue(ca *x509.Certificate, caKey *ecdsa.PrivateKey, tmpl *x509.Certificate) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, fmt.Errorf("testenv: key: %w", err)
+		return nil, nil, fmt.Errorf("server: key: %w", err)
 	}
 	if tmpl.SerialNumber, err = randomSerial(); err != nil {
 		return nil, nil, err
@@ -104,11 +104,11 @@ func issue(ca *x509.Certificate, caKey *ecdsa.PrivateKey, tmpl *x509.Certificate
 	tmpl.BasicConstraintsValid = true
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("testenv: certificate: %w", err)
+		return nil, nil, fmt.Errorf("server: certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, nil, fmt.Errorf("testenv: certificate: %w", err)
+		return nil, nil, fmt.Errorf("server: certificate: %w", err)
 	}
 	return cert, key, nil
 }
@@ -117,7 +117,7 @@ func issue(ca *x509.Certificate, caKey *ecdsa.PrivateKey, tmpl *x509.Certificate
 // ::1, localhost and the given DNS names, signed by the node CA.
 func (p *PKI) NodeCertificate(names ...string) (tls.Certificate, error) {
 	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "keyhold testenv node", Organization: []string{"keyhold testenv"}},
+		Subject:     pkix.Name{CommonName: "keyhold node", Organization: []string{"keyhold"}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		DNSNames:    append([]string{"localhost"}, names...),
@@ -129,16 +129,25 @@ func (p *PKI) NodeCertificate(names ...string) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
 }
 
+// Credential is a client credential as PEM, as a secrets file holds it. It
+// has the fields of hsm.Credential, to which it converts, without making
+// the node depend on the client's package.
+type Credential struct {
+	Name        string
+	Certificate string // PEM
+	PrivateKey  string // PEM, PKCS #8
+}
+
 // ClientCredential issues a client certificate (CN=name, client
 // authentication only) signed by the client CA. It returns the credential
 // both as a secrets-file entry (PEM, as ppin would store it) and ready for
 // TLS.
-func (p *PKI) ClientCredential(name string) (*hsm.Credential, tls.Certificate, error) {
+func (p *PKI) ClientCredential(name string) (*Credential, tls.Certificate, error) {
 	if name == "" {
-		return nil, tls.Certificate{}, errors.New("testenv: client credential needs a name")
+		return nil, tls.Certificate{}, errors.New("server: client credential needs a name")
 	}
 	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: name, Organization: []string{"keyhold testenv"}},
+		Subject:     pkix.Name{CommonName: name, Organization: []string{"keyhold"}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	cert, key, err := issue(p.clientCA, p.clientCAKey, tmpl)
@@ -147,14 +156,19 @@ func (p *PKI) ClientCredential(name string) (*hsm.Credential, tls.Certificate, e
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, tls.Certificate{}, fmt.Errorf("testenv: client key: %w", err)
+		return nil, tls.Certificate{}, fmt.Errorf("server: client key: %w", err)
 	}
-	cred := &hsm.Credential{
+	cred := &Credential{
 		Name:        name,
 		Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
 		PrivateKey:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 	}
 	return cred, tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
+}
+
+// same reports whether q has the same CAs as p.
+func (p *PKI) same(q *PKI) bool {
+	return bytes.Equal(p.nodeCA.Raw, q.nodeCA.Raw) && bytes.Equal(p.clientCA.Raw, q.clientCA.Raw)
 }
 
 // NodeCAPool returns a pool holding the node CA: what clients pin.
@@ -188,7 +202,7 @@ func (p *PKI) PeerCertificate(name string) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "keyhold testenv peer " + name, Organization: []string{"keyhold testenv"}},
+		Subject:     pkix.Name{CommonName: "keyhold peer " + name, Organization: []string{"keyhold"}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		URIs:        []*url.URL{marker},
 	}
@@ -255,7 +269,7 @@ func (p *PKI) MarshalPEM() ([]byte, error) {
 	}{{roleNodeCA, p.nodeCA, p.nodeCAKey}, {roleClientCA, p.clientCA, p.clientCAKey}} {
 		der, err := x509.MarshalPKCS8PrivateKey(ca.key)
 		if err != nil {
-			return nil, fmt.Errorf("testenv: PKI: %w", err)
+			return nil, fmt.Errorf("server: PKI: %w", err)
 		}
 		h := map[string]string{pemRoleHeader: ca.role}
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Headers: h, Bytes: ca.cert.Raw})...)
@@ -278,7 +292,7 @@ func ParsePKI(data []byte) (*PKI, error) {
 		case "CERTIFICATE":
 			c, err := x509.ParseCertificate(b.Bytes)
 			if err != nil {
-				return nil, fmt.Errorf("testenv: PKI: %s certificate: %w", role, err)
+				return nil, fmt.Errorf("server: PKI: %s certificate: %w", role, err)
 			}
 			switch role {
 			case roleNodeCA:
@@ -290,11 +304,11 @@ func ParsePKI(data []byte) (*PKI, error) {
 			k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
 			if err != nil {
 				// The parser's message names the problem, not key bytes.
-				return nil, fmt.Errorf("testenv: PKI: %s key: %w", role, err)
+				return nil, fmt.Errorf("server: PKI: %s key: %w", role, err)
 			}
 			ek, ok := k.(*ecdsa.PrivateKey)
 			if !ok {
-				return nil, fmt.Errorf("testenv: PKI: %s key is not ECDSA", role)
+				return nil, fmt.Errorf("server: PKI: %s key is not ECDSA", role)
 			}
 			switch role {
 			case roleNodeCA:
@@ -305,14 +319,14 @@ func ParsePKI(data []byte) (*PKI, error) {
 		}
 	}
 	if p.nodeCA == nil || p.nodeCAKey == nil || p.clientCA == nil || p.clientCAKey == nil {
-		return nil, errors.New("testenv: PKI: a node CA and a client CA, each with its key, are required")
+		return nil, errors.New("server: PKI: a node CA and a client CA, each with its key, are required")
 	}
 	for _, pair := range []struct {
 		cert *x509.Certificate
 		key  *ecdsa.PrivateKey
 	}{{p.nodeCA, p.nodeCAKey}, {p.clientCA, p.clientCAKey}} {
 		if !pair.key.PublicKey.Equal(pair.cert.PublicKey) {
-			return nil, errors.New("testenv: PKI: a CA key does not match its certificate")
+			return nil, errors.New("server: PKI: a CA key does not match its certificate")
 		}
 	}
 	return p, nil
