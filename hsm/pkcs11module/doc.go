@@ -43,6 +43,8 @@
 //     (CKR_USER_ANOTHER_ALREADY_LOGGED_IN), as PKCS#11 says.
 //   - A PIN checked against the verifier of an already logged-in token does
 //     not count toward the token's own lockout: the module is not asked.
+//     And a PIN that another program changed meanwhile is refused until
+//     the token's login ends, since the verifier still holds the old one.
 //   - A call whose context ends is abandoned, not undone: a key generation
 //     or an object creation may still complete on the token.
 //   - Objects equal in class, key type, CKA_ID and CKA_LABEL are told apart
