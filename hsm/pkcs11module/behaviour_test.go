@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/asn1"
 	"encoding/binary"
 	"errors"
 	"math/big"
@@ -528,4 +529,38 @@ func TestWaitingForASessionTakesTheContext(t *testing.T) {
 	require.NoError(t, <-hung, "the held call completes once the module answers")
 	pkcs11module.SetFault(tk.Module, tk.Label, nil)
 	signAndCheck(t, k, []byte("after"))
+}
+
+// TestStaleNativeHandleIsFoundAgain: another program replaces a key with
+// one of the same identity (label, ID, type); the module's handle that the
+// token cached is now invalid, and the next use finds the key again by
+// identity, under the same engine handle.
+func TestStaleNativeHandleIsFoundAgain(t *testing.T) {
+	ctx := context.Background()
+	_, p, tk := openToken(t)
+	old, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	k, err := p.ImportKey(ctx, old, hsm.KeySpec{Label: "rotated", ID: []byte("rotated-id")})
+	require.NoError(t, err)
+	signAndCheck(t, k, []byte("old key"))
+
+	require.NoError(t, pkcs11module.DestroyBehindCache(tk.Module, tk.Label, k.Handle()))
+	replacement, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	params, err := asn1.Marshal(asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7})
+	require.NoError(t, err)
+	scalar, err := replacement.Bytes()
+	require.NoError(t, err)
+	require.NoError(t, pkcs11module.CreateBehindCache(tk.Module, tk.Label, hsm.Template{
+		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_PRIVATE_KEY)), ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_EC)),
+		ck.Bool(ck.CKA_TOKEN, true), ck.String(ck.CKA_LABEL, "rotated"), ck.Bytes(ck.CKA_ID, []byte("rotated-id")),
+		ck.Bool(ck.CKA_PRIVATE, true), ck.Bool(ck.CKA_SENSITIVE, true), ck.Bool(ck.CKA_SIGN, true),
+		ck.Bytes(ck.CKA_EC_PARAMS, params), ck.Bytes(ck.CKA_VALUE, scalar),
+	}))
+
+	msg := []byte("new key, old handle")
+	sig, err := k.Sign(ctx, ecdsaSHA256, msg)
+	require.NoError(t, err)
+	d := sha256.Sum256(msg)
+	assert.True(t, ecdsa.Verify(&replacement.PublicKey, d[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])))
 }

@@ -3,6 +3,9 @@
 package pkcs11module
 
 import (
+	"context"
+
+	"github.com/keyhold/keyhold/ck"
 	"github.com/miekg/pkcs11"
 )
 
@@ -115,3 +118,42 @@ func PoolSize(module, label string) int {
 
 // DeviceRemoved is the module's CKR_DEVICE_REMOVED.
 var DeviceRemoved error = pkcs11.Error(pkcs11.CKR_DEVICE_REMOVED)
+
+// DestroyBehindCache destroys the object an engine handle names directly
+// in the module, leaving the token's handle cache as it was: as another
+// program would.
+func DestroyBehindCache(module, label string, h uint64) error {
+	t := tokenFor(module, label)
+	e := t.objects.get(h)
+	p, _, err := t.current(context.Background())
+	if err != nil {
+		return err
+	}
+	s, err := p.get(context.Background())
+	if err != nil {
+		return err
+	}
+	defer p.put(s)
+	return t.mod.ctx.DestroyObject(s, e.native)
+}
+
+// CreateBehindCache creates an object directly in the module, leaving the
+// token's handle cache as it was: as another program would.
+func CreateBehindCache(module, label string, tmpl ck.Template) error {
+	t := tokenFor(module, label)
+	native, err := toNative(tmpl)
+	if err != nil {
+		return err
+	}
+	p, _, err := t.current(context.Background())
+	if err != nil {
+		return err
+	}
+	s, err := p.get(context.Background())
+	if err != nil {
+		return err
+	}
+	defer p.put(s)
+	_, err = t.mod.ctx.CreateObject(s, native)
+	return err
+}
