@@ -4,6 +4,7 @@ package pkcs11module
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -122,8 +123,9 @@ func (b *backend) tokenInfo(ctx context.Context) (pkcs11.TokenInfo, error) {
 	}, nil)
 	// On an error ti is not read: an abandoned call may still write it.
 	if err != nil {
-		if ctx.Err() != nil {
-			return pkcs11.TokenInfo{}, ctx.Err()
+		var ended *callEnded
+		if errors.As(err, &ended) {
+			return pkcs11.TokenInfo{}, err
 		}
 		if rv, ok := rvOf(err); ok && (isDeviceRV(rv) || isSessionRV(rv)) {
 			t.markBroken(p)

@@ -165,10 +165,11 @@ func (t *token) reopen(ctx context.Context) (*pool, uint, error) {
 		}
 		return err
 	}, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
-		}
+	var ended *callEnded
+	switch {
+	case errors.As(err, &ended):
+		return nil, 0, err
+	case err != nil:
 		return nil, 0, t.nodeFailure(false, err)
 	}
 	p := newPool(t, slot, poolSize(info))
@@ -237,11 +238,12 @@ func (t *token) withSession(ctx context.Context, f func(s pkcs11.SessionHandle, 
 			}
 			return f(s, slot)
 		}, func() { p.discard(s) })
-		if err == nil {
+		var ended *callEnded
+		if err == nil || notStarted(err) {
 			p.put(s)
-			return nil
+			return err
 		}
-		if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		if errors.As(err, &ended) {
 			return err // the abandoned call closes its session
 		}
 		rv, isRV := rvOf(err)
@@ -345,14 +347,32 @@ func (r *runner) spawn(f func()) {
 	}
 }
 
+// callEnded is run's error when the call did not deliver its result: the
+// caller's context ended (err is the context's error), or the set is
+// closed. started says whether f began, in which case abandoned cleans up
+// after it; otherwise the caller still owns what it meant f to use.
+type callEnded struct {
+	started bool
+	err     error
+}
+
+func (e *callEnded) Error() string { return e.err.Error() }
+func (e *callEnded) Unwrap() error { return e.err }
+
+// notStarted reports whether err says that the call never began.
+func notStarted(err error) bool {
+	var ce *callEnded
+	return errors.As(err, &ce) && !ce.started
+}
+
 // run calls f on a worker of the set and waits for it or for ctx. When ctx
 // ends first, abandoned (if not nil) runs once f has returned, in place of
-// delivering its result.
+// delivering its result, and run returns a *callEnded.
 func (r *runner) run(ctx context.Context, f func() error, abandoned func()) error {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return &callEnded{err: ctx.Err()}
 	}
 	var (
 		mu       sync.Mutex
@@ -377,7 +397,7 @@ func (r *runner) run(ctx context.Context, f func() error, abandoned func()) erro
 	}
 	if !r.exec(job) {
 		<-r.sem
-		return hsm.ErrClosed
+		return &callEnded{err: hsm.ErrClosed}
 	}
 	select {
 	case err := <-done:
@@ -390,7 +410,7 @@ func (r *runner) run(ctx context.Context, f func() error, abandoned func()) erro
 		}
 		gone = true
 		mu.Unlock()
-		return ctx.Err()
+		return &callEnded{started: true, err: ctx.Err()}
 	}
 }
 
@@ -460,11 +480,15 @@ func (p *pool) open(ctx context.Context) (pkcs11.SessionHandle, error) {
 			<-p.slots
 		}
 	})
-	if err == nil {
+	var ended *callEnded
+	switch {
+	case err == nil:
 		return s, nil
-	}
-	if ctx.Err() != nil {
+	case notStarted(err):
+		<-p.slots
 		return 0, err
+	case errors.As(err, &ended):
+		return 0, err // the abandoned call frees the room
 	}
 	<-p.slots
 	rv, isRV := rvOf(err)
