@@ -2,7 +2,6 @@ package hsm
 
 import (
 	"bytes"
-	"errors"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -11,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"math/big"
 
