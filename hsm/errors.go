@@ -44,6 +44,9 @@ var (
 	// administration on a PKCS#11 module token, which has no enrolled
 	// clients.
 	ErrNotSupported = errors.New("operation not supported by this node")
+	// ErrPartitionFull: the partition holds as many objects as its HSM
+	// allows; destroy some (or purge invalidated ones) to make room.
+	ErrPartitionFull = errors.New("partition full")
 	// ErrClientRevoked: the node revoked this client's credential. The
 	// engine has already retried once on a new connection, which reads the
 	// secrets file again (a rotation may have written a newer credential);
@@ -113,6 +116,7 @@ func init() {
 		ErrClientRevoked:    {wire.CodeClientRevoked},
 		ErrNotEnrolled:      {wire.CodeEnrollmentRequired},
 		ErrNotSupported:     {ck.CKR_FUNCTION_NOT_SUPPORTED},
+		ErrPartitionFull:    {ck.CKR_DEVICE_MEMORY},
 	} {
 		for _, c := range codes {
 			codeKinds[c] = kind

@@ -170,6 +170,17 @@ func (p *Partition) invalidateKeys() {
 	p.keysMu.Unlock()
 }
 
+// forgetKey drops every cached lookup that found k.
+func (p *Partition) forgetKey(k *Key) {
+	p.keysMu.Lock()
+	for q, cached := range p.keys {
+		if cached == k {
+			delete(p.keys, q)
+		}
+	}
+	p.keysMu.Unlock()
+}
+
 // KeyByHandle reads the key object h from the partition now, bypassing the
 // lookup cache. Programs that must notice keys replaced by other clients
 // (certificate and key rotation) use it after FindObjects.

@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"math/big"
 
@@ -245,7 +246,8 @@ func (k *Key) Sign(ctx context.Context, m Mechanism, data []byte) ([]byte, error
 	if err != nil {
 		return nil, newError("sign", k.p, ErrMechanismUnsupported, "%v", err)
 	}
-	return k.p.SignRaw(ctx, k.handle, raw, input)
+	sig, err := k.p.SignRaw(ctx, k.handle, raw, input)
+	return sig, k.gone(err)
 }
 
 // Verify checks a signature made by Sign, inside the HSM.
@@ -254,7 +256,7 @@ func (k *Key) Verify(ctx context.Context, m Mechanism, data, sig []byte) error {
 	if err != nil {
 		return newError("verify", k.p, ErrMechanismUnsupported, "%v", err)
 	}
-	return k.p.VerifyRaw(ctx, k.handle, raw, input, sig)
+	return k.gone(k.p.VerifyRaw(ctx, k.handle, raw, input, sig))
 }
 
 // Decrypt decrypts data with the key (CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS,
@@ -263,7 +265,8 @@ func (k *Key) Decrypt(ctx context.Context, m Mechanism, data []byte) ([]byte, er
 	if err := k.usable("decrypt"); err != nil {
 		return nil, err
 	}
-	return k.p.Decrypt(ctx, k.handle, m, data)
+	out, err := k.p.Decrypt(ctx, k.handle, m, data)
+	return out, k.gone(err)
 }
 
 // Encrypt encrypts data with the key (CKM_AES_GCM for a secret key).
@@ -271,7 +274,19 @@ func (k *Key) Encrypt(ctx context.Context, m Mechanism, data []byte) ([]byte, er
 	if err := k.usable("encrypt"); err != nil {
 		return nil, err
 	}
-	return k.p.Encrypt(ctx, k.handle, m, data)
+	out, err := k.p.Encrypt(ctx, k.handle, m, data)
+	return out, k.gone(err)
+}
+
+// gone drops the key from the partition's lookup cache when the HSM says it
+// no longer exists (destroyed, or invalidated by the SO), so that the next
+// FindKey looks again (and finds a replacement, or the key reactivated)
+// instead of handing out the dead handle. It returns err.
+func (k *Key) gone(err error) error {
+	if errors.Is(err, ErrNotFound) {
+		k.p.forgetKey(k)
+	}
+	return err
 }
 
 // usable answers locally what the node would refuse anyway: a private

@@ -309,3 +309,35 @@ func issue(t *testing.T, subject, issuer *hsm.Key, parent *x509.Certificate, cn 
 	require.NoError(t, err)
 	return cert
 }
+
+// TestDeadKeyLeavesTheCache: a key destroyed by another client (or
+// invalidated by the SO) fails with ErrNotFound, and the next lookup by the
+// same label finds its replacement instead of the cached dead handle.
+func TestDeadKeyLeavesTheCache(t *testing.T) {
+	p, env := loggedIn(t)
+	c2, err := hsm.Open(ctx(t), env.Config)
+	require.NoError(t, err)
+	defer c2.Close()
+	other, err := c2.Partition(env.Partition)
+	require.NoError(t, err)
+	require.NoError(t, other.Login(ctx(t), env.UserPIN))
+
+	_, err = p.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyEC, Label: "rotated"})
+	require.NoError(t, err)
+	old, err := p.KeyByLabel(ctx(t), "rotated")
+	require.NoError(t, err)
+	theirs, err := other.KeyByLabel(ctx(t), "rotated")
+	require.NoError(t, err)
+	require.NoError(t, theirs.Destroy(ctx(t)))
+	replacement, err := other.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyEC, Label: "rotated"})
+	require.NoError(t, err)
+
+	digest := sha256.Sum256([]byte("m"))
+	_, err = old.Sign(ctx(t), hsm.Mechanism{Type: ck.CKM_ECDSA}, digest[:])
+	require.ErrorIs(t, err, hsm.ErrNotFound)
+	found, err := p.KeyByLabel(ctx(t), "rotated")
+	require.NoError(t, err)
+	assert.Equal(t, replacement.Handle(), found.Handle())
+	_, err = found.Sign(ctx(t), hsm.Mechanism{Type: ck.CKM_ECDSA}, digest[:])
+	require.NoError(t, err)
+}

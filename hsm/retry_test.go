@@ -159,6 +159,7 @@ func TestRetryDecisions(t *testing.T) {
 		{name: "busy everywhere waits and retries", a: []error{errBusy, errBusy}, b: []error{errBusy, errBusy}, want: nil, attempts: 5},
 		{name: "expired login is renewed once", a: []error{errExpire}, want: nil, attempts: 2},
 		{name: "login refused twice is not logged in", a: []error{errExpire, errExpire}, b: []error{errExpire, errExpire}, want: ErrNotLoggedIn, attempts: 2},
+		{name: "a full partition is a refusal", a: []error{&ck.Error{RV: ck.CKR_DEVICE_MEMORY}}, want: ErrPartitionFull, attempts: 1},
 		{name: "revoked credential is a refusal, not a node failure", a: []error{&ck.Error{RV: wire.CodeClientRevoked}}, want: ErrClientRevoked, attempts: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,7 +44,11 @@ var sentinelCodes = []struct {
 	{hsm.ErrUnknownPartition, ck.CKR_TOKEN_NOT_RECOGNIZED},
 	{hsm.ErrClientRevoked, ck.CKR_TOKEN_NOT_RECOGNIZED},
 	{hsm.ErrNotEnrolled, ck.CKR_TOKEN_NOT_RECOGNIZED},
+	{hsm.ErrNodeIdentity, ck.CKR_TOKEN_NOT_RECOGNIZED},
 	{hsm.ErrClosed, ck.CKR_CRYPTOKI_NOT_INITIALIZED},
+	{hsm.ErrNotSupported, ck.CKR_FUNCTION_NOT_SUPPORTED},
+	{hsm.ErrPartitionFull, ck.CKR_DEVICE_MEMORY},
+	{hsm.ErrEnrollRefused, ck.CKR_FUNCTION_FAILED},
 	{hsm.ErrInternal, ck.CKR_DEVICE_ERROR},
 	{hsm.ErrConfig, ck.CKR_GENERAL_ERROR},
 }

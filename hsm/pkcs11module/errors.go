@@ -52,12 +52,14 @@ func isSessionRV(rv ck.ReturnValue) bool {
 
 // isDeviceRV: the token or the module failed, not the request. The engine
 // must treat the node as failed (as a dead network node) and probe it back.
-// CKR_GENERAL_ERROR is not one: modules (SoftHSM2 among them) return it for
+// CKR_DEVICE_MEMORY is not one either: a full token is full on every node of
+// its partition, and its answer is hsm.ErrPartitionFull. CKR_GENERAL_ERROR
+// is not one: modules (SoftHSM2 among them) return it for
 // requests they cannot do, and failing the node over a bad request would
 // take a healthy token out of service for every caller.
 func isDeviceRV(rv ck.ReturnValue) bool {
 	switch rv {
-	case ck.CKR_DEVICE_REMOVED, ck.CKR_DEVICE_ERROR, ck.CKR_DEVICE_MEMORY, ck.CKR_TOKEN_NOT_PRESENT,
+	case ck.CKR_DEVICE_REMOVED, ck.CKR_DEVICE_ERROR, ck.CKR_TOKEN_NOT_PRESENT,
 		ck.CKR_TOKEN_NOT_RECOGNIZED, ck.CKR_CRYPTOKI_NOT_INITIALIZED, ck.CKR_SLOT_ID_INVALID:
 		return true
 	}

@@ -14,3 +14,6 @@ import (
 func open(ctx context.Context, nc hsm.NodeConfig, pc hsm.PartitionConfig) (hsm.Backend, error) {
 	return nil, fmt.Errorf("%w: module %s of partition %q", ErrNeedsCgo, nc.Module, pc.Name)
 }
+
+// Stats returns nothing: without cgo no module is loaded.
+func Stats() []TokenStats { return nil }

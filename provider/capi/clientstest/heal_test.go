@@ -1,0 +1,232 @@
+package clientstest
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/hsm/pkcs11module"
+	"github.com/keyhold/keyhold/provider/capi/internal/libtest"
+)
+
+// serveNode is one `keyhold serve` process that can be killed and started
+// again on the same directory and address, as an HSM that is power-cycled.
+type serveNode struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	addr string
+	cmd  *exec.Cmd
+}
+
+func startServeNode(t *testing.T) *serveNode {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	n := &serveNode{t: t, bin: keyholdBinary(t), dir: t.TempDir(), addr: addr}
+	n.start()
+	t.Cleanup(func() { n.kill() })
+	return n
+}
+
+// start runs keyhold serve and waits for its ready line.
+func (n *serveNode) start() {
+	n.t.Helper()
+	cmd := exec.Command(n.bin, "serve", "--dir", n.dir, "--partitions", "pay", "--listen", n.addr, "--so-pin", freezeSOPIN)
+	cmd.Env = append(os.Environ(), "KEYHOLD_USER_PIN="+freezeUserPIN)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(n.t, err)
+	require.NoError(n.t, cmd.Start())
+	ready := make(chan error, 1)
+	go func() {
+		r := bufio.NewReader(out)
+		line, err := r.ReadString('\n')
+		if err == nil && !strings.HasPrefix(line, "keyhold: serving") {
+			err = fmt.Errorf("keyhold serve said %q", line)
+		}
+		ready <- err
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	select {
+	case err := <-ready:
+		require.NoError(n.t, err)
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		n.t.Fatal("keyhold serve did not start in time")
+	}
+	n.cmd = cmd
+}
+
+// kill ends the process at once, as a power cut would.
+func (n *serveNode) kill() {
+	if n.cmd == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGKILL)
+	_ = n.cmd.Wait()
+	n.cmd = nil
+}
+
+// TestModuleBackendHealsAfterHSMRestart runs the engine over a PKCS#11
+// module whose HSM can really stop: libkeyhold.so in front of a `keyhold
+// serve` process. 32 goroutines sign while the process is killed and started
+// again: while it is down every call fails fast with hsm.ErrUnavailable,
+// afterwards they succeed again with no restart of the application, and the
+// sessions that broke were closed.
+func TestModuleBackendHealsAfterHSMRestart(t *testing.T) {
+	lib := libtest.Library(t)
+	node := startServeNode(t)
+	// libkeyhold.so reads its configuration when it is initialised.
+	t.Setenv("KEYHOLD_CONF", filepath.Join(node.dir, "keyhold.yaml"))
+
+	ctx := context.Background()
+	cfg := hsm.Config{Partitions: []hsm.PartitionConfig{{
+		ID: 1, Name: "pay", Nodes: []hsm.NodeConfig{{Module: lib, Token: "pay"}},
+	}}}
+	client, err := hsm.Open(ctx, cfg)
+	require.NoError(t, err)
+	defer client.Close()
+	p, err := client.Partition("pay")
+	require.NoError(t, err)
+	require.NoError(t, p.Login(ctx, freezeUserPIN))
+	key, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "heal"})
+	require.NoError(t, err)
+	pub := key.Public().(*ecdsa.PublicKey)
+	closedBefore := sessionsClosed(lib, "pay")
+
+	const enough = 200 // calls of each phase before the next begins
+	var (
+		phase    atomic.Int32 // 0: up, 1: down, 2: back up
+		counts   [3]atomic.Int64
+		reached  [3]chan struct{}
+		once     [3]sync.Once
+		slowest  atomic.Int64 // the longest failing call while down, in ns
+		healed   atomic.Bool  // a call succeeded after the restart
+		waiting  atomic.Int64 // calls that failed after the restart, before the node was found back
+		problems = make(chan error, 32)
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	for i := range reached {
+		reached[i] = make(chan struct{})
+	}
+	count := func(ph int32) {
+		if counts[ph].Add(1) == enough {
+			once[ph].Do(func() { close(reached[ph]) })
+		}
+	}
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ph := phase.Load()
+				msg := []byte(fmt.Sprintf("g%d-%d", g, i))
+				digest := sha256.Sum256(msg)
+				start := time.Now()
+				sig, err := key.Sign(ctx, hsm.Mechanism{Type: ck.CKM_ECDSA}, digest[:])
+				elapsed := time.Since(start)
+				now := phase.Load()
+				switch {
+				case err == nil:
+					if !ecdsa.Verify(pub, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+						problems <- errors.New("a signature does not verify")
+						return
+					}
+					if ph == now && ph != 1 {
+						count(ph)
+					}
+					if ph == 2 {
+						healed.Store(true)
+					}
+				case errors.Is(err, hsm.ErrUnavailable) && ph == 1 && now == 1:
+					count(1)
+					for {
+						old := slowest.Load()
+						if int64(elapsed) <= old || slowest.CompareAndSwap(old, int64(elapsed)) {
+							break
+						}
+					}
+				case errors.Is(err, hsm.ErrUnavailable) && ph != now:
+					// Started on one side of a kill or a restart.
+				case errors.Is(err, hsm.ErrUnavailable) && ph == 2 && !healed.Load():
+					// The HSM is back, and the prober has not found it yet:
+					// calls still fail fast until it does.
+					waiting.Add(1)
+				default:
+					problems <- fmt.Errorf("phase %d: %w", ph, err)
+					return
+				}
+			}
+		}()
+	}
+	wait := func(ph int) {
+		t.Helper()
+		select {
+		case <-reached[ph]:
+		case err := <-problems:
+			t.Fatalf("a signer failed: %v", err)
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("phase %d never had %d calls", ph, enough)
+		}
+	}
+	wait(0)
+	node.kill()
+	phase.Store(1)
+	wait(1)
+	node.start()
+	phase.Store(2)
+	wait(2)
+	close(stop)
+	wg.Wait()
+	select {
+	case err := <-problems:
+		t.Fatalf("a signer failed: %v", err)
+	default:
+	}
+	t.Logf("up: %d signatures; down: %d calls failed with ErrUnavailable, the slowest in %v; back: %d calls failed before the node was found back, then %d signatures",
+		counts[0].Load(), counts[1].Load(), time.Duration(slowest.Load()).Round(time.Microsecond), waiting.Load(), counts[2].Load())
+	assert.Greater(t, sessionsClosed(lib, "pay"), closedBefore, "the sessions the HSM's death broke were closed")
+	for _, s := range client.NodeStats() {
+		assert.True(t, s.Healthy, "node %s is back in the rotation", s.Address)
+	}
+}
+
+// sessionsClosed returns how many sessions of a module's token this process
+// closed because they broke.
+func sessionsClosed(module, label string) uint64 {
+	for _, s := range pkcs11module.Stats() {
+		if s.Module == module && s.Label == label {
+			return s.SessionsClosed
+		}
+	}
+	return 0
+}
