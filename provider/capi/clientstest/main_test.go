@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/keyhold/keyhold/hsm/pkcs11module/softhsmtest"
 	"github.com/keyhold/keyhold/provider/capi/internal/libtest"
 )
 
@@ -21,6 +22,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	libtest.RemoveBuilt()
+	softhsmtest.RemoveTokens()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
