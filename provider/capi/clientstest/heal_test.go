@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
@@ -32,20 +34,20 @@ import (
 // serveNode is one `keyhold serve` process that can be killed and started
 // again on the same directory and address, as an HSM that is power-cycled.
 type serveNode struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	addr string
-	cmd  *exec.Cmd
+	t     *testing.T
+	bin   string
+	dir   string
+	addr  string
+	parts string // --partitions
+	cmd   *exec.Cmd
 }
 
-func startServeNode(t *testing.T) *serveNode {
+func startServeNode(t *testing.T) *serveNode { return startServeNodeWith(t, "pay") }
+
+// startServeNodeWith starts a node serving the partitions named in parts.
+func startServeNodeWith(t *testing.T, parts string) *serveNode {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close()
-	n := &serveNode{t: t, bin: keyholdBinary(t), dir: t.TempDir(), addr: addr}
+	n := &serveNode{t: t, bin: keyholdBinary(t), dir: t.TempDir(), addr: freeAddr(t), parts: parts}
 	n.start()
 	t.Cleanup(func() { n.kill() })
 	return n
@@ -54,7 +56,7 @@ func startServeNode(t *testing.T) *serveNode {
 // start runs keyhold serve and waits for its ready line.
 func (n *serveNode) start() {
 	n.t.Helper()
-	cmd := exec.Command(n.bin, "serve", "--dir", n.dir, "--partitions", "pay", "--listen", n.addr, "--so-pin", freezeSOPIN)
+	cmd := exec.Command(n.bin, "serve", "--dir", n.dir, "--partitions", n.parts, "--listen", n.addr, "--so-pin", freezeSOPIN)
 	cmd.Env = append(os.Environ(), "KEYHOLD_USER_PIN="+freezeUserPIN)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -78,6 +80,16 @@ func (n *serveNode) start() {
 		n.t.Fatal("keyhold serve did not start in time")
 	}
 	n.cmd = cmd
+}
+
+// stop ends the process cleanly (SIGTERM).
+func (n *serveNode) stop() {
+	if n.cmd == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	_ = n.cmd.Wait()
+	n.cmd = nil
 }
 
 // kill ends the process at once, as a power cut would.
@@ -229,4 +241,120 @@ func sessionsClosed(module, label string) uint64 {
 		}
 	}
 	return 0
+}
+
+// TestRedundantModulePartitionSurvivesAnHSM: two HSMs holding the same
+// keys (a keyhold serve node and its clone, as a vendor clones an HSM), each
+// a slot of libkeyhold.so, are the two module nodes of one partition of the
+// engine. 32 goroutines sign while one HSM is killed and later started
+// again: no signature fails.
+func TestRedundantModulePartitionSurvivesAnHSM(t *testing.T) {
+	lib := libtest.Library(t)
+	ctx := context.Background()
+
+	// HSM A serves partitions a and b; the same key goes into both. Its
+	// directory, copied while it is stopped, is HSM B: the same PKI, the
+	// same keys, another address.
+	a := startServeNodeWith(t, "a,b")
+	cfgA, err := hsm.LoadConfig(filepath.Join(a.dir, "keyhold.yaml"))
+	require.NoError(t, err)
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	func() {
+		c, err := hsm.Open(ctx, cfgA)
+		require.NoError(t, err)
+		defer c.Close()
+		for _, name := range []string{"a", "b"} {
+			p, err := c.Partition(name)
+			require.NoError(t, err)
+			require.NoError(t, p.Login(ctx, freezeUserPIN))
+			_, err = p.ImportKey(ctx, priv, hsm.KeySpec{Label: "shared", ID: []byte{0x5a}})
+			require.NoError(t, err)
+		}
+	}()
+	a.stop()
+	b := &serveNode{t: t, bin: a.bin, dir: t.TempDir(), addr: freeAddr(t), parts: a.parts}
+	require.NoError(t, exec.Command("cp", "-a", a.dir+"/.", b.dir).Run())
+	a.start()
+	b.start()
+	t.Cleanup(func() { b.kill() })
+
+	// libkeyhold.so: slot a is HSM A's partition a, slot b is HSM B's
+	// partition b.
+	lcfg := cfgA
+	lcfg.Partitions = []hsm.PartitionConfig{
+		{ID: 1, Name: "a", Nodes: []hsm.NodeConfig{{Address: a.addr}}},
+		{ID: 2, Name: "b", Nodes: []hsm.NodeConfig{{Address: b.addr}}},
+	}
+	data, err := yaml.Marshal(lcfg)
+	require.NoError(t, err)
+	conf := filepath.Join(t.TempDir(), "keyhold.yaml")
+	require.NoError(t, os.WriteFile(conf, data, 0o600))
+	t.Setenv("KEYHOLD_CONF", conf)
+
+	client, err := hsm.Open(ctx, hsm.Config{Partitions: []hsm.PartitionConfig{{
+		ID: 1, Name: "pay", Nodes: []hsm.NodeConfig{{Module: lib, Token: "a"}, {Module: lib, Token: "b"}},
+	}}})
+	require.NoError(t, err)
+	defer client.Close()
+	p, err := client.Partition("pay")
+	require.NoError(t, err)
+	require.NoError(t, p.Login(ctx, freezeUserPIN))
+	key, err := p.KeyByLabel(ctx, "shared")
+	require.NoError(t, err)
+
+	var (
+		signed   atomic.Int64
+		failures = make(chan error, 64)
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				digest := sha256.Sum256([]byte(fmt.Sprintf("g%d-%d", g, i)))
+				sig, err := key.Sign(ctx, hsm.Mechanism{Type: ck.CKM_ECDSA}, digest[:])
+				if err == nil && !ecdsa.Verify(&priv.PublicKey, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+					err = errors.New("a signature does not verify")
+				}
+				if err != nil {
+					select {
+					case failures <- err:
+					default:
+					}
+					continue
+				}
+				signed.Add(1)
+			}
+		}()
+	}
+	waitFor := func(n int64) {
+		t.Helper()
+		target := signed.Load() + n
+		require.Eventually(t, func() bool { return signed.Load() >= target }, time.Minute, time.Millisecond)
+	}
+	waitFor(500)
+	a.kill() // HSM A dies: slot a answers CKR_DEVICE_REMOVED
+	waitFor(2000)
+	a.start()
+	waitFor(2000)
+	close(stop)
+	wg.Wait()
+	close(failures)
+	for err := range failures {
+		t.Errorf("signature failed: %v", err)
+	}
+	t.Logf("%d signatures, none failed", signed.Load())
+	var failed uint64
+	for _, s := range client.NodeStats() {
+		failed += s.Failures
+	}
+	assert.Positive(t, failed, "the dead HSM's slot was taken out of the rotation")
 }
