@@ -18,6 +18,7 @@ import (
 // per configuration and share it; all methods are safe for concurrent use.
 type Client struct {
 	cfg        Config
+	metrics    *metrics
 	nodes      map[string]*node // by Backend.Name
 	partitions []*Partition
 	byName     map[string]*Partition
@@ -49,6 +50,11 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		byID:   map[uint32]*Partition{},
 		stop:   make(chan struct{}),
 	}
+	m, err := newMetrics(cfg.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("hsm: metrics: %w", err)
+	}
+	c.metrics = m
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if err := c.openNodes(ctx); err != nil {
 		c.closeNodes()

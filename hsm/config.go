@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -57,6 +58,11 @@ type Config struct {
 	// thread switches for every such turn and every park instead; the
 	// library sets this. It costs Go programs a thread per waiting call.
 	ReaderGoroutines bool `yaml:"-"`
+
+	// MeterProvider (in code only) receives the engine's metrics (see the
+	// package documentation); nil means OpenTelemetry's global provider,
+	// which records nothing unless the application installs one.
+	MeterProvider metric.MeterProvider `yaml:"-"`
 }
 
 // PartitionConfig names one partition and the nodes that serve it.

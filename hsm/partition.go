@@ -237,6 +237,7 @@ func (p *Partition) loginAt(ctx context.Context, n *node, scope string) (Ticket,
 		st.tickets[scope] = newScopedTicket(res, at)
 	}
 	p.authMu.Unlock()
+	p.client.metrics.login(ctx, p.name, n.name())
 	return res.Ticket, nil
 }
 
@@ -287,7 +288,9 @@ func (p *Partition) do(ctx context.Context, op string, kind opKind, auth bool, c
 }
 
 // doWithID is do with a given request ID.
-func (p *Partition) doWithID(ctx context.Context, op string, kind opKind, id RequestID, auth bool, call nodeCall) error {
+func (p *Partition) doWithID(ctx context.Context, op string, kind opKind, id RequestID, auth bool, call nodeCall) (err error) {
+	start := time.Now()
+	defer func() { p.client.metrics.call(ctx, p.name, op, start, err) }()
 	if p.client.closed() {
 		return newError(op, p, ErrClosed, "")
 	}
@@ -331,9 +334,11 @@ func (p *Partition) doWithID(ctx context.Context, op string, kind opKind, id Req
 		if p.route.alternative(st.seen, n, time.Now()) {
 			attempt = p.client.attemptTimeout(kind)
 		}
+		began := time.Now()
 		err = n.run(ctx, attempt, func(actx context.Context) error {
 			return call(actx, n.b, r)
 		})
+		p.client.metrics.attempt(ctx, p.name, n.name(), op, time.Since(began), err)
 		switch st.next(ctx, n, err) {
 		case stepDone:
 			return nil
@@ -344,6 +349,8 @@ func (p *Partition) doWithID(ctx context.Context, op string, kind opKind, id Req
 			return p.opError(op, n.name(), err)
 		case stepRelogin:
 			p.dropTicket(n)
+		case stepNext:
+			p.client.metrics.failover(ctx, p.name, n.name())
 		}
 	}
 }

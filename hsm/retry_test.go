@@ -111,10 +111,13 @@ func (f *fakeBackend) signCalls() int {
 // priority, without the network or the prober.
 func fakePartition(t *testing.T, backends ...*fakeBackend) *Partition {
 	t.Helper()
+	m, err := newMetrics(nil)
+	require.NoError(t, err)
 	c := &Client{
-		cfg:   Config{Timeouts: Timeouts{Request: Duration(2 * time.Second), Attempt: Duration(100 * time.Millisecond)}},
-		nodes: map[string]*node{},
-		stop:  make(chan struct{}),
+		cfg:     Config{Timeouts: Timeouts{Request: Duration(2 * time.Second), Attempt: Duration(100 * time.Millisecond)}},
+		metrics: m,
+		nodes:   map[string]*node{},
+		stop:    make(chan struct{}),
 	}
 	p := &Partition{client: c, id: 1, name: "fake", keys: map[keyQuery]*Key{}}
 	for _, b := range backends {
