@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,112 +52,6 @@ func freezeDuration(t *testing.T) time.Duration {
 	n, err := strconv.Atoi(s)
 	require.NoError(t, err, "KEYHOLD_FREEZE_SECONDS")
 	return time.Duration(n) * time.Second
-}
-
-// serveCluster is a cluster of keyhold serve processes.
-type serveCluster struct {
-	config string // keyhold.yaml
-	addrs  []string
-	procs  []*exec.Cmd
-}
-
-var (
-	keyholdOnce sync.Once
-	keyholdBin  string
-	keyholdErr  error
-)
-
-// keyholdBinary builds cmd/keyhold once per test binary.
-func keyholdBinary(t *testing.T) string {
-	t.Helper()
-	keyholdOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "keyhold-bin-")
-		if err != nil {
-			keyholdErr = err
-			return
-		}
-		keyholdBin = filepath.Join(dir, "keyhold")
-		cmd := exec.Command("go", "build", "-o", keyholdBin, "./cmd/keyhold")
-		cmd.Dir = filepath.Join("..", "..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			keyholdErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	require.NoError(t, keyholdErr, "building keyhold")
-	return keyholdBin
-}
-
-// startServeCluster starts n keyhold serve processes of one cluster serving
-// partition "pay", and waits until each serves.
-func startServeCluster(t *testing.T, n int) *serveCluster {
-	t.Helper()
-	bin := keyholdBinary(t)
-	dir := t.TempDir()
-	var addrs []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	c := &serveCluster{config: filepath.Join(dir, "keyhold.yaml"), addrs: addrs}
-	ready := make(chan error, n)
-	for _, addr := range addrs {
-		cmd := exec.Command(bin, "serve", "--dir", dir, "--partitions", "pay", "--listen", addr,
-			"--peers", strings.Join(addrs, ","), "--so-pin", freezeSOPIN)
-		cmd.Env = append(os.Environ(), "KEYHOLD_USER_PIN="+freezeUserPIN)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		c.procs = append(c.procs, cmd)
-		go func() {
-			r := bufio.NewReader(out)
-			line, err := r.ReadString('\n')
-			if err == nil && !strings.HasPrefix(line, "keyhold: serving") {
-				err = fmt.Errorf("keyhold serve said %q", line)
-			}
-			ready <- err
-			_, _ = io.Copy(io.Discard, r)
-		}()
-	}
-	t.Cleanup(func() {
-		for _, p := range c.procs {
-			_ = p.Process.Signal(syscall.SIGCONT)
-			_ = p.Process.Signal(syscall.SIGTERM)
-		}
-		for _, p := range c.procs {
-			done := make(chan struct{})
-			go func() { _ = p.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(20 * time.Second):
-				_ = p.Process.Kill()
-				<-done
-			}
-		}
-	})
-	deadline := time.After(60 * time.Second)
-	for range n {
-		select {
-		case err := <-ready:
-			require.NoError(t, err)
-		case <-deadline:
-			t.Fatal("keyhold serve processes did not start in time")
-		}
-	}
-	return c
-}
-
-// freeze stops process i (SIGSTOP) until the returned function resumes it.
-func (c *serveCluster) freeze(t *testing.T, i int) (thaw func()) {
-	t.Helper()
-	require.NoError(t, c.procs[i].Process.Signal(syscall.SIGSTOP))
-	return func() { require.NoError(t, c.procs[i].Process.Signal(syscall.SIGCONT)) }
 }
 
 // phaseStats collects the outcomes of one phase of a load run.

@@ -1,7 +1,6 @@
 package clientstest
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,15 +8,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,77 +26,6 @@ import (
 	"github.com/keyhold/keyhold/hsm/pkcs11module"
 	"github.com/keyhold/keyhold/provider/capi/internal/libtest"
 )
-
-// serveNode is one `keyhold serve` process that can be killed and started
-// again on the same directory and address, as an HSM that is power-cycled.
-type serveNode struct {
-	t     *testing.T
-	bin   string
-	dir   string
-	addr  string
-	parts string // --partitions
-	cmd   *exec.Cmd
-}
-
-func startServeNode(t *testing.T) *serveNode { return startServeNodeWith(t, "pay") }
-
-// startServeNodeWith starts a node serving the partitions named in parts.
-func startServeNodeWith(t *testing.T, parts string) *serveNode {
-	t.Helper()
-	n := &serveNode{t: t, bin: keyholdBinary(t), dir: t.TempDir(), addr: freeAddr(t), parts: parts}
-	n.start()
-	t.Cleanup(func() { n.kill() })
-	return n
-}
-
-// start runs keyhold serve and waits for its ready line.
-func (n *serveNode) start() {
-	n.t.Helper()
-	cmd := exec.Command(n.bin, "serve", "--dir", n.dir, "--partitions", n.parts, "--listen", n.addr, "--so-pin", freezeSOPIN)
-	cmd.Env = append(os.Environ(), "KEYHOLD_USER_PIN="+freezeUserPIN)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(n.t, err)
-	require.NoError(n.t, cmd.Start())
-	ready := make(chan error, 1)
-	go func() {
-		r := bufio.NewReader(out)
-		line, err := r.ReadString('\n')
-		if err == nil && !strings.HasPrefix(line, "keyhold: serving") {
-			err = fmt.Errorf("keyhold serve said %q", line)
-		}
-		ready <- err
-		_, _ = io.Copy(io.Discard, r)
-	}()
-	select {
-	case err := <-ready:
-		require.NoError(n.t, err)
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		n.t.Fatal("keyhold serve did not start in time")
-	}
-	n.cmd = cmd
-}
-
-// stop ends the process cleanly (SIGTERM).
-func (n *serveNode) stop() {
-	if n.cmd == nil {
-		return
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	_ = n.cmd.Wait()
-	n.cmd = nil
-}
-
-// kill ends the process at once, as a power cut would.
-func (n *serveNode) kill() {
-	if n.cmd == nil {
-		return
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGKILL)
-	_ = n.cmd.Wait()
-	n.cmd = nil
-}
 
 // TestModuleBackendHealsAfterHSMRestart runs the engine over a PKCS#11
 // module whose HSM can really stop: libkeyhold.so in front of a `keyhold
