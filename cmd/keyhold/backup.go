@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +11,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/wire"
 	"github.com/keyhold/keyhold/server"
 )
 
@@ -78,15 +74,13 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return c.fail(err)
 	}
-	pin, err := c.soPIN(pc.Name)
-	if err != nil {
-		return c.fail(err)
-	}
-	tc, err := clientTLS(cfg)
-	if err != nil {
-		return c.fail(err)
-	}
-	file, err := fetchBackup(ctx, pc, tc, pin, pw, whole)
+	var file []byte
+	err = c.soSession(ctx, func(ctx context.Context, p *hsm.Partition) error {
+		var err error
+		file, err = p.Backup(ctx, pw, hsm.BackupOptions{WholeNode: whole})
+		return err
+	})
+	clear(pw)
 	if err != nil {
 		return c.fail(err)
 	}
@@ -150,124 +144,6 @@ func backupPassword(file string, stderr io.Writer) ([]byte, error) {
 		return nil, &pinError{fmt.Errorf("read backup password: %w", err)}
 	}
 	return b, nil
-}
-
-// clientTLS returns the TLS settings of the configuration's client
-// credential, pinning the nodes as the configuration says.
-func clientTLS(cfg hsm.Config) (*tls.Config, error) {
-	ct := wire.ClientTLS{RootCAs: cfg.RootCAs}
-	if cfg.ServerCA != "" {
-		data, err := os.ReadFile(cfg.ServerCA)
-		if err != nil {
-			return nil, fmt.Errorf("server_ca: %w", err)
-		}
-		ct.RootCAs = x509.NewCertPool()
-		if !ct.RootCAs.AppendCertsFromPEM(data) {
-			return nil, fmt.Errorf("server_ca %s holds no PEM certificate", cfg.ServerCA)
-		}
-	}
-	if cfg.ServerFingerprint != "" {
-		fp, err := wire.ParseFingerprint(cfg.ServerFingerprint)
-		if err != nil {
-			return nil, fmt.Errorf("server_fingerprint: %w", err)
-		}
-		ct.Fingerprint = fp
-	}
-	switch {
-	case cfg.Credential != nil:
-		ct.Certificate = *cfg.Credential
-	default:
-		sec, err := hsm.ReadSecrets(cfg.Secrets)
-		if err != nil {
-			return nil, err
-		}
-		cred, err := sec.Credential(cfg.Client)
-		if err != nil {
-			return nil, err
-		}
-		if ct.Certificate, err = cred.TLSCertificate(); err != nil {
-			return nil, err
-		}
-	}
-	return ct.Config()
-}
-
-// asSO runs fn on a connection to a node of the partition, logged in as
-// its SO, trying the nodes in turn until one answers. A refusal from a node
-// (a wrong PIN, an unknown handle) is the answer: it is not tried on the
-// next node.
-func asSO(ctx context.Context, pc hsm.PartitionConfig, tc *tls.Config, soPIN string, fn func(ctx context.Context, conn *wire.Conn, ticket []byte) error) error {
-	var errs []error
-	for _, nc := range pc.Nodes {
-		if nc.Address == "" {
-			continue // a local module: it has none of these operations
-		}
-		err := func() error {
-			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-			defer cancel()
-			conn, err := wire.Dial(ctx, nc.Address, tc, wire.DialOptions{})
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			var login wire.LoginReply
-			if err := conn.Call(ctx, wire.OpLogin, wire.LoginRequest{Partition: pc.ID, User: ck.CKU_SO, PIN: []byte(soPIN)}, &login); err != nil {
-				return err
-			}
-			return fn(ctx, conn, login.Ticket)
-		}()
-		if err == nil {
-			return nil
-		}
-		var ce *ck.Error
-		if errors.As(err, &ce) {
-			return remoteErr(ce)
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", nc.Address, err))
-	}
-	return fmt.Errorf("%w: %w", hsm.ErrUnavailable, errors.Join(errs...))
-}
-
-// fetchBackup asks the partition's nodes in turn for a backup, until one
-// gives the whole file.
-func fetchBackup(ctx context.Context, pc hsm.PartitionConfig, tc *tls.Config, soPIN string, pw []byte, whole bool) ([]byte, error) {
-	var file []byte
-	err := asSO(ctx, pc, tc, soPIN, func(ctx context.Context, conn *wire.Conn, ticket []byte) error {
-		var rep wire.BackupReply
-		if err := conn.Call(ctx, wire.OpBackup, wire.BackupRequest{Partition: pc.ID, Ticket: ticket, Password: pw, Node: whole}, &rep); err != nil {
-			return err
-		}
-		file = append([]byte(nil), rep.Data...)
-		for uint64(len(file)) < rep.Size {
-			if len(rep.Data) == 0 {
-				return errors.New("the node sent an empty chunk")
-			}
-			if err := conn.Call(ctx, wire.OpBackup, wire.BackupRequest{Partition: pc.ID, Ticket: ticket, Snapshot: rep.Snapshot, Offset: uint64(len(file))}, &rep); err != nil {
-				return err
-			}
-			file = append(file, rep.Data...)
-		}
-		return nil
-	})
-	return file, err
-}
-
-// remoteErr turns a node's refusal into the engine's typed error, so that
-// the exit code follows it.
-func remoteErr(ce *ck.Error) error {
-	switch ce.RV {
-	case ck.CKR_PIN_INCORRECT:
-		return fmt.Errorf("%w: %s", hsm.ErrPINIncorrect, ce.Msg)
-	case ck.CKR_PIN_LOCKED:
-		return fmt.Errorf("%w: %s", hsm.ErrPINLocked, ce.Msg)
-	case ck.CKR_PIN_LEN_RANGE:
-		return &pinError{errors.New(ce.Msg)}
-	case ck.CKR_USER_NOT_LOGGED_IN:
-		return fmt.Errorf("%w: %s", hsm.ErrNotLoggedIn, ce.Msg)
-	case ck.CKR_OBJECT_HANDLE_INVALID:
-		return fmt.Errorf("%w: %s", hsm.ErrNotFound, ce.Msg)
-	}
-	return ce
 }
 
 // backupInfoJSON is the JSON of backup verify and restore.

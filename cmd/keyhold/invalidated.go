@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/wire"
 )
 
 // Key invalidation: a partition served with an invalidation retention
@@ -45,9 +43,10 @@ func newInvalidatedCmdline(name, usage string, stdout, stderr io.Writer) *client
 	return c
 }
 
-// soSession reads the configuration and the SO PIN and runs fn as the SO
-// of the chosen partition.
-func (c *clientsCmdline) soSession(ctx context.Context, fn func(ctx context.Context, pc hsm.PartitionConfig, conn *wire.Conn, ticket []byte) error) error {
+// soSession reads the configuration and the SO PIN and runs fn with the
+// chosen partition, logged in as its SO. The engine does the rest: the node
+// that answers, failover, and typed errors.
+func (c *clientsCmdline) soSession(ctx context.Context, fn func(ctx context.Context, p *hsm.Partition) error) error {
 	cfg, err := hsm.LoadConfig(c.configPath())
 	if err != nil {
 		return err
@@ -60,13 +59,19 @@ func (c *clientsCmdline) soSession(ctx context.Context, fn func(ctx context.Cont
 	if err != nil {
 		return err
 	}
-	tc, err := clientTLS(cfg)
+	client, err := hsm.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	return asSO(ctx, pc, tc, pin, func(ctx context.Context, conn *wire.Conn, ticket []byte) error {
-		return fn(ctx, pc, conn, ticket)
-	})
+	defer client.Close()
+	p, err := client.Partition(pc.Name)
+	if err != nil {
+		return err
+	}
+	if err := p.LoginAs(ctx, hsm.SO, pin); err != nil {
+		return err
+	}
+	return fn(ctx, p)
 }
 
 // invalidatedJSON is one object of keys invalidated --json.
@@ -91,13 +96,13 @@ func runKeysInvalidated(ctx context.Context, args []string, stdout, stderr io.Wr
 		return c.fail(usagef("unexpected arguments %q", pos))
 	}
 	var list []invalidatedJSON
-	err := c.soSession(ctx, func(ctx context.Context, pc hsm.PartitionConfig, conn *wire.Conn, ticket []byte) error {
-		var rep wire.ListInvalidatedReply
-		if err := conn.Call(ctx, wire.OpListInvalidated, wire.ListInvalidatedRequest{Partition: pc.ID, Ticket: ticket}, &rep); err != nil {
+	err := c.soSession(ctx, func(ctx context.Context, p *hsm.Partition) error {
+		objs, err := p.Invalidated(ctx)
+		if err != nil {
 			return err
 		}
-		for _, o := range rep.Objects {
-			j := invalidatedJSON{Handle: formatHandle(o.Handle), Invalidated: time.UnixMilli(o.Invalidated).UTC(), Purge: time.UnixMilli(o.Purge).UTC()}
+		for _, o := range objs {
+			j := invalidatedJSON{Handle: formatHandle(o.Handle), Invalidated: o.Invalidated.UTC(), Purge: o.Purge.UTC()}
 			for _, a := range o.Attributes {
 				switch a.Type {
 				case ck.CKA_LABEL:
@@ -152,14 +157,14 @@ func className(c ck.ObjectClass) string {
 }
 
 func runKeysReactivate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return runInvalidatedOp(ctx, "reactivate", wire.OpReactivate, args, stdout, stderr)
+	return runInvalidatedOp(ctx, "reactivate", (*hsm.Partition).Reactivate, args, stdout, stderr)
 }
 
 func runKeysPurge(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return runInvalidatedOp(ctx, "purge", wire.OpPurge, args, stdout, stderr)
+	return runInvalidatedOp(ctx, "purge", (*hsm.Partition).Purge, args, stdout, stderr)
 }
 
-func runInvalidatedOp(ctx context.Context, verb string, op wire.Op, args []string, stdout, stderr io.Writer) int {
+func runInvalidatedOp(ctx context.Context, verb string, op func(*hsm.Partition, context.Context, hsm.ObjectHandle) error, args []string, stdout, stderr io.Writer) int {
 	c := newInvalidatedCmdline("keys "+verb, "keys "+verb+" HANDLE [--partition NAME] [--json]", stdout, stderr)
 	pos, code, ok := c.parse(args)
 	if !ok {
@@ -172,13 +177,10 @@ func runInvalidatedOp(ctx context.Context, verb string, op wire.Op, args []strin
 	if err != nil {
 		return c.fail(usagef("%q is not a handle (as keys invalidated prints it)", pos[0]))
 	}
-	// One OpID for every node tried: a retry after a lost reply acts once.
-	var id wire.OpID
-	if err := readRandom(id[:]); err != nil {
-		return c.fail(err)
-	}
-	err = c.soSession(ctx, func(ctx context.Context, pc hsm.PartitionConfig, conn *wire.Conn, ticket []byte) error {
-		return conn.Call(ctx, op, wire.InvalidatedRequest{Partition: pc.ID, Ticket: ticket, Handle: h, OpID: id}, nil)
+	// The engine gives every node it tries one request ID: a retry after a
+	// lost reply acts once.
+	err = c.soSession(ctx, func(ctx context.Context, p *hsm.Partition) error {
+		return op(p, ctx, h)
 	})
 	if err != nil {
 		return c.fail(err)
@@ -188,9 +190,4 @@ func runInvalidatedOp(ctx context.Context, verb string, op wire.Op, args []strin
 	}
 	fmt.Fprintf(stdout, "%s %sd\n", formatHandle(h), verb)
 	return exitOK
-}
-
-func readRandom(b []byte) error {
-	_, err := rand.Read(b)
-	return err
 }
