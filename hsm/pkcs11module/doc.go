@@ -27,7 +27,8 @@
 //     module if needed), so an HSM restart heals without an application
 //     restart.
 //   - Object handles given to the engine are derived from each object's
-//     identity (class, key type, CKA_ID, CKA_LABEL), so that they are the
+//     identity (class, key or certificate type, CKA_ID, CKA_LABEL, and for
+//     objects whose content is public a digest of it), so that they are the
 //     same on every token of a redundant partition and across restarts;
 //     the module's own handles are only a cache.
 //   - Every C call runs on a bounded set of goroutines, so that a caller
@@ -48,9 +49,9 @@
 //   - A call whose context ends is abandoned, not undone: a key generation
 //     or an object creation may still complete on the token.
 //   - Objects equal in class, key type, CKA_ID and CKA_LABEL are told apart
-//     by their public content, which private and secret keys do not have;
-//     give such keys distinct IDs or labels to be sure their handles match
-//     across tokens.
+//     by their public content, which private and secret keys do not have
+//     (they are then told apart by the module's order); give such keys
+//     distinct IDs or labels to be sure their handles match across tokens.
 //
 // The package needs cgo. Built without it, it still compiles, and opening a
 // module node fails with ErrNeedsCgo.
