@@ -518,10 +518,18 @@ KEYHOLD_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession,
 
 /* Functions keyhold does not implement */
 
+/*
+ * Before C_Initialize every function but C_Initialize, C_GetFunctionList
+ * and C_GetInterface* answers CKR_CRYPTOKI_NOT_INITIALIZED (PKCS#11 2.40
+ * section 5.1), those it does not implement included: a strict application
+ * probes with them.
+ */
 static CK_RV not_supported(void)
 {
 	if (forked_child)
 		return refuse_not_initialized();
+	if (!go_initialized())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
@@ -676,6 +684,8 @@ KEYHOLD_EXPORT CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
 {
 	if (forked_child)
 		return refuse_not_initialized();
+	if (!go_initialized())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	return CKR_FUNCTION_NOT_PARALLEL;
 }
 
@@ -683,6 +693,8 @@ KEYHOLD_EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession)
 {
 	if (forked_child)
 		return refuse_not_initialized();
+	if (!go_initialized())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	return CKR_FUNCTION_NOT_PARALLEL;
 }
 

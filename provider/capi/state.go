@@ -128,6 +128,18 @@ func finalize() C.CK_RV {
 	return C.CKR_OK
 }
 
+// go_initialized tells the C entry points that answer without Go whether
+// C_Initialize has run: before it, they too must say
+// CKR_CRYPTOKI_NOT_INITIALIZED.
+//
+//export go_initialized
+func go_initialized() C.int {
+	if module.Load() == nil {
+		return 0
+	}
+	return 1
+}
+
 // current returns the initialized module, or the code for its absence.
 func current() (*provider.Module, C.CK_RV) {
 	m := module.Load()

@@ -749,3 +749,20 @@ func TestRawUnsupportedFunctions(t *testing.T) {
 	sig := f.signOnce(sh, pkcs11.CKM_ECDSA, nil, k.priv, hashOf(crypto.SHA256, []byte("m")))
 	require.NoError(t, verifyRawECDSA(crypto.SHA256)(k.public, []byte("m"), sig))
 }
+
+// TestRawNothingBeforeInitialize: before C_Initialize (here: after
+// C_Finalize) even the functions the library does not implement answer
+// CKR_CRYPTOKI_NOT_INITIALIZED, as PKCS#11 2.40 section 5.1 says of every
+// function but C_Initialize and C_GetFunctionList.
+func TestRawNothingBeforeInitialize(t *testing.T) {
+	f := setup(t)
+	l := raw(t)
+	require.NoError(t, f.p.Finalize())
+	for _, fn := range rawp11.Unsupported {
+		rv, err := l.CallUnsupported(fn, 1, 1, 1)
+		require.NoError(t, err)
+		requireRawRV(t, pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED, rv, "%s before C_Initialize", fn)
+	}
+	rv, _ := l.GetInfo(false)
+	requireRawRV(t, pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED, rv, "C_GetInfo before C_Initialize")
+}
