@@ -366,8 +366,9 @@ func (m *Module) finishSign(h SessionHandle, data []byte, out Output, final bool
 		s.mu.Unlock()
 		return nil, 0, errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no signing operation is active")
 	case !final && op.multi:
+		s.sign = nil // an error ends the operation
 		s.mu.Unlock()
-		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part signature is in progress: finish it with C_SignFinal")
+		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part signature was in progress; it is ended")
 	}
 	need := op.facts.signatureLen()
 	if out.Query || out.Cap < need {
@@ -425,8 +426,9 @@ func (m *Module) finishVerify(h SessionHandle, data, sig []byte, final bool) err
 		s.mu.Unlock()
 		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no verification is active")
 	case !final && op.multi:
+		s.verify = nil // an error ends the operation
 		s.mu.Unlock()
-		return errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part verification is in progress: finish it with C_VerifyFinal")
+		return errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part verification was in progress; it is ended")
 	}
 	s.verify = nil
 	s.mu.Unlock()
@@ -590,8 +592,9 @@ func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint
 		s.mu.Unlock()
 		return nil, 0, errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation is active")
 	case !final && op.multi:
+		*slotOp = nil // an error ends the operation
 		s.mu.Unlock()
-		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part operation is in progress: finish it with its Final call")
+		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part operation was in progress; it is ended")
 	}
 	if final {
 		data = op.data
@@ -721,7 +724,10 @@ func (m *Module) finishDigest(h SessionHandle, data []byte, out Output, final bo
 	case op == nil:
 		return nil, 0, errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no digest is active")
 	case !final && op.multi:
-		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part digest is in progress: finish it with C_DigestFinal")
+		// Any error but CKR_BUFFER_TOO_SMALL ends the operation (PKCS#11
+		// 2.40 section 5.2), this one too.
+		s.digest = nil
+		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part digest was in progress; it is ended")
 	case out.Query || out.Cap < op.size:
 		return m.tooSmall(out, op.size)
 	}

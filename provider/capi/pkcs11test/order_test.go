@@ -1,0 +1,74 @@
+package pkcs11test
+
+import (
+	"crypto/elliptic"
+	"testing"
+
+	"github.com/miekg/pkcs11"
+)
+
+// TestHandlesCheckedBeforeMechanisms: a bad session or key handle is
+// reported as such whatever the mechanism, as a strict application that
+// probes with a placeholder mechanism expects.
+func TestHandlesCheckedBeforeMechanisms(t *testing.T) {
+	f := setup(t)
+	sh := f.userSession()
+	k := f.genEC(sh, elliptic.P256(), "order")
+	bogus := []*pkcs11.Mechanism{pkcs11.NewMechanism(0x7fff0001, nil)}
+	ecdsa := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}
+	const badSession, badKey = 0x7ffffff1, 0x7ffffff2
+	for name, tc := range map[string]struct {
+		err  error
+		want uint
+	}{
+		"SignInit bad session, bad mechanism":    {f.p.SignInit(badSession, bogus, k.priv), pkcs11.CKR_SESSION_HANDLE_INVALID},
+		"SignInit bad key, bad mechanism":        {f.p.SignInit(sh, bogus, badKey), pkcs11.CKR_KEY_HANDLE_INVALID},
+		"SignInit bad key, good mechanism":       {f.p.SignInit(sh, ecdsa, badKey), pkcs11.CKR_KEY_HANDLE_INVALID},
+		"VerifyInit bad key, bad mechanism":      {f.p.VerifyInit(sh, bogus, badKey), pkcs11.CKR_KEY_HANDLE_INVALID},
+		"DecryptInit bad session, bad mechanism": {f.p.DecryptInit(badSession, bogus, k.priv), pkcs11.CKR_SESSION_HANDLE_INVALID},
+		"EncryptInit bad key, bad mechanism":     {f.p.EncryptInit(sh, bogus, badKey), pkcs11.CKR_KEY_HANDLE_INVALID},
+		"DigestInit bad session, bad mechanism":  {f.p.DigestInit(badSession, bogus), pkcs11.CKR_SESSION_HANDLE_INVALID},
+		"SignInit good handles, bad mechanism":   {f.p.SignInit(sh, bogus, k.priv), pkcs11.CKR_MECHANISM_INVALID},
+	} {
+		t.Run(name, func(t *testing.T) { requireRV(t, tc.want, tc.err) })
+	}
+}
+
+// TestErrorEndsTheOperation: any error but CKR_BUFFER_TOO_SMALL ends the
+// active operation (PKCS#11 2.40 section 5.2): a C_Digest called in the
+// middle of a multi-part digest fails, and the digest is over.
+func TestErrorEndsTheOperation(t *testing.T) {
+	f := setup(t)
+	sh := f.userSession()
+	sha256 := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_SHA256, nil)}
+	if err := f.p.DigestInit(sh, sha256); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.p.DigestUpdate(sh, []byte("part one")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.p.Digest(sh, []byte("single part"))
+	requireRV(t, pkcs11.CKR_OPERATION_ACTIVE, err, "C_Digest during a multi-part digest")
+	_, err = f.p.DigestFinal(sh)
+	requireRV(t, pkcs11.CKR_OPERATION_NOT_INITIALIZED, err, "the failed call ended the digest")
+	// A new operation may start.
+	if err := f.p.DigestInit(sh, sha256); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.p.Digest(sh, []byte("single part"))
+	requireRV(t, pkcs11.CKR_OK, err)
+
+	// The same for a multi-part signature and verification.
+	k := f.genEC(sh, elliptic.P256(), "ends")
+	ecdsaSHA256 := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA_SHA256, nil)}
+	requireRV(t, pkcs11.CKR_OK, f.p.SignInit(sh, ecdsaSHA256, k.priv))
+	requireRV(t, pkcs11.CKR_OK, f.p.SignUpdate(sh, []byte("part")))
+	_, err = f.p.Sign(sh, []byte("single part"))
+	requireRV(t, pkcs11.CKR_OPERATION_ACTIVE, err, "C_Sign during a multi-part signature")
+	_, err = f.p.SignFinal(sh)
+	requireRV(t, pkcs11.CKR_OPERATION_NOT_INITIALIZED, err, "the failed call ended the signature")
+	requireRV(t, pkcs11.CKR_OK, f.p.VerifyInit(sh, ecdsaSHA256, k.pub))
+	requireRV(t, pkcs11.CKR_OK, f.p.VerifyUpdate(sh, []byte("part")))
+	requireRV(t, pkcs11.CKR_OPERATION_ACTIVE, f.p.Verify(sh, []byte("single part"), make([]byte, 64)), "C_Verify during a multi-part verification")
+	requireRV(t, pkcs11.CKR_OPERATION_NOT_INITIALIZED, f.p.VerifyFinal(sh, make([]byte, 64)), "the failed call ended the verification")
+}
