@@ -1,6 +1,7 @@
 package pkcs11test
 
 import (
+	"crypto"
 	"crypto/elliptic"
 	"testing"
 
@@ -71,4 +72,31 @@ func TestErrorEndsTheOperation(t *testing.T) {
 	requireRV(t, pkcs11.CKR_OK, f.p.VerifyUpdate(sh, []byte("part")))
 	requireRV(t, pkcs11.CKR_OPERATION_ACTIVE, f.p.Verify(sh, []byte("single part"), make([]byte, 64)), "C_Verify during a multi-part verification")
 	requireRV(t, pkcs11.CKR_OPERATION_NOT_INITIALIZED, f.p.VerifyFinal(sh, make([]byte, 64)), "the failed call ended the verification")
+}
+
+// TestPublicPrivateKeyWithoutLogin: a private key made with
+// CKA_PRIVATE=false is a public object (PKCS#11 2.40 section 4.4): a session
+// that never logged in finds it and signs with it.
+func TestPublicPrivateKeyWithoutLogin(t *testing.T) {
+	f := setup(t)
+	sh := f.userSession()
+	k := f.genEC(sh, elliptic.P256(), "open-key", pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false))
+	requireRV(t, pkcs11.CKR_OK, f.p.Logout(sh))
+
+	pub := f.open(false)
+	requireRV(t, pkcs11.CKR_OK, f.p.FindObjectsInit(pub, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, "open-key"),
+	}))
+	found, _, err := f.p.FindObjects(pub, 4)
+	requireRV(t, pkcs11.CKR_OK, err)
+	requireRV(t, pkcs11.CKR_OK, f.p.FindObjectsFinal(pub))
+	if len(found) != 1 || found[0] != k.priv {
+		t.Fatalf("a session without login finds %v, want [%v]", found, k.priv)
+	}
+	digest := hashOf(crypto.SHA256, []byte("m"))
+	sig := f.signOnce(pub, pkcs11.CKM_ECDSA, nil, k.priv, digest)
+	if err := verifyRawECDSA(crypto.SHA256)(k.public, []byte("m"), sig); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -30,14 +30,15 @@ func (t *Token) useKey(acc Access, h Handle, m ck.Mechanism, o op) (*object, err
 	if !obj.kind.isKey() {
 		return nil, ck.Errorf(ck.CKR_KEY_HANDLE_INVALID, "the object is not a key")
 	}
-	// Anything that touches secret material is the user's: signing and
-	// decrypting with a private key, and every use of a secret key. This
-	// matters for keys with CKA_PRIVATE=false, which Public and SO access can
-	// see: seeing a key is not being allowed to use it. Verifying and
-	// encrypting with a public key need no login.
+	// Anything that touches secret material of a private object is the
+	// user's: signing and decrypting with a private key, and every use of a
+	// secret key. A key made with CKA_PRIVATE=false is a public object
+	// (PKCS#11 2.40 section 4.4): its creator chose to let every session use
+	// it without a login, as SoftHSM2 and hardware tokens do. Verifying and
+	// encrypting with a public key need no login either.
 	secret := obj.kind.class == ck.CKO_SECRET_KEY ||
 		(obj.kind.class == ck.CKO_PRIVATE_KEY && (o == opSign || o == opDecrypt))
-	if secret && acc != User {
+	if secret && obj.private && acc != User {
 		return nil, ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "using this key to %v needs the user to be logged in", o)
 	}
 	def, ok := mechDefs[m.Type]

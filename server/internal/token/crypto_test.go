@@ -256,8 +256,6 @@ func TestSignErrors(t *testing.T) {
 		{"unknown handle", User, Handle(12345), ckECDSA, d256, ck.CKR_OBJECT_HANDLE_INVALID},
 		{"private key, public access", Public, ecPriv, ckECDSA, d256, ck.CKR_OBJECT_HANDLE_INVALID},
 		{"private key, SO access", SO, ecPriv, ckECDSA, d256, ck.CKR_OBJECT_HANDLE_INVALID},
-		{"non-private private key, public access", Public, publicPriv, ckECDSA, d256, ck.CKR_USER_NOT_LOGGED_IN},
-		{"non-private private key, SO access", SO, publicPriv, ckECDSA, d256, ck.CKR_USER_NOT_LOGGED_IN},
 		{"data object", User, data, ckECDSA, d256, ck.CKR_KEY_HANDLE_INVALID},
 		{"certificate", User, cert, ckECDSA, d256, ck.CKR_KEY_HANDLE_INVALID},
 		{"hash-and-sign mechanism", User, rsaPriv, ck.Mechanism{Type: ck.CKM_SHA256_RSA_PKCS}, d256, ck.CKR_MECHANISM_INVALID},
@@ -287,6 +285,12 @@ func TestSignErrors(t *testing.T) {
 			_, err := tok.Sign(tc.acc, tc.h, tc.mech, tc.data)
 			requireRV(t, err, tc.rv)
 		})
+	}
+	// A private key made with CKA_PRIVATE=false is a public object: every
+	// session may sign with it, logged in or not (PKCS#11 2.40 section 4.4).
+	for _, acc := range []Access{Public, SO, User} {
+		_, err := tok.Sign(acc, publicPriv, ckECDSA, d256)
+		require.NoError(t, err, "access %v", acc)
 	}
 	// The allowed mechanism works.
 	_, err = tok.Sign(User, pssOnly, sha256PSS, d256)
@@ -486,7 +490,6 @@ func TestAESGCM(t *testing.T) {
 		{"tag 88", User, h, gcm(iv, nil, 88), ck.CKR_MECHANISM_PARAM_INVALID},
 		{"no parameters", User, h, ck.Mechanism{Type: ck.CKM_AES_GCM}, ck.CKR_MECHANISM_PARAM_INVALID},
 		{"not permitted", User, noEncrypt, gcm(iv, nil, 128), ck.CKR_KEY_FUNCTION_NOT_PERMITTED},
-		{"secret key without login", Public, publicAES, gcm(iv, nil, 128), ck.CKR_USER_NOT_LOGGED_IN},
 		{"RSA mechanism", User, h, oaep(ck.CKM_SHA256, ck.CKG_MGF1_SHA256, nil), ck.CKR_KEY_TYPE_INCONSISTENT},
 	}
 	for _, tc := range tests {
@@ -497,6 +500,10 @@ func TestAESGCM(t *testing.T) {
 	}
 	_, err = tok.Decrypt(User, noEncrypt, gcm(iv, nil, 128), ct)
 	require.NoError(t, err, "CKA_DECRYPT is still true")
+	// A secret key made with CKA_PRIVATE=false is a public object: a
+	// session without login may use it (PKCS#11 2.40 section 4.4).
+	_, err = tok.Encrypt(Public, publicAES, gcm(iv, nil, 128), msg)
+	require.NoError(t, err)
 }
 
 // TestSHA512Digests makes sure the SHA-384/512 imports are exercised with

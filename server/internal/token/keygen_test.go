@@ -215,11 +215,12 @@ func TestGenerateSensitivityFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, attrBool(t, tok, User, priv, ck.CKA_ALWAYS_SENSITIVE))
 	assert.False(t, attrBool(t, tok, User, priv, ck.CKA_NEVER_EXTRACTABLE))
-	// A public (non-private) pair may be generated without login.
+	// A public (non-private) pair may be generated without login, and used
+	// without one: CKA_PRIVATE=false makes the private key a public object.
 	pub, priv, err := tok.GenerateKeyPair(Public, mechEdGen, ck.Template{ck.Bytes(ck.CKA_EC_PARAMS, ed25519Params)}, ck.Template{ck.Bool(ck.CKA_PRIVATE, false)})
 	require.NoError(t, err)
 	_, err = tok.Sign(Public, priv, ckEdDSA, []byte("m"))
-	requireRV(t, err, ck.CKR_USER_NOT_LOGGED_IN)
+	require.NoError(t, err)
 	require.NoError(t, tok.Destroy(Public, pub))
 	require.NoError(t, tok.Destroy(Public, priv))
 }
