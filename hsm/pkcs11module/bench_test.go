@@ -5,6 +5,9 @@ package pkcs11module_test
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/keyhold/keyhold/ck"
@@ -96,6 +99,45 @@ func BenchmarkSignSerial(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkSignCallers measures ECDSA P-256 signatures through the engine
+// from 1, 32 and 128 goroutines, the cells keyhold-bench compares with
+// crypto11: the session pool's size and the hand-overs between callers,
+// the pool and the workers decide the throughput at the higher counts.
+//
+//	go test -run - -bench SignCallers -count 6 ./hsm/pkcs11module/
+func BenchmarkSignCallers(b *testing.B) {
+	ctx := context.Background()
+	cfg, tk := softhsmtest.Config(b)
+	c, err := hsm.Open(ctx, cfg)
+	require.NoError(b, err)
+	defer c.Close()
+	p, err := c.Partition(softhsmtest.PartitionName)
+	require.NoError(b, err)
+	require.NoError(b, p.Login(ctx, tk.PIN))
+	k, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "bench"})
+	require.NoError(b, err)
+	d := sha256.Sum256([]byte("benchmark"))
+	mech := hsm.Mechanism{Type: ck.CKM_ECDSA}
+	for _, callers := range []int{1, 32, 128} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for range callers {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						if _, err := k.Sign(ctx, mech, d[:]); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
 		})
 	}
 }
