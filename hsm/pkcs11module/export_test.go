@@ -157,3 +157,44 @@ func CreateBehindCache(module, label string, tmpl ck.Template) error {
 	_, err = t.mod.ctx.CreateObject(s, native)
 	return err
 }
+
+// SignPath signs digest with the ECDSA key h the way a request does, minus a
+// part of the path, so that benchmarks can tell where the time goes:
+// "module" makes the C calls on the caller's goroutine (the floor that no
+// backend can beat), "runner" makes them through the token's set of C
+// calls and its session pool.
+func SignPath(module, label string, h uint64, via string) func(ctx context.Context, digest []byte) ([]byte, error) {
+	t := tokenFor(module, label)
+	e := t.objects.get(h)
+	mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}
+	c := t.mod.ctx
+	sign := func(s pkcs11.SessionHandle, digest []byte) ([]byte, error) {
+		if err := c.SignInit(s, mech, e.native); err != nil {
+			return nil, err
+		}
+		return c.Sign(s, digest)
+	}
+	if via == "module" {
+		return func(ctx context.Context, digest []byte) ([]byte, error) {
+			p, _, err := t.current(ctx)
+			if err != nil {
+				return nil, err
+			}
+			s, err := p.get(ctx)
+			if err != nil {
+				return nil, err
+			}
+			defer p.put(s)
+			return sign(s, digest)
+		}
+	}
+	return func(ctx context.Context, digest []byte) ([]byte, error) {
+		var out []byte
+		err := t.withSession(ctx, func(s pkcs11.SessionHandle, _ uint) error {
+			var err error
+			out, err = sign(s, digest)
+			return err
+		})
+		return out, err
+	}
+}

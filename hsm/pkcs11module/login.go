@@ -8,7 +8,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
@@ -46,7 +48,27 @@ type loginState struct {
 	// CKA_ALWAYS_AUTHENTICATE need before every use; it is the PIN the
 	// verifier checks, held in memory only.
 	pin []byte
+
+	// verified holds the tickets authorize accepted in the current state,
+	// by their public part (generation, user, nonce), with what each
+	// allows and its MAC: every request of a logged-in Client checks its
+	// ticket, and an HMAC under mu on each one costs more than a lookup
+	// and a comparison without a lock. It is replaced, never changed, and
+	// set to nil under mu with every change of gen, in or user, so a
+	// ticket it holds is valid now.
+	verified atomic.Pointer[map[string]verifiedTicket]
 }
+
+// verifiedTicket is a ticket authorize accepted: its MAC, compared in
+// constant time, and what it allows.
+type verifiedTicket struct {
+	mac []byte
+	a   auth
+}
+
+// maxVerified bounds verified: one ticket per Client logged in to the
+// token; beyond that, tickets are checked with their HMAC each time.
+const maxVerified = 64
 
 const ticketSize = 8 + 1 + 16 + sha256.Size
 
@@ -85,6 +107,7 @@ func (l *loginState) issue(user ck.UserType) hsm.Ticket {
 func (l *loginState) loggedIn(user ck.UserType, pin []byte) hsm.Ticket {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.verified.Store(nil)
 	l.in, l.user = true, user
 	l.vUser, l.verifier = user, l.pinVerifier(user, pin)
 	clear(l.pin)
@@ -108,6 +131,7 @@ func (l *loginState) recheck(user ck.UserType, pin []byte) (hsm.Ticket, error) {
 		return nil, ck.Errorf(ck.CKR_PIN_INCORRECT, "the PIN differs from the one the token is logged in with")
 	}
 	l.in, l.user = true, user
+	l.verified.Store(nil)
 	return l.issue(user), nil
 }
 
@@ -126,6 +150,7 @@ func (l *loginState) pinChanged(user ck.UserType, pin []byte) {
 // expire starts a new generation: the token may have lost its login.
 func (l *loginState) expire() {
 	l.mu.Lock()
+	l.verified.Store(nil)
 	l.gen++
 	l.in = false
 	l.mu.Unlock()
@@ -139,6 +164,7 @@ func (l *loginState) lost(gen uint64) {
 	if l.gen == gen {
 		l.gen++
 		l.in = false
+		l.verified.Store(nil)
 	}
 	l.mu.Unlock()
 }
@@ -172,14 +198,32 @@ func (l *loginState) authorize(t hsm.Ticket) (auth, error) {
 	if t == nil {
 		return auth{}, nil
 	}
+	const public = ticketSize - sha256.Size
+	if len(t) == ticketSize {
+		if m := l.verified.Load(); m != nil {
+			if v, ok := (*m)[string(t[:public])]; ok && hmac.Equal(v.mac, t[public:]) {
+				return v.a, nil
+			}
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(t) != ticketSize || !hmac.Equal(t[ticketSize-sha256.Size:], l.mac([]byte("ticket"), t[:ticketSize-sha256.Size])) {
+	if len(t) != ticketSize || !hmac.Equal(t[public:], l.mac([]byte("ticket"), t[:public])) {
 		return auth{}, fmt.Errorf("%w: not a login proof of this token", hsm.ErrLoginExpired)
 	}
 	gen, user := binary.BigEndian.Uint64(t), ck.UserType(t[8])
 	if gen != l.gen || !l.in || l.user != user {
 		return auth{}, fmt.Errorf("%w: the token's login state changed", hsm.ErrLoginExpired)
 	}
-	return auth{in: true, user: user, gen: gen}, nil
+	a := auth{in: true, user: user, gen: gen}
+	old := l.verified.Load()
+	if old == nil || len(*old) < maxVerified {
+		m := make(map[string]verifiedTicket, 1)
+		if old != nil {
+			maps.Copy(m, *old)
+		}
+		m[string(t[:public])] = verifiedTicket{mac: append([]byte(nil), t[public:]...), a: a}
+		l.verified.Store(&m)
+	}
+	return a, nil
 }

@@ -57,3 +57,37 @@ func TestRunner(t *testing.T) {
 	require.ErrorIs(t, err, hsm.ErrClosed)
 	assert.True(t, notStarted(err))
 }
+
+// TestRunnerDelivered checks that runThen's delivered sees the result of
+// a call whose caller gets it, before the caller does, and is not called
+// for an abandoned call, whose clean-up runs instead.
+func TestRunnerDelivered(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	r := runner{sem: make(chan struct{}, 1), jobs: make(chan func()), quit: make(chan struct{})}
+	defer r.close()
+	ctx := context.Background()
+
+	boom := errors.New("boom")
+	var got []error
+	for _, want := range []error{nil, boom} {
+		err := r.runThen(ctx, func() error { return want }, func(err error) { got = append(got, err) }, nil)
+		require.ErrorIs(t, err, want)
+	}
+	require.Equal(t, []error{nil, boom}, got)
+
+	release, cleaned := make(chan struct{}), make(chan struct{})
+	cctx, cancel := context.WithCancel(ctx)
+	started := make(chan struct{})
+	go func() {
+		<-started
+		cancel()
+	}()
+	err := r.runThen(cctx, func() error {
+		close(started)
+		<-release
+		return nil
+	}, func(error) { t.Error("delivered an abandoned call") }, func() { close(cleaned) })
+	require.ErrorIs(t, err, context.Canceled)
+	close(release)
+	<-cleaned
+}

@@ -230,17 +230,28 @@ func (t *token) withSession(ctx context.Context, f func(s pkcs11.SessionHandle, 
 		if err != nil {
 			return err
 		}
-		err = t.calls.run(ctx, func() error {
+		// A session whose call succeeded goes back to the pool on the
+		// worker, before its caller is woken: a caller waiting for a
+		// session gets it without waiting for this one to be scheduled.
+		var released bool
+		err = t.calls.runThen(ctx, func() error {
 			if h := t.fault.Load(); h != nil {
 				if err := (*h)(); err != nil {
 					return err
 				}
 			}
 			return f(s, slot)
+		}, func(err error) {
+			if err == nil {
+				p.put(s)
+				released = true
+			}
 		}, func() { p.discard(s) })
 		var ended *callEnded
 		if err == nil || notStarted(err) {
-			p.put(s)
+			if !released {
+				p.put(s)
+			}
 			return err
 		}
 		if errors.As(err, &ended) {
@@ -369,6 +380,13 @@ func notStarted(err error) bool {
 // ends first, abandoned (if not nil) runs once f has returned, in place of
 // delivering its result, and run returns a *callEnded.
 func (r *runner) run(ctx context.Context, f func() error, abandoned func()) error {
+	return r.runThen(ctx, f, nil, abandoned)
+}
+
+// runThen is run, with delivered (if not nil) called on the worker with
+// f's result once it is sure to reach the caller, before the caller is
+// woken: what it frees is free one wake-up earlier.
+func (r *runner) runThen(ctx context.Context, f func() error, delivered func(error), abandoned func()) error {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -392,6 +410,9 @@ func (r *runner) run(ctx context.Context, f func() error, abandoned func()) erro
 				abandoned()
 			}
 			return
+		}
+		if delivered != nil {
+			delivered(err)
 		}
 		done <- err
 	}
