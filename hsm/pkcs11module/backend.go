@@ -160,6 +160,32 @@ func (b *backend) Info(ctx context.Context, r hsm.Request) (hsm.PartitionInfo, e
 // set of C calls and may still be running when op returns an error (the
 // context ended): callers read what f writes only after a success.
 func (b *backend) op(ctx context.Context, r hsm.Request, f func(s pkcs11.SessionHandle, a auth) error) error {
+	return b.run(ctx, r, false, f)
+}
+
+// opWrite is op for a request that creates, changes or destroys an object.
+// On a token whose module cannot store an object while other sessions read
+// its objects (see quirks), it runs alone.
+func (b *backend) opWrite(ctx context.Context, r hsm.Request, f func(s pkcs11.SessionHandle, a auth) error) error {
+	return b.run(ctx, r, true, f)
+}
+
+func (b *backend) run(ctx context.Context, r hsm.Request, write bool, f func(s pkcs11.SessionHandle, a auth) error) error {
+	if t := b.tok; t.quirks.exclusiveWrites {
+		// The lock is taken on the worker, around the C calls themselves:
+		// a caller that gives up must not release it while its call runs.
+		inner := f
+		f = func(s pkcs11.SessionHandle, a auth) error {
+			if write {
+				t.storeMu.Lock()
+				defer t.storeMu.Unlock()
+			} else {
+				t.storeMu.RLock()
+				defer t.storeMu.RUnlock()
+			}
+			return inner(s, a)
+		}
+	}
 	if b.closed.Load() {
 		return hsm.ErrClosed
 	}
@@ -381,7 +407,7 @@ func (b *backend) SetAttributes(ctx context.Context, r hsm.Request, h hsm.Object
 		return err
 	}
 	t := b.tok
-	return b.op(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+	return b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
 		return t.withObject(s, h, a, func(e *entry) error {
 			if err := t.mod.ctx.SetAttributeValue(s, e.native, native); err != nil {
 				return cerr("C_SetAttributeValue", err)
@@ -419,7 +445,7 @@ func (b *backend) CreateObject(ctx context.Context, r hsm.Request, tmpl hsm.Temp
 	}
 	t := b.tok
 	var h hsm.ObjectHandle
-	err = b.op(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+	err = b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
 		if err := mayCreate(a, tmpl); err != nil {
 			return err
 		}
@@ -455,7 +481,7 @@ func (b *backend) GenerateKeyPair(ctx context.Context, r hsm.Request, m hsm.Mech
 		return 0, 0, t.noMechanism(m.Type)
 	}
 	var pub, priv hsm.ObjectHandle
-	err = b.op(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+	err = b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
 		if !a.in {
 			return ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "generating a key needs a login")
 		}
@@ -496,7 +522,7 @@ func (b *backend) GenerateKey(ctx context.Context, r hsm.Request, m hsm.Mechanis
 		return 0, t.noMechanism(m.Type)
 	}
 	var h hsm.ObjectHandle
-	err = b.op(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+	err = b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
 		if !a.in {
 			return ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "generating a key needs a login")
 		}
@@ -525,7 +551,7 @@ func (b *backend) GenerateKey(ctx context.Context, r hsm.Request, m hsm.Mechanis
 // DestroyObject implements hsm.Backend.
 func (b *backend) DestroyObject(ctx context.Context, r hsm.Request, h hsm.ObjectHandle) error {
 	t := b.tok
-	return b.op(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+	return b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
 		return t.withObject(s, h, a, func(e *entry) error {
 			if err := t.mod.ctx.DestroyObject(s, e.native); err != nil {
 				return cerr("C_DestroyObject", err)

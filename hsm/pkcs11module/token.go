@@ -44,6 +44,12 @@ type token struct {
 	// token fail as a removed device with it).
 	fault atomic.Pointer[func() error]
 	shut  atomic.Bool // the last user closed it
+
+	// quirks are what this token's module needs beyond the specification.
+	quirks quirks
+	// storeMu orders object writes against everything else on a token
+	// whose quirks ask for it.
+	storeMu sync.RWMutex
 	// reopened, when set, is called after each re-open (tests wait on it).
 	reopened atomic.Pointer[func()]
 }
@@ -59,6 +65,7 @@ func newToken(m *module, key string, slot uint, ti pkcs11.TokenInfo) *token {
 		slot:     slot,
 		modGen:   m.gen.Load(),
 	}
+	t.quirks = quirksOf(ti)
 	t.login.init()
 	t.objects.init()
 	t.pool = newPool(t, slot, poolSize(ti))
