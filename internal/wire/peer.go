@@ -73,7 +73,11 @@ type PeerApplyRequest struct {
 }
 
 // PeerApplyReply acknowledges a PeerApplyRequest: the receiver has merged it.
-type PeerApplyReply struct{}
+// A Raft leader answers a follower's change with the index of the log entry
+// that holds it, for the follower to wait until it has applied it.
+type PeerApplyReply struct {
+	Index uint64 `cbor:"1,keyasint,omitempty"`
+}
 
 // PeerObject is an object's full record: handle, version and every
 // attribute, key material included.
