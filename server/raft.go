@@ -465,6 +465,29 @@ func (rn *raftNode) catchUp() bool {
 	return rn.waitApplied(rep.Index, deadline)
 }
 
+// catchUpToWrite is catchUp for a change with an OpID: while the cluster
+// elects a new leader it tries again, within the commit timeout.
+func (rn *raftNode) catchUpToWrite() bool {
+	deadline := time.Now().Add(DefaultCommitTimeout)
+	backoff := 10 * time.Millisecond
+	for {
+		if rn.catchUp() {
+			return true
+		}
+		if rn.r.State() == raft.Shutdown || time.Now().Add(backoff).After(deadline) {
+			return false
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-rn.n.closing:
+			t.Stop()
+			return false
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
 // peerApply serves a follower's change on the leader.
 func (rn *raftNode) peerApply(req *wire.PeerApplyRequest) (any, error) {
 	if rn.r.State() != raft.Leader {

@@ -239,7 +239,15 @@ func (n *Node) once(c *conn, p *partition, op wire.Op, acc token.Access, id wire
 	if n.raftMode {
 		// A node cut off from its cluster's majority refuses a change
 		// before acting on it (raft.go).
-		if rf := n.raft(); rf == nil || !rf.writable() {
+		rf := n.raft()
+		if rf == nil || !rf.writable() {
+			return nil, errNoQuorum
+		}
+		if id != (wire.OpID{}) && !rf.catchUpToWrite() {
+			// A retry of a request another node acted on (its reply lost
+			// with that node, a leader that died) finds the committed
+			// result here only once this node has applied what the leader
+			// has: acting without knowing could act twice.
 			return nil, errNoQuorum
 		}
 	}

@@ -79,12 +79,19 @@ keyhold.yaml, listing every node. Every change is replicated to every live
 node before it is acknowledged; a process that is killed and started again
 catches up from the others before it serves.
 
+--replication raft replicates with Raft instead (an opt-in; see
+docs/storage.md): a change is committed by a majority of the nodes, a node
+cut off from the majority refuses changes and keeps signing, and a process
+killed and started again resumes from its directory. Give it to every
+process of the cluster, the first time and every time.
+
 flags:
 `
 
 // serveOptions are the flags of serve.
 type serveOptions struct {
 	dir, partitions, listen, peers, enroll  string
+	replication                             string
 	userPIN, soPIN, userPINFile, soPINFile  string
 	nodes, maxPINAttempts, workers          int
 	userPINGiven, soPINGiven, attemptsGiven bool
@@ -111,6 +118,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&o.maxPINAttempts, "max-pin-attempts", 5, "consecutive wrong PINs that lock a user out")
 	fs.IntVar(&o.workers, "workers", 0, "workers per node (0: the number of CPUs)")
 	fs.DurationVar(&o.retention, "invalidation-retention", 0, "keep destroyed objects invalidated this long, for the SO to reactivate or purge (keyhold keys invalidated); 0 destroys at once")
+	fs.StringVar(&o.replication, "replication", server.ReplicationPeers, "how the nodes of a cluster replicate: peers (push to every live node, the default) or raft (committed by a majority; see docs/storage.md)")
 	fs.StringVar(&o.enroll, "enroll", "", "create client entry `NAME` and write its setup password to DIR/NAME.setup instead of a ready credential")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -175,6 +183,9 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer) error {
 		if o.enroll != filepath.Base(o.enroll) || o.enroll == "." || o.enroll == ".." || strings.ContainsAny(o.enroll, "/\\") {
 			return fmt.Errorf("--enroll %q: the name must be a plain file name", o.enroll)
 		}
+	}
+	if o.replication != server.ReplicationPeers && o.replication != server.ReplicationRaft {
+		return fmt.Errorf("--replication %q: want %s or %s", o.replication, server.ReplicationPeers, server.ReplicationRaft)
 	}
 	if o.peers != "" {
 		return serveClusterMember(ctx, o, dir, names, ps, stdout)
@@ -304,12 +315,13 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 		return err
 	}
 	c, err := server.StartCluster(server.ClusterOptions{
-		Nodes:      o.nodes,
-		Name:       "keyhold",
-		Addresses:  addrs,
-		Partitions: partitionOptions(names, ps, o.maxPINAttempts, nil, o.retention),
-		Workers:    o.workers,
-		Dir:        dir,
+		Replication: o.replication,
+		Nodes:       o.nodes,
+		Name:        "keyhold",
+		Addresses:   addrs,
+		Partitions:  partitionOptions(names, ps, o.maxPINAttempts, nil, o.retention),
+		Workers:     o.workers,
+		Dir:         dir,
 	})
 	if err != nil {
 		return err
@@ -387,13 +399,14 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 	// Started after the cluster's files exist, it catches up from the
 	// peers that run before it returns.
 	node, err := server.StartNode(server.NodeOptions{
-		Name:       "keyhold " + self,
-		Address:    self,
-		Partitions: partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys, o.retention),
-		Workers:    o.workers,
-		PKI:        pki,
-		Peers:      peers,
-		Dir:        filepath.Join(dir, "node-"+strings.NewReplacer(":", "-", "[", "", "]", "").Replace(self)),
+		Name:        "keyhold " + self,
+		Address:     self,
+		Partitions:  partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys, o.retention),
+		Workers:     o.workers,
+		PKI:         pki,
+		Peers:       peers,
+		Replication: o.replication,
+		Dir:         filepath.Join(dir, "node-"+strings.NewReplacer(":", "-", "[", "", "]", "").Replace(self)),
 	})
 	if err != nil {
 		return err
@@ -427,6 +440,9 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		return err
 	}
 	fmt.Fprintf(stdout, "keyhold: serving partitions %s on %s (config %s)\n", strings.Join(names, ","), self, path)
+	if o.replication == server.ReplicationRaft {
+		reportLeadership(ctx, node, self, stdout)
+	}
 	<-ctx.Done()
 	return node.Close()
 }
@@ -475,4 +491,28 @@ func writeEnrollment(c *server.Cluster, dir, name string) (string, error) {
 		}
 	}
 	return writeClientConfig(dir, clusterConfig(c.Nodes()), c.PKI().NodeCAPEM(), nil, name)
+}
+
+// reportLeadership prints a line each time the node becomes its cluster's
+// leader or stops being it, until ctx ends: which process leads is what an
+// operator needs to know to change the cluster's membership.
+func reportLeadership(ctx context.Context, node *server.Node, self string, stdout io.Writer) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	leads := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if now := node.Leader() == self; now != leads {
+			leads = now
+			if now {
+				fmt.Fprintf(stdout, "keyhold: %s leads the cluster\n", self)
+			} else {
+				fmt.Fprintf(stdout, "keyhold: %s no longer leads the cluster\n", self)
+			}
+		}
+	}
 }
