@@ -86,8 +86,20 @@ var peerHandlers = map[wire.Op]handler{
 // node's whole state, and answers when that is done: the sender is
 // (re)starting and serves clients only after it has caught up.
 func (n *Node) peerJoin(_ *conn, req *wire.PeerJoinRequest) (any, error) {
-	if n.cl == nil {
-		return nil, ck.Errorf(wire.CodeUnknownOp, "a node that replicates with Raft catches peers up through Raft")
+	if n.raftMode != req.Raft {
+		return nil, ck.Errorf(wire.CodeUnknownOp, "a membership change is for nodes that replicate with Raft, a push request for the others")
+	}
+	if n.raftMode {
+		var err error
+		if req.Remove {
+			err = n.RemoveServer(req.Address)
+		} else {
+			err = n.AddVoter(req.Address)
+		}
+		if err != nil {
+			return nil, &ck.Error{RV: wire.CodeNoQuorum, Msg: "membership change refused: this node is not the leader, or its cluster has no quorum"}
+		}
+		return wire.PeerJoinReply{}, nil
 	}
 	l := n.cl.link(req.Address)
 	if l == nil {

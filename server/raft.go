@@ -878,3 +878,42 @@ func (r records) request() wire.PeerApplyRequest {
 		PINs: r.pins, Results: r.results, Clients: r.clients,
 	}
 }
+
+// ChangeMembership adds the node at addr to a running Raft cluster as a
+// voting member, or removes it (remove), by asking the cluster's nodes (at
+// the addresses in nodes) in turn until the leader does it. It
+// authenticates with a peer certificate of pki, the cluster's: only who
+// holds the cluster's CA keys changes its membership. A node added was
+// started with NodeOptions.Join (`keyhold serve --join`). It returns
+// ErrNoQuorum when no node did it.
+func ChangeMembership(ctx context.Context, pki *PKI, nodes []string, addr string, remove bool) error {
+	cert, err := pki.PeerCertificate("keyhold membership")
+	if err != nil {
+		return err
+	}
+	cfg, err := wire.ClientTLS{Certificate: cert, RootCAs: pki.NodeCAPool()}.Config()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range nodes {
+		err := func() error {
+			c, err := wire.Dial(ctx, a, cfg, wire.DialOptions{Hello: wire.HelloRequest{
+				MinVersion: wire.MinVersion, MaxVersion: wire.MaxVersion, Client: "keyhold membership",
+			}})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return c.Call(ctx, wire.OpPeerJoin, wire.PeerJoinRequest{Address: addr, Raft: true, Remove: remove}, nil)
+		}()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", a, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("%w: no node changed the membership: %w", ErrNoQuorum, errors.Join(errs...))
+}

@@ -154,3 +154,64 @@ func TestServeRaftClusterKillLeader(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRaftMembershipAndRecovery adds a fourth process to a running
+// 3-process cluster with keyhold raft add, removes it with keyhold raft
+// remove, then loses two nodes for good: the survivor refuses changes
+// until keyhold raft recover makes it a cluster of its own.
+func TestServeRaftMembershipAndRecovery(t *testing.T) {
+	const pin = "user-pin-1234"
+	dir := t.TempDir()
+	addrs := freePorts(t, 4)
+	peers := strings.Join(addrs, ",")
+	start := func(i int, extra ...string) *process {
+		p, _ := startServe(t, []string{"KEYHOLD_USER_PIN=" + pin}, append([]string{"--dir", dir, "--partitions", "pay",
+			"--listen", addrs[i], "--peers", strings.Join(addrs[:3], ","), "--so-pin", "so-pin-5678", "--replication", "raft"}, extra...)...)
+		return p
+	}
+	procs := make([]*process, 3)
+	var wg sync.WaitGroup
+	for i := range procs {
+		wg.Go(func() { procs[i] = start(i) })
+	}
+	wg.Wait()
+	cfg, err := hsm.LoadConfig(filepath.Join(dir, "keyhold.yaml"))
+	require.NoError(t, err)
+	signWithEngine(t, cfg, "pay", pin, "before the fourth")
+
+	p4, _ := startServe(t, []string{"KEYHOLD_USER_PIN=" + pin}, "--dir", dir, "--partitions", "pay",
+		"--listen", addrs[3], "--peers", peers, "--so-pin", "so-pin-5678", "--replication", "raft", "--join")
+	out, err := runBinary(t, "raft", "add", "--dir", dir, addrs[3])
+	require.NoError(t, err, out)
+	c4 := dialNode(t, cfg, addrs[3])
+	ticket := login(t, c4, 1, pin)
+	require.Eventually(t, func() bool {
+		return len(findLabel(t, c4, 1, ticket, "before the fourth")) > 0
+	}, 20*time.Second, 10*time.Millisecond)
+	out, err = runBinary(t, "raft", "remove", "--dir", dir, addrs[3])
+	require.NoError(t, err, out)
+	require.NoError(t, p4.stop(syscall.SIGTERM))
+
+	// Two nodes lost for good; the third refuses changes.
+	require.Error(t, procs[1].stop(syscall.SIGKILL))
+	require.Error(t, procs[2].stop(syscall.SIGKILL))
+	c0 := dialNode(t, cfg, addrs[0])
+	ticket = login(t, c0, 1, pin)
+	err = c0.Call(ctxT(t), wire.OpGenerateKey, wire.GenerateKeyRequest{Partition: 1, Ticket: ticket, OpID: wire.OpID{7},
+		Mechanism: ck.Mechanism{Type: ck.CKM_AES_KEY_GEN}, Template: ck.Template{ck.ULong(ck.CKA_VALUE_LEN, 32), ck.Bool(ck.CKA_TOKEN, true)}}, nil)
+	requireRV(t, err, wire.CodeNoQuorum)
+	require.NoError(t, procs[0].stop(syscall.SIGTERM))
+
+	// Recovery needs the node stopped; it refuses a directory in use, and a
+	// directory that is not a node's.
+	nodeDir := filepath.Join(dir, "node-"+strings.ReplaceAll(addrs[0], ":", "-"))
+	out, err = runBinary(t, "raft", "recover", "--node-dir", t.TempDir(), "--members", addrs[0])
+	require.Error(t, err, out)
+	out, err = runBinary(t, "raft", "recover", "--node-dir", nodeDir, "--members", addrs[0])
+	require.NoError(t, err, out)
+	start(0)
+	c0 = dialNode(t, cfg, addrs[0])
+	ticket = login(t, c0, 1, pin)
+	generateAES(t, c0, 1, ticket, "after the recovery")
+	assert.NotEmpty(t, findLabel(t, c0, 1, ticket, "before the fourth"))
+}

@@ -83,7 +83,11 @@ catches up from the others before it serves.
 docs/storage.md): a change is committed by a majority of the nodes, a node
 cut off from the majority refuses changes and keeps signing, and a process
 killed and started again resumes from its directory. Give it to every
-process of the cluster, the first time and every time.
+process of the cluster, the first time and every time. A process started
+later with --join (and the cluster's members in --peers) waits until
+"keyhold raft add --dir DIR HOST:PORT" adds it; "keyhold raft remove" and
+"keyhold raft recover" change the membership and recover a cluster that
+lost its quorum (keyhold raft -h).
 
 flags:
 `
@@ -92,6 +96,7 @@ flags:
 type serveOptions struct {
 	dir, partitions, listen, peers, enroll  string
 	replication                             string
+	join                                    bool
 	userPIN, soPIN, userPINFile, soPINFile  string
 	nodes, maxPINAttempts, workers          int
 	userPINGiven, soPINGiven, attemptsGiven bool
@@ -119,6 +124,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&o.workers, "workers", 0, "workers per node (0: the number of CPUs)")
 	fs.DurationVar(&o.retention, "invalidation-retention", 0, "keep destroyed objects invalidated this long, for the SO to reactivate or purge (keyhold keys invalidated); 0 destroys at once")
 	fs.StringVar(&o.replication, "replication", server.ReplicationPeers, "how the nodes of a cluster replicate: peers (push to every live node, the default) or raft (committed by a majority; see docs/storage.md)")
+	fs.BoolVar(&o.join, "join", false, "with --replication raft and --peers: start a node that joins the running cluster of its peers (keyhold raft add) instead of bootstrapping one")
 	fs.StringVar(&o.enroll, "enroll", "", "create client entry `NAME` and write its setup password to DIR/NAME.setup instead of a ready credential")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -186,6 +192,9 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer) error {
 	}
 	if o.replication != server.ReplicationPeers && o.replication != server.ReplicationRaft {
 		return fmt.Errorf("--replication %q: want %s or %s", o.replication, server.ReplicationPeers, server.ReplicationRaft)
+	}
+	if o.join && (o.peers == "" || o.replication != server.ReplicationRaft) {
+		return errors.New("--join goes with --peers and --replication raft")
 	}
 	if o.peers != "" {
 		return serveClusterMember(ctx, o, dir, names, ps, stdout)
@@ -428,9 +437,12 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 	var path string
 	if st.Enroll != nil {
 		// After the catch-up: a no-op when a peer already has the entry
-		// (and maybe used it).
-		if err := node.AddClient(*st.Enroll); err != nil {
-			return err
+		// (and maybe used it). A joining node gets it through the log once
+		// it is added.
+		if !o.join {
+			if err := node.AddClient(*st.Enroll); err != nil {
+				return err
+			}
 		}
 		path, err = writeClientConfig(dir, cfg, pki.NodeCAPEM(), nil, st.Enroll.Name)
 	} else {

@@ -51,6 +51,11 @@ type PeerJoinRequest struct {
 	// Address is the sender's address as its peers know it (the one in
 	// their peer lists).
 	Address string `cbor:"1,keyasint"`
+	// Raft, to a node that replicates with Raft: add the node at Address
+	// to the cluster as a voting member, or remove it (Remove). Only the
+	// leader does it; the others refuse with CodeNoQuorum.
+	Raft   bool `cbor:"2,keyasint,omitempty"`
+	Remove bool `cbor:"3,keyasint,omitempty"`
 }
 
 // PeerJoinReply says the peer has pushed its whole state.
