@@ -92,8 +92,17 @@ func inPartition[Req any, P targeted[Req]](op wire.Op, act func(n *Node, c *conn
 			// A key the cluster created a moment ago may not be applied
 			// here yet: catch up with the leader, briefly, and look
 			// again (read-your-writes on every node).
-			if rf := n.raft(); rf != nil && rf.catchUp() {
-				return act(n, c, P(req), p, acc)
+			if rf := n.raft(); rf != nil {
+				if rf.catchUp() {
+					return act(n, c, P(req), p, acc)
+				}
+				if rf.leader() != "" {
+					// Behind a leader it could not catch up with in time:
+					// another node may have the object; the engine tries
+					// one.
+					return nil, errBusy
+				}
+				// No leader: a minority serves what it has.
 			}
 		}
 		return reply, err
