@@ -168,3 +168,22 @@ func TestRaftRecoverAfterLostQuorum(t *testing.T) {
 	assert.Equal(t, "kept", string(attrs.Values[0].Value))
 	assert.False(t, hasLabel(t, conn, ticket, "refused"))
 }
+
+// TestRaftAPIErrors: membership calls on a node without Raft, a
+// membership change no node makes, an unknown replication.
+func TestRaftAPIErrors(t *testing.T) {
+	n, _ := startTestNode(t, NodeOptions{})
+	require.ErrorIs(t, n.AddVoter("127.0.0.1:1"), ErrNotRaft)
+	require.ErrorIs(t, n.RemoveServer("127.0.0.1:1"), ErrNotRaft)
+	_, err := n.Members()
+	require.ErrorIs(t, err, ErrNotRaft)
+	assert.Empty(t, n.Leader())
+
+	// A node without Raft refuses the request; so does an address where
+	// nothing listens.
+	err = ChangeMembership(ctxT(t), n.PKI(), []string{n.Addr(), "127.0.0.1:1"}, "127.0.0.1:2", false)
+	require.ErrorIs(t, err, ErrNoQuorum)
+
+	_, err = StartNode(NodeOptions{Partitions: durableParts(), Replication: "paxos"})
+	require.Error(t, err)
+}
