@@ -55,6 +55,9 @@ var (
 	// ErrNotEnrolled: the connection presented no client credential, so the
 	// node allows only enrollment (ppin enroll).
 	ErrNotEnrolled = errors.New("client not enrolled")
+	// ErrNoQuorum: the node replicates with Raft and is cut off from the
+	// majority of its cluster, so it refused a change; it still signs.
+	ErrNoQuorum = errors.New("HSM cluster has no quorum")
 )
 
 // Error describes a failed engine call. It wraps one of the sentinel errors
@@ -115,6 +118,7 @@ func init() {
 		ErrUnknownPartition: {wire.CodeUnknownPartition},
 		ErrClientRevoked:    {wire.CodeClientRevoked},
 		ErrNotEnrolled:      {wire.CodeEnrollmentRequired},
+		ErrNoQuorum:         {wire.CodeNoQuorum},
 		ErrNotSupported:     {ck.CKR_FUNCTION_NOT_SUPPORTED},
 		ErrPartitionFull:    {ck.CKR_DEVICE_MEMORY},
 	} {

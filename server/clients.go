@@ -194,6 +194,13 @@ func (r *clientRegistry) all() []wire.PeerClient {
 // returns once they have it: a password spent or a certificate revoked here
 // is so everywhere, and after a restart, before the client hears of it.
 func (n *Node) replicateClient(e *clientEntry) error {
+	if n.raftMode {
+		var r records
+		if cur, ok := n.clients.entry(e.Name); ok {
+			r.clients = []wire.PeerClient{cur}
+		}
+		return n.commitRaft(r)
+	}
 	if n.st != nil {
 		err := n.st.commit(func() records {
 			var r records

@@ -33,8 +33,11 @@ type ClusterOptions struct {
 	Workers        int
 	QueueDepth     int
 	TicketLifetime time.Duration
-	// ReplicationTimeout is as in NodeOptions.
+	// ReplicationTimeout and Replication are as in NodeOptions. With
+	// ReplicationRaft the nodes bootstrap one Raft cluster, and
+	// StartCluster returns once every node knows its leader.
 	ReplicationTimeout time.Duration
+	Replication        string
 	// PKI issues every node's certificates and the client credential
 	// (default: a new PKI).
 	PKI *PKI
@@ -176,6 +179,7 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 			PKI:                opts.PKI,
 			Peers:              peers,
 			ReplicationTimeout: opts.ReplicationTimeout,
+			Replication:        opts.Replication,
 			Listener:           ln,
 			Bootstrap:          true,
 			Faults:             fs,
@@ -207,6 +211,9 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 func (c *Cluster) connected() bool {
 	for _, n := range c.nodes {
 		if n.cl != nil && !n.cl.synced() {
+			return false
+		}
+		if n.raftMode && n.Leader() == "" {
 			return false
 		}
 	}

@@ -87,8 +87,42 @@ func inPartition[Req any, P targeted[Req]](op wire.Op, act func(n *Node, c *conn
 		if err := P(req).check(); err != nil {
 			return nil, err
 		}
-		return act(n, c, P(req), p, acc)
+		reply, err := act(n, c, P(req), p, acc)
+		if err != nil && n.raftMode && readsObject(op) && handleInvalid(err) {
+			// A key the cluster created a moment ago may not be applied
+			// here yet: catch up with the leader, briefly, and look
+			// again (read-your-writes on every node).
+			if rf := n.raft(); rf != nil {
+				if rf.catchUp() {
+					return act(n, c, P(req), p, acc)
+				}
+				if rf.leader() != "" {
+					// Behind a leader it could not catch up with in time:
+					// another node may have the object; the engine tries
+					// one.
+					return nil, errBusy
+				}
+				// No leader: a minority serves what it has.
+			}
+		}
+		return reply, err
 	})
+}
+
+// readsObject reports whether op uses an existing object without changing
+// the partition, so that running it again after catching up is harmless.
+func readsObject(op wire.Op) bool {
+	switch op {
+	case wire.OpSign, wire.OpVerify, wire.OpEncrypt, wire.OpDecrypt, wire.OpGetAttributes:
+		return true
+	}
+	return false
+}
+
+// handleInvalid reports whether err says an object does not exist.
+func handleInvalid(err error) bool {
+	var ce *ck.Error
+	return errors.As(err, &ce) && (ce.RV == ck.CKR_OBJECT_HANDLE_INVALID || ce.RV == ck.CKR_KEY_HANDLE_INVALID)
 }
 
 func (n *Node) dispatch(c *conn, h wire.Header, body []byte) (any, error) {

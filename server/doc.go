@@ -42,6 +42,16 @@
 // never hold. See replicate.go for the design and docs/protocol.md for the
 // peer operations.
 //
+// NodeOptions.Replication = ReplicationRaft (ClusterOptions.Replication,
+// `keyhold serve --replication raft`) replicates through hashicorp/raft
+// instead, an opt-in for now: a change is committed by a majority of the
+// cluster and applied by every node, with its log index, in one bbolt
+// transaction; a node cut off from the majority refuses changes
+// (wire.CodeNoQuorum) and keeps signing; wrong PINs are committed changes.
+// Membership is changed with AddVoter and RemoveServer, and a cluster that
+// lost its quorum for good is recovered with RecoverCluster. See raft.go and
+// docs/storage.md.
+//
 // # Client enrollment
 //
 // CreateClient makes a client entry with a one-time setup password (shown

@@ -49,6 +49,12 @@ func (n *Node) stop() {
 	if n.cl != nil {
 		n.cl.stop()
 	}
+	if rf := n.raft(); rf != nil {
+		// Raft's connections go with the others, and none is made until
+		// Restart.
+		rf.stream.setDown(true)
+		rf.closeForward()
+	}
 	n.DropConnections()
 }
 
@@ -61,6 +67,11 @@ func (n *Node) kill() {
 	n.lifecycle.Lock()
 	defer n.lifecycle.Unlock()
 	n.stop()
+	if rf := n.rf.Swap(nil); rf != nil {
+		// A crash loses Raft's memory too: Restart starts it again from
+		// the log it stored.
+		rf.close()
+	}
 	// No state change is in progress once life is held: none can land on a
 	// wiped token.
 	n.life.Lock()
@@ -119,6 +130,19 @@ func (n *Node) Restart() error {
 		}
 		n.killed = false
 	}
+	if n.raftMode {
+		if rf := n.raft(); rf != nil {
+			rf.stream.setDown(false)
+		} else {
+			rf, err := n.startRaft(ln.Addr(), n.raftSetup)
+			if err != nil {
+				ln.Close()
+				n.mu.Unlock()
+				return err
+			}
+			n.rf.Store(rf)
+		}
+	}
 	n.serveLocked(ln)
 	n.mu.Unlock()
 	if n.cl != nil {
@@ -154,6 +178,13 @@ type Stats struct {
 	Panics uint64
 	// DroppedReplies counts replies lost on purpose (DropReplies).
 	DroppedReplies uint64
+
+	// Leader is the address of the Raft leader as the node knows it (""
+	// when it knows of none, or does not replicate with Raft).
+	Leader string
+	// AppliedIndex is the index of the last Raft log entry the node
+	// applied (and stored).
+	AppliedIndex uint64
 
 	// Ready reports whether the node serves clients: it is listening and,
 	// in a cluster, has caught up with its peers.
@@ -198,7 +229,14 @@ func (n *Node) Stats() Stats {
 	if n.cl != nil {
 		live = n.cl.livePeers()
 	}
+	var leader string
+	var applied uint64
+	if rf := n.raft(); rf != nil {
+		leader, applied = rf.leader(), rf.applied.Load()
+	}
 	return Stats{
+		Leader:              leader,
+		AppliedIndex:        applied,
 		ConnectionsOpen:     open,
 		ConnectionsAccepted: n.stats.accepted.Load(),
 		ConnectionsOverCap:  n.stats.overCap.Load(),

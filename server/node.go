@@ -78,6 +78,17 @@ type NodeOptions struct {
 	// declared down until it is reachable again.
 	ReplicationTimeout time.Duration
 
+	// Replication is how the node replicates to its peers:
+	// ReplicationPeers (the default, also for "") pushes each change to
+	// every live peer (replicate.go); ReplicationRaft commits each change
+	// through hashicorp/raft, by a majority of the cluster (raft.go). With
+	// Raft, Peers and this node are the cluster's first members, and a node
+	// may start without peers to be added later (Join).
+	Replication string
+	// Join, with ReplicationRaft, starts a node that does not bootstrap a
+	// cluster: a member adds it (Node.AddVoter, `keyhold cluster add`).
+	Join bool
+
 	// Listener, when set, is listened on instead of Address, and is the
 	// node's to close: a cluster started at once opens every node's
 	// listener first, to know all the addresses.
@@ -174,8 +185,15 @@ type Node struct {
 	enrollIdle time.Duration
 	stats      counters
 
-	// cl is the node's cluster membership; nil for a node that serves alone.
+	// cl is the node's cluster membership; nil for a node that serves alone
+	// or replicates with Raft.
 	cl *replicator
+	// raftMode is set for a node that replicates with Raft; rf is its Raft
+	// instance, nil while it is killed (see raft()), and raftSetup starts
+	// it again.
+	raftMode  bool
+	rf        atomic.Pointer[raftNode]
+	raftSetup *raftSetup
 	// ready is false while a cluster node that (re)starts catches up from
 	// its peers, and while it is stopped: clients are turned away at hello,
 	// so that no client sees state older than what it saw elsewhere.
@@ -253,6 +271,14 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 	if opts.TicketLifetime <= 0 {
 		opts.TicketLifetime = time.Hour
 	}
+	var useRaft bool
+	switch opts.Replication {
+	case "", ReplicationPeers:
+	case ReplicationRaft:
+		useRaft = true
+	default:
+		return nil, fmt.Errorf("server: unknown replication %q (want %q or %q)", opts.Replication, ReplicationPeers, ReplicationRaft)
+	}
 	var st *store
 	if opts.Dir != "" {
 		if st, err = openStore(opts.Dir); err != nil {
@@ -328,13 +354,17 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 	}
 	n.tlsConf = wire.ServerTLS(cert, opts.PKI.ClientCAPool())
 	var peerCert tls.Certificate
-	if len(opts.Peers) > 0 {
+	if len(opts.Peers) > 0 || useRaft {
 		if peerCert, err = opts.PKI.PeerCertificate(opts.Name); err != nil {
 			return nil, err
 		}
 		// Peers present node-CA certificates; conn.serve tells them from
 		// clients by roleOf.
 		n.tlsConf = wire.ServerTLS(cert, opts.PKI.clientAndPeerCAPool())
+	}
+	if useRaft {
+		// Raft's connections share the listener (raftstream.go).
+		n.tlsConf.NextProtos = []string{raftALPN}
 	}
 	// A client that is not enrolled yet has no certificate: it may connect
 	// without one, and then only enroll (see conn.readLoop). A certificate
@@ -363,10 +393,29 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 			return nil, err
 		}
 	}
-	if len(opts.Peers) > 0 {
-		if opts.ReplicationTimeout <= 0 {
-			opts.ReplicationTimeout = DefaultReplicationTimeout
+	if opts.ReplicationTimeout <= 0 {
+		opts.ReplicationTimeout = DefaultReplicationTimeout
+	}
+	if useRaft {
+		dialTLS, err := wire.ClientTLS{Certificate: peerCert, RootCAs: n.pki.NodeCAPool()}.Config()
+		if err == nil {
+			n.raftSetup = &raftSetup{dir: opts.Dir, timeout: opts.ReplicationTimeout, peerTLS: dialTLS}
+			if !opts.Join {
+				n.raftSetup.bootstrap = append([]string{n.addr}, opts.Peers...)
+			}
+			var rn *raftNode
+			if rn, err = n.startRaft(ln.Addr(), n.raftSetup); err == nil {
+				n.raftMode = true
+				n.rf.Store(rn)
+			}
 		}
+		if err != nil {
+			if ln != opts.Listener {
+				ln.Close()
+			}
+			return nil, err
+		}
+	} else if len(opts.Peers) > 0 {
 		if n.cl, err = newReplicator(n, n.addr, opts.Peers, opts.ReplicationTimeout, peerCert); err != nil {
 			if ln != opts.Listener {
 				ln.Close()
@@ -489,6 +538,11 @@ func (n *Node) Close() error {
 	}
 	if n.cl != nil {
 		n.cl.stop()
+	}
+	if rf := n.rf.Swap(nil); rf != nil {
+		// Before the store closes: Raft applies to it until it has shut
+		// down.
+		rf.close()
 	}
 	for _, c := range conns {
 		c.drop()
@@ -633,8 +687,22 @@ func (c *conn) serve() {
 		c.enrollOnly = true
 	case n.pki.roleOf(state.VerifiedChains) == roleClient:
 		c.cn = state.PeerCertificates[0].Subject.CommonName
+	case n.pki.roleOf(state.VerifiedChains) == rolePeer && state.NegotiatedProtocol == raftALPN:
+		// A peer's Raft connection: the transport reads it from here.
+		if rf := n.raft(); rf != nil {
+			_ = c.raw.SetDeadline(time.Time{})
+			n.mu.Lock()
+			delete(n.open, c)
+			n.mu.Unlock()
+			if rf.stream.handoff(tc) {
+				reading = true // the stream owns it now
+			}
+			return
+		}
+		n.stats.handshakeFailures.Add(1)
+		return
 	case n.pki.roleOf(state.VerifiedChains) == rolePeer:
-		c.peer = n.cl != nil
+		c.peer = n.cl != nil || n.raftMode
 		if !c.peer {
 			n.stats.handshakeFailures.Add(1)
 			return

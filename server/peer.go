@@ -86,6 +86,21 @@ var peerHandlers = map[wire.Op]handler{
 // node's whole state, and answers when that is done: the sender is
 // (re)starting and serves clients only after it has caught up.
 func (n *Node) peerJoin(_ *conn, req *wire.PeerJoinRequest) (any, error) {
+	if n.raftMode != req.Raft {
+		return nil, ck.Errorf(wire.CodeUnknownOp, "a membership change is for nodes that replicate with Raft, a push request for the others")
+	}
+	if n.raftMode {
+		var err error
+		if req.Remove {
+			err = n.RemoveServer(req.Address)
+		} else {
+			err = n.AddVoter(req.Address)
+		}
+		if err != nil {
+			return nil, &ck.Error{RV: wire.CodeNoQuorum, Msg: "membership change refused: this node is not the leader, or its cluster has no quorum"}
+		}
+		return wire.PeerJoinReply{}, nil
+	}
 	l := n.cl.link(req.Address)
 	if l == nil {
 		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "%s is not a peer of this node", req.Address)
@@ -108,11 +123,19 @@ func (n *Node) peerJoin(_ *conn, req *wire.PeerJoinRequest) (any, error) {
 // refusing the message would only make the peer declare this node down and
 // send it again.
 func (n *Node) peerApply(c *conn, req *wire.PeerApplyRequest) (any, error) {
+	if n.raftMode {
+		// A follower's change, for this node to append as the leader.
+		rf := n.raft()
+		if rf == nil {
+			return nil, errNoQuorum
+		}
+		return rf.peerApply(req)
+	}
 	p, err := n.merge(req, c, false)
 	if err != nil {
 		return nil, err
 	}
-	if err := n.storeApplied(p, req); err != nil {
+	if err := n.storeApplied(p, req, 0); err != nil {
 		return nil, err
 	}
 	return wire.PeerApplyReply{}, nil
@@ -173,8 +196,9 @@ func (n *Node) merge(req *wire.PeerApplyRequest, c *conn, restore bool) (*partit
 	return p, nil
 }
 
-// storeApplied stores the state that merging req left.
-func (n *Node) storeApplied(p *partition, req *wire.PeerApplyRequest) error {
+// storeApplied stores the state that merging req left, and index as the
+// last Raft entry applied when it is not 0.
+func (n *Node) storeApplied(p *partition, req *wire.PeerApplyRequest, index uint64) error {
 	if n.st == nil {
 		return nil
 	}
@@ -191,7 +215,7 @@ func (n *Node) storeApplied(p *partition, req *wire.PeerApplyRequest) error {
 	for i := range req.Clients {
 		ch.clients = append(ch.clients, &req.Clients[i])
 	}
-	err := n.st.commit(func() records {
+	err := n.st.commitAt(index, func() records {
 		r := n.recordsOf(p, &ch, nil)
 		if p != nil {
 			r.results = append(r.results, req.Results...)
@@ -270,6 +294,9 @@ func adoptStoredMeta(st *store, opts *NodeOptions) error {
 
 // peerClaim records that the sender is about to act on a request.
 func (n *Node) peerClaim(c *conn, req *wire.PeerClaimRequest) (any, error) {
+	if n.cl == nil {
+		return nil, ck.Errorf(wire.CodeUnknownOp, "a node that replicates with Raft takes no claims")
+	}
 	k, ok := keyOf(req.Key)
 	if !ok {
 		return nil, ck.Errorf(wire.CodeBadRequest, "malformed claim key")

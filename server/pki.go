@@ -2,9 +2,12 @@ package server
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -330,4 +333,14 @@ func ParsePKI(data []byte) (*PKI, error) {
 		}
 	}
 	return p, nil
+}
+
+// logKey derives the key that seals the cluster's Raft log entries and
+// snapshots (raft.go) from the node CA's private key, which every node of
+// a cluster holds and nothing outside it does: the log is sealed on disk as
+// node.db's records are, without a key to distribute.
+func (p *PKI) logKey() cipher.AEAD {
+	secret, _ := p.nodeCAKey.Bytes()                                        // a P-256 key always encodes
+	key, _ := hkdf.Key(sha256.New, secret, nil, "keyhold raft log key", 32) // 32 bytes of SHA-256 never fail
+	return newAEAD(key)
 }

@@ -236,6 +236,21 @@ func (r *replicator) claim(k dedupKey) (uint8, *wire.PeerResult) {
 // a request refused for a stale ticket is not remembered: the client logs in
 // again and repeats it with the same OpID, and then it runs.
 func (n *Node) once(c *conn, p *partition, op wire.Op, acc token.Access, id wire.OpID, fn func(*change) (any, error)) (any, error) {
+	if n.raftMode {
+		// A node cut off from its cluster's majority refuses a change
+		// before acting on it (raft.go).
+		rf := n.raft()
+		if rf == nil || !rf.writable() {
+			return nil, errNoQuorum
+		}
+		if id != (wire.OpID{}) && !rf.catchUpToWrite() {
+			// A retry of a request another node acted on (its reply lost
+			// with that node, a leader that died) finds the committed
+			// result here only once this node has applied what the leader
+			// has: acting without knowing could act twice.
+			return nil, errNoQuorum
+		}
+	}
 	if id == (wire.OpID{}) {
 		// The client asked for no deduplication; the change is still the
 		// cluster's.
@@ -343,6 +358,9 @@ func (n *Node) commitPIN(p *partition, u ck.UserType) error {
 // cannot be stored fails the request with errStorage: the node's memory
 // holds it, but the client is not told it is done.
 func (n *Node) commit(p *partition, ch *change, res *wire.PeerResult) error {
+	if n.raftMode {
+		return n.commitRaft(n.recordsOf(p, ch, res))
+	}
 	if n.st != nil {
 		if err := n.st.commit(func() records { return n.recordsOf(p, ch, res) }); err != nil {
 			n.stats.storageFailures.Add(1)

@@ -92,6 +92,9 @@ var (
 	keyAddress    = []byte("address")
 	keyPKI        = []byte("pki")
 	keyChanged    = []byte("changed") // Unix milliseconds of the newest commit
+	// keyApplied is the index of the last Raft log entry applied (see
+	// raft.go), stored in the transaction that stores the entry.
+	keyApplied = []byte("raft-applied")
 )
 
 func partitionBucket(id uint32) []byte {
@@ -396,8 +399,31 @@ type records struct {
 
 // commit writes what read returns in one transaction, fsynced before it
 // returns.
-func (s *store) commit(read func() records) error {
+func (s *store) commit(read func() records) error { return s.commitAt(0, read) }
+
+// appliedIndex returns the index of the last Raft log entry the file holds
+// (0: none).
+func (s *store) appliedIndex() (uint64, error) {
+	var idx uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyApplied); len(v) == 8 {
+			idx = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	return idx, storageErr(err)
+}
+
+// commitAt is commit, which also records, when index is not 0, that the
+// Raft log entry at index is applied: in the same transaction, so that the
+// file never holds an entry without its index or the reverse.
+func (s *store) commitAt(index uint64, read func() records) error {
 	return storageErr(s.db.Update(func(tx *bolt.Tx) error {
+		if index != 0 {
+			if err := tx.Bucket(bucketMeta).Put(keyApplied, binary.BigEndian.AppendUint64(nil, index)); err != nil {
+				return err
+			}
+		}
 		r := read()
 		if len(r.clients) > 0 {
 			b, err := tx.CreateBucketIfNotExists(bucketClients)

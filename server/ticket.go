@@ -172,6 +172,16 @@ func (n *Node) login(c *conn, p *partition, user ck.UserType, pin []byte) (wire.
 		// sessions live in the client, so there is nothing here to bind it to.
 		return wire.LoginReply{}, ck.Errorf(ck.CKR_USER_TYPE_INVALID, "user type %v cannot log in to a node", user)
 	}
+	if n.raftMode {
+		// A PIN is judged on the cluster's latest state: a PIN changed, a
+		// lockout lifted or a wrong PIN counted through another node a
+		// moment ago is applied here first. A node that cannot reach the
+		// leader judges on what it has; a wrong PIN it counts then is
+		// refused with the rest of its changes.
+		if rf := n.raft(); rf != nil {
+			rf.catchUp()
+		}
+	}
 	// The generation is read before the PIN is checked: if the PIN changes in
 	// between, the ticket carries the old generation and fails, never the
 	// reverse.

@@ -61,6 +61,7 @@ type envSettings struct {
 	ticketLifetime     time.Duration
 	nodes              int
 	replicationTimeout time.Duration
+	replication        string
 }
 
 // WithNodes starts a cluster of n nodes instead of one: each serves every
@@ -74,6 +75,12 @@ func WithNodes(n int) Option {
 // DefaultReplicationTimeout).
 func WithReplicationTimeout(d time.Duration) Option {
 	return func(s *envSettings) { s.replicationTimeout = d }
+}
+
+// WithReplication chooses how the nodes of a cluster replicate
+// (server.ReplicationPeers, the default, or server.ReplicationRaft).
+func WithReplication(mode string) Option {
+	return func(s *envSettings) { s.replication = mode }
 }
 
 // WithPartition adds a partition to the node. The first use replaces the
@@ -143,6 +150,7 @@ func Start(tb testing.TB, opts ...Option) *Env {
 		QueueDepth:         s.queueDepth,
 		TicketLifetime:     s.ticketLifetime,
 		ReplicationTimeout: s.replicationTimeout,
+		Replication:        s.replication,
 		// Durable, as the nodes a deployment runs: every change a test
 		// makes goes through the store, and Kill loses memory only.
 		Dir: tb.TempDir(),

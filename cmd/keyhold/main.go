@@ -148,6 +148,7 @@ var commands = []command{
 	{name: "config", summary: "check a configuration file (config check [--probe] [FILE])", run: runConfig},
 	{name: "backup", summary: "take an encrypted backup of a partition or node (needs the SO PIN); backup verify FILE", run: runBackup},
 	{name: "restore", summary: "restore a backup onto a fresh keyhold serve directory", run: runRestore},
+	{name: "raft", summary: "add or remove a node of a Raft cluster of serve processes; recover one that lost its quorum", run: runRaft},
 }
 
 func main() {

@@ -79,12 +79,24 @@ keyhold.yaml, listing every node. Every change is replicated to every live
 node before it is acknowledged; a process that is killed and started again
 catches up from the others before it serves.
 
+--replication raft replicates with Raft instead (an opt-in; see
+docs/storage.md): a change is committed by a majority of the nodes, a node
+cut off from the majority refuses changes and keeps signing, and a process
+killed and started again resumes from its directory. Give it to every
+process of the cluster, the first time and every time. A process started
+later with --join (and the cluster's members in --peers) waits until
+"keyhold raft add --dir DIR HOST:PORT" adds it; "keyhold raft remove" and
+"keyhold raft recover" change the membership and recover a cluster that
+lost its quorum (keyhold raft -h).
+
 flags:
 `
 
 // serveOptions are the flags of serve.
 type serveOptions struct {
 	dir, partitions, listen, peers, enroll  string
+	replication                             string
+	join                                    bool
 	userPIN, soPIN, userPINFile, soPINFile  string
 	nodes, maxPINAttempts, workers          int
 	userPINGiven, soPINGiven, attemptsGiven bool
@@ -111,6 +123,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&o.maxPINAttempts, "max-pin-attempts", 5, "consecutive wrong PINs that lock a user out")
 	fs.IntVar(&o.workers, "workers", 0, "workers per node (0: the number of CPUs)")
 	fs.DurationVar(&o.retention, "invalidation-retention", 0, "keep destroyed objects invalidated this long, for the SO to reactivate or purge (keyhold keys invalidated); 0 destroys at once")
+	fs.StringVar(&o.replication, "replication", server.ReplicationPeers, "how the nodes of a cluster replicate: peers (push to every live node, the default) or raft (committed by a majority; see docs/storage.md)")
+	fs.BoolVar(&o.join, "join", false, "with --replication raft and --peers: start a node that joins the running cluster of its peers (keyhold raft add) instead of bootstrapping one")
 	fs.StringVar(&o.enroll, "enroll", "", "create client entry `NAME` and write its setup password to DIR/NAME.setup instead of a ready credential")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -175,6 +189,12 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer) error {
 		if o.enroll != filepath.Base(o.enroll) || o.enroll == "." || o.enroll == ".." || strings.ContainsAny(o.enroll, "/\\") {
 			return fmt.Errorf("--enroll %q: the name must be a plain file name", o.enroll)
 		}
+	}
+	if o.replication != server.ReplicationPeers && o.replication != server.ReplicationRaft {
+		return fmt.Errorf("--replication %q: want %s or %s", o.replication, server.ReplicationPeers, server.ReplicationRaft)
+	}
+	if o.join && (o.peers == "" || o.replication != server.ReplicationRaft) {
+		return errors.New("--join goes with --peers and --replication raft")
 	}
 	if o.peers != "" {
 		return serveClusterMember(ctx, o, dir, names, ps, stdout)
@@ -304,12 +324,13 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 		return err
 	}
 	c, err := server.StartCluster(server.ClusterOptions{
-		Nodes:      o.nodes,
-		Name:       "keyhold",
-		Addresses:  addrs,
-		Partitions: partitionOptions(names, ps, o.maxPINAttempts, nil, o.retention),
-		Workers:    o.workers,
-		Dir:        dir,
+		Replication: o.replication,
+		Nodes:       o.nodes,
+		Name:        "keyhold",
+		Addresses:   addrs,
+		Partitions:  partitionOptions(names, ps, o.maxPINAttempts, nil, o.retention),
+		Workers:     o.workers,
+		Dir:         dir,
 	})
 	if err != nil {
 		return err
@@ -387,13 +408,14 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 	// Started after the cluster's files exist, it catches up from the
 	// peers that run before it returns.
 	node, err := server.StartNode(server.NodeOptions{
-		Name:       "keyhold " + self,
-		Address:    self,
-		Partitions: partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys, o.retention),
-		Workers:    o.workers,
-		PKI:        pki,
-		Peers:      peers,
-		Dir:        filepath.Join(dir, "node-"+strings.NewReplacer(":", "-", "[", "", "]", "").Replace(self)),
+		Name:        "keyhold " + self,
+		Address:     self,
+		Partitions:  partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys, o.retention),
+		Workers:     o.workers,
+		PKI:         pki,
+		Peers:       peers,
+		Replication: o.replication,
+		Dir:         filepath.Join(dir, "node-"+strings.NewReplacer(":", "-", "[", "", "]", "").Replace(self)),
 	})
 	if err != nil {
 		return err
@@ -415,9 +437,12 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 	var path string
 	if st.Enroll != nil {
 		// After the catch-up: a no-op when a peer already has the entry
-		// (and maybe used it).
-		if err := node.AddClient(*st.Enroll); err != nil {
-			return err
+		// (and maybe used it). A joining node gets it through the log once
+		// it is added.
+		if !o.join {
+			if err := node.AddClient(*st.Enroll); err != nil {
+				return err
+			}
 		}
 		path, err = writeClientConfig(dir, cfg, pki.NodeCAPEM(), nil, st.Enroll.Name)
 	} else {
@@ -427,6 +452,9 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		return err
 	}
 	fmt.Fprintf(stdout, "keyhold: serving partitions %s on %s (config %s)\n", strings.Join(names, ","), self, path)
+	if o.replication == server.ReplicationRaft {
+		reportLeadership(ctx, node, self, stdout)
+	}
 	<-ctx.Done()
 	return node.Close()
 }
@@ -475,4 +503,28 @@ func writeEnrollment(c *server.Cluster, dir, name string) (string, error) {
 		}
 	}
 	return writeClientConfig(dir, clusterConfig(c.Nodes()), c.PKI().NodeCAPEM(), nil, name)
+}
+
+// reportLeadership prints a line each time the node becomes its cluster's
+// leader or stops being it, until ctx ends: which process leads is what an
+// operator needs to know to change the cluster's membership.
+func reportLeadership(ctx context.Context, node *server.Node, self string, stdout io.Writer) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	leads := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if now := node.Leader() == self; now != leads {
+			leads = now
+			if now {
+				fmt.Fprintf(stdout, "keyhold: %s leads the cluster\n", self)
+			} else {
+				fmt.Fprintf(stdout, "keyhold: %s no longer leads the cluster\n", self)
+			}
+		}
+	}
 }

@@ -149,6 +149,8 @@ func TestServePINSources(t *testing.T) {
 		{[]string{"--dir", dir, "--partitions", "a", "--user-pin", "12"}, 1, "PIN length"},
 		{[]string{"--dir", dir, "--partitions", "a", "--peers", "127.0.0.1:1"}, 1, "fixed address"},
 		{[]string{"--dir", dir, "--partitions", "a", "--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"--dir", dir, "--partitions", "a", "--replication", "paxos"}, 1, "--replication"},
+		{[]string{"--dir", dir, "--partitions", "a", "--replication", "raft", "--join"}, 1, "--join goes with --peers"},
 	} {
 		out, err := runBinary(t, append([]string{"serve"}, tc.args...)...)
 		require.Error(t, err, "%v", tc.args)

@@ -42,6 +42,11 @@ const (
 	// not started; the client must enroll again, or reconnect with its newer
 	// credential.
 	CodeClientRevoked
+	// CodeNoQuorum: the node replicates with Raft and is not in contact with
+	// a majority of its cluster, so it refused a change (it still serves
+	// signatures and reads). Another node, on the majority's side, may
+	// accept it.
+	CodeNoQuorum
 )
 
 // Errors of this package that are not replies from the peer.

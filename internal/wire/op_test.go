@@ -110,6 +110,7 @@ func TestErrorCodesAreFixed(t *testing.T) {
 		{CodeEnrollmentRequired, 0x8000000a},
 		{CodeEnrollRefused, 0x8000000b},
 		{CodeClientRevoked, 0x8000000c},
+		{CodeNoQuorum, 0x8000000d},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, uint32(tt.code))

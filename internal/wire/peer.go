@@ -51,6 +51,11 @@ type PeerJoinRequest struct {
 	// Address is the sender's address as its peers know it (the one in
 	// their peer lists).
 	Address string `cbor:"1,keyasint"`
+	// Raft, to a node that replicates with Raft: add the node at Address
+	// to the cluster as a voting member, or remove it (Remove). Only the
+	// leader does it; the others refuse with CodeNoQuorum.
+	Raft   bool `cbor:"2,keyasint,omitempty"`
+	Remove bool `cbor:"3,keyasint,omitempty"`
 }
 
 // PeerJoinReply says the peer has pushed its whole state.
@@ -73,7 +78,11 @@ type PeerApplyRequest struct {
 }
 
 // PeerApplyReply acknowledges a PeerApplyRequest: the receiver has merged it.
-type PeerApplyReply struct{}
+// A Raft leader answers a follower's change with the index of the log entry
+// that holds it, for the follower to wait until it has applied it.
+type PeerApplyReply struct {
+	Index uint64 `cbor:"1,keyasint,omitempty"`
+}
 
 // PeerObject is an object's full record: handle, version and every
 // attribute, key material included.
