@@ -48,6 +48,9 @@ var sentinelCodes = []struct {
 	{hsm.ErrClosed, ck.CKR_CRYPTOKI_NOT_INITIALIZED},
 	{hsm.ErrNotSupported, ck.CKR_FUNCTION_NOT_SUPPORTED},
 	{hsm.ErrPartitionFull, ck.CKR_DEVICE_MEMORY},
+	// A cluster cut off from its majority refuses changes and still signs:
+	// the change failed, and may work once the cluster heals.
+	{hsm.ErrNoQuorum, ck.CKR_FUNCTION_FAILED},
 	{hsm.ErrEnrollRefused, ck.CKR_FUNCTION_FAILED},
 	{hsm.ErrInternal, ck.CKR_DEVICE_ERROR},
 	{hsm.ErrConfig, ck.CKR_GENERAL_ERROR},
