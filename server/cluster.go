@@ -28,11 +28,12 @@ type ClusterOptions struct {
 	// Partitions are the partitions every node serves; at least one. A
 	// partition without a TicketKey gets a random one, shared by the nodes.
 	Partitions []PartitionOptions
-	// Workers, QueueDepth and TicketLifetime are as in NodeOptions, for
-	// each node.
+	// Workers, QueueDepth, TicketLifetime and Observe are as in
+	// NodeOptions, for each node.
 	Workers        int
 	QueueDepth     int
 	TicketLifetime time.Duration
+	Observe        func(op string, d time.Duration, failed bool)
 	// ReplicationTimeout and Replication are as in NodeOptions. With
 	// ReplicationRaft the nodes bootstrap one Raft cluster, and
 	// StartCluster returns once every node knows its leader.
@@ -176,6 +177,7 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 			Workers:            opts.Workers,
 			QueueDepth:         opts.QueueDepth,
 			TicketLifetime:     opts.TicketLifetime,
+			Observe:            opts.Observe,
 			PKI:                opts.PKI,
 			Peers:              peers,
 			ReplicationTimeout: opts.ReplicationTimeout,

@@ -56,6 +56,11 @@ type NodeOptions struct {
 	QueueDepth int
 	// TicketLifetime is how long a login ticket stays valid (default 1h).
 	TicketLifetime time.Duration
+	// Observe, when set, is called once for each client request a worker
+	// answers: its operation's name (wire.Op.String), how long it took from its arrival to its
+	// answer, and whether the answer was an error. It runs on the worker,
+	// so it must be quick (a metrics histogram's Observe is).
+	Observe func(op string, d time.Duration, failed bool)
 	// MaxConnections bounds the connections open at once, peers' and those
 	// still in their handshake included (default DefaultMaxConnections).
 	// A connection beyond it is closed as soon as it is accepted.
@@ -146,6 +151,7 @@ type Node struct {
 	pki            *PKI
 	tlsConf        *tls.Config
 	ticketLifetime time.Duration
+	observe        func(op string, d time.Duration, failed bool)
 	dedup          *dedupCache
 	// clients are the client entries (enrollment, revocation); see clients.go.
 	clients *clientRegistry
@@ -305,6 +311,7 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 		parts:          make(map[uint32]*partition, len(opts.Partitions)),
 		pki:            opts.PKI,
 		ticketLifetime: opts.TicketLifetime,
+		observe:        opts.Observe,
 		dedup:          newDedupCache(dedupTTL, dedupEntries),
 		clients:        newClientRegistry(),
 		jobs:           make(chan job, opts.QueueDepth),
@@ -606,6 +613,9 @@ func (n *Node) run(j job) {
 	if n.faults.TakeDrop(j.h.Op) {
 		n.dropReply(j.c)
 		return
+	}
+	if n.observe != nil {
+		n.observe(j.h.Op.String(), time.Since(j.at), err != nil)
 	}
 	if err != nil {
 		j.c.replyError(j.h, err)

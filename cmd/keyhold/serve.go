@@ -96,6 +96,7 @@ flags:
 type serveOptions struct {
 	dir, partitions, listen, peers, enroll  string
 	replication                             string
+	metrics                                 string
 	join                                    bool
 	userPIN, soPIN, userPINFile, soPINFile  string
 	nodes, maxPINAttempts, workers          int
@@ -123,6 +124,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&o.maxPINAttempts, "max-pin-attempts", 5, "consecutive wrong PINs that lock a user out")
 	fs.IntVar(&o.workers, "workers", 0, "workers per node (0: the number of CPUs)")
 	fs.DurationVar(&o.retention, "invalidation-retention", 0, "keep destroyed objects invalidated this long, for the SO to reactivate or purge (keyhold keys invalidated); 0 destroys at once")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics and a health check on /healthz (200 while every node serves clients)")
 	fs.StringVar(&o.replication, "replication", server.ReplicationPeers, "how the nodes of a cluster replicate: peers (push to every live node, the default) or raft (committed by a majority; see docs/storage.md)")
 	fs.BoolVar(&o.join, "join", false, "with --replication raft and --peers: start a node that joins the running cluster of its peers (keyhold raft add) instead of bootstrapping one")
 	fs.StringVar(&o.enroll, "enroll", "", "create client entry `NAME` and write its setup password to DIR/NAME.setup instead of a ready credential")
@@ -323,7 +325,14 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 	if err := ps.generate(); err != nil {
 		return err
 	}
+	var metrics *serveMetrics
+	var observe func(string, time.Duration, bool)
+	if o.metrics != "" {
+		metrics = newServeMetrics()
+		observe = metrics.observe
+	}
 	c, err := server.StartCluster(server.ClusterOptions{
+		Observe:     observe,
 		Replication: o.replication,
 		Nodes:       o.nodes,
 		Name:        "keyhold",
@@ -354,6 +363,14 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 		serving = append(serving, n.Addr())
 	}
 	fmt.Fprintf(stdout, "keyhold: serving partitions %s on %s (config %s)\n", strings.Join(names, ","), strings.Join(serving, ","), path)
+	if metrics != nil {
+		addr, err := metrics.start(o.metrics, c.Nodes)
+		if err != nil {
+			return err
+		}
+		defer metrics.stop()
+		fmt.Fprintf(stdout, "keyhold: metrics on http://%s/metrics, health on http://%s/healthz\n", addr, addr)
+	}
 	<-ctx.Done()
 	return c.Close()
 }
@@ -407,7 +424,14 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 	clusterPINs := pins{user: st.UserPIN, so: st.SOPIN, userGenerated: st.GeneratedUserPIN, soGenerated: st.GeneratedSOPIN}
 	// Started after the cluster's files exist, it catches up from the
 	// peers that run before it returns.
+	var metrics *serveMetrics
+	var observe func(string, time.Duration, bool)
+	if o.metrics != "" {
+		metrics = newServeMetrics()
+		observe = metrics.observe
+	}
 	node, err := server.StartNode(server.NodeOptions{
+		Observe:     observe,
 		Name:        "keyhold " + self,
 		Address:     self,
 		Partitions:  partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys, o.retention),
@@ -452,6 +476,14 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		return err
 	}
 	fmt.Fprintf(stdout, "keyhold: serving partitions %s on %s (config %s)\n", strings.Join(names, ","), self, path)
+	if metrics != nil {
+		addr, err := metrics.start(o.metrics, func() []*server.Node { return []*server.Node{node} })
+		if err != nil {
+			return err
+		}
+		defer metrics.stop()
+		fmt.Fprintf(stdout, "keyhold: metrics on http://%s/metrics, health on http://%s/healthz\n", addr, addr)
+	}
 	if o.replication == server.ReplicationRaft {
 		reportLeadership(ctx, node, self, stdout)
 	}
