@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/keyhold/keyhold/ck"
-	"github.com/keyhold/keyhold/internal/wire"
 )
 
 // The PKCS#11 vocabulary of the object-level API. They are the same types the
@@ -37,11 +36,12 @@ type (
 
 // Limits on what one call may carry. They are the protocol's, and every
 // backend keeps them, so that a program behaves the same on every HSM.
+// (limits_test.go checks that they are the protocol's.)
 const (
-	MaxAttributes     = wire.MaxAttributes     // attributes in one template or attribute list
-	MaxAttributeValue = wire.MaxAttributeValue // bytes in one attribute value
-	MaxData           = wire.MaxData           // bytes of data to sign, verify, encrypt or decrypt
-	MaxRandom         = wire.MaxRandom         // bytes in one GenerateRandom request
+	MaxAttributes     = 64        // attributes in one template or attribute list
+	MaxAttributeValue = 64 << 10  // bytes in one attribute value
+	MaxData           = 512 << 10 // bytes of data to sign, verify, encrypt or decrypt
+	MaxRandom         = 64 << 10  // bytes in one GenerateRandom request
 )
 
 // Object is a search result: a handle and the attributes asked for.
