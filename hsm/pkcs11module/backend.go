@@ -443,27 +443,15 @@ func (b *backend) CreateObject(ctx context.Context, r hsm.Request, tmpl hsm.Temp
 	if err != nil {
 		return 0, err
 	}
-	t := b.tok
-	var h hsm.ObjectHandle
-	err = b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
-		if err := mayCreate(a, tmpl); err != nil {
-			return err
-		}
-		n, err := t.mod.ctx.CreateObject(s, native)
-		if err != nil {
-			return cerr("C_CreateObject", err)
-		}
-		e, err := t.entryOf(s, n)
-		if err != nil {
-			return err
-		}
-		h = e.handle
-		return nil
-	})
+	hs, err := b.makeObjects(ctx, r, nil, func(a auth) error { return mayCreate(a, tmpl) },
+		func(s pkcs11.SessionHandle, _ []*pkcs11.Mechanism) ([]pkcs11.ObjectHandle, error) {
+			n, err := b.tok.mod.ctx.CreateObject(s, native)
+			return []pkcs11.ObjectHandle{n}, cerr("C_CreateObject", err)
+		})
 	if err != nil {
 		return 0, err
 	}
-	return h, nil
+	return hs[0], nil
 }
 
 // GenerateKeyPair implements hsm.Backend.
@@ -476,39 +464,14 @@ func (b *backend) GenerateKeyPair(ctx context.Context, r hsm.Request, m hsm.Mech
 	if err != nil {
 		return 0, 0, err
 	}
-	t := b.tok
-	if !t.hasMechanism(m.Type) {
-		return 0, 0, t.noMechanism(m.Type)
-	}
-	var pub, priv hsm.ObjectHandle
-	err = b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
-		if !a.in {
-			return ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "generating a key needs a login")
-		}
-		mech, free, err := nativeMechanism(m)
-		if err != nil {
-			return err
-		}
-		defer free()
-		pn, sn, err := t.mod.ctx.GenerateKeyPair(s, mech, pubN, privN)
-		if err != nil {
-			return cerr("C_GenerateKeyPair", err)
-		}
-		pe, err := t.entryOf(s, pn)
-		if err != nil {
-			return err
-		}
-		se, err := t.entryOf(s, sn)
-		if err != nil {
-			return err
-		}
-		pub, priv = pe.handle, se.handle
-		return nil
+	hs, err := b.makeObjects(ctx, r, &m, needLogin, func(s pkcs11.SessionHandle, mech []*pkcs11.Mechanism) ([]pkcs11.ObjectHandle, error) {
+		pn, sn, err := b.tok.mod.ctx.GenerateKeyPair(s, mech, pubN, privN)
+		return []pkcs11.ObjectHandle{pn, sn}, cerr("C_GenerateKeyPair", err)
 	})
 	if err != nil {
 		return 0, 0, err
 	}
-	return pub, priv, nil
+	return hs[0], hs[1], nil
 }
 
 // GenerateKey implements hsm.Backend.
@@ -517,35 +480,65 @@ func (b *backend) GenerateKey(ctx context.Context, r hsm.Request, m hsm.Mechanis
 	if err != nil {
 		return 0, err
 	}
-	t := b.tok
-	if !t.hasMechanism(m.Type) {
-		return 0, t.noMechanism(m.Type)
-	}
-	var h hsm.ObjectHandle
-	err = b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
-		if !a.in {
-			return ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "generating a key needs a login")
-		}
-		mech, free, err := nativeMechanism(m)
-		if err != nil {
-			return err
-		}
-		defer free()
-		n, err := t.mod.ctx.GenerateKey(s, mech, native)
-		if err != nil {
-			return cerr("C_GenerateKey", err)
-		}
-		e, err := t.entryOf(s, n)
-		if err != nil {
-			return err
-		}
-		h = e.handle
-		return nil
+	hs, err := b.makeObjects(ctx, r, &m, needLogin, func(s pkcs11.SessionHandle, mech []*pkcs11.Mechanism) ([]pkcs11.ObjectHandle, error) {
+		n, err := b.tok.mod.ctx.GenerateKey(s, mech, native)
+		return []pkcs11.ObjectHandle{n}, cerr("C_GenerateKey", err)
 	})
 	if err != nil {
 		return 0, err
 	}
-	return h, nil
+	return hs[0], nil
+}
+
+// needLogin refuses a key generation without a login.
+func needLogin(a auth) error {
+	if !a.in {
+		return ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "generating a key needs a login")
+	}
+	return nil
+}
+
+// makeObjects runs a request that makes objects (create, or generate with
+// m): may checks the request's login, make calls the module, and the new
+// objects get their engine handles, in the order make returned them.
+func (b *backend) makeObjects(ctx context.Context, r hsm.Request, m *hsm.Mechanism, may func(auth) error,
+	make func(s pkcs11.SessionHandle, mech []*pkcs11.Mechanism) ([]pkcs11.ObjectHandle, error)) ([]hsm.ObjectHandle, error) {
+	t := b.tok
+	if m != nil && !t.hasMechanism(m.Type) {
+		return nil, t.noMechanism(m.Type)
+	}
+	var out []hsm.ObjectHandle
+	err := b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+		if err := may(a); err != nil {
+			return err
+		}
+		var mech []*pkcs11.Mechanism
+		if m != nil {
+			var free func()
+			var err error
+			if mech, free, err = nativeMechanism(*m); err != nil {
+				return err
+			}
+			defer free()
+		}
+		natives, err := make(s, mech)
+		if err != nil {
+			return err
+		}
+		out = out[:0]
+		for _, n := range natives {
+			e, err := t.entryOf(s, n)
+			if err != nil {
+				return err
+			}
+			out = append(out, e.handle)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DestroyObject implements hsm.Backend.

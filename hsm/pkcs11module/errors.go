@@ -40,9 +40,14 @@ func hasRV(err error, rvs ...ck.ReturnValue) bool {
 
 // isSessionRV: the session is unusable (the module closed it, or lost it
 // with the device). Such a session is closed and never put back in the pool.
+// CKR_OPERATION_ACTIVE is one too: keyhold finishes every operation it
+// starts, so an operation still active on a pooled session was left by a
+// call that failed half-way (a device error between C_SignInit and C_Sign),
+// and the session's state is not known.
 func isSessionRV(rv ck.ReturnValue) bool {
 	switch rv {
-	case ck.CKR_SESSION_CLOSED, ck.CKR_SESSION_HANDLE_INVALID, ck.CKR_SESSION_COUNT,
+	case ck.CKR_OPERATION_ACTIVE,
+		ck.CKR_SESSION_CLOSED, ck.CKR_SESSION_HANDLE_INVALID, ck.CKR_SESSION_COUNT,
 		ck.CKR_SESSION_PARALLEL_NOT_SUPPORTED, ck.CKR_SESSION_READ_ONLY, ck.CKR_SESSION_EXISTS,
 		ck.CKR_SESSION_READ_ONLY_EXISTS, ck.CKR_SESSION_READ_WRITE_SO_EXISTS:
 		return true
