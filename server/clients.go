@@ -190,9 +190,9 @@ func (r *clientRegistry) all() []wire.PeerClient {
 	return out
 }
 
-// replicateClient stores an entry and pushes it to the live peers, and
-// returns once they have it: a password spent or a certificate revoked here
-// is so everywhere, and after a restart, before the client hears of it.
+// replicateClient commits an entry, and returns once the cluster (or the
+// node's file) has it: a password spent or a certificate revoked here is so
+// everywhere, and after a restart, before the client hears of it.
 func (n *Node) replicateClient(e *clientEntry) error {
 	if n.raftMode {
 		var r records
@@ -214,11 +214,6 @@ func (n *Node) replicateClient(e *clientEntry) error {
 			return errStorage
 		}
 	}
-	if n.cl == nil {
-		return nil
-	}
-	n.stats.replications.Add(1)
-	n.cl.call(wire.OpPeerApply, wire.PeerApplyRequest{Clients: []wire.PeerClient{*e}}, nil)
 	return nil
 }
 

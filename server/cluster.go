@@ -34,9 +34,10 @@ type ClusterOptions struct {
 	QueueDepth     int
 	TicketLifetime time.Duration
 	Observe        func(op string, d time.Duration, failed bool)
-	// ReplicationTimeout and Replication are as in NodeOptions. With
-	// ReplicationRaft the nodes bootstrap one Raft cluster, and
-	// StartCluster returns once every node knows its leader.
+	// ReplicationTimeout and Replication are as in NodeOptions. The nodes
+	// bootstrap one Raft cluster (a single node too, with
+	// ReplicationRaft), and StartCluster returns once every node knows its
+	// leader.
 	ReplicationTimeout time.Duration
 	Replication        string
 	// PKI issues every node's certificates and the client credential
@@ -183,7 +184,6 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 			ReplicationTimeout: opts.ReplicationTimeout,
 			Replication:        opts.Replication,
 			Listener:           ln,
-			Bootstrap:          true,
 			Faults:             fs,
 			Dir:                dir,
 		})
@@ -212,9 +212,6 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 // connected reports whether every node replicates to every other.
 func (c *Cluster) connected() bool {
 	for _, n := range c.nodes {
-		if n.cl != nil && !n.cl.synced() {
-			return false
-		}
 		if n.raftMode && n.Leader() == "" {
 			return false
 		}

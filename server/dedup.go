@@ -17,15 +17,16 @@ import (
 // second time, so that a retry never creates a second key.
 //
 // In a cluster the cache is the cluster's: before acting, a node claims the
-// OpID on its peers (a retry that reaches a peer meanwhile waits for the
-// result), and the result travels to every peer with the changes it made.
+// OpID in the cluster's log (a retry that reaches another node meanwhile
+// waits for the result), and the result travels to every node with the
+// changes it made (see commit.go).
 const (
 	dedupTTL     = 10 * time.Minute // longer than any client retries one request
 	dedupEntries = 100_000          // bounds memory under a flood of distinct OpIDs
 	// claimWait bounds how long a repeat waits for the node acting on the
 	// first request. After it the repeat is answered busy, and a claim held
-	// by a peer is given up, so that the next retry acts: the peer is
-	// presumed dead.
+	// by another node is given up, so that the next retry acts: that node
+	// is presumed dead.
 	claimWait = 10 * time.Second
 )
 
@@ -33,7 +34,7 @@ const (
 // two requests different operations, so that one client can never receive the
 // result of another's request, nor of the same OpID at another access level.
 type dedupKey struct {
-	client    [32]byte // SHA-256 of the client certificate
+	client    [32]byte // the client's principal (conn.principal): its entry, not its certificate
 	id        wire.OpID
 	partition uint32
 	op        wire.Op
@@ -45,7 +46,7 @@ type entryState uint8
 
 const (
 	entryRunning   entryState = iota // this node acts on it
-	entryClaimed                     // a peer claimed it and acts on it
+	entryClaimed                     // another node claimed it and acts on it
 	entryDone                        // the result is known
 	entryAbandoned                   // given up without acting: a repeat may act
 )
@@ -55,12 +56,14 @@ type dedupEntry struct {
 
 	// Guarded by dedupCache.mu; reply and err are also safe to read once
 	// done is closed.
-	state   entryState
-	owner   *conn // the peer connection that claimed it (entryClaimed)
-	reply   any
-	err     error
-	body    []byte // reply, encoded, for peers
-	expires time.Time
+	state entryState
+	// token names this node's claim of it (0: none); claimant is the token
+	// of the first claim of it the cluster's log holds (0: none applied).
+	token, claimant uint64
+	reply           any
+	err             error
+	body            []byte // reply, encoded, for peers
+	expires         time.Time
 }
 
 type dedupRecord struct {
@@ -162,8 +165,8 @@ func (d *dedupCache) addLocked(k dedupKey, s entryState, expires time.Time) *ded
 // wait waits for the outcome of an entry that another request or a peer is
 // acting on, for at most limit or until stop is closed. again means the
 // entry was given up without acting: the caller may act itself. After limit
-// a peer's claim is given up (the peer is presumed dead) and the request is
-// answered busy, so that the client's next retry acts.
+// another node's claim is given up (that node is presumed dead) and the
+// request is answered busy, so that the client's next retry acts.
 func (d *dedupCache) wait(e *dedupEntry, limit time.Duration, stop <-chan struct{}) (reply any, err error, again bool) {
 	t := time.NewTimer(limit)
 	defer t.Stop()
@@ -225,14 +228,14 @@ func (d *dedupCache) abandon(k dedupKey, e *dedupEntry) {
 	close(e.done)
 }
 
-// abandonEntry gives up a peer's claim, wherever it is.
+// abandonEntry gives up another node's claim, wherever it is.
 func (d *dedupCache) abandonEntry(e *dedupEntry) {
 	d.mu.Lock()
 	if e.state != entryClaimed {
 		d.mu.Unlock()
 		return
 	}
-	e.state, e.owner = entryAbandoned, nil
+	e.state = entryAbandoned
 	for k, x := range d.m {
 		if x == e {
 			delete(d.m, k)
@@ -243,24 +246,57 @@ func (d *dedupCache) abandonEntry(e *dedupEntry) {
 	close(e.done)
 }
 
-// claim records that the peer on connection owner is about to act on k,
-// unless the operation is known already.
-func (d *dedupCache) claim(k dedupKey, owner *conn) (uint8, *wire.PeerResult) {
-	now := time.Now()
+// Outcomes of a claim, as this node sees them once it has applied it.
+const (
+	claimUnknown = iota // its claim is not applied here yet
+	claimWon            // its claim is the first of the request
+	claimLost           // another node's claim came first
+)
+
+// own records that this node claims the running entry e under tok.
+func (d *dedupCache) own(e *dedupEntry, tok uint64) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if e := d.lookupLocked(k, now); e != nil {
-		if e.state == entryDone {
-			return wire.ClaimDone, resultOf(k, e)
-		}
-		return wire.ClaimBusy, nil
-	}
-	e := d.addLocked(k, entryClaimed, now.Add(d.ttl))
-	e.owner = owner
-	return wire.ClaimGranted, nil
+	e.token = tok
+	d.mu.Unlock()
 }
 
-// resolve records a result a peer replicated. The first result of an
+// won tells the outcome of this node's claim of e. A lost entry becomes
+// another node's claim, which the winner's result or claimWait ends.
+func (d *dedupCache) won(e *dedupEntry) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch e.claimant {
+	case 0:
+		return claimUnknown
+	case e.token:
+		return claimWon
+	}
+	if e.state == entryRunning {
+		e.state = entryClaimed
+	}
+	return claimLost
+}
+
+// claimed applies a claim from the cluster's log: the first claim of a
+// request is its claimant on every node.
+func (d *dedupCache) claimed(k dedupKey, c *wire.PeerClaim) {
+	now := time.Now()
+	expires := time.UnixMilli(c.Expires)
+	if !now.Before(expires) {
+		return // its claimant is presumed dead already
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.lookupLocked(k, now)
+	if e == nil {
+		e = d.addLocked(k, entryClaimed, now.Add(d.ttl))
+	}
+	if e.claimant == 0 {
+		e.claimant = c.Token
+	}
+}
+
+// resolve records a result from the cluster's log. The first result of an
 // operation wins: one this node already has is kept.
 func (d *dedupCache) resolve(k dedupKey, res *wire.PeerResult) {
 	now := time.Now()
@@ -292,41 +328,12 @@ func (d *dedupCache) resolve(k dedupKey, res *wire.PeerResult) {
 		d.mu.Unlock()
 		return
 	}
-	e.state, e.owner, e.reply, e.err, e.body, e.expires = entryDone, nil, reply, err, res.Reply, expires
+	e.state, e.reply, e.err, e.body, e.expires = entryDone, reply, err, res.Reply, expires
 	d.mu.Unlock()
-}
-
-// release gives up the claim owner made on k, when it decided not to act.
-func (d *dedupCache) release(k dedupKey, owner *conn) {
-	d.mu.Lock()
-	e, ok := d.m[k]
-	if !ok || e.state != entryClaimed || e.owner != owner {
-		d.mu.Unlock()
-		return
-	}
-	d.mu.Unlock()
-	d.abandonEntry(e)
-}
-
-// releaseOwner gives up every claim made over a peer connection that
-// closed: the peer died, or will push the results it has when it
-// reconnects.
-func (d *dedupCache) releaseOwner(owner *conn) {
-	d.mu.Lock()
-	var mine []*dedupEntry
-	for _, e := range d.m {
-		if e.state == entryClaimed && e.owner == owner {
-			mine = append(mine, e)
-		}
-	}
-	d.mu.Unlock()
-	for _, e := range mine {
-		d.abandonEntry(e)
-	}
 }
 
 // results returns the known results of one partition's operations, for a
-// peer that catches up.
+// snapshot.
 func (d *dedupCache) results(partition uint32) []wire.PeerResult {
 	now := time.Now()
 	d.mu.Lock()
@@ -350,14 +357,14 @@ func resultOf(k dedupKey, e *dedupEntry) *wire.PeerResult {
 }
 
 // reset forgets everything, as a node that lost its memory does. Waiters on
-// peers' claims are released to act themselves; operations this node is
-// running finish on their own.
+// other nodes' claims are released to act themselves; operations this node
+// is running finish on their own.
 func (d *dedupCache) reset() {
 	d.mu.Lock()
 	var claimed []*dedupEntry
 	for _, e := range d.m {
 		if e.state == entryClaimed {
-			e.state, e.owner = entryAbandoned, nil
+			e.state = entryAbandoned
 			claimed = append(claimed, e)
 		}
 	}
@@ -417,8 +424,8 @@ func keyOf(pk wire.PeerOpKey) (dedupKey, bool) {
 	return k, true
 }
 
-// rawBody is a reply body encoded already: a peer's replicated result, sent
-// to a client as it is.
+// rawBody is a reply body encoded already: a replicated result, sent to a
+// client as it is.
 type rawBody []byte
 
 // MarshalCBOR returns the body unchanged.

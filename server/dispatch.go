@@ -119,6 +119,18 @@ func readsObject(op wire.Op) bool {
 	return false
 }
 
+// readsState reports whether op reads the partition's state or the client
+// entries (rather than using one key, which the engine does most): those
+// catch up first.
+func readsState(op wire.Op) bool {
+	switch op {
+	case wire.OpFindObjects, wire.OpGetAttributes, wire.OpPartitionInfo,
+		wire.OpEnroll, wire.OpRotate, wire.OpRetire, wire.OpListClients, wire.OpRevokeClient:
+		return true
+	}
+	return false
+}
+
 // handleInvalid reports whether err says an object does not exist.
 func handleInvalid(err error) bool {
 	var ce *ck.Error
@@ -126,10 +138,52 @@ func handleInvalid(err error) bool {
 }
 
 func (n *Node) dispatch(c *conn, h wire.Header, body []byte) (any, error) {
+	if h.Op != wire.OpPing && !n.current() {
+		// Not caught up with its cluster since it (re)started: what it
+		// has may be older than what a client already saw (a PIN
+		// changed, a client revoked while it was down). The engine tries
+		// another node.
+		return nil, errBehind
+	}
+	if n.raftMode && readsState(h.Op) {
+		// A search, an attribute read, the partition's state or a client
+		// entry answers with what the cluster has: on a follower, catch
+		// up with the leader first (one round trip), so that what the
+		// cluster changed a moment ago, through another node or by
+		// another program, is seen. Without a leader, a minority answers
+		// with what it has (and refuses changes).
+		if rf := n.raft(); rf != nil && !rf.catchUp() && rf.leader() != "" {
+			return nil, errBusy
+		}
+	}
 	if int(h.Op) < len(handlers) && handlers[h.Op] != nil {
 		return handlers[h.Op](n, c, body)
 	}
 	return nil, ck.Errorf(wire.CodeUnknownOp, "unknown op %d", uint16(h.Op))
+}
+
+// errBehind answers a node that has not caught up with its cluster since it
+// started.
+var errBehind = &ck.Error{RV: wire.CodeBusy, Msg: "the node has not caught up with its cluster since it started; try another node"}
+
+// Current reports whether the node serves clients from its state: it serves
+// alone, or it has caught up with its cluster's leader once since it
+// (re)started. Until then it answers requests busy, and each request (and
+// each call of Current) tries to catch up.
+func (n *Node) Current() bool { return n.current() }
+
+func (n *Node) current() bool {
+	if !n.raftMode || n.caughtUp.Load() {
+		return true
+	}
+	rf := n.raft()
+	// A node that just started waits, briefly, for its cluster to elect a
+	// leader, as a change does.
+	if rf == nil || !rf.writable() || !rf.catchUp() {
+		return false
+	}
+	n.caughtUp.Store(true)
+	return true
 }
 
 // decode reads a request body.

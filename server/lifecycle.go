@@ -46,9 +46,6 @@ func (n *Node) stop() {
 		ln.Close()
 		<-done
 	}
-	if n.cl != nil {
-		n.cl.stop()
-	}
 	if rf := n.raft(); rf != nil {
 		// Raft's connections go with the others, and none is made until
 		// Restart.
@@ -143,12 +140,11 @@ func (n *Node) Restart() error {
 			n.rf.Store(rf)
 		}
 	}
+	// What it has may be older than what the cluster acknowledged while it
+	// was away: it serves again once it has caught up (see current).
+	n.caughtUp.Store(false)
 	n.serveLocked(ln)
 	n.mu.Unlock()
-	if n.cl != nil {
-		n.cl.start()
-		n.cl.catchUp()
-	}
 	n.ready.Store(true)
 	return nil
 }
@@ -189,25 +185,25 @@ type Stats struct {
 	// Ready reports whether the node serves clients: it is listening and,
 	// in a cluster, has caught up with its peers.
 	Ready bool
-	// LivePeers is the number of peers changes are replicated to now.
+	// LivePeers is the number of the other members of its Raft cluster
+	// while it knows a leader, 0 while it knows none (it is cut off from
+	// the majority, or the cluster elects one).
 	LivePeers int
 	// PeerRequests counts requests its peers sent it.
 	PeerRequests uint64
-	// Replications counts changes it pushed to its live peers.
+	// Replications counts changes it committed through its cluster's log.
 	Replications uint64
 	// StorageFailures counts changes that could not be stored, and so were
 	// not acknowledged.
 	StorageFailures uint64
-	// ReplicationFailures counts pushes that failed or timed out; the peer
-	// was then declared down until it could be brought up to date.
+	// ReplicationFailures counts changes its cluster did not commit in
+	// time (no quorum): they were refused.
 	ReplicationFailures uint64
-	// Syncs counts pushes of its whole state to a peer that (re)connected.
-	Syncs uint64
-	// CatchUps counts peers that pushed their whole state to it when it
-	// (re)started.
+	// CatchUps counts the times it caught up with its leader before
+	// serving a request (a login, a change, an object not found here).
 	CatchUps uint64
-	// BadRecords counts replicated records it could not apply, or whose
-	// page a peer refused (a bug, or an object too large for one frame).
+	// BadRecords counts replicated records it could not apply (a bug, or
+	// an entry of another cluster).
 	BadRecords uint64
 	// Enrolls counts Enroll requests received, whatever their outcome.
 	Enrolls uint64
@@ -216,7 +212,7 @@ type Stats struct {
 type counters struct {
 	accepted, handshakeFailures, protocolErrors, requests, busy, panics atomic.Uint64
 	droppedReplies, peerRequests, replications, replicationFailures     atomic.Uint64
-	syncs, catchUps, badRecords                                         atomic.Uint64
+	catchUps, badRecords                                                atomic.Uint64
 	enrolls, storageFailures, overCap                                   atomic.Uint64
 }
 
@@ -226,13 +222,15 @@ func (n *Node) Stats() Stats {
 	open := len(n.open)
 	n.mu.Unlock()
 	live := 0
-	if n.cl != nil {
-		live = n.cl.livePeers()
-	}
 	var leader string
 	var applied uint64
 	if rf := n.raft(); rf != nil {
 		leader, applied = rf.leader(), rf.applied.Load()
+		if leader != "" {
+			if m, err := n.Members(); err == nil {
+				live = max(0, len(m)-1)
+			}
+		}
 	}
 	return Stats{
 		Leader:              leader,
@@ -252,7 +250,6 @@ func (n *Node) Stats() Stats {
 		Replications:        n.stats.replications.Load(),
 		ReplicationFailures: n.stats.replicationFailures.Load(),
 		StorageFailures:     n.stats.storageFailures.Load(),
-		Syncs:               n.stats.syncs.Load(),
 		CatchUps:            n.stats.catchUps.Load(),
 		Enrolls:             n.stats.enrolls.Load(),
 		BadRecords:          n.stats.badRecords.Load(),

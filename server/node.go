@@ -74,33 +74,28 @@ type NodeOptions struct {
 	PKI *PKI
 	// Peers are the addresses of the other nodes of this node's cluster,
 	// which serve the same partitions with the same ticket keys (see
-	// PartitionOptions.TicketKey). The node replicates every state change
-	// to them, and catches up from them before StartNode returns. Address
+	// PartitionOptions.TicketKey). With them the node replicates through
+	// Raft (raft.go): Peers and this node are the cluster's first members,
+	// and every change is committed by a majority of the cluster. Address
 	// must then be the address the peers list for this node.
 	Peers []string
-	// ReplicationTimeout bounds each push to a peer, and connecting to it
-	// (default DefaultReplicationTimeout). A peer that takes longer is
-	// declared down until it is reachable again.
+	// ReplicationTimeout bounds each Raft message to a peer, connecting to
+	// it included, and how long a lagging node waits to catch up with its
+	// leader before it answers busy (default DefaultReplicationTimeout).
 	ReplicationTimeout time.Duration
 
-	// Replication is how the node replicates to its peers:
-	// ReplicationPeers (the default, also for "") pushes each change to
-	// every live peer (replicate.go); ReplicationRaft commits each change
-	// through hashicorp/raft, by a majority of the cluster (raft.go). With
-	// Raft, Peers and this node are the cluster's first members, and a node
-	// may start without peers to be added later (Join).
+	// Replication is "" (the default: Raft when Peers or Join are given,
+	// else the node serves alone) or ReplicationRaft, which also makes a
+	// lone node a one-member Raft cluster that others may join later.
 	Replication string
-	// Join, with ReplicationRaft, starts a node that does not bootstrap a
-	// cluster: a member adds it (Node.AddVoter, `keyhold cluster add`).
+	// Join starts a node that does not bootstrap a cluster: a member adds
+	// it (Node.AddVoter, `keyhold raft add`).
 	Join bool
 
 	// Listener, when set, is listened on instead of Address, and is the
 	// node's to close: a cluster started at once opens every node's
 	// listener first, to know all the addresses.
 	Listener net.Listener
-	// Bootstrap says the whole cluster is starting at once, from the same
-	// configuration: there is nothing to catch up from.
-	Bootstrap bool
 	// Faults are the faults a test harness injects (see internal/faults);
 	// nil injects none.
 	Faults *faults.Set
@@ -191,15 +186,15 @@ type Node struct {
 	enrollIdle time.Duration
 	stats      counters
 
-	// cl is the node's cluster membership; nil for a node that serves alone
-	// or replicates with Raft.
-	cl *replicator
 	// raftMode is set for a node that replicates with Raft; rf is its Raft
 	// instance, nil while it is killed (see raft()), and raftSetup starts
 	// it again.
 	raftMode  bool
 	rf        atomic.Pointer[raftNode]
 	raftSetup *raftSetup
+	// caughtUp is set once the node, replicating with Raft, has caught up
+	// with its leader since it (re)started (see current).
+	caughtUp atomic.Bool
 	// ready is false while a cluster node that (re)starts catches up from
 	// its peers, and while it is stopped: clients are turned away at hello,
 	// so that no client sees state older than what it saw elsewhere.
@@ -279,11 +274,12 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 	}
 	var useRaft bool
 	switch opts.Replication {
-	case "", ReplicationPeers:
+	case "":
+		useRaft = len(opts.Peers) > 0 || opts.Join
 	case ReplicationRaft:
 		useRaft = true
 	default:
-		return nil, fmt.Errorf("server: unknown replication %q (want %q or %q)", opts.Replication, ReplicationPeers, ReplicationRaft)
+		return nil, fmt.Errorf("server: unknown replication %q (want %q)", opts.Replication, ReplicationRaft)
 	}
 	var st *store
 	if opts.Dir != "" {
@@ -422,13 +418,6 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 			}
 			return nil, err
 		}
-	} else if len(opts.Peers) > 0 {
-		if n.cl, err = newReplicator(n, n.addr, opts.Peers, opts.ReplicationTimeout, peerCert); err != nil {
-			if ln != opts.Listener {
-				ln.Close()
-			}
-			return nil, err
-		}
 	}
 	n.workers.Add(opts.Workers)
 	for range opts.Workers {
@@ -444,12 +433,6 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 	n.mu.Lock()
 	n.serveLocked(ln)
 	n.mu.Unlock()
-	if n.cl != nil {
-		n.cl.start()
-		if !opts.Bootstrap {
-			n.cl.catchUp()
-		}
-	}
 	n.ready.Store(true)
 	return n, nil
 }
@@ -542,9 +525,6 @@ func (n *Node) Close() error {
 
 	if ln != nil {
 		ln.Close()
-	}
-	if n.cl != nil {
-		n.cl.stop()
 	}
 	if rf := n.rf.Swap(nil); rf != nil {
 		// Before the store closes: Raft applies to it until it has shut
@@ -647,8 +627,12 @@ type conn struct {
 	sc       *wire.ServerConn
 	gone     atomic.Bool
 	inflight atomic.Int32 // requests read and not yet answered
-	clientID [32]byte     // SHA-256 of the client's certificate: tickets and dedup bind to it
-	peer     bool         // another node of the cluster, not a client (see peerLoop)
+	clientID [32]byte     // SHA-256 of the client's certificate: tickets bind to it
+	// principal names the client entry the certificate was issued to (its
+	// CN): a retry after the client rotated its certificate is still the
+	// same client's, for deduplication.
+	principal [32]byte
+	peer      bool // another node of the cluster, not a client (see peerLoop)
 	// enrollOnly: the client presented no certificate; it may send Enroll
 	// only (after Hello).
 	enrollOnly bool
@@ -659,6 +643,11 @@ type conn struct {
 	revGen  uint64
 	revoked bool
 	tickets [4]atomic.Pointer[ticketMemo]
+}
+
+// principalOf names the client entry cn in deduplication keys.
+func principalOf(cn string) [32]byte {
+	return sha256.Sum256([]byte("keyhold client entry\x00" + cn))
 }
 
 func (c *conn) serve() {
@@ -704,7 +693,7 @@ func (c *conn) serve() {
 			n.mu.Lock()
 			delete(n.open, c)
 			n.mu.Unlock()
-			if rf.stream.handoff(tc) {
+			if rf.stream.handoff(tc, c.raw) {
 				reading = true // the stream owns it now
 			}
 			return
@@ -712,7 +701,7 @@ func (c *conn) serve() {
 		n.stats.handshakeFailures.Add(1)
 		return
 	case n.pki.roleOf(state.VerifiedChains) == rolePeer:
-		c.peer = n.cl != nil || n.raftMode
+		c.peer = n.raftMode
 		if !c.peer {
 			n.stats.handshakeFailures.Add(1)
 			return
@@ -723,6 +712,7 @@ func (c *conn) serve() {
 	}
 	if !c.enrollOnly {
 		c.clientID = sha256.Sum256(state.PeerCertificates[0].Raw)
+		c.principal = principalOf(c.cn)
 	}
 	c.sc = wire.NewServerConn(tc, writeTimeout)
 	if !c.hello() {

@@ -3,19 +3,19 @@ package server
 import (
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/wire"
 	"github.com/keyhold/keyhold/server/internal/token"
 )
 
-// peerLoop reads a peer's requests. Each peer operation runs in its own goroutine, not on
-// the worker pool: a node replicating a change waits for its peers while
-// holding one of its workers, and if peers' pushes queued behind their
-// clients' requests, two nodes replicating at once would wait for each other.
+// peerLoop reads a peer's requests: followers' changes for the leader to
+// append, and membership changes. Each runs in its own goroutine, not on
+// the worker pool: a follower forwards a change while holding one of its
+// workers, and if the leader queued it behind its own clients' requests,
+// whose changes wait for the log, two busy nodes could wait for each other.
 // Peers are the cluster's own nodes, and each sends a bounded number of
-// requests at once (its workers' changes and one whole-state push).
+// requests at once (one per worker).
 //
 // Faults injected for clients (latency, busy, dropped replies) do not apply
 // to peers: a slow node must still replicate. Network faults (stop, kill,
@@ -23,9 +23,6 @@ import (
 func (c *conn) peerLoop() {
 	n := c.n
 	defer c.forget()
-	// Claims made over this connection die with it: the peer either died,
-	// or will send the results it has when its link reconnects.
-	defer n.dedup.releaseOwner(c)
 	for {
 		h, body, err := c.sc.Read()
 		if err != nil {
@@ -79,73 +76,43 @@ func (c *conn) servePeer(h wire.Header, body []byte) {
 var peerHandlers = map[wire.Op]handler{
 	wire.OpPeerJoin:  handle(wire.OpPeerJoin, (*Node).peerJoin),
 	wire.OpPeerApply: handle(wire.OpPeerApply, (*Node).peerApply),
-	wire.OpPeerClaim: handle(wire.OpPeerClaim, (*Node).peerClaim),
 }
 
-// peerJoin makes this node's link to the sender reconnect and push this
-// node's whole state, and answers when that is done: the sender is
-// (re)starting and serves clients only after it has caught up.
+// peerJoin changes the membership of the node's Raft cluster (see
+// ChangeMembership). Only the leader does it.
 func (n *Node) peerJoin(_ *conn, req *wire.PeerJoinRequest) (any, error) {
-	if n.raftMode != req.Raft {
-		return nil, ck.Errorf(wire.CodeUnknownOp, "a membership change is for nodes that replicate with Raft, a push request for the others")
+	if !n.raftMode || !req.Raft {
+		return nil, ck.Errorf(wire.CodeUnknownOp, "a membership change is for nodes that replicate with Raft")
 	}
-	if n.raftMode {
-		var err error
-		if req.Remove {
-			err = n.RemoveServer(req.Address)
-		} else {
-			err = n.AddVoter(req.Address)
-		}
-		if err != nil {
-			return nil, &ck.Error{RV: wire.CodeNoQuorum, Msg: "membership change refused: this node is not the leader, or its cluster has no quorum"}
-		}
-		return wire.PeerJoinReply{}, nil
+	var err error
+	if req.Remove {
+		err = n.RemoveServer(req.Address)
+	} else {
+		err = n.AddVoter(req.Address)
 	}
-	l := n.cl.link(req.Address)
-	if l == nil {
-		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "%s is not a peer of this node", req.Address)
-	}
-	t := time.NewTimer(n.cl.joinTimeout())
-	defer t.Stop()
-	select {
-	case <-l.resync():
-		return wire.PeerJoinReply{}, nil
-	case <-t.C:
-		return nil, ck.Errorf(wire.CodeBusy, "could not push this node's state to %s in time", req.Address)
-	case <-n.closing:
-		return nil, errShuttingDown
-	}
-}
-
-// peerApply merges a peer's changes, and stores the state they leave
-// before acknowledging them. A record that does not apply (which only a bug
-// makes) is skipped and counted: the rest of the change still applies, and
-// refusing the message would only make the peer declare this node down and
-// send it again.
-func (n *Node) peerApply(c *conn, req *wire.PeerApplyRequest) (any, error) {
-	if n.raftMode {
-		// A follower's change, for this node to append as the leader.
-		rf := n.raft()
-		if rf == nil {
-			return nil, errNoQuorum
-		}
-		return rf.peerApply(req)
-	}
-	p, err := n.merge(req, c, false)
 	if err != nil {
-		return nil, err
+		return nil, &ck.Error{RV: wire.CodeNoQuorum, Msg: "membership change refused: this node is not the leader, or its cluster has no quorum"}
 	}
-	if err := n.storeApplied(p, req, 0); err != nil {
-		return nil, err
-	}
-	return wire.PeerApplyReply{}, nil
+	return wire.PeerJoinReply{}, nil
 }
 
-// merge applies replicated records: a peer's (restore false), or this
-// node's own as it stored them (restore true), which take the place of the
-// configured PIN states. It returns the partition the records are of, nil
+// peerApply serves a follower's change on the leader, which appends it to
+// the cluster's log (raftNode.peerApply).
+func (n *Node) peerApply(_ *conn, req *wire.PeerApplyRequest) (any, error) {
+	rf := n.raft()
+	if rf == nil {
+		return nil, errNoQuorum
+	}
+	return rf.peerApply(req)
+}
+
+// merge applies replicated records: an entry of the cluster's log (restore
+// false), or this node's own as it stored them (restore true), which take
+// the place of the configured PIN states. A record that does not apply
+// (which only a bug makes) is skipped and counted: the rest still applies,
+// on every node alike. It returns the partition the records are of, nil
 // for client entries alone.
-func (n *Node) merge(req *wire.PeerApplyRequest, c *conn, restore bool) (*partition, error) {
+func (n *Node) merge(req *wire.PeerApplyRequest, restore bool) (*partition, error) {
 	for _, e := range req.Clients {
 		n.clients.merge(e)
 	}
@@ -188,9 +155,10 @@ func (n *Node) merge(req *wire.PeerApplyRequest, c *conn, restore bool) (*partit
 			n.dedup.resolve(k, res)
 		}
 	}
-	for _, pk := range req.Released {
-		if k, ok := keyOf(pk); ok && c != nil {
-			n.dedup.release(k, c)
+	for i := range req.Claims {
+		c := &req.Claims[i]
+		if k, ok := keyOf(c.Key); ok && k.partition == p.id {
+			n.dedup.claimed(k, c)
 		}
 	}
 	return p, nil
@@ -244,7 +212,7 @@ func (n *Node) loadStored() error {
 	}
 	havePINs := map[uint32]bool{}
 	for i := range reqs {
-		if _, err := n.merge(&reqs[i], nil, true); err != nil {
+		if _, err := n.merge(&reqs[i], true); err != nil {
 			// A partition no longer configured: its records stay on disk.
 			continue
 		}
@@ -290,19 +258,6 @@ func adoptStoredMeta(st *store, opts *NodeOptions) error {
 		}
 	}
 	return nil
-}
-
-// peerClaim records that the sender is about to act on a request.
-func (n *Node) peerClaim(c *conn, req *wire.PeerClaimRequest) (any, error) {
-	if n.cl == nil {
-		return nil, ck.Errorf(wire.CodeUnknownOp, "a node that replicates with Raft takes no claims")
-	}
-	k, ok := keyOf(req.Key)
-	if !ok {
-		return nil, ck.Errorf(wire.CodeBadRequest, "malformed claim key")
-	}
-	status, res := n.dedup.claim(k, c)
-	return wire.PeerClaimReply{Status: status, Result: res}, nil
 }
 
 // Conversions between the token's records and their wire form.

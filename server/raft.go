@@ -24,7 +24,8 @@ import (
 	"github.com/keyhold/keyhold/internal/wire"
 )
 
-// Replication with hashicorp/raft (NodeOptions.Replication = "raft").
+// Replication with hashicorp/raft: every node with peers (NodeOptions.Peers
+// or Join), and a lone node with NodeOptions.Replication = ReplicationRaft.
 //
 // The replicated state machine is the node's state: objects, tombstones,
 // PIN states with their retry counters and lockouts, client entries, and
@@ -53,18 +54,17 @@ import (
 // the nodes' certificates both ways. Raft's own log says nothing: entries
 // hold key material, and the node's counters are what an operator reads.
 
-// Replication modes (NodeOptions.Replication).
-const (
-	// ReplicationPeers is the hand-made replication of replicate.go, the
-	// default: a change is pushed to every live peer.
-	ReplicationPeers = "peers"
-	// ReplicationRaft replicates through hashicorp/raft: a change is
-	// committed by a majority.
-	ReplicationRaft = "raft"
-)
+// ReplicationRaft (NodeOptions.Replication) replicates through
+// hashicorp/raft even a node that starts alone: a change is committed by a
+// majority of the cluster, which may grow later (AddVoter).
+const ReplicationRaft = "raft"
 
 // Raft defaults.
 const (
+	// DefaultReplicationTimeout bounds one Raft message to a peer,
+	// connecting to it included, and how long a lagging node waits to
+	// catch up with its leader.
+	DefaultReplicationTimeout = 2 * time.Second
 	// DefaultCommitTimeout bounds how long a change waits for a majority,
 	// a leader election included, before it is refused.
 	DefaultCommitTimeout = 5 * time.Second
@@ -124,9 +124,14 @@ type raftNode struct {
 
 	// applied is the index of the last entry applied to the node's state
 	// (and stored with it); notify is closed and replaced at each.
-	applied  atomic.Uint64
-	notifyMu sync.Mutex
-	notify   chan struct{}
+	applied atomic.Uint64
+	// settledTerm is the last term in which this node, as the leader, had
+	// applied every entry of its predecessors (a barrier): from then on
+	// every change the cluster acknowledges is applied here before anyone
+	// is told (an apply future completes once the leader applied it).
+	settledTerm atomic.Uint64
+	notifyMu    sync.Mutex
+	notify      chan struct{}
 
 	// fwd is the connection to the leader that followers' changes go
 	// over.
@@ -232,7 +237,7 @@ func (rn *raftNode) close() {
 // commitRaft commits the records of a change through Raft: every node,
 // this one included, stores them when it applies the entry.
 func (n *Node) commitRaft(r records) error {
-	if len(r.objects)+len(r.destroyed)+len(r.pins)+len(r.results)+len(r.clients) == 0 {
+	if len(r.objects)+len(r.destroyed)+len(r.pins)+len(r.results)+len(r.clients)+len(r.claims) == 0 {
 		return nil
 	}
 	rf := n.raft()
@@ -434,14 +439,13 @@ func (rn *raftNode) setApplied(idx uint64) {
 // catchUp waits, briefly, until this node has applied every entry the
 // leader had applied when asked: a request that found no object here may
 // be for one the cluster created a moment ago. It reports whether the
-// node caught up.
+// node caught up. On a leader it costs nothing once its term is settled;
+// on a follower, one round trip to the leader.
 func (rn *raftNode) catchUp() bool {
-	deadline := time.Now().Add(rn.timeout)
 	if rn.r.State() == raft.Leader {
-		// Every entry the leader acknowledged is applied here; a new
-		// leader may still be applying its predecessor's.
-		return rn.r.Barrier(rn.timeout).Error() == nil
+		return rn.settle()
 	}
+	deadline := time.Now().Add(rn.timeout)
 	addr := rn.leader()
 	if addr == "" {
 		return false
@@ -462,7 +466,23 @@ func (rn *raftNode) catchUp() bool {
 		}
 		return false
 	}
+	rn.n.stats.catchUps.Add(1)
 	return rn.waitApplied(rep.Index, deadline)
+}
+
+// settle makes sure that this leader has applied every entry its
+// predecessors committed, once per term: a barrier entry, committed and
+// applied after them.
+func (rn *raftNode) settle() bool {
+	term := rn.r.CurrentTerm()
+	if rn.settledTerm.Load() == term {
+		return true
+	}
+	if rn.r.Barrier(rn.timeout).Error() != nil {
+		return false
+	}
+	rn.settledTerm.Store(term)
+	return true
 }
 
 // catchUpToWrite is catchUp for a change with an OpID: while the cluster
@@ -498,7 +518,7 @@ func (rn *raftNode) peerApply(req *wire.PeerApplyRequest) (any, error) {
 		// leader applied, once it applied all it has. (Indexes are those of
 		// changes: Raft's own entries, such as a new leader's, do not reach
 		// the state machine.)
-		if err := rn.r.Barrier(rn.timeout).Error(); err != nil {
+		if !rn.settle() {
 			return nil, errNoQuorum
 		}
 		return wire.PeerApplyReply{Index: rn.applied.Load()}, nil
@@ -534,7 +554,7 @@ func (f *raftFSM) Apply(l *raft.Log) any {
 	}
 	n.life.RLock()
 	defer n.life.RUnlock()
-	p, err := n.merge(&req, nil, false)
+	p, err := n.merge(&req, false)
 	if err != nil {
 		// A partition this node does not serve.
 		n.stats.badRecords.Add(1)
@@ -621,7 +641,7 @@ func (f *raftFSM) Restore(rc io.ReadCloser) error {
 		if err != nil {
 			return fmt.Errorf("%w: snapshot page: %v", ErrStoreCorrupt, err)
 		}
-		p, err := n.merge(&req, nil, false)
+		p, err := n.merge(&req, false)
 		if err != nil {
 			continue // a partition this node does not serve
 		}
@@ -875,7 +895,7 @@ func recordsOfRequest(req *wire.PeerApplyRequest) records {
 func (r records) request() wire.PeerApplyRequest {
 	return wire.PeerApplyRequest{
 		Partition: r.partition, Objects: r.objects, Destroyed: r.destroyed,
-		PINs: r.pins, Results: r.results, Clients: r.clients,
+		PINs: r.pins, Results: r.results, Clients: r.clients, Claims: r.claims,
 	}
 }
 

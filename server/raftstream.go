@@ -63,12 +63,13 @@ func (s *raftStream) Accept() (net.Conn, error) {
 
 // handoff gives an accepted connection, its handshake done, to the
 // transport. It reports false (and closes c) when the stream is closed or
-// the node stopped.
-func (s *raftStream) handoff(c net.Conn) bool {
+// the node stopped. raw is the connection under c's TLS.
+func (s *raftStream) handoff(c, raw net.Conn) bool {
 	tc, ok := s.track(c)
 	if !ok {
 		return false
 	}
+	tc.raw = raw
 	select {
 	case s.accepted <- tc:
 		return true
@@ -159,11 +160,18 @@ func (s *raftStream) dropAll() {
 type streamConn struct {
 	net.Conn
 	s *raftStream
+	// raw is the accepted connection under the TLS one (nil for dialed
+	// ones). It is closed first: closing TLS writes an alert, which a
+	// connection that takes no bytes (a frozen node's) would hold forever.
+	raw net.Conn
 }
 
 func (c *streamConn) Close() error {
 	c.s.mu.Lock()
 	delete(c.s.conns, c)
 	c.s.mu.Unlock()
+	if c.raw != nil {
+		c.raw.Close()
+	}
 	return c.Conn.Close()
 }

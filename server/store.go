@@ -395,6 +395,9 @@ type records struct {
 	pins      []wire.PeerPIN
 	results   []wire.PeerResult
 	clients   []wire.PeerClient
+	// claims are replicated but never stored: a claim lives as long as
+	// its claimant acts, and a node that restarts has none.
+	claims []wire.PeerClaim
 }
 
 // commit writes what read returns in one transaction, fsynced before it

@@ -135,20 +135,21 @@ func TestRotateAndRetire(t *testing.T) {
 // wrong password counted on one node, are on every node; one enrollment is
 // valid everywhere.
 func TestClientEntriesReplicate(t *testing.T) {
-	env := Start(t, WithNodes(2))
+	env := Start(t, WithNodes(3))
 	a, b := env.Cluster.Nodes()[0], env.Cluster.Nodes()[1]
 	b.Kill()
 	pw, err := a.CreateClient("late", time.Hour)
 	require.NoError(t, err)
 	require.NoError(t, b.Restart())
+	waitCurrent(t, b)
 	info, ok := b.Client("late")
 	require.True(t, ok, "caught up on restart")
 	assert.WithinDuration(t, time.Now().Add(time.Hour), info.Expires, time.Minute)
 
 	_, err = enrollOn(t, env, b, "late", "WRONGWRONGWRONGWRONGWRONGWRONGWR")
 	requireCode(t, err, wire.CodeEnrollRefused)
-	info, _ = a.Client("late")
-	assert.Equal(t, 1, info.Failures)
+	// Committed before the refusal left b; applied on a within moments.
+	require.Eventually(t, func() bool { info, _ = a.Client("late"); return info.Failures == 1 }, 10*time.Second, 5*time.Millisecond)
 
 	cert, err := enrollOn(t, env, b, "late", pw)
 	require.NoError(t, err)

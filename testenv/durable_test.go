@@ -12,9 +12,10 @@ import (
 )
 
 // TestRestartAloneKeepsSecurityState is the amnesia case: every node of a
-// cluster crashes, and one comes back while its peers are still down. It
-// serves with the PIN state, lockouts, revocations and spent setup
-// passwords it stored, never with the configured ones.
+// cluster crashes (losing its memory), and one comes back while its peers
+// are still down. It refuses to serve until it has caught up with its
+// cluster, and then serves with the cluster's PIN state, lockouts,
+// revocations and spent setup passwords, never with the configured ones.
 func TestRestartAloneKeepsSecurityState(t *testing.T) {
 	env := Start(t, WithNodes(2), WithPartition(1, "pay", DefaultUserPIN, DefaultSOPIN), WithPartition(2, "ops", DefaultUserPIN, DefaultSOPIN))
 	cs := dialAll(t, env)
@@ -38,6 +39,11 @@ func TestRestartAloneKeepsSecurityState(t *testing.T) {
 	b.Kill()
 	require.NoError(t, b.Restart())
 	c := dialNode(t, env, b)
+	// Alone, it cannot know what it missed: it answers nothing.
+	requireCode(t, c.Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: 1, User: ck.CKU_USER, PIN: []byte(DefaultUserPIN)}, nil), wire.CodeBusy)
+	assert.False(t, b.Current())
+	require.NoError(t, a.Restart())
+	waitCurrent(t, b)
 	requireCode(t, c.Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: 1, User: ck.CKU_USER, PIN: []byte(DefaultUserPIN)}, nil), ck.CKR_PIN_INCORRECT)
 	login(t, c, 1, ck.CKU_USER, newPIN)
 	requireCode(t, c.Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: 2, User: ck.CKU_USER, PIN: []byte(DefaultUserPIN)}, nil), ck.CKR_PIN_LOCKED)
@@ -47,8 +53,8 @@ func TestRestartAloneKeepsSecurityState(t *testing.T) {
 	_, err = enrollOn(t, env, b, "spent", pw)
 	requireCode(t, err, wire.CodeEnrollRefused)
 
-	// The other comes back and both agree.
-	require.NoError(t, a.Restart())
+	// And the other agrees.
+	waitCurrent(t, a)
 	requireCode(t, dialNode(t, env, a).Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: 1, User: ck.CKU_USER, PIN: []byte(DefaultUserPIN)}, nil), ck.CKR_PIN_INCORRECT)
 }
 

@@ -71,14 +71,16 @@ func WithNodes(n int) Option {
 	return func(s *envSettings) { s.nodes = n }
 }
 
-// WithReplicationTimeout bounds each push of a change to a peer (default
-// DefaultReplicationTimeout).
+// WithReplicationTimeout bounds each Raft message to a peer, and how long
+// a lagging node waits to catch up (default
+// server.DefaultReplicationTimeout).
 func WithReplicationTimeout(d time.Duration) Option {
 	return func(s *envSettings) { s.replicationTimeout = d }
 }
 
-// WithReplication chooses how the nodes of a cluster replicate
-// (server.ReplicationPeers, the default, or server.ReplicationRaft).
+// WithReplication sets NodeOptions.Replication: server.ReplicationRaft
+// makes even a single node a Raft cluster (a cluster of several nodes
+// always is one).
 func WithReplication(mode string) Option {
 	return func(s *envSettings) { s.replication = mode }
 }

@@ -195,3 +195,10 @@ func (r *raw) expectClosed() {
 		require.False(r.t, ne.Timeout(), "connection still open: %v", err)
 	}
 }
+
+// waitCurrent waits until n serves clients again after a restart: it has
+// caught up with its cluster (server.Node.Current).
+func waitCurrent(t testing.TB, n *Node) {
+	t.Helper()
+	require.Eventually(t, n.Current, 10*time.Second, 5*time.Millisecond, "node %s never caught up", n.Addr())
+}

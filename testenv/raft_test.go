@@ -168,6 +168,7 @@ func TestRaftWrongPINsAreTheClusters(t *testing.T) {
 	}
 	env.Nodes[1].Kill()
 	require.NoError(t, env.Nodes[1].Restart())
+	waitCurrent(t, env.Nodes[1])
 	c1 := dialNode(t, env, env.Nodes[1])
 	requireCode(t, c1.Call(ctxT(t), wire.OpLogin, right, nil), ck.CKR_PIN_LOCKED)
 

@@ -15,11 +15,11 @@ const raftUsage = `raft add|remove --dir DIR NODE
        keyhold raft recover --node-dir NODEDIR --members ADDR[,ADDR...]
 
 Changes the membership of a cluster of keyhold serve processes that
-replicate with Raft (serve --replication raft --peers ...). See
+replicate with Raft (serve --peers ...). See
 docs/storage.md.
 
   add NODE      adds the node listening on NODE (started with serve --join,
-                the same DIR's cluster files and --replication raft) as a
+                the same DIR's cluster files) as a
                 voting member; it catches up from the others
   remove NODE   removes the node at NODE from the cluster
   recover       after a quorum was lost for good (a majority of the nodes

@@ -75,19 +75,16 @@ in --peers (the list may include the process's own address), all with the same
 
 The first process creates the cluster's PKI and secrets in DIR (atomically:
 processes started at once agree), the others load them; each writes the same
-keyhold.yaml, listing every node. Every change is replicated to every live
-node before it is acknowledged; a process that is killed and started again
-catches up from the others before it serves.
-
---replication raft replicates with Raft instead (an opt-in; see
-docs/storage.md): a change is committed by a majority of the nodes, a node
-cut off from the majority refuses changes and keeps signing, and a process
-killed and started again resumes from its directory. Give it to every
-process of the cluster, the first time and every time. A process started
-later with --join (and the cluster's members in --peers) waits until
+keyhold.yaml, listing every node. The nodes replicate with Raft (see
+docs/storage.md): a change is committed by a majority of the nodes before
+it is acknowledged, a node cut off from the majority refuses changes and
+keeps signing, and a process killed and started again resumes from its
+directory and catches up from the others. A process started later with
+--join (and the cluster's members in --peers) waits until
 "keyhold raft add --dir DIR HOST:PORT" adds it; "keyhold raft remove" and
 "keyhold raft recover" change the membership and recover a cluster that
-lost its quorum (keyhold raft -h).
+lost its quorum (keyhold raft -h). A lone node started with
+--replication raft is a one-member cluster that others may join later.
 
 flags:
 `
@@ -125,8 +122,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&o.workers, "workers", 0, "workers per node (0: the number of CPUs)")
 	fs.DurationVar(&o.retention, "invalidation-retention", 0, "keep destroyed objects invalidated this long, for the SO to reactivate or purge (keyhold keys invalidated); 0 destroys at once")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics and a health check on /healthz (200 while every node serves clients)")
-	fs.StringVar(&o.replication, "replication", server.ReplicationPeers, "how the nodes of a cluster replicate: peers (push to every live node, the default) or raft (committed by a majority; see docs/storage.md)")
-	fs.BoolVar(&o.join, "join", false, "with --replication raft and --peers: start a node that joins the running cluster of its peers (keyhold raft add) instead of bootstrapping one")
+	fs.StringVar(&o.replication, "replication", "", "raft: replicate with Raft even a lone node, for others to join later (nodes with --peers or --nodes always do; see docs/storage.md)")
+	fs.BoolVar(&o.join, "join", false, "with --peers: start a node that joins the running cluster of its peers (keyhold raft add) instead of bootstrapping one")
 	fs.StringVar(&o.enroll, "enroll", "", "create client entry `NAME` and write its setup password to DIR/NAME.setup instead of a ready credential")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -192,11 +189,11 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer) error {
 			return fmt.Errorf("--enroll %q: the name must be a plain file name", o.enroll)
 		}
 	}
-	if o.replication != server.ReplicationPeers && o.replication != server.ReplicationRaft {
-		return fmt.Errorf("--replication %q: want %s or %s", o.replication, server.ReplicationPeers, server.ReplicationRaft)
+	if o.replication != "" && o.replication != server.ReplicationRaft {
+		return fmt.Errorf("--replication %q: the only value is %s", o.replication, server.ReplicationRaft)
 	}
-	if o.join && (o.peers == "" || o.replication != server.ReplicationRaft) {
-		return errors.New("--join goes with --peers and --replication raft")
+	if o.join && o.peers == "" {
+		return errors.New("--join goes with --peers")
 	}
 	if o.peers != "" {
 		return serveClusterMember(ctx, o, dir, names, ps, stdout)
@@ -484,9 +481,7 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		defer metrics.stop()
 		fmt.Fprintf(stdout, "keyhold: metrics on http://%s/metrics, health on http://%s/healthz\n", addr, addr)
 	}
-	if o.replication == server.ReplicationRaft {
-		reportLeadership(ctx, node, self, stdout)
-	}
+	reportLeadership(ctx, node, self, stdout)
 	<-ctx.Done()
 	return node.Close()
 }

@@ -2,8 +2,8 @@ package wire
 
 import "github.com/keyhold/keyhold/ck"
 
-// Peer operations are spoken only between the nodes of one cluster, to
-// replicate partition state (HA cloning). They are not part of the client
+// Peer operations are spoken only between the nodes of one cluster, which
+// replicate partition state through Raft. They are not part of the client
 // protocol: Known reports false for them, a node refuses them on a client's
 // connection, and refuses client operations on a peer's. A peer
 // authenticates with a certificate from the node CA that carries
@@ -12,20 +12,15 @@ import "github.com/keyhold/keyhold/ck"
 // Peer messages carry secrets a client never sees (key material in object
 // records, PIN hashes), which is why they travel only on peer connections.
 const (
-	// OpPeerJoin: a node that starts or restarts asks a peer to bring it up
-	// to date. The peer pushes its whole state to it with OpPeerApply and
-	// answers once that is done, so that the node serves clients only after
-	// it has caught up.
+	// OpPeerJoin: a membership change (PeerJoinRequest): add a node to
+	// the cluster as a voting member, or remove one. Only the leader does
+	// it.
 	OpPeerJoin Op = 64
-	// OpPeerApply: merge changes (objects, destroyed handles, PIN states,
-	// results of deduplicated requests) into the receiver's partitions. A
-	// node sends one for every state change before it answers the client,
-	// and a series of them to push its whole state to a peer that rejoins.
+	// OpPeerApply: a follower's change (objects, destroyed handles, PIN
+	// states, client entries, claims and results of deduplicated requests)
+	// for the leader to append to the cluster's log. An empty one asks the
+	// leader how far it has applied, for the follower to catch up.
 	OpPeerApply Op = 65
-	// OpPeerClaim: before acting on a request that carries an OpID, a node
-	// claims the OpID on its peers, so that a retry of the request sent to
-	// another node waits for the first result instead of acting again.
-	OpPeerClaim Op = 66
 )
 
 // PeerCertificateURI marks a node's peer certificate (a URI SAN), issued by
@@ -37,7 +32,6 @@ const PeerCertificateURI = "urn:keyhold:peer"
 var peerOpNames = map[Op]string{
 	OpPeerJoin:  "PeerJoin",
 	OpPeerApply: "PeerApply",
-	OpPeerClaim: "PeerClaim",
 }
 
 // Peer reports whether o is a node-to-node operation.
@@ -46,31 +40,34 @@ func (o Op) Peer() bool {
 	return ok
 }
 
-// PeerJoinRequest asks a peer to push its whole state to the sender.
+// PeerJoinRequest adds the node at Address to the cluster as a voting
+// member, or removes it (Remove). Only the leader does it; the others
+// refuse with CodeNoQuorum.
 type PeerJoinRequest struct {
-	// Address is the sender's address as its peers know it (the one in
-	// their peer lists).
+	// Address is the node's listen address, which is its Raft identity.
 	Address string `cbor:"1,keyasint"`
-	// Raft, to a node that replicates with Raft: add the node at Address
-	// to the cluster as a voting member, or remove it (Remove). Only the
-	// leader does it; the others refuse with CodeNoQuorum.
+	// Raft is always true: it tells this request from the whole-state
+	// pushes of the replication that Raft replaced, which are refused.
 	Raft   bool `cbor:"2,keyasint,omitempty"`
 	Remove bool `cbor:"3,keyasint,omitempty"`
 }
 
-// PeerJoinReply says the peer has pushed its whole state.
+// PeerJoinReply says the membership changed.
 type PeerJoinReply struct{}
 
-// PeerApplyRequest carries changes to merge. Every merge is idempotent and
-// order-independent (see testenv/internal/token), so a message may be applied
-// twice, late, or after a newer one.
+// PeerApplyRequest carries changes to merge: one entry of the cluster's
+// Raft log. Every merge is idempotent and order-independent (see
+// server/internal/token), so an entry may be applied twice, or after a
+// newer one, with no harm.
 type PeerApplyRequest struct {
 	Partition uint32       `cbor:"1,keyasint"`
 	Objects   []PeerObject `cbor:"2,keyasint,omitempty"` // created or changed
 	Destroyed []uint64     `cbor:"3,keyasint,omitempty"` // handles of destroyed objects
 	PINs      []PeerPIN    `cbor:"4,keyasint,omitempty"`
 	Results   []PeerResult `cbor:"5,keyasint,omitempty"` // results of requests with an OpID
-	Released  []PeerOpKey  `cbor:"6,keyasint,omitempty"` // claims given up without acting
+	// Claims say that a node is about to act on a request with an OpID
+	// (key 6 was the replaced replication's released claims).
+	Claims []PeerClaim `cbor:"8,keyasint,omitempty"`
 	// Clients are client entries (enrollment). They belong to the node, not
 	// to a partition: a request that carries only clients may name
 	// partition 0.
@@ -136,28 +133,18 @@ type PeerResult struct {
 	Expires int64          `cbor:"5,keyasint"` // Unix milliseconds after which it may be forgotten
 }
 
-// PeerClaimRequest claims an OpID before the sender acts on its request.
-type PeerClaimRequest struct {
+// PeerClaim says that the node that wrote it is about to act on the request
+// Key names. In the cluster's log the first claim of a request wins on every
+// node: a retry of the request that reaches another node meanwhile waits for
+// the winner's result (PeerApplyRequest.Results) instead of acting again.
+type PeerClaim struct {
 	Key PeerOpKey `cbor:"1,keyasint"`
-}
-
-// Claim outcomes.
-const (
-	// ClaimGranted: the receiver knew nothing of the request; it now waits
-	// for the sender's result before acting on a retry.
-	ClaimGranted uint8 = 0
-	// ClaimDone: the request already ran; Result is its outcome, which the
-	// sender answers with instead of acting.
-	ClaimDone uint8 = 1
-	// ClaimBusy: another node is acting on the request right now; the sender
-	// acts on nothing and answers CodeBusy, so that the client tries again.
-	ClaimBusy uint8 = 2
-)
-
-// PeerClaimReply answers a claim.
-type PeerClaimReply struct {
-	Status uint8       `cbor:"1,keyasint"`
-	Result *PeerResult `cbor:"2,keyasint,omitempty"`
+	// Token is the claimant's random name for this attempt: it tells a
+	// node whether the first claim is its own.
+	Token uint64 `cbor:"2,keyasint"`
+	// Expires is when the claim may be given up (Unix milliseconds): the
+	// claimant is presumed dead.
+	Expires int64 `cbor:"3,keyasint"`
 }
 
 // PeerClient is one client entry, as the nodes of a cluster replicate it
