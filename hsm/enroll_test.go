@@ -3,9 +3,11 @@ package hsm_test
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -57,10 +59,13 @@ func TestEnrollLifecycle(t *testing.T) {
 	assert.Equal(t, "web-1", enr.Credential.Name)
 	assert.Contains(t, []string{env.Nodes[0].Addr(), env.Nodes[1].Addr()}, enr.Node)
 	assert.NotContains(t, enr.Credential.Certificate+enr.Credential.PrivateKey, pw)
+	// Committed by the cluster before the answer; applied on every node
+	// within moments.
 	for _, n := range env.Nodes {
-		info, ok := n.Client("web-1")
-		require.True(t, ok)
-		assert.True(t, info.Enrolled, n.Addr())
+		require.Eventually(t, func() bool {
+			info, ok := n.Client("web-1")
+			return ok && info.Enrolled
+		}, 10*time.Second, 5*time.Millisecond, n.Addr())
 	}
 
 	// The credential works with the engine, and node by node.
@@ -88,7 +93,11 @@ func TestEnrollLifecycle(t *testing.T) {
 
 	require.NoError(t, hsm.RetireCertificate(ctx(t), cur, enr.Certificate))
 	for _, n := range env.Nodes {
-		require.ErrorIs(t, hsm.PingNode(ctx(t), old, n.Addr()), hsm.ErrClientRevoked, n.Addr())
+		// The node that retired it refuses it at once; the others once
+		// they applied the change, within moments.
+		require.Eventually(t, func() bool {
+			return errors.Is(hsm.PingNode(ctx(t), old, n.Addr()), hsm.ErrClientRevoked)
+		}, 10*time.Second, 5*time.Millisecond, n.Addr())
 		require.NoError(t, hsm.PingNode(ctx(t), cur, n.Addr()))
 	}
 	c, err := hsm.Open(ctx(t), env.Config)
