@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"slices"
 	"strings"
 	"sync"
@@ -43,11 +46,26 @@ func leaderOf(procs []*process, addrs []string) int {
 	return -1
 }
 
+// freezeSeconds is how long TestServeRaftClusterKillLeader stops a
+// follower with SIGSTOP (KEYHOLD_FREEZE_SECONDS, default 3).
+func freezeSeconds(t *testing.T) time.Duration {
+	v := os.Getenv("KEYHOLD_FREEZE_SECONDS")
+	if v == "" {
+		return 3 * time.Second
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(t, err, "KEYHOLD_FREEZE_SECONDS")
+	return time.Duration(n) * time.Second
+}
+
 // TestServeRaftClusterKillLeader runs a 3-process cluster replicating with
-// Raft, with 32 goroutines signing through the SDK and one generating keys,
-// and kills the leader with SIGKILL: no signature fails, a new leader is
-// elected, and afterwards every key whose generation was acknowledged is on
-// every node, the killed one started again included, each asked alone.
+// Raft, with 32 goroutines signing through the SDK and one generating keys.
+// It kills the leader with SIGKILL and starts it again, then stops a
+// follower with SIGSTOP for a while (KEYHOLD_FREEZE_SECONDS) and lets it go
+// on with SIGCONT: no signature fails, a new leader is elected, the stopped
+// node answers nothing while stopped and catches up after, and afterwards
+// every key whose generation was acknowledged is on every node exactly
+// once (no request acted twice), each node asked alone.
 func TestServeRaftClusterKillLeader(t *testing.T) {
 	const pin = "user-pin-1234"
 	dir := t.TempDir()
@@ -105,7 +123,14 @@ func TestServeRaftClusterKillLeader(t *testing.T) {
 			default:
 			}
 			label := fmt.Sprintf("generated-%d", i)
-			if _, err := part.GenerateKey(ctxT(t), hsm.KeySpec{Type: hsm.KeyEC, Label: label}); err == nil {
+			// Key generation has no attempt deadline (a slow RSA key is
+			// no failure): a call that went to the node about to stop
+			// waits for its caller's deadline, and the next one goes to
+			// a node that answers.
+			gctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := part.GenerateKey(gctx, hsm.KeySpec{Type: hsm.KeyEC, Label: label})
+			cancel()
+			if err == nil {
 				mu.Lock()
 				acked = append(acked, label)
 				mu.Unlock()
@@ -126,13 +151,33 @@ func TestServeRaftClusterKillLeader(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return signed.Load() >= signedAtKill+2000 && ackedCount() >= ackedAtKill+3
 	}, 60*time.Second, 10*time.Millisecond)
+	t.Logf("killed %s", addrs[killed])
+	procs[killed] = start(killed)
+
+	// A follower stops, as a process under SIGSTOP or a host whose network
+	// is black-holed: the two others keep a majority, and the engine's
+	// attempt deadline moves its callers to them.
+	var frozen int
+	require.Eventually(t, func() bool {
+		l := leaderOf(procs, addrs)
+		frozen = (l + 1) % len(procs)
+		return l >= 0
+	}, 20*time.Second, 10*time.Millisecond)
+	require.NoError(t, procs[frozen].cmd.Process.Signal(syscall.SIGSTOP))
+	t.Logf("stopped %s", addrs[frozen])
+	signedAtStop, ackedAtStop := signed.Load(), ackedCount()
+	pause := time.NewTimer(freezeSeconds(t))
+	<-pause.C
+	require.NoError(t, procs[frozen].cmd.Process.Signal(syscall.SIGCONT))
+	require.Greater(t, signed.Load(), signedAtStop, "signing went on while a follower was stopped")
+	require.Greater(t, ackedCount(), ackedAtStop, "the majority committed keys while a follower was stopped")
+	require.Eventually(t, func() bool {
+		return ackedCount() >= ackedAtStop+6
+	}, 60*time.Second, 10*time.Millisecond)
 	close(stop)
 	workers.Wait()
 	assert.Zero(t, failed.Load(), "failed signatures; first: %v", firstErr.Load())
 	t.Logf("%d signatures, %d keys acknowledged", signed.Load(), ackedCount())
-
-	t.Logf("killed %s", addrs[killed])
-	procs[killed] = start(killed)
 	mu.Lock()
 	labels := slices.Clone(acked)
 	mu.Unlock()
@@ -150,7 +195,7 @@ func TestServeRaftClusterKillLeader(t *testing.T) {
 				count = len(found.Objects)
 				return err == nil && count == 1
 			}, 20*time.Second, 10*time.Millisecond)
-			require.True(t, ok, "key %s on node %s (killed %s): %d found", l, a, addrs[killed], count)
+			require.True(t, ok, "key %s on node %s (killed %s, stopped %s): %d found", l, a, addrs[killed], addrs[frozen], count)
 		}
 	}
 }
