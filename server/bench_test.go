@@ -82,12 +82,10 @@ func BenchmarkSignP256(b *testing.B) {
 	})
 }
 
-// BenchmarkClusterSignP256 is ECDSA P-256 signing on a 3-node cluster, 32
-// callers spread over the nodes, in memory and durable: storage must not
-// slow signing down.
-//
-//	go test ./server -run '^$' -bench ClusterSignP256 -benchtime 3s
-func BenchmarkClusterSignP256(b *testing.B) {
+// clusterModes runs a benchmark on a 3-node Raft cluster in memory, and on
+// a durable one (each node's file and Raft log fsynced), with a client
+// connection to each node.
+func clusterModes(b *testing.B, run func(b *testing.B, conns []*wire.Conn)) {
 	for _, durable := range []bool{false, true} {
 		name := "memory"
 		if durable {
@@ -114,6 +112,39 @@ func BenchmarkClusterSignP256(b *testing.B) {
 				}
 				defer conns[i].Close()
 			}
+			run(b, conns)
+		})
+	}
+}
+
+// BenchmarkClusterGenerateP256 is key generation on a 3-node Raft cluster,
+// one request at a time, through each node in turn: a key is committed by
+// a majority (and, durable, fsynced by each of them) before the reply.
+//
+//	go test ./server -run '^$' -bench ClusterGenerateP256 -benchtime 300x
+func BenchmarkClusterGenerateP256(b *testing.B) {
+	clusterModes(b, func(b *testing.B, conns []*wire.Conn) {
+		ticket := login(b, conns[0], 1, ck.CKU_USER, "user-pin-1234")
+		var lat []time.Duration
+		i := 0
+		for b.Loop() {
+			start := time.Now()
+			genP256(b, conns[i%len(conns)], ticket)
+			lat = append(lat, time.Since(start))
+			i++
+		}
+		reportLatency(b, lat)
+	})
+}
+
+// BenchmarkClusterSignP256 is ECDSA P-256 signing on a 3-node cluster, 32
+// callers spread over the nodes, in memory and durable: storage must not
+// slow signing down.
+//
+//	go test ./server -run '^$' -bench ClusterSignP256 -benchtime 3s
+func BenchmarkClusterSignP256(b *testing.B) {
+	clusterModes(b, func(b *testing.B, conns []*wire.Conn) {
+		{
 			ticket := login(b, conns[0], 1, ck.CKU_USER, "user-pin-1234")
 			kp := genP256(b, conns[0], ticket)
 			digest := sha256.Sum256([]byte("benchmark"))
@@ -132,6 +163,6 @@ func BenchmarkClusterSignP256(b *testing.B) {
 					}
 				}
 			})
-		})
-	}
+		}
+	})
 }

@@ -86,6 +86,7 @@ func (n *Node) once(c *conn, p *partition, op wire.Op, acc token.Access, id wire
 			return n.lead(p, k, e, fn)
 		}
 		// A repeat: wait for the first request, here or on another node.
+		n.stats.dedupWaits.Add(1)
 		if reply, err, again := n.dedup.wait(e, claimWait, n.closing); !again {
 			return reply, err
 		}
@@ -117,6 +118,7 @@ func (n *Node) lead(p *partition, k dedupKey, e *dedupEntry, fn func(*change) (a
 			// Another node claimed it first: its result, which reaches
 			// this node with its change, is the answer.
 			finished = true
+			n.stats.dedupWaits.Add(1)
 			reply, err, again := n.dedup.wait(e, claimWait, n.closing)
 			if again {
 				return nil, errBusy
@@ -147,19 +149,24 @@ func (n *Node) lead(p *partition, k dedupKey, e *dedupEntry, fn func(*change) (a
 }
 
 // claim commits a claim of k and reports whether it was the first claim of
-// k that this node applied, which is the same claim on every node. A claim
-// whose fate this node could not learn in time counts as lost: the client
-// is answered busy, and retries.
+// k in the cluster's log, as the leader applied it (the same claim wins on
+// every node). A claim whose fate this node could not learn counts as lost:
+// the client is answered busy, and retries.
 func (n *Node) claim(p *partition, k dedupKey, e *dedupEntry) (bool, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 	tok := binary.LittleEndian.Uint64(b[:]) | 1
 	n.dedup.own(e, tok)
 	claim := wire.PeerClaim{Key: peerKey(k), Token: tok, Expires: time.Now().Add(claimWait).UnixMilli()}
-	if err := n.commitRaft(records{partition: p.id, claims: []wire.PeerClaim{claim}}); err != nil {
+	claimants, err := n.commitRaftClaims(records{partition: p.id, claims: []wire.PeerClaim{claim}})
+	if err != nil {
 		return false, err
 	}
-	switch n.dedup.won(e) {
+	var winner uint64
+	if len(claimants) == 1 {
+		winner = claimants[0]
+	}
+	switch n.dedup.settle(e, winner) {
 	case claimWon:
 		return true, nil
 	case claimLost:

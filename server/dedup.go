@@ -277,6 +277,28 @@ func (d *dedupCache) won(e *dedupEntry) int {
 	return claimLost
 }
 
+// claimantOf returns the token of the first claim of k applied here, 0 when
+// none is known.
+func (d *dedupCache) claimantOf(k dedupKey) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e := d.lookupLocked(k, time.Now()); e != nil {
+		return e.claimant
+	}
+	return 0
+}
+
+// settle records the claimant of this node's entry e as the leader applied
+// it, ahead of this node's own apply, and tells the outcome (see won).
+func (d *dedupCache) settle(e *dedupEntry, claimant uint64) int {
+	d.mu.Lock()
+	if e.claimant == 0 {
+		e.claimant = claimant
+	}
+	d.mu.Unlock()
+	return d.won(e)
+}
+
 // claimed applies a claim from the cluster's log: the first claim of a
 // request is its claimant on every node.
 func (d *dedupCache) claimed(k dedupKey, c *wire.PeerClaim) {
@@ -320,7 +342,9 @@ func (d *dedupCache) resolve(k dedupKey, res *wire.PeerResult) {
 	case e == nil:
 		e = d.addLocked(k, entryDone, expires)
 		close(e.done)
-	case e.state == entryClaimed:
+	case e.state == entryClaimed, e.state == entryRunning && e.claimant != 0 && e.claimant != e.token:
+		// Another node's claim came first (this node may still be
+		// committing its own, which lost): its result is the answer.
 		defer close(e.done)
 	default:
 		// Running here (two nodes acted at once after a lost claim) or

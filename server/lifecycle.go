@@ -205,6 +205,10 @@ type Stats struct {
 	// BadRecords counts replicated records it could not apply (a bug, or
 	// an entry of another cluster).
 	BadRecords uint64
+	// DedupWaits counts requests that waited for the result of an earlier
+	// attempt with the same OpID, on this node or another, instead of
+	// acting.
+	DedupWaits uint64
 	// Enrolls counts Enroll requests received, whatever their outcome.
 	Enrolls uint64
 }
@@ -212,7 +216,7 @@ type Stats struct {
 type counters struct {
 	accepted, handshakeFailures, protocolErrors, requests, busy, panics atomic.Uint64
 	droppedReplies, peerRequests, replications, replicationFailures     atomic.Uint64
-	catchUps, badRecords                                                atomic.Uint64
+	catchUps, badRecords, dedupWaits                                    atomic.Uint64
 	enrolls, storageFailures, overCap                                   atomic.Uint64
 }
 
@@ -253,5 +257,6 @@ func (n *Node) Stats() Stats {
 		CatchUps:            n.stats.catchUps.Load(),
 		Enrolls:             n.stats.enrolls.Load(),
 		BadRecords:          n.stats.badRecords.Load(),
+		DedupWaits:          n.stats.dedupWaits.Load(),
 	}
 }

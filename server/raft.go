@@ -159,7 +159,11 @@ func (n *Node) startRaft(addr net.Addr, setup *raftSetup) (*raftNode, error) {
 	cfg.HeartbeatTimeout = 500 * time.Millisecond
 	cfg.ElectionTimeout = 500 * time.Millisecond
 	cfg.LeaderLeaseTimeout = 250 * time.Millisecond
-	cfg.CommitTimeout = 10 * time.Millisecond
+	// A follower learns that an entry is committed with the leader's next
+	// message, which an idle leader sends after CommitTimeout: it bounds
+	// how long a follower that catches up waits, at the cost of a small
+	// message per follower every few milliseconds.
+	cfg.CommitTimeout = 2 * time.Millisecond
 	// A durable node's state is its file, which already holds every entry
 	// up to its applied index: restoring a snapshot over it would only
 	// redo work. An in-memory node rebuilds from the snapshot and the log.
@@ -237,16 +241,27 @@ func (rn *raftNode) close() {
 // commitRaft commits the records of a change through Raft: every node,
 // this one included, stores them when it applies the entry.
 func (n *Node) commitRaft(r records) error {
+	_, err := n.commitRaftClaims(r)
+	return err
+}
+
+// commitRaftClaims is commitRaft that also returns, for each claim of r,
+// the token of the claim that won (the first of its request in the log).
+func (n *Node) commitRaftClaims(r records) ([]uint64, error) {
 	if len(r.objects)+len(r.destroyed)+len(r.pins)+len(r.results)+len(r.clients)+len(r.claims) == 0 {
-		return nil
+		return nil, nil
 	}
 	rf := n.raft()
 	if rf == nil {
-		return errNoQuorum
+		return nil, errNoQuorum
 	}
 	req := r.request()
 	n.stats.replications.Add(1)
-	return rf.commit(&req)
+	claimants, err := rf.commit(&req)
+	if err != nil {
+		n.stats.replicationFailures.Add(1)
+	}
+	return claimants, err
 }
 
 // leader returns the address of the leader this node knows of, "" when
@@ -289,46 +304,50 @@ func (rn *raftNode) writable() bool {
 }
 
 // commit makes a change an entry of the cluster's log and returns once a
-// majority has it and this node has applied it. While the cluster elects
-// a leader it tries again, within the commit timeout.
-func (rn *raftNode) commit(req *wire.PeerApplyRequest) error {
+// majority has it and the leader has applied it, with the winning token of
+// each of its claims. It does not wait for this node to apply it: the node
+// acted on its own copy already, and a node that is asked for what it has
+// not applied catches up first (see readsState). While the cluster elects a
+// leader it tries again, within the commit timeout; an entry sent twice
+// merges to the same state.
+func (rn *raftNode) commit(req *wire.PeerApplyRequest) ([]uint64, error) {
 	deadline := time.Now().Add(DefaultCommitTimeout)
 	backoff := 10 * time.Millisecond
 	for {
-		idx, err := rn.submit(req, deadline)
+		claimants, err := rn.submit(req, deadline)
 		if err == nil {
-			rn.waitApplied(idx, deadline)
-			return nil
+			return claimants, nil
 		}
 		if errors.Is(err, errStorage) || rn.r.State() == raft.Shutdown || time.Now().Add(backoff).After(deadline) {
-			return err
+			return nil, err
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
 		case <-rn.n.closing:
 			t.Stop()
-			return errShuttingDown
+			return nil, errShuttingDown
 		}
 		backoff = min(2*backoff, 200*time.Millisecond)
 	}
 }
 
 // submit appends req through the leader: directly on the leader, else
-// forwarded to it. It returns the entry's index.
-func (rn *raftNode) submit(req *wire.PeerApplyRequest, deadline time.Time) (uint64, error) {
+// forwarded to it. It returns the winning token of each claim of req.
+func (rn *raftNode) submit(req *wire.PeerApplyRequest, deadline time.Time) ([]uint64, error) {
 	if rn.r.State() == raft.Leader {
-		return rn.leaderApply(req, time.Until(deadline))
+		_, claimants, err := rn.leaderApply(req, time.Until(deadline))
+		return claimants, err
 	}
 	addr := rn.leader()
 	if addr == "" {
-		return 0, errNoQuorum
+		return nil, errNoQuorum
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	c, err := rn.forwardConn(ctx, addr)
 	if err != nil {
-		return 0, errNoQuorum
+		return nil, errNoQuorum
 	}
 	var rep wire.PeerApplyReply
 	if err := c.Call(ctx, wire.OpPeerApply, req, &rep); err != nil {
@@ -337,29 +356,38 @@ func (rn *raftNode) submit(req *wire.PeerApplyRequest, deadline time.Time) (uint
 			rn.dropForward(c)
 		}
 		if errors.As(err, &ce) && ce.RV == errStorage.RV {
-			return 0, errStorage
+			return nil, errStorage
 		}
-		return 0, errNoQuorum
+		return nil, errNoQuorum
 	}
-	return rep.Index, nil
+	return rep.Claimants, nil
 }
 
-// leaderApply appends req to the log on the leader.
-func (rn *raftNode) leaderApply(req *wire.PeerApplyRequest, timeout time.Duration) (uint64, error) {
+// leaderApply appends req to the log on the leader. It returns once the
+// entry is committed and applied here, with its index and the winning
+// token of each of its claims.
+func (rn *raftNode) leaderApply(req *wire.PeerApplyRequest, timeout time.Duration) (uint64, []uint64, error) {
 	data, err := wire.Marshal(req)
 	if err != nil {
-		return 0, errInternal
+		return 0, nil, errInternal
 	}
 	data = seal(rn.sealer, data, adEntry)
 	f := rn.r.Apply(data, max(timeout, time.Millisecond))
 	if err := f.Error(); err != nil {
-		return 0, errNoQuorum
+		return 0, nil, errNoQuorum
 	}
-	if err, ok := f.Response().(error); ok && err != nil {
-		return 0, err
+	switch r := f.Response().(type) {
+	case error:
+		return 0, nil, r
+	case applied:
+		return f.Index(), r.claimants, nil
 	}
-	return f.Index(), nil
+	return f.Index(), nil, nil
 }
+
+// applied is what the state machine answers for an entry it applied: the
+// winning token of each of the entry's claims.
+type applied struct{ claimants []uint64 }
 
 // forwardConn returns a connection to the leader at addr.
 func (rn *raftNode) forwardConn(ctx context.Context, addr string) (*wire.Conn, error) {
@@ -523,11 +551,11 @@ func (rn *raftNode) peerApply(req *wire.PeerApplyRequest) (any, error) {
 		}
 		return wire.PeerApplyReply{Index: rn.applied.Load()}, nil
 	}
-	idx, err := rn.leaderApply(req, DefaultCommitTimeout)
+	idx, claimants, err := rn.leaderApply(req, DefaultCommitTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return wire.PeerApplyReply{Index: idx}, nil
+	return wire.PeerApplyReply{Index: idx, Claimants: claimants}, nil
 }
 
 // raftFSM applies the cluster's log to the node's state.
@@ -564,7 +592,16 @@ func (f *raftFSM) Apply(l *raft.Log) any {
 		return err
 	}
 	rn.setApplied(l.Index)
-	return nil
+	if len(req.Claims) == 0 {
+		return nil
+	}
+	out := applied{claimants: make([]uint64, len(req.Claims))}
+	for i := range req.Claims {
+		if k, ok := keyOf(req.Claims[i].Key); ok {
+			out.claimants[i] = n.dedup.claimantOf(k)
+		}
+	}
+	return out
 }
 
 // done records that the entry at idx is applied, with nothing to store.

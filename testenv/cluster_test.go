@@ -25,6 +25,15 @@ func dialNode(t testing.TB, env *Env, n *Node) *wire.Conn {
 	return conn
 }
 
+// dialCert opens a client connection to node n with certificate cert.
+func dialCert(t testing.TB, env *Env, n *Node, cert tls.Certificate) *wire.Conn {
+	t.Helper()
+	conn, err := wire.Dial(ctxT(t), n.Addr(), clientTLS(t, env, cert), wire.DialOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // dialAll opens a client connection to every node of env's cluster.
 func dialAll(t testing.TB, env *Env) []*wire.Conn {
 	t.Helper()
@@ -277,6 +286,28 @@ func TestClusterDedupAfterLostReply(t *testing.T) {
 	assert.NotEqual(t, first, second)
 }
 
+// TestClusterDedupFollowsTheClientEntry: a retry sent with another
+// certificate of the same client entry (as after ppin rotate), to another
+// node, gets the first result: deduplication is keyed by the entry.
+func TestClusterDedupFollowsTheClientEntry(t *testing.T) {
+	env := Start(t, WithNodes(3))
+	cs := dialAll(t, env)
+	p := env.PartitionID
+	ticket := login(t, cs[0], p, ck.CKU_USER, env.UserPIN)
+	env.Nodes[0].DropReplies(wire.OpGenerateKeyPair, 1)
+	req := genP256Request(t, p, ticket, "rotated", newOpID(t))
+	err := cs[0].Call(ctxT(t), wire.OpGenerateKeyPair, req, nil)
+	require.True(t, wire.IsTransport(err), "want a lost reply, got %v", err)
+
+	_, rotated, err := env.PKI.ClientCredential(env.Credential.Name)
+	require.NoError(t, err)
+	c := dialCert(t, env, env.Nodes[1], rotated)
+	req.Ticket = login(t, c, p, ck.CKU_USER, env.UserPIN) // tickets are bound to the certificate
+	var again wire.GenerateKeyPairReply
+	require.NoError(t, c.Call(ctxT(t), wire.OpGenerateKeyPair, req, &again))
+	assert.Equal(t, []uint64{again.Public, again.Private}, find(t, cs[2], p, ticket, ck.Template{ck.String(ck.CKA_LABEL, "rotated")}))
+}
+
 // TestClusterDedupRetryWhileRunning: a retry that reaches another node while
 // the first node is still acting waits for the first result.
 func TestClusterDedupRetryWhileRunning(t *testing.T) {
@@ -299,7 +330,7 @@ func TestClusterDedupRetryWhileRunning(t *testing.T) {
 	wg.Go(func() { assert.NoError(t, cs[0].Call(ctxT(t), wire.OpGenerateKeyPair, req, &first)) })
 	<-claimed
 	wg.Go(func() { assert.NoError(t, cs[1].Call(ctxT(t), wire.OpGenerateKeyPair, req, &retry)) })
-	time.Sleep(50 * time.Millisecond) // the retry is waiting on node 2
+	require.Eventually(t, func() bool { return env.Nodes[1].Stats().DedupWaits > 0 }, 10*time.Second, time.Millisecond, "the retry waits on node 2")
 	close(release)
 	wg.Wait()
 	env.Nodes[0].faults.SetAfterClaim(nil)

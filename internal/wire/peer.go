@@ -79,6 +79,9 @@ type PeerApplyRequest struct {
 // that holds it, for the follower to wait until it has applied it.
 type PeerApplyReply struct {
 	Index uint64 `cbor:"1,keyasint,omitempty"`
+	// Claimants holds, for each claim of the request, the token of the
+	// claim that won (the first of its request in the log).
+	Claimants []uint64 `cbor:"2,keyasint,omitempty"`
 }
 
 // PeerObject is an object's full record: handle, version and every
