@@ -183,7 +183,7 @@ type Stats struct {
 	AppliedIndex uint64
 
 	// Ready reports whether the node serves clients: it is listening and,
-	// in a cluster, has caught up with its peers.
+	// in a cluster, has caught up with its leader since it started.
 	Ready bool
 	// LivePeers is the number of the other members of its Raft cluster
 	// while it knows a leader, 0 while it knows none (it is cut off from
@@ -248,7 +248,7 @@ func (n *Node) Stats() Stats {
 		BusyReplies:         n.stats.busy.Load(),
 		Panics:              n.stats.panics.Load(),
 		DroppedReplies:      n.stats.droppedReplies.Load(),
-		Ready:               n.ready.Load(),
+		Ready:               n.ready.Load() && (!n.raftMode || n.caughtUp.Load()),
 		LivePeers:           live,
 		PeerRequests:        n.stats.peerRequests.Load(),
 		Replications:        n.stats.replications.Load(),

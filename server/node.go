@@ -410,6 +410,9 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 			if rn, err = n.startRaft(ln.Addr(), n.raftSetup); err == nil {
 				n.raftMode = true
 				n.rf.Store(rn)
+				// The first members of a new cluster start together and
+				// empty: none has anything to catch up with.
+				n.caughtUp.Store(rn.fresh)
 			}
 		}
 		if err != nil {

@@ -133,6 +133,10 @@ type raftNode struct {
 	notifyMu    sync.Mutex
 	notify      chan struct{}
 
+	// fresh is set when the node started a new cluster's log: it has
+	// nothing to catch up with.
+	fresh bool
+
 	// fwd is the connection to the leader that followers' changes go
 	// over.
 	fwdMu   sync.Mutex
@@ -212,6 +216,7 @@ func (n *Node) startRaft(addr net.Addr, setup *raftSetup) (*raftNode, error) {
 		return fail(fmt.Errorf("server: raft: %w", err))
 	}
 	rn.r = r
+	rn.fresh = !existing && len(setup.bootstrap) > 0 && rn.applied.Load() == 0
 	if !existing && len(setup.bootstrap) > 0 {
 		var c raft.Configuration
 		for _, a := range setup.bootstrap {

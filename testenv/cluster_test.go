@@ -378,11 +378,11 @@ func TestClusterCatchUp(t *testing.T) {
 			requireCode(t, cs[1].Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: p, User: ck.CKU_USER, PIN: []byte("wrong-pin-000")}, nil), ck.CKR_PIN_INCORRECT)
 
 			require.NoError(t, down.Restart())
-			assert.True(t, down.Stats().Ready)
 			// Its first client sees everything at once: until it has
 			// caught up with the leader, the node answers busy.
 			c := dialNode(t, env, down)
 			waitCurrent(t, down)
+			assert.True(t, down.Stats().Ready)
 			assert.Positive(t, down.Stats().CatchUps)
 			assert.Equal(t, []uint64{kp.Public, kp.Private}, find(t, c, p, ticket, ck.Template{ck.String(ck.CKA_LABEL, "while-"+fault)}))
 			l, err := label(t, c, p, ticket, before.Private)

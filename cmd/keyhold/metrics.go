@@ -54,9 +54,9 @@ var (
 	descBusy         = prometheus.NewDesc("keyhold_node_busy_total", "Requests answered busy without being started.", []string{"node"}, nil)
 	descConnections  = prometheus.NewDesc("keyhold_node_connections_open", "Connections open now.", []string{"node"}, nil)
 	descReady        = prometheus.NewDesc("keyhold_node_ready", "1 while the node serves clients.", []string{"node"}, nil)
-	descLivePeers    = prometheus.NewDesc("keyhold_node_live_peers", "Peers changes are replicated to now.", []string{"node"}, nil)
+	descLivePeers    = prometheus.NewDesc("keyhold_node_live_peers", "The other members of its Raft cluster while it knows a leader; 0 while it knows none.", []string{"node"}, nil)
 	descStorageFails = prometheus.NewDesc("keyhold_node_storage_failures_total", "Changes that could not be stored, and so were not acknowledged.", []string{"node"}, nil)
-	descReplFails    = prometheus.NewDesc("keyhold_node_replication_failures_total", "Pushes to a peer that failed or timed out.", []string{"node"}, nil)
+	descReplFails    = prometheus.NewDesc("keyhold_node_replication_failures_total", "Changes its cluster did not commit in time (no quorum), and so refused.", []string{"node"}, nil)
 	descHandshakes   = prometheus.NewDesc("keyhold_node_handshake_failures_total", "Connections closed because TLS failed.", []string{"node"}, nil)
 )
 
