@@ -28,29 +28,23 @@
 // NodeOptions.Peers makes a node one of a cluster of processes (`keyhold
 // serve --peers`).
 //
-// The nodes replicate every change (HA cloning): the node that serves a
-// request that creates, changes or destroys an object, changes a PIN, or
-// counts a wrong PIN, pushes the change to every live peer in parallel and
-// answers only once they acknowledged it, so a key created through one node is
-// usable through any other on the next call, and the PIN retry counter is the
-// cluster's. A peer that does not acknowledge in time is declared down and
-// brought up to date when it is back; a node that restarts catches up from
-// its peers before it serves clients again. Login tickets are accepted by
-// every node (the ticket keys are the cluster's), and deduplication of OpIDs
-// is cluster-wide: a retry sent to another node gets the first result. Peers
-// authenticate with node-CA certificates marked for peers, which clients
-// never hold. See replicate.go for the design and docs/protocol.md for the
-// peer operations.
-//
-// NodeOptions.Replication = ReplicationRaft (ClusterOptions.Replication,
-// `keyhold serve --replication raft`) replicates through hashicorp/raft
-// instead, an opt-in for now: a change is committed by a majority of the
-// cluster and applied by every node, with its log index, in one bbolt
-// transaction; a node cut off from the majority refuses changes
-// (wire.CodeNoQuorum) and keeps signing; wrong PINs are committed changes.
+// The nodes replicate through hashicorp/raft (raft.go, commit.go): the node
+// that serves a request that creates, changes or destroys an object,
+// changes a PIN, counts a wrong PIN or changes a client entry acts on its
+// copy and commits what changed as an entry of the cluster's log before it
+// answers; a majority stores it and every node applies it, with its log
+// index, in one bbolt transaction. A node cut off from the majority refuses
+// changes (wire.CodeNoQuorum) and keeps signing; a node that (re)starts
+// serves once it has caught up with its leader; a follower catches up
+// before it answers a search, an attribute read or partition information,
+// so a key created through one node is found through any other. Login
+// tickets are accepted by every node (the ticket keys are the cluster's),
+// and deduplication of OpIDs is cluster-wide: claims are log entries, and
+// a retry sent to another node gets the first result. Peers authenticate
+// with node-CA certificates marked for peers, which clients never hold.
 // Membership is changed with AddVoter and RemoveServer, and a cluster that
-// lost its quorum for good is recovered with RecoverCluster. See raft.go and
-// docs/storage.md.
+// lost its quorum for good is recovered with RecoverCluster. See
+// docs/storage.md and docs/protocol.md.
 //
 // # Client enrollment
 //
