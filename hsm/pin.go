@@ -3,6 +3,7 @@ package hsm
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -33,14 +34,15 @@ func (p *Partition) ConfiguredPIN() (string, error) {
 
 // ReadPINFile reads a PIN from a file that only its owner may read.
 func ReadPINFile(path string) (string, error) {
-	st, err := os.Stat(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("hsm: PIN file: %w", err)
 	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("%w: PIN file %s has mode %#o; run chmod 600 %s", ErrSecretsPermissions, path, perm, path)
+	defer f.Close()
+	if err := checkOwnerOnly(f, path, "PIN file"); err != nil {
+		return "", err
 	}
-	b, err := os.ReadFile(path)
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return "", fmt.Errorf("hsm: PIN file: %w", err)
 	}

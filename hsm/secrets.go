@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keyhold/keyhold/internal/atomicfile"
+	"github.com/keyhold/keyhold/internal/ownerfile"
 )
 
 // Secrets is the content of a client secrets file: the credentials this host
@@ -47,12 +48,8 @@ func ReadSecrets(path string) (*Secrets, error) {
 		return nil, fmt.Errorf("hsm: secrets: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("hsm: secrets: %w", err)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %#o; run chmod 600 %s", ErrSecretsPermissions, path, perm, path)
+	if err := checkOwnerOnly(f, path, ""); err != nil {
+		return nil, err
 	}
 	var s Secrets
 	dec := yaml.NewDecoder(f)
@@ -100,4 +97,23 @@ func WriteSecretsFile(path string, s *Secrets) error {
 		return err
 	}
 	return atomicfile.Write(path, data, 0o600)
+}
+
+// checkOwnerOnly refuses a secrets or PIN file that others than its owner
+// may read: on Unix by its mode, on Windows by its access control list
+// (internal/ownerfile). what, when not empty, names the kind of file in the
+// error.
+func checkOwnerOnly(f *os.File, path, what string) error {
+	err := ownerfile.Check(f, path)
+	var exposed *ownerfile.ExposedError
+	if errors.As(err, &exposed) {
+		if what != "" {
+			return fmt.Errorf("%w: %s %v", ErrSecretsPermissions, what, exposed)
+		}
+		return fmt.Errorf("%w: %v", ErrSecretsPermissions, exposed)
+	}
+	if err != nil {
+		return fmt.Errorf("hsm: %w", err)
+	}
+	return nil
 }

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark/backend"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/benchmark"
-	"github.com/keyhold/keyhold/internal/benchmark/backend"
 )
 
 // target is where a backend's keys live, which the parent prepares before

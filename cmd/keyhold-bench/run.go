@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyhold/keyhold/internal/benchmark"
-	"github.com/keyhold/keyhold/internal/benchmark/backend"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark/backend"
 )
 
 // options are the command line of a run.

@@ -12,8 +12,8 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/keyhold/keyhold/internal/benchmark"
-	"github.com/keyhold/keyhold/internal/benchmark/backend"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark/backend"
 )
 
 // A worker is this program started again to measure one backend, so that

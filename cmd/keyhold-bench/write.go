@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/keyhold/keyhold/internal/benchmark"
-	"github.com/keyhold/keyhold/internal/benchmark/report"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark/report"
 )
 
 // comparisons are the ratios the report computes: keyhold against what a Go

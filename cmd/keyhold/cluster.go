@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/internal/atomicfile"
+	"github.com/keyhold/keyhold/internal/ownerfile"
 	"github.com/keyhold/keyhold/server"
 )
 
@@ -148,12 +149,8 @@ func readCluster(path string) (*clusterState, error) {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s has mode %#o: it holds private keys and PINs; run chmod 600 %s", path, perm, path)
+	if err := ownerfile.Check(f, path); err != nil {
+		return nil, fmt.Errorf("%w: it holds private keys and PINs", err)
 	}
 	var st clusterState
 	dec := yaml.NewDecoder(f)

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/benchmark"
 	"github.com/keyhold/keyhold/signer"
 )
 

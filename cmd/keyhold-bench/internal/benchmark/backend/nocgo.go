@@ -5,7 +5,7 @@ package backend
 import (
 	"errors"
 
-	"github.com/keyhold/keyhold/internal/benchmark"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
 )
 
 // errNoCgo is what the PKCS#11 backends answer in a build without cgo, which

@@ -13,7 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 
-	"github.com/keyhold/keyhold/internal/benchmark"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
 )
 
 // Backend prepares measurements of one way of signing and decrypting.

@@ -16,7 +16,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
-	"github.com/keyhold/keyhold/internal/benchmark"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
 )
 
 // The chart's geometry, in pixels at chartDPI. Panels keep one size

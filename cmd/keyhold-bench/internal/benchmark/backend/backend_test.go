@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/keyhold/keyhold/internal/benchmark"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
 	"github.com/keyhold/keyhold/testenv"
 )
 

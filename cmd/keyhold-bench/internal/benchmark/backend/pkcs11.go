@@ -21,8 +21,8 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/benchmark"
 )
 
 // PKCS11 signs and decrypts through a PKCS#11 module loaded with

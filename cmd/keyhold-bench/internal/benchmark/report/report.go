@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/keyhold/keyhold/internal/benchmark"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
 )
 
 // Comparison asks the page for a table of how many times faster one

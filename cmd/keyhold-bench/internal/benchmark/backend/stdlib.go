@@ -8,7 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 
-	"github.com/keyhold/keyhold/internal/benchmark"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
 )
 
 // Stdlib signs and decrypts with the Go standard library in process, with

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ThalesGroup/crypto11"
 
-	"github.com/keyhold/keyhold/internal/benchmark"
+	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
 )
 
 // Crypto11 signs and decrypts through ThalesGroup/crypto11 over a PKCS#11
