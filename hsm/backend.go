@@ -71,6 +71,12 @@ type Backend interface {
 	GenerateKey(ctx context.Context, r Request, m Mechanism, tmpl Template) (ObjectHandle, error)
 	// DestroyObject destroys one object.
 	DestroyObject(ctx context.Context, r Request, h ObjectHandle) error
+	// CopyObject copies one object, the copy taking the attributes of tmpl
+	// (C_CopyObject's rules), and returns the copy's handle.
+	CopyObject(ctx context.Context, r Request, h ObjectHandle, tmpl Template) (ObjectHandle, error)
+	// ObjectSize reports the bytes one object takes on the HSM
+	// (C_GetObjectSize).
+	ObjectSize(ctx context.Context, r Request, h ObjectHandle) (uint64, error)
 
 	// Sign signs with a raw mechanism (see Partition.SignRaw).
 	Sign(ctx context.Context, r Request, h ObjectHandle, m Mechanism, data []byte) ([]byte, error)

@@ -317,6 +317,20 @@ func (n *netNode) CreateObject(ctx context.Context, r Request, tmpl Template) (O
 	return reply.Handle, err
 }
 
+// CopyObject implements Backend.
+func (n *netNode) CopyObject(ctx context.Context, r Request, h ObjectHandle, tmpl Template) (ObjectHandle, error) {
+	var reply wire.HandleReply
+	err := n.call(ctx, wire.OpCopyObject, &wire.CopyObjectRequest{Partition: r.Partition, Ticket: r.Ticket, Handle: h, Template: tmpl, OpID: opID(r.ID)}, &reply)
+	return reply.Handle, err
+}
+
+// ObjectSize implements Backend.
+func (n *netNode) ObjectSize(ctx context.Context, r Request, h ObjectHandle) (uint64, error) {
+	var reply wire.ObjectSizeReply
+	err := n.call(ctx, wire.OpObjectSize, &wire.ObjectSizeRequest{Partition: r.Partition, Ticket: r.Ticket, Handle: h}, &reply)
+	return reply.Size, err
+}
+
 // GenerateKeyPair implements Backend.
 func (n *netNode) GenerateKeyPair(ctx context.Context, r Request, m Mechanism, public, private Template) (ObjectHandle, ObjectHandle, error) {
 	var reply wire.GenerateKeyPairReply

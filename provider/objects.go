@@ -598,3 +598,66 @@ func (m *Module) SeedRandom(h SessionHandle, seed []byte) error {
 	}
 	return errorf(ck.CKR_RANDOM_SEED_NOT_SUPPORTED, "the HSM's generator is not seeded by applications")
 }
+
+// CopyObject is C_CopyObject. The copy is a token object when tmpl says so,
+// else when the original is one; a token object is made only in a R/W
+// session. The HSM applies the rest of PKCS#11's rules (CKA_COPYABLE, which
+// attributes a copy may change).
+func (m *Module) CopyObject(h SessionHandle, obj ObjectHandle, tmpl ck.Template) (ObjectHandle, error) {
+	s, err := m.session(h)
+	if err != nil {
+		return 0, err
+	}
+	sl := s.slot
+	token, err := m.copyIsToken(sl, obj, tmpl)
+	if err != nil {
+		return 0, err
+	}
+	if token && !s.rw {
+		return 0, errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	c, err := sl.p.CopyObject(ctx, obj, tmpl)
+	if err != nil {
+		return 0, err
+	}
+	if !token {
+		sl.objects.own(c, s.h)
+	}
+	return c, nil
+}
+
+// copyIsToken reports whether a copy of obj made with tmpl is a token
+// object: tmpl's CKA_TOKEN, else the original's.
+func (m *Module) copyIsToken(sl *slot, obj ObjectHandle, tmpl ck.Template) (bool, error) {
+	if a, ok := tmpl.Find(ck.CKA_TOKEN); ok {
+		v, err := a.AsBool()
+		if err != nil {
+			return false, errorf(ck.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_TOKEN: %v", err)
+		}
+		return v, nil
+	}
+	types := []ck.AttributeType{ck.CKA_TOKEN}
+	res, ok := sl.objects.lookup(obj, types, time.Now())
+	if !ok {
+		ctx, cancel := m.context()
+		defer cancel()
+		var err error
+		if res, err = sl.p.GetAttributes(ctx, obj, types); err != nil {
+			return false, err
+		}
+	}
+	return res[0].RV == ck.CKR_OK && boolean(res[0].Value), nil
+}
+
+// ObjectSize is C_GetObjectSize: the bytes the object takes on the HSM.
+func (m *Module) ObjectSize(h SessionHandle, obj ObjectHandle) (uint64, error) {
+	s, err := m.session(h)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	return s.slot.p.ObjectSize(ctx, obj)
+}

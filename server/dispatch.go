@@ -43,6 +43,8 @@ var handlers = [...]handler{
 	wire.OpListInvalidated: handle(wire.OpListInvalidated, (*Node).listInvalidated),
 	wire.OpReactivate:      handle(wire.OpReactivate, (*Node).reactivate),
 	wire.OpPurge:           handle(wire.OpPurge, (*Node).purge),
+	wire.OpCopyObject:      inPartition(wire.OpCopyObject, (*Node).copyObject),
+	wire.OpObjectSize:      inPartition(wire.OpObjectSize, (*Node).objectSize),
 }
 
 // handle is the one path every request takes: its body is decoded into a
@@ -113,7 +115,7 @@ func inPartition[Req any, P targeted[Req]](op wire.Op, act func(n *Node, c *conn
 // the partition, so that running it again after catching up is harmless.
 func readsObject(op wire.Op) bool {
 	switch op {
-	case wire.OpSign, wire.OpVerify, wire.OpEncrypt, wire.OpDecrypt, wire.OpGetAttributes:
+	case wire.OpSign, wire.OpVerify, wire.OpEncrypt, wire.OpDecrypt, wire.OpGetAttributes, wire.OpObjectSize:
 		return true
 	}
 	return false
@@ -233,6 +235,8 @@ type (
 	destroyObjectRequest   wire.DestroyObjectRequest
 	cryptRequest           wire.CryptRequest
 	verifyRequest          wire.VerifyRequest
+	copyObjectRequest      wire.CopyObjectRequest
+	objectSizeRequest      wire.ObjectSizeRequest
 )
 
 func (r *initPINRequest) target() (uint32, []byte)         { return r.Partition, r.Ticket }
@@ -245,6 +249,8 @@ func (r *generateKeyRequest) target() (uint32, []byte)     { return r.Partition,
 func (r *destroyObjectRequest) target() (uint32, []byte)   { return r.Partition, r.Ticket }
 func (r *cryptRequest) target() (uint32, []byte)           { return r.Partition, r.Ticket }
 func (r *verifyRequest) target() (uint32, []byte)          { return r.Partition, r.Ticket }
+func (r *copyObjectRequest) target() (uint32, []byte)      { return r.Partition, r.Ticket }
+func (r *objectSizeRequest) target() (uint32, []byte)      { return r.Partition, r.Ticket }
 
 func (r *initPINRequest) check() error { return checkPIN(r.PIN) }
 func (r *findObjectsRequest) check() error {
@@ -260,6 +266,8 @@ func (r *generateKeyRequest) check() error {
 	return errors.Join(checkMechanism(r.Mechanism), checkTemplate(r.Template))
 }
 func (r *destroyObjectRequest) check() error { return nil }
+func (r *copyObjectRequest) check() error    { return checkTemplate(r.Template) }
+func (r *objectSizeRequest) check() error    { return nil }
 func (r *cryptRequest) check() error {
 	return errors.Join(checkMechanism(r.Mechanism), checkData(r.Data))
 }
@@ -474,6 +482,27 @@ func (n *Node) destroyObject(c *conn, req *destroyObjectRequest, p *partition, a
 		}
 		return wire.EmptyReply{}, nil
 	})
+}
+
+func (n *Node) copyObject(c *conn, req *copyObjectRequest, p *partition, acc token.Access) (any, error) {
+	// A retry after a lost reply must not make a second copy: the OpID
+	// makes the repeat return the first copy's handle.
+	return n.once(c, p, wire.OpCopyObject, acc, req.OpID, func(ch *change) (any, error) {
+		h, err := p.tok.Copy(acc, token.Handle(req.Handle), req.Template)
+		if err != nil {
+			return nil, err
+		}
+		ch.put(h)
+		return wire.HandleReply{Handle: uint64(h)}, nil
+	})
+}
+
+func (n *Node) objectSize(_ *conn, req *objectSizeRequest, p *partition, acc token.Access) (any, error) {
+	size, err := p.tok.Size(acc, token.Handle(req.Handle))
+	if err != nil {
+		return nil, err
+	}
+	return wire.ObjectSizeReply{Size: size}, nil
 }
 
 // crypt serves OpSign, OpEncrypt or OpDecrypt with the token operation of

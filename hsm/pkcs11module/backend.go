@@ -454,6 +454,57 @@ func (b *backend) CreateObject(ctx context.Context, r hsm.Request, tmpl hsm.Temp
 	return hs[0], nil
 }
 
+// CopyObject implements hsm.Backend with C_CopyObject. Without a login the
+// copy must stay public, as with CreateObject.
+func (b *backend) CopyObject(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, tmpl hsm.Template) (hsm.ObjectHandle, error) {
+	native, err := toNative(tmpl)
+	if err != nil {
+		return 0, err
+	}
+	t := b.tok
+	var out hsm.ObjectHandle
+	err = b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+		return t.withObject(s, h, a, func(e *entry) error {
+			if p, ok := tmpl.Find(ck.CKA_PRIVATE); !a.in && ok {
+				if v, err := p.AsBool(); err == nil && v {
+					return ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "a private copy needs a login")
+				}
+			}
+			n, err := t.mod.ctx.CopyObject(s, e.native, native)
+			if err != nil {
+				return cerr("C_CopyObject", err)
+			}
+			ne, err := t.entryOf(s, n)
+			if err != nil {
+				return err
+			}
+			out = ne.handle
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return out, nil
+}
+
+// ObjectSize implements hsm.Backend with C_GetObjectSize.
+func (b *backend) ObjectSize(ctx context.Context, r hsm.Request, h hsm.ObjectHandle) (uint64, error) {
+	t := b.tok
+	var out uint64
+	err := b.op(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+		return t.withObject(s, h, a, func(e *entry) error {
+			n, err := t.mod.ctx.GetObjectSize(s, e.native)
+			if err != nil {
+				return cerr("C_GetObjectSize", err)
+			}
+			out = uint64(n)
+			return nil
+		})
+	})
+	return out, err
+}
+
 // GenerateKeyPair implements hsm.Backend.
 func (b *backend) GenerateKeyPair(ctx context.Context, r hsm.Request, m hsm.Mechanism, public, private hsm.Template) (hsm.ObjectHandle, hsm.ObjectHandle, error) {
 	pubN, err := toNative(public)

@@ -191,6 +191,29 @@ type CreateObjectRequest struct {
 	OpID      OpID        `cbor:"4,keyasint"`
 }
 
+// CopyObjectRequest copies an object (C_CopyObject). Template holds the
+// attributes the copy takes instead of the original's: CKA_TOKEN,
+// CKA_PRIVATE, CKA_MODIFIABLE and those SetAttributes may change.
+type CopyObjectRequest struct {
+	Partition uint32      `cbor:"1,keyasint"`
+	Ticket    []byte      `cbor:"2,keyasint,omitempty"`
+	Handle    uint64      `cbor:"3,keyasint"`
+	Template  ck.Template `cbor:"4,keyasint"`
+	OpID      OpID        `cbor:"5,keyasint"`
+}
+
+// ObjectSizeRequest asks for the size of one object (C_GetObjectSize).
+type ObjectSizeRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint,omitempty"`
+	Handle    uint64 `cbor:"3,keyasint"`
+}
+
+// ObjectSizeReply is the size of an object in bytes, as the node stores it.
+type ObjectSizeReply struct {
+	Size uint64 `cbor:"1,keyasint"`
+}
+
 // HandleReply returns the handle of a new object.
 type HandleReply struct {
 	Handle uint64 `cbor:"1,keyasint"`

@@ -76,6 +76,9 @@ var requestSamples = map[Op]any{
 	OpListInvalidated: ListInvalidatedRequest{Partition: 1, Ticket: sampleTicket},
 	OpReactivate:      InvalidatedRequest{Partition: 1, Ticket: sampleTicket, Handle: 42, OpID: sampleOpID},
 	OpPurge:           InvalidatedRequest{Partition: 1, Ticket: sampleTicket, Handle: 43, OpID: sampleOpID},
+	OpCopyObject: CopyObjectRequest{Partition: 3, Ticket: sampleTicket, Handle: 1<<64 - 1,
+		Template: ck.Template{ck.Bool(ck.CKA_TOKEN, true), ck.String(ck.CKA_LABEL, "copy")}, OpID: sampleOpID},
+	OpObjectSize: ObjectSizeRequest{Partition: 3, Ticket: sampleTicket, Handle: 1<<64 - 1},
 }
 
 // replySamples maps every operation to a sample of its reply message.
@@ -112,6 +115,8 @@ var replySamples = map[Op]any{
 		Attributes: ck.Template{ck.String(ck.CKA_LABEL, "old")}}}},
 	OpReactivate: EmptyReply{},
 	OpPurge:      EmptyReply{},
+	OpCopyObject: HandleReply{Handle: 24},
+	OpObjectSize: ObjectSizeReply{Size: 1<<64 - 1},
 }
 
 // otherSamples lists the messages that belong to no single operation.

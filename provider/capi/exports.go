@@ -321,6 +321,53 @@ func go_C_DestroyObject(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HANDLE
 	return rv("C_DestroyObject", m.DestroyObject(uint64(hSession), uint64(hObject)))
 }
 
+//export go_C_CopyObject
+func go_C_CopyObject(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HANDLE, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG, phNewObject C.CK_OBJECT_HANDLE_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	if phNewObject == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	tmpl, err := template(pTemplate, ulCount)
+	if err != nil {
+		return rv("C_CopyObject", err)
+	}
+	h, err := m.CopyObject(uint64(hSession), uint64(hObject), tmpl)
+	if err != nil {
+		return rv("C_CopyObject", err)
+	}
+	*phNewObject = C.CK_OBJECT_HANDLE(h)
+	return C.CKR_OK
+}
+
+//export go_C_GetObjectSize
+func go_C_GetObjectSize(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HANDLE, pulSize C.CK_ULONG_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	if pulSize == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	n, err := m.ObjectSize(uint64(hSession), uint64(hObject))
+	if err != nil {
+		return rv("C_GetObjectSize", err)
+	}
+	*pulSize = C.CK_ULONG(n)
+	return C.CKR_OK
+}
+
+//export go_C_DigestKey
+func go_C_DigestKey(hSession C.CK_SESSION_HANDLE, hKey C.CK_OBJECT_HANDLE) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	return rv("C_DigestKey", m.DigestKey(uint64(hSession), uint64(hKey)))
+}
+
 //export go_C_GetAttributeValue
 func go_C_GetAttributeValue(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HANDLE, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG) C.CK_RV {
 	m, code := current()

@@ -342,26 +342,7 @@ func (t *Token) SetAttributes(acc Access, h Handle, tmpl ck.Template) error {
 		return ck.Errorf(ck.CKR_ACTION_PROHIBITED, "the object is not modifiable")
 	}
 	for _, a := range vals {
-		r, ok := o.schema[a.Type]
-		if !ok {
-			return ck.Errorf(ck.CKR_ATTRIBUTE_TYPE_INVALID, "%v objects have no attribute %v", o.kind.class, a.Type)
-		}
-		// rToTrue and rToFalse are on CK_BBOOL attributes only, whose
-		// encoding parseTemplate has checked.
-		switch {
-		case r&rMod != 0:
-		case r&rToTrue != 0:
-			if o.flag(a.Type) && a.Value[0] == 0 {
-				return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v can only change from false to true", a.Type)
-			}
-		case r&rToFalse != 0:
-			if !o.flag(a.Type) && a.Value[0] == 1 {
-				return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v can only change from true to false", a.Type)
-			}
-		default:
-			return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v cannot be changed", a.Type)
-		}
-		if err := checkValue(a, acc); err != nil {
+		if err := o.checkChange(a, acc, false); err != nil {
 			return err
 		}
 	}
@@ -372,6 +353,98 @@ func (t *Token) SetAttributes(acc Access, h Handle, tmpl ck.Template) error {
 	n.version, n.writer = o.version+1, t.replica.Load()
 	t.objects[h] = n
 	return nil
+}
+
+// checkChange checks that a may replace the value o has: a change by
+// SetAttributes, or, when copying, a value the copy takes instead of o's.
+// PKCS#11 lets a copy change what SetAttributes may change, and also
+// CKA_TOKEN, CKA_PRIVATE and CKA_MODIFIABLE (C_CopyObject: "the template may
+// specify new values of the CKA_TOKEN and CKA_PRIVATE attributes", and
+// CKA_MODIFIABLE's footnote: "can be changed in the process of copying").
+func (o *object) checkChange(a ck.Attribute, acc Access, copying bool) error {
+	r, ok := o.schema[a.Type]
+	if !ok {
+		return ck.Errorf(ck.CKR_ATTRIBUTE_TYPE_INVALID, "%v objects have no attribute %v", o.kind.class, a.Type)
+	}
+	if copying {
+		switch a.Type {
+		case ck.CKA_TOKEN, ck.CKA_PRIVATE, ck.CKA_MODIFIABLE:
+			return nil
+		}
+	}
+	// rToTrue and rToFalse are on CK_BBOOL attributes only, whose encoding
+	// parseTemplate has checked.
+	switch {
+	case r&rMod != 0:
+	case r&rToTrue != 0:
+		if o.flag(a.Type) && a.Value[0] == 0 {
+			return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v can only change from false to true", a.Type)
+		}
+	case r&rToFalse != 0:
+		if !o.flag(a.Type) && a.Value[0] == 1 {
+			return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v can only change from true to false", a.Type)
+		}
+	default:
+		if bytes.Equal(o.attrs[a.Type], a.Value) && copying {
+			// A copy template may repeat a fixed value: it asks for
+			// nothing the copy does not have.
+			return nil
+		}
+		return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v cannot be changed", a.Type)
+	}
+	return checkValue(a, acc)
+}
+
+// Copy makes a new object with the attributes of h, changed by tmpl
+// (C_CopyObject). An object with CKA_COPYABLE false answers
+// CKR_ACTION_PROHIBITED; tmpl may change only what checkChange allows, and
+// the copy is private only for the User. The copy shares the key material,
+// gets its own CKA_UNIQUE_ID and keeps the history attributes (CKA_LOCAL,
+// CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_KEY_GEN_MECHANISM) of
+// the original, as PKCS#11 says of a copy.
+func (t *Token) Copy(acc Access, h Handle, tmpl ck.Template) (Handle, error) {
+	vals, err := parseTemplate(tmpl, maxTemplateAttrs)
+	if err != nil {
+		return 0, err
+	}
+	o, err := t.lookup(acc, h)
+	if err != nil {
+		return 0, err
+	}
+	if !o.flag(ck.CKA_COPYABLE) {
+		return 0, ck.Errorf(ck.CKR_ACTION_PROHIBITED, "the object is not copyable")
+	}
+	for _, a := range vals {
+		if err := o.checkChange(a, acc, true); err != nil {
+			return 0, err
+		}
+	}
+	n := o.with(append(vals, ck.Attribute{Type: ck.CKA_UNIQUE_ID, Value: newUniqueID()}))
+	n.invalidated = 0
+	if n.private && acc != User {
+		return 0, ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "a private copy needs the user to be logged in")
+	}
+	hs, err := t.insert(n)
+	if err != nil {
+		return 0, err
+	}
+	return hs[0], nil
+}
+
+// Size is C_GetObjectSize: the bytes h's attributes take as a token stores
+// them, each a type, a length and a value. It counts hidden key material
+// without showing it: the size of a key is no secret (CKA_VALUE_LEN and
+// CKA_MODULUS say it).
+func (t *Token) Size(acc Access, h Handle) (uint64, error) {
+	o, err := t.lookup(acc, h)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, v := range o.attrs {
+		n += 2*ck.ULongSize + uint64(len(v))
+	}
+	return n, nil
 }
 
 // Destroy removes an object (C_DestroyObject), or, on a token with an
