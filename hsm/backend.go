@@ -210,6 +210,9 @@ type PartitionInfo struct {
 	Model        string
 	Serial       string
 	Objects      uint32
+	// MinRSABits is the smallest RSA key the partition generates or
+	// imports; 0 when the HSM does not say (the default, 2048).
+	MinRSABits uint32
 }
 
 // AttributeResult is one attribute read by GetAttributes: a value, or the

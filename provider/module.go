@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyhold/keyhold/ck"
@@ -67,6 +68,10 @@ type slot struct {
 	sessions map[SessionHandle]*session
 
 	objects objectCache
+
+	// minRSABits is the partition's smallest RSA key, learnt from its
+	// token information (0: not yet known).
+	minRSABits atomic.Uint32
 }
 
 // Open starts the engine for cfg. Nodes are contacted lazily: a partition
@@ -241,6 +246,7 @@ func (m *Module) TokenInfo(id SlotID) (TokenInfo, error) {
 	if err != nil {
 		return TokenInfo{}, err
 	}
+	s.minRSABits.Store(pi.MinRSABits)
 	ti := TokenInfo{
 		Label:              s.p.Name(),
 		ManufacturerID:     pi.Manufacturer,
@@ -289,5 +295,34 @@ func (m *Module) MechanismInfo(id SlotID, t ck.MechanismType) (MechanismInfo, er
 	if !ok {
 		return MechanismInfo{}, errorf(ck.CKR_MECHANISM_INVALID, "%v is not supported", t)
 	}
-	return d.info, nil
+	info := d.info
+	if d.keyType == ck.CKK_RSA {
+		// A partition may allow legacy 1024-bit keys: its token
+		// information says so.
+		if bits := m.minRSABits(id); bits != 0 && uint64(bits) < info.MinKeySize {
+			info.MinKeySize = uint64(bits)
+		}
+	}
+	return info, nil
+}
+
+// minRSABits returns the smallest RSA key the slot's partition accepts, or 0
+// when the HSM does not say or cannot be asked now (the table's default then
+// stands).
+func (m *Module) minRSABits(id SlotID) uint32 {
+	s, err := m.slot(id)
+	if err != nil {
+		return 0
+	}
+	if bits := s.minRSABits.Load(); bits != 0 {
+		return bits
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	pi, err := s.p.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	s.minRSABits.Store(pi.MinRSABits)
+	return pi.MinRSABits
 }

@@ -280,6 +280,8 @@ func curveBytes(params []byte) int {
 		return 0
 	}
 	switch {
+	case oid.Equal(asn1.ObjectIdentifier{1, 3, 132, 0, 33}): // P-224
+		return 28
 	case oid.Equal(asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}): // P-256
 		return 32
 	case oid.Equal(asn1.ObjectIdentifier{1, 3, 132, 0, 34}): // P-384

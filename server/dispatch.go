@@ -298,6 +298,7 @@ func (n *Node) partitionInfo(_ *conn, req *wire.PartitionInfoRequest) (any, erro
 		Model:        info.Model,
 		Serial:       info.SerialNumber,
 		Objects:      uint32(info.ObjectCount),
+		MinRSABits:   uint32(info.MinRSABits),
 	}, nil
 }
 

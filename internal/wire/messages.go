@@ -91,6 +91,10 @@ type PartitionInfoReply struct {
 	Model        string `cbor:"7,keyasint"`
 	Serial       string `cbor:"8,keyasint"`
 	Objects      uint32 `cbor:"9,keyasint"`
+	// MinRSABits is the smallest RSA key the partition generates or
+	// imports (2048, or 1024 where legacy keys are allowed); 0 from a node
+	// that does not say, which means 2048.
+	MinRSABits uint32 `cbor:"10,keyasint,omitempty"`
 }
 
 // LoginRequest proves a PIN.

@@ -87,7 +87,7 @@ var replySamples = map[Op]any{
 		{ID: 1, Name: "payments"}, {ID: 0xffffffff, Name: "ünïcode"}}},
 	OpPing: PingReply{},
 	OpPartitionInfo: PartitionInfoReply{ID: 1, Name: "payments", Flags: 0x0000040d, MinPINLen: 4, MaxPINLen: MaxPIN,
-		Manufacturer: "keyhold", Model: "testenv", Serial: "0001", Objects: 12},
+		Manufacturer: "keyhold", Model: "testenv", Serial: "0001", Objects: 12, MinRSABits: 1024},
 	OpLogin:           LoginReply{Ticket: sampleTicket, Expires: 1767225600000},
 	OpInitPIN:         EmptyReply{},
 	OpSetPIN:          EmptyReply{},

@@ -220,6 +220,8 @@ func mustDERPrintable(s string) []byte {
 
 func curveParams(c elliptic.Curve) []byte {
 	switch c {
+	case elliptic.P224():
+		return mustDER(asn1OID(1, 3, 132, 0, 33))
 	case elliptic.P256():
 		return paramsP256
 	case elliptic.P384():

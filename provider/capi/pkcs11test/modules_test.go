@@ -59,3 +59,17 @@ func bothModules(t *testing.T, test func(t *testing.T, f *fixture)) {
 	t.Run("keyhold", func(t *testing.T) { test(t, setup(t)) })
 	t.Run("softhsm2", func(t *testing.T) { test(t, softHSM(t)) })
 }
+
+// hasMechanism reports whether the module lists m for the fixture's slot:
+// a shared case runs a mechanism on the modules that have it.
+func (f *fixture) hasMechanism(m uint) bool {
+	f.tb.Helper()
+	list, err := f.p.GetMechanismList(f.slot)
+	require.NoError(f.tb, err)
+	for _, l := range list {
+		if l.Mechanism == m {
+			return true
+		}
+	}
+	return false
+}

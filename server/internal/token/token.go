@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"math/big"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,11 @@ type Config struct {
 	// unusable, listed by Invalidated, reactivated or purged by the SO, and
 	// purged when the time is up (see invalidate.go). Zero destroys at once.
 	InvalidationRetention time.Duration
+	// AllowRSA1024 lets the partition generate and import RSA keys of 1024
+	// bits (and any size from 1024 to 2047 on import), for legacy keys that
+	// must move to the HSM before they can be replaced. By default RSA keys
+	// have at least 2048 bits.
+	AllowRSA1024 bool
 }
 
 // Access is what the caller has proved. The network layer checks login
@@ -91,6 +97,9 @@ type Info struct {
 	MinPINLen   int
 	MaxPINLen   int
 	ObjectCount int // all objects, whatever their visibility
+	// MinRSABits is the smallest RSA key the partition generates or
+	// imports: 2048, or 1024 with Config.AllowRSA1024.
+	MinRSABits int
 }
 
 // AttributeResult is the answer for one attribute type of GetAttributes, as
@@ -131,6 +140,7 @@ type Token struct {
 	seq                  uint64
 	tombs                tombstones
 	retention            time.Duration // Config.InvalidationRetention
+	minRSABits           int           // 1024 with Config.AllowRSA1024, else 2048
 }
 
 // New returns a token configured by cfg, with no objects. A configuration it
@@ -146,6 +156,10 @@ func New(cfg Config) (*Token, error) {
 		fixedReplica:   cfg.Replica,
 		objects:        make(map[Handle]*object),
 		retention:      cfg.InvalidationRetention,
+		minRSABits:     rsaMinBits,
+	}
+	if cfg.AllowRSA1024 {
+		t.minRSABits = rsaLegacyMinBits
 	}
 	t.replica.Store(t.newReplica())
 	if t.minPINLen == 0 {
@@ -199,6 +213,7 @@ func (t *Token) Info() Info {
 		MinPINLen:    t.minPINLen,
 		MaxPINLen:    t.maxPINLen,
 		ObjectCount:  n,
+		MinRSABits:   t.minRSABits,
 	}
 }
 
@@ -258,6 +273,11 @@ func (t *Token) Create(acc Access, tmpl ck.Template) (Handle, error) {
 	o, err := buildCreated(acc, tmpl)
 	if err != nil {
 		return 0, err
+	}
+	if o.kind.keyType() == ck.CKK_RSA && o.kind.isKey() {
+		if bits := new(big.Int).SetBytes(o.attrs[ck.CKA_MODULUS]).BitLen(); bits < t.minRSABits {
+			return 0, ck.Errorf(ck.CKR_ATTRIBUTE_VALUE_INVALID, "%v: a %d-bit modulus is under %d bits, the least this partition accepts", ck.CKA_MODULUS, bits, t.minRSABits)
+		}
 	}
 	hs, err := t.insert(o)
 	if err != nil {
