@@ -56,6 +56,10 @@ type Backend interface {
 	InitPIN(ctx context.Context, r Request, pin []byte) error
 	// SetPIN changes user's PIN.
 	SetPIN(ctx context.Context, r Request, user UserType, oldPIN, newPIN []byte) error
+	// InitToken initializes the partition again (C_InitToken): with the SO
+	// PIN as proof, it destroys every object that can be destroyed, sets the
+	// token label, and leaves the User PIN uninitialized.
+	InitToken(ctx context.Context, r Request, soPIN []byte, label string) error
 
 	// FindObjects returns the objects matching tmpl with the attributes want.
 	FindObjects(ctx context.Context, r Request, tmpl Template, want []AttributeType) ([]Object, error)

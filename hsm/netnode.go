@@ -267,6 +267,11 @@ func (n *netNode) Login(ctx context.Context, r Request, user UserType, pin []byt
 	return LoginResult{Ticket: reply.Ticket, Expires: time.UnixMilli(reply.Expires)}, nil
 }
 
+// InitToken implements Backend.
+func (n *netNode) InitToken(ctx context.Context, r Request, soPIN []byte, label string) error {
+	return n.call(ctx, wire.OpInitToken, &wire.InitTokenRequest{Partition: r.Partition, SOPIN: soPIN, Label: label, OpID: opID(r.ID)}, &wire.EmptyReply{})
+}
+
 // InitPIN implements Backend.
 func (n *netNode) InitPIN(ctx context.Context, r Request, pin []byte) error {
 	return n.call(ctx, wire.OpInitPIN, &wire.InitPINRequest{Partition: r.Partition, Ticket: r.Ticket, PIN: pin, OpID: opID(r.ID)}, &wire.EmptyReply{})

@@ -294,6 +294,27 @@ func (p *Partition) InitPIN(ctx context.Context, pin string) error {
 	})
 }
 
+// InitToken initializes the partition again, as PKCS#11's C_InitToken does
+// to an initialized token: soPIN (the SO's PIN) is the proof, and needs no
+// login; every object that can be destroyed is destroyed (keys included:
+// there is no undo), the token label becomes label (at most 32 bytes), and
+// the User PIN is uninitialized until the SO sets one with InitPIN. The
+// application is logged out: the HSM no longer accepts the login proofs it
+// issued before. A wrong SO PIN counts towards the SO's lockout.
+func (p *Partition) InitToken(ctx context.Context, soPIN, label string) error {
+	if len(label) > 32 {
+		return newError("init token", p, ErrAttributeInvalid, "a token label holds 32 bytes, not %d", len(label))
+	}
+	defer p.invalidateKeys()
+	err := p.do(ctx, "init token", opWrite, false, func(ctx context.Context, b Backend, r Request) error {
+		return b.InitToken(ctx, r, []byte(soPIN), label)
+	})
+	if err == nil {
+		p.forgetLogin()
+	}
+	return err
+}
+
 // SetPIN changes a PIN: the SO's when the SO is logged in, else the User's.
 // After a change the engine logs in again with the new PIN, since the HSM
 // invalidates tickets issued under the old one.

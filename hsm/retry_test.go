@@ -70,6 +70,7 @@ func (f *fakeBackend) GenerateKey(context.Context, Request, Mechanism, Template)
 	return 1, nil
 }
 func (f *fakeBackend) DestroyObject(context.Context, Request, ObjectHandle) error { return nil }
+func (f *fakeBackend) InitToken(context.Context, Request, []byte, string) error   { return nil }
 func (f *fakeBackend) CopyObject(context.Context, Request, ObjectHandle, Template) (ObjectHandle, error) {
 	return 3, nil
 }

@@ -147,9 +147,22 @@ type InitArgs struct {
 	Reserved bool
 }
 
-// CheckInitArgs applies C_Initialize's rules. The library always locks with
-// the operating system's primitives (Go's), so it accepts the application's
-// callbacks only together with CKF_OS_LOCKING_OK.
+// CheckInitArgs applies C_Initialize's rules: pReserved NULL, and the four
+// mutex callbacks all given or none (else CKR_ARGUMENTS_BAD).
+//
+// Every way PKCS#11 2.40 section 5.4 lets an application ask for locking is
+// accepted, and the library always locks with the operating system's
+// primitives (the Go runtime's, over futexes), never with the application's
+// callbacks. For CKF_OS_LOCKING_OK, with or without callbacks, the
+// specification lets the library choose. For callbacks without
+// CKF_OS_LOCKING_OK it says that the library "needs to use" them or answer
+// CKR_CANT_LOCK; that case exists for libraries whose own locking might not
+// work with the application's threads. The Go runtime's locks work for every
+// thread of the process, whatever created it (a process whose threads are
+// not the operating system's cannot run a Go library at all), so the
+// application's callbacks would guard nothing more: refusing them would shut
+// out, for nothing, an application that passes its mutexes as the
+// specification allows. The callbacks are never called.
 //
 // CKF_LIBRARY_CANT_CREATE_OS_THREADS is accepted although the library's Go
 // runtime has threads: they were started when the library was loaded, before
@@ -162,8 +175,6 @@ func CheckInitArgs(a InitArgs) error {
 		return errorf(ck.CKR_ARGUMENTS_BAD, "pReserved must be NULL")
 	case a.MutexCallbacks != 0 && a.MutexCallbacks != 4:
 		return errorf(ck.CKR_ARGUMENTS_BAD, "either all four mutex callbacks or none")
-	case a.MutexCallbacks == 4 && a.Flags&ck.CKF_OS_LOCKING_OK == 0:
-		return errorf(ck.CKR_CANT_LOCK, "the library can only use the operating system's locking")
 	}
 	return nil
 }
@@ -247,8 +258,12 @@ func (m *Module) TokenInfo(id SlotID) (TokenInfo, error) {
 		return TokenInfo{}, err
 	}
 	s.minRSABits.Store(pi.MinRSABits)
+	label := pi.Name // what C_InitToken set, else the partition's name
+	if label == "" {
+		label = s.p.Name()
+	}
 	ti := TokenInfo{
-		Label:              s.p.Name(),
+		Label:              label,
 		ManufacturerID:     pi.Manufacturer,
 		Model:              pi.Model,
 		SerialNumber:       pi.Serial,

@@ -45,6 +45,7 @@ var handlers = [...]handler{
 	wire.OpPurge:           handle(wire.OpPurge, (*Node).purge),
 	wire.OpCopyObject:      inPartition(wire.OpCopyObject, (*Node).copyObject),
 	wire.OpObjectSize:      inPartition(wire.OpObjectSize, (*Node).objectSize),
+	wire.OpInitToken:       handle(wire.OpInitToken, (*Node).initToken),
 }
 
 // handle is the one path every request takes: its body is decoded into a
@@ -237,6 +238,7 @@ type (
 	verifyRequest          wire.VerifyRequest
 	copyObjectRequest      wire.CopyObjectRequest
 	objectSizeRequest      wire.ObjectSizeRequest
+	initTokenRequest       wire.InitTokenRequest
 )
 
 func (r *initPINRequest) target() (uint32, []byte)         { return r.Partition, r.Ticket }
@@ -278,7 +280,8 @@ func (r *verifyRequest) check() error {
 	return errors.Join(checkMechanism(r.Mechanism), checkData(r.Data))
 }
 
-func (r *initPINRequest) secrets() [][]byte { return [][]byte{r.PIN} }
+func (r *initPINRequest) secrets() [][]byte   { return [][]byte{r.PIN} }
+func (r *initTokenRequest) secrets() [][]byte { return [][]byte{r.SOPIN} }
 
 func ping(*Node, *conn, *wire.PingRequest) (any, error) { return wire.PingReply{}, nil }
 
@@ -290,7 +293,7 @@ func (n *Node) partitionInfo(_ *conn, req *wire.PartitionInfoRequest) (any, erro
 	info := p.tok.Info()
 	return wire.PartitionInfoReply{
 		ID:           p.id,
-		Name:         p.name,
+		Name:         info.Name, // the partition's name until C_InitToken sets another label
 		Flags:        info.Flags,
 		MinPINLen:    uint32(info.MinPINLen),
 		MaxPINLen:    uint32(info.MaxPINLen),
@@ -495,6 +498,32 @@ func (n *Node) copyObject(c *conn, req *copyObjectRequest, p *partition, acc tok
 		}
 		ch.put(h)
 		return wire.HandleReply{Handle: uint64(h)}, nil
+	})
+}
+
+// initToken initializes a partition again (C_InitToken). The SO PIN is the
+// proof, as for C_InitToken, which needs no login; a wrong one is counted
+// like a wrong login, and the counter is the cluster's.
+func (n *Node) initToken(c *conn, req *initTokenRequest) (any, error) {
+	p, err := n.partition(req.Partition)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPIN(req.SOPIN); err != nil {
+		return nil, err
+	}
+	mu := p.pinCheck(ck.CKU_SO)
+	mu.Lock()
+	defer mu.Unlock()
+	return n.once(c, p, wire.OpInitToken, token.SO, req.OpID, func(ch *change) (any, error) {
+		ch.pin(ck.CKU_SO)
+		removed, err := p.tok.InitToken(req.SOPIN, req.Label)
+		if err != nil {
+			return nil, err
+		}
+		ch.pin(ck.CKU_USER)
+		ch.destroyed = append(ch.destroyed, removed...)
+		return wire.EmptyReply{}, nil
 	})
 }
 

@@ -262,6 +262,16 @@ func (b *backend) InitPIN(ctx context.Context, r hsm.Request, pin []byte) error 
 	})
 }
 
+// InitToken implements hsm.Backend by refusing: C_InitToken needs a token
+// on which no session is open (CKR_SESSION_EXISTS), while this backend keeps
+// a pool of sessions and a login on it for every Client of the process, and
+// it finds its token by the label C_InitToken would change. A module's
+// token is initialized with the module's own tools (softhsm2-util
+// --init-token, the vendor's), with no keyhold program using it.
+func (b *backend) InitToken(context.Context, hsm.Request, []byte, string) error {
+	return ck.Errorf(ck.CKR_FUNCTION_NOT_SUPPORTED, "C_InitToken on a module's token is left to the module's own tools, while no program uses the token")
+}
+
 // SetPIN implements hsm.Backend. C_SetPIN changes the PIN of whoever the
 // token is logged in as (the User's when nobody is), so a change for
 // another user than the token's is refused rather than made to the wrong

@@ -195,6 +195,15 @@ type CreateObjectRequest struct {
 	OpID      OpID        `cbor:"4,keyasint"`
 }
 
+// InitTokenRequest initializes a partition again (C_InitToken): the SO PIN
+// is the proof, so it carries no ticket.
+type InitTokenRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	SOPIN     []byte `cbor:"2,keyasint"`
+	Label     string `cbor:"3,keyasint"`
+	OpID      OpID   `cbor:"4,keyasint"`
+}
+
 // CopyObjectRequest copies an object (C_CopyObject). Template holds the
 // attributes the copy takes instead of the original's: CKA_TOKEN,
 // CKA_PRIVATE, CKA_MODIFIABLE and those SetAttributes may change.

@@ -42,6 +42,7 @@ const (
 
 	OpCopyObject Op = 40 // copy an object, changing attributes a copy may change
 	OpObjectSize Op = 41 // the size of one object (C_GetObjectSize)
+	OpInitToken  Op = 42 // the SO initializes a partition again: objects wiped, label set (C_InitToken)
 )
 
 var opNames = [...]string{
@@ -54,7 +55,7 @@ var opNames = [...]string{
 	OpGenerateRandom: "GenerateRandom", OpEnroll: "Enroll", OpRotate: "Rotate", OpRetire: "Retire",
 	OpCreateClient: "CreateClient", OpRevokeClient: "RevokeClient", OpListClients: "ListClients",
 	OpBackup: "Backup", OpListInvalidated: "ListInvalidated", OpReactivate: "Reactivate", OpPurge: "Purge",
-	OpCopyObject: "CopyObject", OpObjectSize: "ObjectSize",
+	OpCopyObject: "CopyObject", OpObjectSize: "ObjectSize", OpInitToken: "InitToken",
 }
 
 func (o Op) String() string {
@@ -77,7 +78,7 @@ func (o Op) Known() bool { return int(o) < len(opNames) && opNames[o] != "" }
 func (o Op) Idempotent() bool {
 	switch o {
 	case OpInitPIN, OpSetPIN, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey, OpDestroyObject,
-		OpReactivate, OpPurge, OpCopyObject:
+		OpReactivate, OpPurge, OpCopyObject, OpInitToken:
 		return false
 	case OpEnroll, OpRotate, OpRetire:
 		// Enroll spends a one-time password, Rotate issues a certificate

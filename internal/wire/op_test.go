@@ -53,6 +53,7 @@ func TestOp(t *testing.T) {
 		{OpPurge, "Purge", true, false},
 		{OpCopyObject, "CopyObject", true, false},
 		{OpObjectSize, "ObjectSize", true, true},
+		{OpInitToken, "InitToken", true, false},
 		{48, "Op(48)", false, true},
 		{0x100, "Op(256)", false, true},
 		{0xffff, "Op(65535)", false, true},
@@ -77,7 +78,7 @@ func TestOpNumbersAreFixed(t *testing.T) {
 		assert.Equal(t, Op(i+1), op, "%v", op)
 	}
 	// From 40, the object operations of PKCS#11 beyond the first set.
-	for i, op := range []Op{OpCopyObject, OpObjectSize} {
+	for i, op := range []Op{OpCopyObject, OpObjectSize, OpInitToken} {
 		assert.Equal(t, Op(40+i), op, "%v", op)
 	}
 }

@@ -79,6 +79,7 @@ var requestSamples = map[Op]any{
 	OpCopyObject: CopyObjectRequest{Partition: 3, Ticket: sampleTicket, Handle: 1<<64 - 1,
 		Template: ck.Template{ck.Bool(ck.CKA_TOKEN, true), ck.String(ck.CKA_LABEL, "copy")}, OpID: sampleOpID},
 	OpObjectSize: ObjectSizeRequest{Partition: 3, Ticket: sampleTicket, Handle: 1<<64 - 1},
+	OpInitToken:  InitTokenRequest{Partition: 3, SOPIN: []byte("so-pin"), Label: "relabelled ✓", OpID: sampleOpID},
 }
 
 // replySamples maps every operation to a sample of its reply message.
@@ -117,6 +118,7 @@ var replySamples = map[Op]any{
 	OpPurge:      EmptyReply{},
 	OpCopyObject: HandleReply{Handle: 24},
 	OpObjectSize: ObjectSizeReply{Size: 1<<64 - 1},
+	OpInitToken:  EmptyReply{},
 }
 
 // otherSamples lists the messages that belong to no single operation.

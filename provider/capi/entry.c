@@ -237,6 +237,14 @@ KEYHOLD_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession,
 	return go_C_DestroyObject(hSession, hObject);
 }
 
+KEYHOLD_EXPORT CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
+				 CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_InitToken(slotID, pPin, ulPinLen, pLabel);
+}
+
 KEYHOLD_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession,
 				  CK_OBJECT_HANDLE hObject,
 				  CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
@@ -564,12 +572,6 @@ static CK_RV not_supported(void)
 /* These answer the same whatever they are given. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
-
-KEYHOLD_EXPORT CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
-				 CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
-{
-	return not_supported();
-}
 
 KEYHOLD_EXPORT CK_RV C_GetOperationState(CK_SESSION_HANDLE hSession,
 					 CK_BYTE_PTR pOperationState,

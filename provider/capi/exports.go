@@ -175,6 +175,25 @@ func pin(p C.CK_UTF8CHAR_PTR, n C.CK_ULONG) ([]byte, C.CK_RV) {
 	return b, C.CKR_OK
 }
 
+//export go_C_InitToken
+func go_C_InitToken(slotID C.CK_SLOT_ID, pPin C.CK_UTF8CHAR_PTR, ulPinLen C.CK_ULONG, pLabel C.CK_UTF8CHAR_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	p, code := pin(pPin, ulPinLen)
+	if code != C.CKR_OK {
+		return code
+	}
+	defer clear(p)
+	if pLabel == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	// CK_TOKEN_INFO's label: 32 bytes padded with blanks, not terminated.
+	label, _ := copied(unsafe.Pointer(pLabel), 32)
+	return rv("C_InitToken", m.InitToken(uint64(slotID), p, label))
+}
+
 //export go_C_InitPIN
 func go_C_InitPIN(hSession C.CK_SESSION_HANDLE, pPin C.CK_UTF8CHAR_PTR, ulPinLen C.CK_ULONG) C.CK_RV {
 	m, code := current()

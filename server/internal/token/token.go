@@ -85,7 +85,7 @@ type Handle uint64
 
 // Info is the token's CK_TOKEN_INFO, as far as it is the token's to say.
 type Info struct {
-	Name         string // label
+	Name         string // label: the configured name, or what InitToken set
 	ID           uint32 // partition ID
 	Manufacturer string
 	Model        string
@@ -203,8 +203,14 @@ func (t *Token) Info() Info {
 	t.mu.RLock()
 	n := len(t.objects)
 	t.mu.RUnlock()
+	t.pinMu.Lock()
+	name := t.so.label
+	t.pinMu.Unlock()
+	if name == "" {
+		name = t.name
+	}
 	return Info{
-		Name:         t.name,
+		Name:         name,
 		ID:           t.id,
 		Manufacturer: "keyhold",
 		Model:        "software HSM",

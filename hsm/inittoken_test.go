@@ -1,0 +1,57 @@
+package hsm_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/server"
+	"github.com/keyhold/keyhold/testenv"
+)
+
+// TestInitToken: re-initializing a partition of a cluster wipes its keys,
+// sets its label and uninitializes the User PIN on every node, and each node
+// keeps it after a restart from its storage; with either replication.
+func TestInitToken(t *testing.T) {
+	t.Run("peers", func(t *testing.T) { testInitToken(t, 2, server.ReplicationPeers) })
+	t.Run("raft", func(t *testing.T) { testInitToken(t, 3, server.ReplicationRaft) })
+}
+
+func testInitToken(t *testing.T, nodes int, replication string) {
+	p, env := loggedIn(t, testenv.WithNodes(nodes), testenv.WithReplication(replication))
+	_, err := p.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyEC, Label: "wiped"})
+	require.NoError(t, err)
+
+	require.ErrorIs(t, p.InitToken(ctx(t), "wrong-so-pin", "renamed"), hsm.ErrPINIncorrect)
+	require.ErrorIs(t, p.InitToken(ctx(t), env.SOPIN, string(make([]byte, 33))), hsm.ErrAttributeInvalid)
+	require.NoError(t, p.InitToken(ctx(t), env.SOPIN, "renamed"))
+	_, in := p.LoggedIn()
+	assert.False(t, in, "the login ended with the partition's old life")
+
+	for i, n := range env.Nodes {
+		// Each node (with a majority, for Raft), after it restarted from
+		// what it stored. A Raft follower catches up after a restart, and
+		// a partition's information is not among the reads that wait for
+		// it, so the node is given until the deadline.
+		other := env.Nodes[(i+1)%nodes]
+		n.Kill()
+		require.NoError(t, n.Restart())
+		other.Kill()
+		var info hsm.PartitionInfo
+		require.Eventually(t, func() bool {
+			var err error
+			info, err = p.Info(ctx(t))
+			return err == nil && info.Name == "renamed" && info.Objects == 0 && info.Flags&ck.CKF_USER_PIN_INITIALIZED == 0
+		}, 20*time.Second, 20*time.Millisecond, "node %d: %+v", i, info)
+		require.NoError(t, other.Restart())
+	}
+	require.ErrorIs(t, p.Login(ctx(t), env.UserPIN), hsm.ErrPINNotInitialized)
+	require.NoError(t, p.LoginAs(ctx(t), hsm.SO, env.SOPIN))
+	require.NoError(t, p.InitPIN(ctx(t), "new-user-pin"))
+	require.NoError(t, p.Logout(ctx(t)))
+	require.NoError(t, p.Login(ctx(t), "new-user-pin"))
+}
