@@ -349,6 +349,15 @@ func isTokenObject(tmpl ck.Template) (ck.Template, bool, error) {
 	return tmpl, v, nil
 }
 
+// mayMake refuses to make a token object in a R/O session: PKCS#11 makes
+// token objects only in R/W sessions (CKR_SESSION_READ_ONLY).
+func (s *session) mayMake(token bool) error {
+	if token && !s.rw {
+		return errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
+	}
+	return nil
+}
+
 // CreateObject is C_CreateObject.
 func (m *Module) CreateObject(h SessionHandle, tmpl ck.Template) (ObjectHandle, error) {
 	s, err := m.session(h)
@@ -359,8 +368,8 @@ func (m *Module) CreateObject(h SessionHandle, tmpl ck.Template) (ObjectHandle, 
 	if err != nil {
 		return 0, err
 	}
-	if token && !s.rw {
-		return 0, errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
+	if err := s.mayMake(token); err != nil {
+		return 0, err
 	}
 	ctx, cancel := m.context()
 	defer cancel()
@@ -413,8 +422,8 @@ func (m *Module) GenerateKeyPair(h SessionHandle, mech ck.Mechanism, public, pri
 	if err != nil {
 		return 0, 0, err
 	}
-	if (pubToken || privToken) && !s.rw {
-		return 0, 0, errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
+	if err := s.mayMake(pubToken || privToken); err != nil {
+		return 0, 0, err
 	}
 	ctx, cancel := m.context()
 	defer cancel()
@@ -444,8 +453,8 @@ func (m *Module) GenerateKey(h SessionHandle, mech ck.Mechanism, tmpl ck.Templat
 	if err != nil {
 		return 0, err
 	}
-	if token && !s.rw {
-		return 0, errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
+	if err := s.mayMake(token); err != nil {
+		return 0, err
 	}
 	ctx, cancel := m.context()
 	defer cancel()
@@ -615,8 +624,8 @@ func (m *Module) CopyObject(h SessionHandle, obj ObjectHandle, tmpl ck.Template)
 	if err != nil {
 		return 0, err
 	}
-	if token && !s.rw {
-		return 0, errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
+	if err := s.mayMake(token); err != nil {
+		return 0, err
 	}
 	ctx, cancel := m.context()
 	defer cancel()

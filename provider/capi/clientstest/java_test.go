@@ -50,9 +50,7 @@ func TestJavaSunPKCS11(t *testing.T) {
 	key := generate(t, p, hsm.KeySpec{Type: hsm.KeyEC, Label: "java-ec"})
 	storeSelfSigned(t, key)
 
-	conf := filepath.Join(t.TempDir(), "sunpkcs11.cfg")
-	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil,
-		"name = keyhold\nlibrary = %s\nslot = %d\n", lib, h.PartitionID), 0o644))
+	conf := sunPKCS11Config(t, lib, h.PartitionID)
 
 	// The source launcher compiles the one-file program in memory: no
 	// build step, no class files.
@@ -85,9 +83,7 @@ func TestJavaKeytool(t *testing.T) {
 	h := libtest.Start(t)
 	p := sdkPartition(t, h, h.Partition, h.UserPIN)
 
-	conf := filepath.Join(t.TempDir(), "sunpkcs11.cfg")
-	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil,
-		"name = keyhold\nlibrary = %s\nslot = %d\n", lib, h.PartitionID), 0o644))
+	conf := sunPKCS11Config(t, lib, h.PartitionID)
 	pin := withEnv(pinEnv + "=" + h.UserPIN)
 	store := []string{"-keystore", "NONE", "-storetype", "PKCS11", "-storepass:env", pinEnv,
 		"-providerClass", "sun.security.pkcs11.SunPKCS11", "-providerArg", conf}
@@ -153,6 +149,14 @@ func TestJavaKeytool(t *testing.T) {
 	left, err := p.FindObjects(testContext(t), hsm.Template{ck.Bool(ck.CKA_TOKEN, true)}, []hsm.AttributeType{ck.CKA_LABEL})
 	require.NoError(t, err)
 	assert.Empty(t, left)
+}
+
+// sunPKCS11Config writes a SunPKCS11 configuration for the library's slot.
+func sunPKCS11Config(t *testing.T, lib string, slot uint32) string {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "sunpkcs11.cfg")
+	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, "name = keyhold\nlibrary = %s\nslot = %d\n", lib, slot), 0o644))
+	return conf
 }
 
 // exportCert parses the PEM certificate keytool -exportcert -rfc printed.
