@@ -1,6 +1,7 @@
 package hsm_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -49,9 +50,28 @@ func testInitToken(t *testing.T, nodes int, replication string) {
 		}, 20*time.Second, 20*time.Millisecond, "node %d: %+v", i, info)
 		require.NoError(t, other.Restart())
 	}
-	require.ErrorIs(t, p.Login(ctx(t), env.UserPIN), hsm.ErrPINNotInitialized)
-	require.NoError(t, p.LoginAs(ctx(t), hsm.SO, env.SOPIN))
+	// A login is answered by whichever node the engine picks, and a Raft
+	// follower that is still catching up answers from what it has applied:
+	// each outcome is awaited until every node agrees.
+	eventuallyLogin(t, p, hsm.User, env.UserPIN, hsm.ErrPINNotInitialized)
+	eventuallyLogin(t, p, hsm.SO, env.SOPIN, nil)
 	require.NoError(t, p.InitPIN(ctx(t), "new-user-pin"))
 	require.NoError(t, p.Logout(ctx(t)))
-	require.NoError(t, p.Login(ctx(t), "new-user-pin"))
+	eventuallyLogin(t, p, hsm.User, "new-user-pin", nil)
+}
+
+// eventuallyLogin logs in as user until the outcome is want (nil: logged
+// in), and stays logged in when it is.
+func eventuallyLogin(t *testing.T, p *hsm.Partition, user hsm.UserType, pin string, want error) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		err := p.LoginAs(ctx(t), user, pin)
+		if want == nil {
+			return err == nil
+		}
+		if err == nil {
+			_ = p.Logout(ctx(t))
+		}
+		return errors.Is(err, want)
+	}, 20*time.Second, 20*time.Millisecond, "login as %v", user)
 }
