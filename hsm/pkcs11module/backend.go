@@ -262,14 +262,31 @@ func (b *backend) InitPIN(ctx context.Context, r hsm.Request, pin []byte) error 
 	})
 }
 
-// InitToken implements hsm.Backend by refusing: C_InitToken needs a token
-// on which no session is open (CKR_SESSION_EXISTS), while this backend keeps
-// a pool of sessions and a login on it for every Client of the process, and
-// it finds its token by the label C_InitToken would change. A module's
-// token is initialized with the module's own tools (softhsm2-util
-// --init-token, the vendor's), with no keyhold program using it.
-func (b *backend) InitToken(context.Context, hsm.Request, []byte, string) error {
-	return ck.Errorf(ck.CKR_FUNCTION_NOT_SUPPORTED, "C_InitToken on a module's token is left to the module's own tools, while no program uses the token")
+// InitToken implements hsm.Backend with C_InitToken, which needs a token on
+// which no session is open: the token's pool of sessions is closed first
+// (for every Client of the process that uses the token), and the next call
+// opens the token again, found by its serial number, with its login taken
+// as lost. A session another program keeps open on the token makes the
+// module answer CKR_SESSION_EXISTS.
+func (b *backend) InitToken(ctx context.Context, r hsm.Request, soPIN []byte, label string) error {
+	t := b.tok
+	// No re-open may start a new pool meanwhile.
+	select {
+	case t.reopenMu <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-t.reopenMu }()
+	t.mu.RLock()
+	old, slot := t.pool, t.slot
+	t.mu.RUnlock()
+	err := t.calls.run(ctx, func() error {
+		old.close()
+		return cerr("C_InitToken", t.mod.ctx.InitToken(slot, string(soPIN), label))
+	}, nil)
+	// The pool is closed whatever C_InitToken answered.
+	t.markBroken(old)
+	return t.refusal(err)
 }
 
 // SetPIN implements hsm.Backend. C_SetPIN changes the PIN of whoever the

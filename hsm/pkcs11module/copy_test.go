@@ -38,3 +38,30 @@ func TestCopyObject(t *testing.T) {
 	_, err = p.CopyObject(ctx, key.Handle(), hsm.Template{ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_RSA))})
 	require.Error(t, err)
 }
+
+// TestInitToken: the module backend initializes its token again through
+// C_InitToken: the keys are gone, the User PIN is uninitialized until the SO
+// sets one, and the backend goes on with the token.
+func TestInitToken(t *testing.T) {
+	ctx := context.Background()
+	cfg, tk := softhsmtest.Config(t)
+	_, p := openConfig(t, cfg)
+	require.NoError(t, p.Login(ctx, tk.PIN))
+	_, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "wiped"})
+	require.NoError(t, err)
+
+	require.ErrorIs(t, p.InitToken(ctx, "wrong-so-pin", tk.Label), hsm.ErrPINIncorrect)
+	require.NoError(t, p.InitToken(ctx, tk.SOPIN, tk.Label))
+	info, err := p.Info(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, info.Flags&ck.CKF_USER_PIN_INITIALIZED)
+	require.ErrorIs(t, p.Login(ctx, tk.PIN), hsm.ErrPINNotInitialized)
+	require.NoError(t, p.LoginAs(ctx, hsm.SO, tk.SOPIN))
+	objs, err := p.FindObjects(ctx, hsm.Template{}, nil)
+	require.NoError(t, err)
+	assert.Empty(t, objs, "the SO sees no object: the public key is gone too")
+	require.NoError(t, p.InitPIN(ctx, "new-user-pin"))
+	info, err = p.Info(ctx)
+	require.NoError(t, err)
+	assert.NotZero(t, info.Flags&ck.CKF_USER_PIN_INITIALIZED)
+}
