@@ -56,6 +56,10 @@ type Backend interface {
 	InitPIN(ctx context.Context, r Request, pin []byte) error
 	// SetPIN changes user's PIN.
 	SetPIN(ctx context.Context, r Request, user UserType, oldPIN, newPIN []byte) error
+	// InitToken initializes the partition again (C_InitToken): with the SO
+	// PIN as proof, it destroys every object that can be destroyed, sets the
+	// token label, and leaves the User PIN uninitialized.
+	InitToken(ctx context.Context, r Request, soPIN []byte, label string) error
 
 	// FindObjects returns the objects matching tmpl with the attributes want.
 	FindObjects(ctx context.Context, r Request, tmpl Template, want []AttributeType) ([]Object, error)
@@ -71,6 +75,12 @@ type Backend interface {
 	GenerateKey(ctx context.Context, r Request, m Mechanism, tmpl Template) (ObjectHandle, error)
 	// DestroyObject destroys one object.
 	DestroyObject(ctx context.Context, r Request, h ObjectHandle) error
+	// CopyObject copies one object, the copy taking the attributes of tmpl
+	// (C_CopyObject's rules), and returns the copy's handle.
+	CopyObject(ctx context.Context, r Request, h ObjectHandle, tmpl Template) (ObjectHandle, error)
+	// ObjectSize reports the bytes one object takes on the HSM
+	// (C_GetObjectSize).
+	ObjectSize(ctx context.Context, r Request, h ObjectHandle) (uint64, error)
 
 	// Sign signs with a raw mechanism (see Partition.SignRaw).
 	Sign(ctx context.Context, r Request, h ObjectHandle, m Mechanism, data []byte) ([]byte, error)
@@ -204,6 +214,9 @@ type PartitionInfo struct {
 	Model        string
 	Serial       string
 	Objects      uint32
+	// MinRSABits is the smallest RSA key the partition generates or
+	// imports; 0 when the HSM does not say (the default, 2048).
+	MinRSABits uint32
 }
 
 // AttributeResult is one attribute read by GetAttributes: a value, or the

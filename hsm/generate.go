@@ -19,10 +19,12 @@ import (
 type KeySpec struct {
 	// Type is the algorithm family (required).
 	Type KeyType
-	// Bits is the RSA modulus size (2048, 3072, 4096; default 2048) or the
+	// Bits is the RSA modulus size (2048, 3072, 4096, and 1024 on a partition
+	// that allows legacy keys; default 2048) or the
 	// AES key size (128, 192, 256; default 256).
 	Bits int
-	// Curve is the EC curve: elliptic.P256() (default), P384() or P521().
+	// Curve is the EC curve: elliptic.P256() (default), P224(), P384() or
+	// P521().
 	Curve elliptic.Curve
 	// Label is CKA_LABEL.
 	Label string

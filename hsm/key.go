@@ -196,6 +196,7 @@ func publicKeyFromAttributes(kind KeyType, attrs Template) (crypto.PublicKey, er
 // Named-curve OIDs (RFC 5480).
 var (
 	oidP256    = asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}
+	oidP224    = asn1.ObjectIdentifier{1, 3, 132, 0, 33}
 	oidP384    = asn1.ObjectIdentifier{1, 3, 132, 0, 34}
 	oidP521    = asn1.ObjectIdentifier{1, 3, 132, 0, 35}
 	oidEd25519 = asn1.ObjectIdentifier{1, 3, 101, 112}
@@ -207,6 +208,8 @@ func curveFromParams(der []byte) (elliptic.Curve, error) {
 		return nil, fmt.Errorf("CKA_EC_PARAMS is not a named-curve OID")
 	}
 	switch {
+	case oid.Equal(oidP224):
+		return elliptic.P224(), nil
 	case oid.Equal(oidP256):
 		return elliptic.P256(), nil
 	case oid.Equal(oidP384):
@@ -220,6 +223,8 @@ func curveFromParams(der []byte) (elliptic.Curve, error) {
 func curveParams(c elliptic.Curve) ([]byte, error) {
 	var oid asn1.ObjectIdentifier
 	switch c {
+	case elliptic.P224():
+		oid = oidP224
 	case elliptic.P256():
 		oid = oidP256
 	case elliptic.P384():

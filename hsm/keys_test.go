@@ -76,6 +76,7 @@ func TestGenerateFindSignVerify(t *testing.T) {
 		spec hsm.KeySpec
 		mech hsm.Mechanism
 	}{
+		{"ecdsa-p224", hsm.KeySpec{Type: hsm.KeyEC, Curve: elliptic.P224()}, hsm.Mechanism{Type: ck.CKM_ECDSA_SHA256}},
 		{"ecdsa-p256", hsm.KeySpec{Type: hsm.KeyEC}, hsm.Mechanism{Type: ck.CKM_ECDSA_SHA256}},
 		{"ecdsa-p384", hsm.KeySpec{Type: hsm.KeyEC, Curve: elliptic.P384()}, hsm.Mechanism{Type: ck.CKM_ECDSA_SHA384}},
 		{"ecdsa-p521", hsm.KeySpec{Type: hsm.KeyEC, Curve: elliptic.P521()}, hsm.Mechanism{Type: ck.CKM_ECDSA_SHA256}},

@@ -267,6 +267,11 @@ func (n *netNode) Login(ctx context.Context, r Request, user UserType, pin []byt
 	return LoginResult{Ticket: reply.Ticket, Expires: time.UnixMilli(reply.Expires)}, nil
 }
 
+// InitToken implements Backend.
+func (n *netNode) InitToken(ctx context.Context, r Request, soPIN []byte, label string) error {
+	return n.call(ctx, wire.OpInitToken, &wire.InitTokenRequest{Partition: r.Partition, SOPIN: soPIN, Label: label, OpID: opID(r.ID)}, &wire.EmptyReply{})
+}
+
 // InitPIN implements Backend.
 func (n *netNode) InitPIN(ctx context.Context, r Request, pin []byte) error {
 	return n.call(ctx, wire.OpInitPIN, &wire.InitPINRequest{Partition: r.Partition, Ticket: r.Ticket, PIN: pin, OpID: opID(r.ID)}, &wire.EmptyReply{})
@@ -315,6 +320,20 @@ func (n *netNode) CreateObject(ctx context.Context, r Request, tmpl Template) (O
 	var reply wire.HandleReply
 	err := n.call(ctx, wire.OpCreateObject, &wire.CreateObjectRequest{Partition: r.Partition, Ticket: r.Ticket, Template: tmpl, OpID: opID(r.ID)}, &reply)
 	return reply.Handle, err
+}
+
+// CopyObject implements Backend.
+func (n *netNode) CopyObject(ctx context.Context, r Request, h ObjectHandle, tmpl Template) (ObjectHandle, error) {
+	var reply wire.HandleReply
+	err := n.call(ctx, wire.OpCopyObject, &wire.CopyObjectRequest{Partition: r.Partition, Ticket: r.Ticket, Handle: h, Template: tmpl, OpID: opID(r.ID)}, &reply)
+	return reply.Handle, err
+}
+
+// ObjectSize implements Backend.
+func (n *netNode) ObjectSize(ctx context.Context, r Request, h ObjectHandle) (uint64, error) {
+	var reply wire.ObjectSizeReply
+	err := n.call(ctx, wire.OpObjectSize, &wire.ObjectSizeRequest{Partition: r.Partition, Ticket: r.Ticket, Handle: h}, &reply)
+	return reply.Size, err
 }
 
 // GenerateKeyPair implements Backend.

@@ -122,6 +122,42 @@ func (p *Partition) CreateObject(ctx context.Context, tmpl Template) (ObjectHand
 	return h, err
 }
 
+// CopyObject copies object h and returns the copy's handle (C_CopyObject).
+// The copy has h's attributes, changed by tmpl: CKA_TOKEN, CKA_PRIVATE and
+// CKA_MODIFIABLE, and whatever SetAttributes may change, in the direction it
+// allows. An object with CKA_COPYABLE false is not copied (a *ck.Error with
+// CKR_ACTION_PROHIBITED, ErrPermission). The copy shares the key material:
+// it is the way to make a session object permanent, or to give a key a
+// second label or more restricted uses.
+func (p *Partition) CopyObject(ctx context.Context, h ObjectHandle, tmpl Template) (ObjectHandle, error) {
+	if err := checkTemplate("copy object", p, tmpl); err != nil {
+		return 0, err
+	}
+	// One request ID for every attempt: a retry after a lost reply must
+	// not make a second copy.
+	var c ObjectHandle
+	err := p.do(ctx, "copy object", opWrite, true, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		c, err = b.CopyObject(ctx, r, h, tmpl)
+		return err
+	})
+	p.invalidateKeys()
+	return c, err
+}
+
+// ObjectSize reports the bytes object h takes on the HSM (C_GetObjectSize).
+// What counts is the HSM's to say; it is an estimate of storage used, not a
+// length of anything an application reads.
+func (p *Partition) ObjectSize(ctx context.Context, h ObjectHandle) (uint64, error) {
+	var n uint64
+	err := p.do(ctx, "object size", opRead, true, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		n, err = b.ObjectSize(ctx, r, h)
+		return err
+	})
+	return n, err
+}
+
 // DestroyObject destroys one object.
 func (p *Partition) DestroyObject(ctx context.Context, h ObjectHandle) error {
 	defer p.invalidateKeys()
@@ -256,6 +292,27 @@ func (p *Partition) InitPIN(ctx context.Context, pin string) error {
 	return p.do(ctx, "init PIN", opWrite, true, func(ctx context.Context, b Backend, r Request) error {
 		return b.InitPIN(ctx, r, []byte(pin))
 	})
+}
+
+// InitToken initializes the partition again, as PKCS#11's C_InitToken does
+// to an initialized token: soPIN (the SO's PIN) is the proof, and needs no
+// login; every object that can be destroyed is destroyed (keys included:
+// there is no undo), the token label becomes label (at most 32 bytes), and
+// the User PIN is uninitialized until the SO sets one with InitPIN. The
+// application is logged out: the HSM no longer accepts the login proofs it
+// issued before. A wrong SO PIN counts towards the SO's lockout.
+func (p *Partition) InitToken(ctx context.Context, soPIN, label string) error {
+	if len(label) > 32 {
+		return newError("init token", p, ErrAttributeInvalid, "a token label holds 32 bytes, not %d", len(label))
+	}
+	defer p.invalidateKeys()
+	err := p.do(ctx, "init token", opWrite, false, func(ctx context.Context, b Backend, r Request) error {
+		return b.InitToken(ctx, r, []byte(soPIN), label)
+	})
+	if err == nil {
+		p.forgetLogin()
+	}
+	return err
 }
 
 // SetPIN changes a PIN: the SO's when the SO is logged in, else the User's.

@@ -70,6 +70,13 @@ func (f *fakeBackend) GenerateKey(context.Context, Request, Mechanism, Template)
 	return 1, nil
 }
 func (f *fakeBackend) DestroyObject(context.Context, Request, ObjectHandle) error { return nil }
+func (f *fakeBackend) InitToken(context.Context, Request, []byte, string) error   { return nil }
+func (f *fakeBackend) CopyObject(context.Context, Request, ObjectHandle, Template) (ObjectHandle, error) {
+	return 3, nil
+}
+func (f *fakeBackend) ObjectSize(context.Context, Request, ObjectHandle) (uint64, error) {
+	return 1, nil
+}
 func (f *fakeBackend) Sign(ctx context.Context, r Request, _ ObjectHandle, _ Mechanism, _ []byte) ([]byte, error) {
 	f.mu.Lock()
 	f.calls++

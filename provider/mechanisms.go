@@ -40,8 +40,8 @@ const (
 // Key sizes as PKCS#11 counts them: RSA and EC in bits, Edwards curves by
 // field size (255 for Ed25519, PKCS#11 v3.0), AES in bytes.
 const (
-	rsaMinBits, rsaMaxBits = 2048, 4096
-	ecMinBits, ecMaxBits   = 256, 521
+	rsaMinBits, rsaMaxBits = 2048, 4096 // a partition may allow 1024 (TokenInfo)
+	ecMinBits, ecMaxBits   = 224, 521
 	edBits                 = 255
 	aesMinBytes            = 16
 	aesMaxBytes            = 32

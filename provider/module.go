@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyhold/keyhold/ck"
@@ -67,6 +68,10 @@ type slot struct {
 	sessions map[SessionHandle]*session
 
 	objects objectCache
+
+	// minRSABits is the partition's smallest RSA key, learnt from its
+	// token information (0: not yet known).
+	minRSABits atomic.Uint32
 }
 
 // Open starts the engine for cfg. Nodes are contacted lazily: a partition
@@ -142,9 +147,22 @@ type InitArgs struct {
 	Reserved bool
 }
 
-// CheckInitArgs applies C_Initialize's rules. The library always locks with
-// the operating system's primitives (Go's), so it accepts the application's
-// callbacks only together with CKF_OS_LOCKING_OK.
+// CheckInitArgs applies C_Initialize's rules: pReserved NULL, and the four
+// mutex callbacks all given or none (else CKR_ARGUMENTS_BAD).
+//
+// Every way PKCS#11 2.40 section 5.4 lets an application ask for locking is
+// accepted, and the library always locks with the operating system's
+// primitives (the Go runtime's, over futexes), never with the application's
+// callbacks. For CKF_OS_LOCKING_OK, with or without callbacks, the
+// specification lets the library choose. For callbacks without
+// CKF_OS_LOCKING_OK it says that the library "needs to use" them or answer
+// CKR_CANT_LOCK; that case exists for libraries whose own locking might not
+// work with the application's threads. The Go runtime's locks work for every
+// thread of the process, whatever created it (a process whose threads are
+// not the operating system's cannot run a Go library at all), so the
+// application's callbacks would guard nothing more: refusing them would shut
+// out, for nothing, an application that passes its mutexes as the
+// specification allows. The callbacks are never called.
 //
 // CKF_LIBRARY_CANT_CREATE_OS_THREADS is accepted although the library's Go
 // runtime has threads: they were started when the library was loaded, before
@@ -157,8 +175,6 @@ func CheckInitArgs(a InitArgs) error {
 		return errorf(ck.CKR_ARGUMENTS_BAD, "pReserved must be NULL")
 	case a.MutexCallbacks != 0 && a.MutexCallbacks != 4:
 		return errorf(ck.CKR_ARGUMENTS_BAD, "either all four mutex callbacks or none")
-	case a.MutexCallbacks == 4 && a.Flags&ck.CKF_OS_LOCKING_OK == 0:
-		return errorf(ck.CKR_CANT_LOCK, "the library can only use the operating system's locking")
 	}
 	return nil
 }
@@ -241,8 +257,13 @@ func (m *Module) TokenInfo(id SlotID) (TokenInfo, error) {
 	if err != nil {
 		return TokenInfo{}, err
 	}
+	s.minRSABits.Store(pi.MinRSABits)
+	label := pi.Name // what C_InitToken set, else the partition's name
+	if label == "" {
+		label = s.p.Name()
+	}
 	ti := TokenInfo{
-		Label:              s.p.Name(),
+		Label:              label,
 		ManufacturerID:     pi.Manufacturer,
 		Model:              pi.Model,
 		SerialNumber:       pi.Serial,
@@ -289,5 +310,34 @@ func (m *Module) MechanismInfo(id SlotID, t ck.MechanismType) (MechanismInfo, er
 	if !ok {
 		return MechanismInfo{}, errorf(ck.CKR_MECHANISM_INVALID, "%v is not supported", t)
 	}
-	return d.info, nil
+	info := d.info
+	if d.keyType == ck.CKK_RSA {
+		// A partition may allow legacy 1024-bit keys: its token
+		// information says so.
+		if bits := m.minRSABits(id); bits != 0 && uint64(bits) < info.MinKeySize {
+			info.MinKeySize = uint64(bits)
+		}
+	}
+	return info, nil
+}
+
+// minRSABits returns the smallest RSA key the slot's partition accepts, or 0
+// when the HSM does not say or cannot be asked now (the table's default then
+// stands).
+func (m *Module) minRSABits(id SlotID) uint32 {
+	s, err := m.slot(id)
+	if err != nil {
+		return 0
+	}
+	if bits := s.minRSABits.Load(); bits != 0 {
+		return bits
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	pi, err := s.p.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	s.minRSABits.Store(pi.MinRSABits)
+	return pi.MinRSABits
 }

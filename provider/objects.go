@@ -280,6 +280,8 @@ func curveBytes(params []byte) int {
 		return 0
 	}
 	switch {
+	case oid.Equal(asn1.ObjectIdentifier{1, 3, 132, 0, 33}): // P-224
+		return 28
 	case oid.Equal(asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}): // P-256
 		return 32
 	case oid.Equal(asn1.ObjectIdentifier{1, 3, 132, 0, 34}): // P-384
@@ -347,6 +349,15 @@ func isTokenObject(tmpl ck.Template) (ck.Template, bool, error) {
 	return tmpl, v, nil
 }
 
+// mayMake refuses to make a token object in a R/O session: PKCS#11 makes
+// token objects only in R/W sessions (CKR_SESSION_READ_ONLY).
+func (s *session) mayMake(token bool) error {
+	if token && !s.rw {
+		return errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
+	}
+	return nil
+}
+
 // CreateObject is C_CreateObject.
 func (m *Module) CreateObject(h SessionHandle, tmpl ck.Template) (ObjectHandle, error) {
 	s, err := m.session(h)
@@ -357,8 +368,8 @@ func (m *Module) CreateObject(h SessionHandle, tmpl ck.Template) (ObjectHandle, 
 	if err != nil {
 		return 0, err
 	}
-	if token && !s.rw {
-		return 0, errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
+	if err := s.mayMake(token); err != nil {
+		return 0, err
 	}
 	ctx, cancel := m.context()
 	defer cancel()
@@ -411,8 +422,8 @@ func (m *Module) GenerateKeyPair(h SessionHandle, mech ck.Mechanism, public, pri
 	if err != nil {
 		return 0, 0, err
 	}
-	if (pubToken || privToken) && !s.rw {
-		return 0, 0, errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
+	if err := s.mayMake(pubToken || privToken); err != nil {
+		return 0, 0, err
 	}
 	ctx, cancel := m.context()
 	defer cancel()
@@ -442,8 +453,8 @@ func (m *Module) GenerateKey(h SessionHandle, mech ck.Mechanism, tmpl ck.Templat
 	if err != nil {
 		return 0, err
 	}
-	if token && !s.rw {
-		return 0, errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
+	if err := s.mayMake(token); err != nil {
+		return 0, err
 	}
 	ctx, cancel := m.context()
 	defer cancel()
@@ -597,4 +608,67 @@ func (m *Module) SeedRandom(h SessionHandle, seed []byte) error {
 		return err
 	}
 	return errorf(ck.CKR_RANDOM_SEED_NOT_SUPPORTED, "the HSM's generator is not seeded by applications")
+}
+
+// CopyObject is C_CopyObject. The copy is a token object when tmpl says so,
+// else when the original is one; a token object is made only in a R/W
+// session. The HSM applies the rest of PKCS#11's rules (CKA_COPYABLE, which
+// attributes a copy may change).
+func (m *Module) CopyObject(h SessionHandle, obj ObjectHandle, tmpl ck.Template) (ObjectHandle, error) {
+	s, err := m.session(h)
+	if err != nil {
+		return 0, err
+	}
+	sl := s.slot
+	token, err := m.copyIsToken(sl, obj, tmpl)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.mayMake(token); err != nil {
+		return 0, err
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	c, err := sl.p.CopyObject(ctx, obj, tmpl)
+	if err != nil {
+		return 0, err
+	}
+	if !token {
+		sl.objects.own(c, s.h)
+	}
+	return c, nil
+}
+
+// copyIsToken reports whether a copy of obj made with tmpl is a token
+// object: tmpl's CKA_TOKEN, else the original's.
+func (m *Module) copyIsToken(sl *slot, obj ObjectHandle, tmpl ck.Template) (bool, error) {
+	if a, ok := tmpl.Find(ck.CKA_TOKEN); ok {
+		v, err := a.AsBool()
+		if err != nil {
+			return false, errorf(ck.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_TOKEN: %v", err)
+		}
+		return v, nil
+	}
+	types := []ck.AttributeType{ck.CKA_TOKEN}
+	res, ok := sl.objects.lookup(obj, types, time.Now())
+	if !ok {
+		ctx, cancel := m.context()
+		defer cancel()
+		var err error
+		if res, err = sl.p.GetAttributes(ctx, obj, types); err != nil {
+			return false, err
+		}
+	}
+	return res[0].RV == ck.CKR_OK && boolean(res[0].Value), nil
+}
+
+// ObjectSize is C_GetObjectSize: the bytes the object takes on the HSM.
+func (m *Module) ObjectSize(h SessionHandle, obj ObjectHandle) (uint64, error) {
+	s, err := m.session(h)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	return s.slot.p.ObjectSize(ctx, obj)
 }

@@ -738,3 +738,60 @@ func (m *Module) finishDigest(h SessionHandle, data []byte, out Output, final bo
 	sum := op.hash.Sum(nil)
 	return sum, len(sum), nil
 }
+
+// DigestKey is C_DigestKey: the value of secret key key continues the
+// active digest. The digest runs in this process, so the value must come
+// here: a key whose value may not leave the HSM (CKA_SENSITIVE, or
+// CKA_EXTRACTABLE false) answers CKR_KEY_INDIGESTIBLE, as does any key that
+// is not a secret key. Like every error but CKR_BUFFER_TOO_SMALL, a refusal
+// ends the digest.
+func (m *Module) DigestKey(h SessionHandle, key ObjectHandle) error {
+	s, err := m.session(h)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	active := s.digest != nil
+	s.mu.Unlock()
+	if !active {
+		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no digest is active")
+	}
+	value, err := m.digestibleValue(s.slot, key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.digest = nil
+		return err
+	}
+	defer clear(value)
+	if s.digest == nil {
+		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no digest is active")
+	}
+	s.digest.multi = true
+	s.digest.hash.Write(value)
+	return nil
+}
+
+// digestibleValue reads the value of a secret key for DigestKey. It reads
+// from the HSM, never from the attribute cache, and does not cache it.
+func (m *Module) digestibleValue(sl *slot, key ObjectHandle) ([]byte, error) {
+	ctx, cancel := m.context()
+	defer cancel()
+	res, err := sl.p.GetAttributes(ctx, key, []ck.AttributeType{ck.CKA_CLASS, ck.CKA_VALUE})
+	if err != nil {
+		if ReturnValue(err) == ck.CKR_OBJECT_HANDLE_INVALID {
+			return nil, errorf(ck.CKR_KEY_HANDLE_INVALID, "no key %d", key)
+		}
+		return nil, err
+	}
+	class, ok := ulong(res[0].Value)
+	switch {
+	case res[0].RV != ck.CKR_OK || !ok:
+		return nil, errorf(ck.CKR_KEY_HANDLE_INVALID, "object %d has no class", key)
+	case ck.ObjectClass(class) != ck.CKO_SECRET_KEY:
+		return nil, errorf(ck.CKR_KEY_INDIGESTIBLE, "only a secret key's value is digested; object %d is a %v", key, ck.ObjectClass(class))
+	case res[1].RV != ck.CKR_OK:
+		return nil, errorf(ck.CKR_KEY_INDIGESTIBLE, "the value of key %d may not leave the HSM", key)
+	}
+	return res[1].Value, nil
+}

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/keyhold/keyhold/ck"
@@ -250,6 +251,32 @@ func (m *Module) InitPIN(h SessionHandle, pin []byte) error {
 	ctx, cancel := m.context()
 	defer cancel()
 	return s.slot.p.InitPIN(ctx, string(pin))
+}
+
+// InitToken is C_InitToken on the slot's partition: with the SO's PIN it
+// destroys the partition's objects, sets its label (trailing blanks, which
+// pad CK_TOKEN_INFO's label, removed) and leaves the User PIN
+// uninitialized. PKCS#11 forbids it while the application has a session
+// open on the slot (CKR_SESSION_EXISTS).
+func (m *Module) InitToken(id SlotID, soPIN []byte, label []byte) error {
+	sl, err := m.slot(id)
+	if err != nil {
+		return err
+	}
+	// Held through the call, so that no session opens meanwhile.
+	sl.stateMu.Lock()
+	defer sl.stateMu.Unlock()
+	m.mu.RLock()
+	open := len(sl.sessions)
+	m.mu.RUnlock()
+	if open > 0 {
+		return errorf(ck.CKR_SESSION_EXISTS, "%d sessions are open on slot %d", open, id)
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	err = sl.p.InitToken(ctx, string(soPIN), strings.TrimRight(string(label), " "))
+	sl.objects.clear()
+	return err
 }
 
 // SetPIN is C_SetPIN: the SO's PIN in a R/W SO session, else the User's,

@@ -43,6 +43,9 @@ var handlers = [...]handler{
 	wire.OpListInvalidated: handle(wire.OpListInvalidated, (*Node).listInvalidated),
 	wire.OpReactivate:      handle(wire.OpReactivate, (*Node).reactivate),
 	wire.OpPurge:           handle(wire.OpPurge, (*Node).purge),
+	wire.OpCopyObject:      inPartition(wire.OpCopyObject, (*Node).copyObject),
+	wire.OpObjectSize:      inPartition(wire.OpObjectSize, (*Node).objectSize),
+	wire.OpInitToken:       handle(wire.OpInitToken, (*Node).initToken),
 }
 
 // handle is the one path every request takes: its body is decoded into a
@@ -113,7 +116,7 @@ func inPartition[Req any, P targeted[Req]](op wire.Op, act func(n *Node, c *conn
 // the partition, so that running it again after catching up is harmless.
 func readsObject(op wire.Op) bool {
 	switch op {
-	case wire.OpSign, wire.OpVerify, wire.OpEncrypt, wire.OpDecrypt, wire.OpGetAttributes:
+	case wire.OpSign, wire.OpVerify, wire.OpEncrypt, wire.OpDecrypt, wire.OpGetAttributes, wire.OpObjectSize:
 		return true
 	}
 	return false
@@ -125,7 +128,8 @@ func readsObject(op wire.Op) bool {
 func readsState(op wire.Op) bool {
 	switch op {
 	case wire.OpFindObjects, wire.OpGetAttributes, wire.OpPartitionInfo,
-		wire.OpEnroll, wire.OpRotate, wire.OpRetire, wire.OpListClients, wire.OpRevokeClient:
+		wire.OpEnroll, wire.OpRotate, wire.OpRetire, wire.OpListClients, wire.OpRevokeClient,
+		wire.OpListInvalidated:
 		return true
 	}
 	return false
@@ -287,6 +291,9 @@ type (
 	destroyObjectRequest   wire.DestroyObjectRequest
 	cryptRequest           wire.CryptRequest
 	verifyRequest          wire.VerifyRequest
+	copyObjectRequest      wire.CopyObjectRequest
+	objectSizeRequest      wire.ObjectSizeRequest
+	initTokenRequest       wire.InitTokenRequest
 )
 
 func (r *initPINRequest) target() (uint32, []byte)         { return r.Partition, r.Ticket }
@@ -299,6 +306,8 @@ func (r *generateKeyRequest) target() (uint32, []byte)     { return r.Partition,
 func (r *destroyObjectRequest) target() (uint32, []byte)   { return r.Partition, r.Ticket }
 func (r *cryptRequest) target() (uint32, []byte)           { return r.Partition, r.Ticket }
 func (r *verifyRequest) target() (uint32, []byte)          { return r.Partition, r.Ticket }
+func (r *copyObjectRequest) target() (uint32, []byte)      { return r.Partition, r.Ticket }
+func (r *objectSizeRequest) target() (uint32, []byte)      { return r.Partition, r.Ticket }
 
 func (r *initPINRequest) check() error { return checkPIN(r.PIN) }
 func (r *findObjectsRequest) check() error {
@@ -314,6 +323,8 @@ func (r *generateKeyRequest) check() error {
 	return errors.Join(checkMechanism(r.Mechanism), checkTemplate(r.Template))
 }
 func (r *destroyObjectRequest) check() error { return nil }
+func (r *copyObjectRequest) check() error    { return checkTemplate(r.Template) }
+func (r *objectSizeRequest) check() error    { return nil }
 func (r *cryptRequest) check() error {
 	return errors.Join(checkMechanism(r.Mechanism), checkData(r.Data))
 }
@@ -324,7 +335,8 @@ func (r *verifyRequest) check() error {
 	return errors.Join(checkMechanism(r.Mechanism), checkData(r.Data))
 }
 
-func (r *initPINRequest) secrets() [][]byte { return [][]byte{r.PIN} }
+func (r *initPINRequest) secrets() [][]byte   { return [][]byte{r.PIN} }
+func (r *initTokenRequest) secrets() [][]byte { return [][]byte{r.SOPIN} }
 
 func ping(*Node, *conn, *wire.PingRequest) (any, error) { return wire.PingReply{}, nil }
 
@@ -336,7 +348,7 @@ func (n *Node) partitionInfo(_ *conn, req *wire.PartitionInfoRequest) (any, erro
 	info := p.tok.Info()
 	return wire.PartitionInfoReply{
 		ID:           p.id,
-		Name:         p.name,
+		Name:         info.Name, // the partition's name until C_InitToken sets another label
 		Flags:        info.Flags,
 		MinPINLen:    uint32(info.MinPINLen),
 		MaxPINLen:    uint32(info.MaxPINLen),
@@ -344,6 +356,7 @@ func (n *Node) partitionInfo(_ *conn, req *wire.PartitionInfoRequest) (any, erro
 		Model:        info.Model,
 		Serial:       info.SerialNumber,
 		Objects:      uint32(info.ObjectCount),
+		MinRSABits:   uint32(info.MinRSABits),
 	}, nil
 }
 
@@ -528,6 +541,53 @@ func (n *Node) destroyObject(c *conn, req *destroyObjectRequest, p *partition, a
 		}
 		return wire.EmptyReply{}, nil
 	})
+}
+
+func (n *Node) copyObject(c *conn, req *copyObjectRequest, p *partition, acc token.Access) (any, error) {
+	// A retry after a lost reply must not make a second copy: the OpID
+	// makes the repeat return the first copy's handle.
+	return n.once(c, p, wire.OpCopyObject, acc, req.OpID, func(ch *change) (any, error) {
+		h, err := p.tok.Copy(acc, token.Handle(req.Handle), req.Template)
+		if err != nil {
+			return nil, err
+		}
+		ch.put(h)
+		return wire.HandleReply{Handle: uint64(h)}, nil
+	})
+}
+
+// initToken initializes a partition again (C_InitToken). The SO PIN is the
+// proof, as for C_InitToken, which needs no login; a wrong one is counted
+// like a wrong login, and the counter is the cluster's.
+func (n *Node) initToken(c *conn, req *initTokenRequest) (any, error) {
+	p, err := n.partition(req.Partition)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPIN(req.SOPIN); err != nil {
+		return nil, err
+	}
+	mu := p.pinCheck(ck.CKU_SO)
+	mu.Lock()
+	defer mu.Unlock()
+	return n.once(c, p, wire.OpInitToken, token.SO, req.OpID, func(ch *change) (any, error) {
+		ch.pin(ck.CKU_SO)
+		removed, err := p.tok.InitToken(req.SOPIN, req.Label)
+		if err != nil {
+			return nil, err
+		}
+		ch.pin(ck.CKU_USER)
+		ch.destroyed = append(ch.destroyed, removed...)
+		return wire.EmptyReply{}, nil
+	})
+}
+
+func (n *Node) objectSize(_ *conn, req *objectSizeRequest, p *partition, acc token.Access) (any, error) {
+	size, err := p.tok.Size(acc, token.Handle(req.Handle))
+	if err != nil {
+		return nil, err
+	}
+	return wire.ObjectSizeReply{Size: size}, nil
 }
 
 // crypt serves OpSign, OpEncrypt or OpDecrypt with the token operation of

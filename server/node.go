@@ -130,6 +130,12 @@ type PartitionOptions struct {
 	// (OpListInvalidated, OpReactivate, OpPurge). Zero (the default)
 	// destroys at once.
 	InvalidationRetention time.Duration
+	// AllowRSA1024 lets the partition generate and import legacy RSA keys
+	// of 1024 bits; by default RSA keys have at least 2048 (see
+	// token.Config.AllowRSA1024). Nodes of one cluster should agree: a node
+	// that does not allow them still stores and uses the keys it receives
+	// from one that does.
+	AllowRSA1024 bool
 	// TicketKey is the key that authenticates login tickets. Nodes that serve
 	// the same partition as a cluster share it, so that a ticket issued by
 	// one is accepted by all. All zero: a random key of this node alone.
@@ -337,6 +343,7 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 			UserPIN: po.UserPIN, SOPIN: po.SOPIN,
 			MaxPINAttempts:        po.MaxPINAttempts,
 			InvalidationRetention: po.InvalidationRetention,
+			AllowRSA1024:          po.AllowRSA1024,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("server: partition %d (%s): %w", po.ID, po.Name, err)

@@ -274,6 +274,7 @@ func peerPIN(rec token.PINRecord) wire.PeerPIN {
 	p := wire.PeerPIN{
 		User: rec.User, Set: rec.Set, Salt: rec.Salt[:], Hash: rec.Hash[:],
 		Generation: rec.Generation, Writer: rec.Writer, Epoch: rec.Epoch, Locked: rec.Locked,
+		Label: rec.Label,
 	}
 	for r, c := range rec.Failures {
 		p.Failures = append(p.Failures, wire.PeerPINFailures{Replica: r, Count: c})
@@ -285,8 +286,9 @@ func tokenPIN(p wire.PeerPIN) (token.PINRecord, bool) {
 	rec := token.PINRecord{
 		User: p.User, Set: p.Set,
 		Generation: p.Generation, Writer: p.Writer, Epoch: p.Epoch, Locked: p.Locked,
+		Label: p.Label,
 	}
-	if len(p.Salt) != len(rec.Salt) || len(p.Hash) != len(rec.Hash) {
+	if len(p.Salt) != len(rec.Salt) || len(p.Hash) != len(rec.Hash) || len(p.Label) > 32 {
 		return token.PINRecord{}, false
 	}
 	copy(rec.Salt[:], p.Salt)

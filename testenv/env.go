@@ -62,6 +62,7 @@ type envSettings struct {
 	nodes              int
 	replicationTimeout time.Duration
 	replication        string
+	allowRSA1024       bool
 }
 
 // WithNodes starts a cluster of n nodes instead of one: each serves every
@@ -106,6 +107,12 @@ func WithInvalidationRetention(d time.Duration) Option {
 	return func(s *envSettings) { s.retention = d }
 }
 
+// WithRSA1024 lets every partition generate and import legacy 1024-bit RSA
+// keys (see server.PartitionOptions.AllowRSA1024).
+func WithRSA1024() Option {
+	return func(s *envSettings) { s.allowRSA1024 = true }
+}
+
 // WithWorkers sets the node's number of workers (default: the number of CPUs).
 func WithWorkers(n int) Option {
 	return func(s *envSettings) { s.workers = n }
@@ -143,6 +150,7 @@ func Start(tb testing.TB, opts ...Option) *Env {
 	for i := range s.partitions {
 		s.partitions[i].MaxPINAttempts = s.maxPINAttempts
 		s.partitions[i].InvalidationRetention = s.retention
+		s.partitions[i].AllowRSA1024 = s.allowRSA1024
 	}
 	c, err := StartCluster(ClusterOptions{
 		Nodes:              s.nodes,

@@ -204,6 +204,7 @@ func curveOfParams(der []byte) elliptic.Curve {
 		oid   asn1.ObjectIdentifier
 		curve elliptic.Curve
 	}{
+		{asn1.ObjectIdentifier{1, 3, 132, 0, 33}, elliptic.P224()},
 		{asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}, elliptic.P256()},
 		{asn1.ObjectIdentifier{1, 3, 132, 0, 34}, elliptic.P384()},
 		{asn1.ObjectIdentifier{1, 3, 132, 0, 35}, elliptic.P521()},
@@ -296,12 +297,12 @@ func printNewKey(c *cmdline, verb string, ki keyInfo) int {
 
 // runKeysGenerate implements "keyhold keys generate".
 func runKeysGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCmdline("keys generate", "keys generate --label LABEL [--type rsa|ec|ed25519|aes] [--bits N] [--curve p256|p384|p521] [--id HEX] [--partition NAME]", true, stdout, stderr)
+	c := newCmdline("keys generate", "keys generate --label LABEL [--type rsa|ec|ed25519|aes] [--bits N] [--curve p224|p256|p384|p521] [--id HEX] [--partition NAME]", true, stdout, stderr)
 	var f newKeyFlags
 	f.register(c)
 	typ := c.fs.String("type", "ec", "key type: rsa, ec, ed25519 or aes")
 	bits := c.fs.Int("bits", 0, "RSA modulus bits (2048, 3072, 4096; default 2048) or AES key bits (128, 192, 256; default 256)")
-	curve := c.fs.String("curve", "", "EC curve: p256 (default), p384 or p521")
+	curve := c.fs.String("curve", "", "EC curve: p256 (default), p224, p384 or p521")
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -340,6 +341,8 @@ func runKeysGenerate(ctx context.Context, args []string, stdout, stderr io.Write
 			return c.fail(usagef("--curve applies to ec keys only"))
 		}
 		switch strings.ToLower(strings.ReplaceAll(*curve, "-", "")) {
+		case "p224":
+			spec.Curve = elliptic.P224()
 		case "p256":
 			spec.Curve = elliptic.P256()
 		case "p384":
@@ -347,7 +350,7 @@ func runKeysGenerate(ctx context.Context, args []string, stdout, stderr io.Write
 		case "p521":
 			spec.Curve = elliptic.P521()
 		default:
-			return c.fail(usagef("--curve %q: want p256, p384 or p521", *curve))
+			return c.fail(usagef("--curve %q: want p224, p256, p384 or p521", *curve))
 		}
 	}
 	client, err := c.open(ctx)

@@ -88,7 +88,7 @@
 //
 // id is CKA_ID in lower-case hex; class is private, public or secret-key;
 // type is RSA, EC, Ed25519 or AES; bits is the RSA modulus, EC field or AES
-// key size; curve is P-256, P-384, P-521 or Ed25519; algorithm is ECDSA,
+// key size; curve is P-224, P-256, P-384, P-521 or Ed25519; algorithm is ECDSA,
 // RSA-PKCS1v15, RSA-PSS or Ed25519; uri is the key's canonical pkcs11: URI.
 // Fields without a value (curve of an RSA key, error of an available
 // partition) are left out.

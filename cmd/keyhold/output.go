@@ -27,7 +27,7 @@ type keyInfo struct {
 	Class     string `json:"class"`           // "private", "public" or "secret-key"
 	Type      string `json:"type"`            // "RSA", "EC", "Ed25519" or "AES"
 	Bits      int    `json:"bits,omitempty"`  // RSA modulus, EC field or AES key size
-	Curve     string `json:"curve,omitempty"` // "P-256", "P-384", "P-521" or "Ed25519"
+	Curve     string `json:"curve,omitempty"` // "P-224", "P-256", "P-384", "P-521" or "Ed25519"
 	Sign      bool   `json:"sign"`            // CKA_SIGN
 	Decrypt   bool   `json:"decrypt"`         // CKA_DECRYPT
 	HasCert   bool   `json:"certificate"`     // a certificate object shares its CKA_ID

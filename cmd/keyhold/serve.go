@@ -99,6 +99,7 @@ type serveOptions struct {
 	nodes, maxPINAttempts, workers          int
 	userPINGiven, soPINGiven, attemptsGiven bool
 	retention                               time.Duration
+	allowRSA1024                            bool
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -121,6 +122,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&o.maxPINAttempts, "max-pin-attempts", 5, "consecutive wrong PINs that lock a user out")
 	fs.IntVar(&o.workers, "workers", 0, "workers per node (0: the number of CPUs)")
 	fs.DurationVar(&o.retention, "invalidation-retention", 0, "keep destroyed objects invalidated this long, for the SO to reactivate or purge (keyhold keys invalidated); 0 destroys at once")
+	fs.BoolVar(&o.allowRSA1024, "allow-rsa-1024", false, "let every partition generate and import legacy RSA keys of 1024 bits (refused by default: RSA keys have at least 2048)")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics and a health check on /healthz (200 while every node serves clients)")
 	fs.StringVar(&o.replication, "replication", "", "raft: replicate with Raft even a lone node, for others to join later (nodes with --peers or --nodes always do; see docs/storage.md)")
 	fs.BoolVar(&o.join, "join", false, "with --peers: start a node that joins the running cluster of its peers (keyhold raft add) instead of bootstrapping one")
@@ -295,12 +297,12 @@ func (ps *pins) writePINsFile(dir string, names []string) error {
 	return atomicfile.Write(filepath.Join(dir, "pins"), []byte(b.String()), 0o600)
 }
 
-func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]byte, retention time.Duration) []server.PartitionOptions {
+func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]byte, o *serveOptions) []server.PartitionOptions {
 	out := make([]server.PartitionOptions, len(names))
 	for i, n := range names {
 		out[i] = server.PartitionOptions{
 			ID: uint32(i + 1), Name: n, UserPIN: ps.user, SOPIN: ps.so, MaxPINAttempts: attempts,
-			InvalidationRetention: retention,
+			InvalidationRetention: o.retention, AllowRSA1024: o.allowRSA1024,
 		}
 		if ticketKeys != nil {
 			out[i].TicketKey = ticketKeys[i]
@@ -334,7 +336,7 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 		Nodes:       o.nodes,
 		Name:        "keyhold",
 		Addresses:   addrs,
-		Partitions:  partitionOptions(names, ps, o.maxPINAttempts, nil, o.retention),
+		Partitions:  partitionOptions(names, ps, o.maxPINAttempts, nil, &o),
 		Workers:     o.workers,
 		Dir:         dir,
 	})
@@ -431,7 +433,7 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		Observe:     observe,
 		Name:        "keyhold " + self,
 		Address:     self,
-		Partitions:  partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys, o.retention),
+		Partitions:  partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys, &o),
 		Workers:     o.workers,
 		PKI:         pki,
 		Peers:       peers,

@@ -262,6 +262,33 @@ func (b *backend) InitPIN(ctx context.Context, r hsm.Request, pin []byte) error 
 	})
 }
 
+// InitToken implements hsm.Backend with C_InitToken, which needs a token on
+// which no session is open: the token's pool of sessions is closed first
+// (for every Client of the process that uses the token), and the next call
+// opens the token again, found by its serial number, with its login taken
+// as lost. A session another program keeps open on the token makes the
+// module answer CKR_SESSION_EXISTS.
+func (b *backend) InitToken(ctx context.Context, r hsm.Request, soPIN []byte, label string) error {
+	t := b.tok
+	// No re-open may start a new pool meanwhile.
+	select {
+	case t.reopenMu <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-t.reopenMu }()
+	t.mu.RLock()
+	old, slot := t.pool, t.slot
+	t.mu.RUnlock()
+	err := t.calls.run(ctx, func() error {
+		old.close()
+		return cerr("C_InitToken", t.mod.ctx.InitToken(slot, string(soPIN), label))
+	}, nil)
+	// The pool is closed whatever C_InitToken answered.
+	t.markBroken(old)
+	return t.refusal(err)
+}
+
 // SetPIN implements hsm.Backend. C_SetPIN changes the PIN of whoever the
 // token is logged in as (the User's when nobody is), so a change for
 // another user than the token's is refused rather than made to the wrong
@@ -452,6 +479,57 @@ func (b *backend) CreateObject(ctx context.Context, r hsm.Request, tmpl hsm.Temp
 		return 0, err
 	}
 	return hs[0], nil
+}
+
+// CopyObject implements hsm.Backend with C_CopyObject. Without a login the
+// copy must stay public, as with CreateObject.
+func (b *backend) CopyObject(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, tmpl hsm.Template) (hsm.ObjectHandle, error) {
+	native, err := toNative(tmpl)
+	if err != nil {
+		return 0, err
+	}
+	t := b.tok
+	var out hsm.ObjectHandle
+	err = b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+		return t.withObject(s, h, a, func(e *entry) error {
+			if p, ok := tmpl.Find(ck.CKA_PRIVATE); !a.in && ok {
+				if v, err := p.AsBool(); err == nil && v {
+					return ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "a private copy needs a login")
+				}
+			}
+			n, err := t.mod.ctx.CopyObject(s, e.native, native)
+			if err != nil {
+				return cerr("C_CopyObject", err)
+			}
+			ne, err := t.entryOf(s, n)
+			if err != nil {
+				return err
+			}
+			out = ne.handle
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return out, nil
+}
+
+// ObjectSize implements hsm.Backend with C_GetObjectSize.
+func (b *backend) ObjectSize(ctx context.Context, r hsm.Request, h hsm.ObjectHandle) (uint64, error) {
+	t := b.tok
+	var out uint64
+	err := b.op(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+		return t.withObject(s, h, a, func(e *entry) error {
+			n, err := t.mod.ctx.GetObjectSize(s, e.native)
+			if err != nil {
+				return cerr("C_GetObjectSize", err)
+			}
+			out = uint64(n)
+			return nil
+		})
+	})
+	return out, err
 }
 
 // GenerateKeyPair implements hsm.Backend.

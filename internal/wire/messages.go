@@ -91,6 +91,10 @@ type PartitionInfoReply struct {
 	Model        string `cbor:"7,keyasint"`
 	Serial       string `cbor:"8,keyasint"`
 	Objects      uint32 `cbor:"9,keyasint"`
+	// MinRSABits is the smallest RSA key the partition generates or
+	// imports (2048, or 1024 where legacy keys are allowed); 0 from a node
+	// that does not say, which means 2048.
+	MinRSABits uint32 `cbor:"10,keyasint,omitempty"`
 }
 
 // LoginRequest proves a PIN.
@@ -189,6 +193,38 @@ type CreateObjectRequest struct {
 	Ticket    []byte      `cbor:"2,keyasint,omitempty"`
 	Template  ck.Template `cbor:"3,keyasint"`
 	OpID      OpID        `cbor:"4,keyasint"`
+}
+
+// InitTokenRequest initializes a partition again (C_InitToken): the SO PIN
+// is the proof, so it carries no ticket.
+type InitTokenRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	SOPIN     []byte `cbor:"2,keyasint"`
+	Label     string `cbor:"3,keyasint"`
+	OpID      OpID   `cbor:"4,keyasint"`
+}
+
+// CopyObjectRequest copies an object (C_CopyObject). Template holds the
+// attributes the copy takes instead of the original's: CKA_TOKEN,
+// CKA_PRIVATE, CKA_MODIFIABLE and those SetAttributes may change.
+type CopyObjectRequest struct {
+	Partition uint32      `cbor:"1,keyasint"`
+	Ticket    []byte      `cbor:"2,keyasint,omitempty"`
+	Handle    uint64      `cbor:"3,keyasint"`
+	Template  ck.Template `cbor:"4,keyasint"`
+	OpID      OpID        `cbor:"5,keyasint"`
+}
+
+// ObjectSizeRequest asks for the size of one object (C_GetObjectSize).
+type ObjectSizeRequest struct {
+	Partition uint32 `cbor:"1,keyasint"`
+	Ticket    []byte `cbor:"2,keyasint,omitempty"`
+	Handle    uint64 `cbor:"3,keyasint"`
+}
+
+// ObjectSizeReply is the size of an object in bytes, as the node stores it.
+type ObjectSizeReply struct {
+	Size uint64 `cbor:"1,keyasint"`
 }
 
 // HandleReply returns the handle of a new object.

@@ -37,6 +37,12 @@ const (
 	OpListInvalidated Op = 26 // SO lists the destroyed objects a partition keeps invalidated
 	OpReactivate      Op = 27 // SO makes an invalidated object live again
 	OpPurge           Op = 28 // SO destroys an invalidated object for good
+
+	// 29 to 39 are kept for the symmetric-key operations.
+
+	OpCopyObject Op = 40 // copy an object, changing attributes a copy may change
+	OpObjectSize Op = 41 // the size of one object (C_GetObjectSize)
+	OpInitToken  Op = 42 // the SO initializes a partition again: objects wiped, label set (C_InitToken)
 )
 
 var opNames = [...]string{
@@ -49,6 +55,7 @@ var opNames = [...]string{
 	OpGenerateRandom: "GenerateRandom", OpEnroll: "Enroll", OpRotate: "Rotate", OpRetire: "Retire",
 	OpCreateClient: "CreateClient", OpRevokeClient: "RevokeClient", OpListClients: "ListClients",
 	OpBackup: "Backup", OpListInvalidated: "ListInvalidated", OpReactivate: "Reactivate", OpPurge: "Purge",
+	OpCopyObject: "CopyObject", OpObjectSize: "ObjectSize", OpInitToken: "InitToken",
 }
 
 func (o Op) String() string {
@@ -71,7 +78,7 @@ func (o Op) Known() bool { return int(o) < len(opNames) && opNames[o] != "" }
 func (o Op) Idempotent() bool {
 	switch o {
 	case OpInitPIN, OpSetPIN, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey, OpDestroyObject,
-		OpReactivate, OpPurge:
+		OpReactivate, OpPurge, OpCopyObject, OpInitToken:
 		return false
 	case OpEnroll, OpRotate, OpRetire:
 		// Enroll spends a one-time password, Rotate issues a certificate

@@ -51,7 +51,10 @@ func TestOp(t *testing.T) {
 		{OpListInvalidated, "ListInvalidated", true, true},
 		{OpReactivate, "Reactivate", true, false},
 		{OpPurge, "Purge", true, false},
-		{29, "Op(29)", false, true},
+		{OpCopyObject, "CopyObject", true, false},
+		{OpObjectSize, "ObjectSize", true, true},
+		{OpInitToken, "InitToken", true, false},
+		{48, "Op(48)", false, true},
 		{0x100, "Op(256)", false, true},
 		{0xffff, "Op(65535)", false, true},
 	}
@@ -73,6 +76,10 @@ func TestOpNumbersAreFixed(t *testing.T) {
 		OpListInvalidated, OpReactivate, OpPurge}
 	for i, op := range want {
 		assert.Equal(t, Op(i+1), op, "%v", op)
+	}
+	// From 40, the object operations of PKCS#11 beyond the first set.
+	for i, op := range []Op{OpCopyObject, OpObjectSize, OpInitToken} {
+		assert.Equal(t, Op(40+i), op, "%v", op)
 	}
 }
 

@@ -107,6 +107,8 @@ type PeerPIN struct {
 	Epoch      uint64            `cbor:"7,keyasint,omitempty"`
 	Locked     bool              `cbor:"8,keyasint,omitempty"`
 	Failures   []PeerPINFailures `cbor:"9,keyasint,omitempty"`
+	// Label is the token label C_InitToken set, on the SO's record only.
+	Label string `cbor:"10,keyasint,omitempty"`
 }
 
 // PeerPINFailures counts the wrong PINs one replica saw.

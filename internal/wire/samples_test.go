@@ -76,6 +76,10 @@ var requestSamples = map[Op]any{
 	OpListInvalidated: ListInvalidatedRequest{Partition: 1, Ticket: sampleTicket},
 	OpReactivate:      InvalidatedRequest{Partition: 1, Ticket: sampleTicket, Handle: 42, OpID: sampleOpID},
 	OpPurge:           InvalidatedRequest{Partition: 1, Ticket: sampleTicket, Handle: 43, OpID: sampleOpID},
+	OpCopyObject: CopyObjectRequest{Partition: 3, Ticket: sampleTicket, Handle: 1<<64 - 1,
+		Template: ck.Template{ck.Bool(ck.CKA_TOKEN, true), ck.String(ck.CKA_LABEL, "copy")}, OpID: sampleOpID},
+	OpObjectSize: ObjectSizeRequest{Partition: 3, Ticket: sampleTicket, Handle: 1<<64 - 1},
+	OpInitToken:  InitTokenRequest{Partition: 3, SOPIN: []byte("so-pin"), Label: "relabelled ✓", OpID: sampleOpID},
 }
 
 // replySamples maps every operation to a sample of its reply message.
@@ -84,7 +88,7 @@ var replySamples = map[Op]any{
 		{ID: 1, Name: "payments"}, {ID: 0xffffffff, Name: "ünïcode"}}},
 	OpPing: PingReply{},
 	OpPartitionInfo: PartitionInfoReply{ID: 1, Name: "payments", Flags: 0x0000040d, MinPINLen: 4, MaxPINLen: MaxPIN,
-		Manufacturer: "keyhold", Model: "testenv", Serial: "0001", Objects: 12},
+		Manufacturer: "keyhold", Model: "testenv", Serial: "0001", Objects: 12, MinRSABits: 1024},
 	OpLogin:           LoginReply{Ticket: sampleTicket, Expires: 1767225600000},
 	OpInitPIN:         EmptyReply{},
 	OpSetPIN:          EmptyReply{},
@@ -112,6 +116,9 @@ var replySamples = map[Op]any{
 		Attributes: ck.Template{ck.String(ck.CKA_LABEL, "old")}}}},
 	OpReactivate: EmptyReply{},
 	OpPurge:      EmptyReply{},
+	OpCopyObject: HandleReply{Handle: 24},
+	OpObjectSize: ObjectSizeReply{Size: 1<<64 - 1},
+	OpInitToken:  EmptyReply{},
 }
 
 // otherSamples lists the messages that belong to no single operation.

@@ -237,6 +237,42 @@ KEYHOLD_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession,
 	return go_C_DestroyObject(hSession, hObject);
 }
 
+KEYHOLD_EXPORT CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
+				 CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_InitToken(slotID, pPin, ulPinLen, pLabel);
+}
+
+KEYHOLD_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession,
+				  CK_OBJECT_HANDLE hObject,
+				  CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+				  CK_OBJECT_HANDLE_PTR phNewObject)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_CopyObject(hSession, hObject, pTemplate, ulCount,
+			       phNewObject);
+}
+
+KEYHOLD_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession,
+				     CK_OBJECT_HANDLE hObject,
+				     CK_ULONG_PTR pulSize)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_GetObjectSize(hSession, hObject, pulSize);
+}
+
+KEYHOLD_EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE hSession,
+				 CK_OBJECT_HANDLE hKey)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_DigestKey(hSession, hKey);
+}
+
 KEYHOLD_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession,
 					 CK_OBJECT_HANDLE hObject,
 					 CK_ATTRIBUTE_PTR pTemplate,
@@ -537,12 +573,6 @@ static CK_RV not_supported(void)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 
-KEYHOLD_EXPORT CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
-				 CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
-{
-	return not_supported();
-}
-
 KEYHOLD_EXPORT CK_RV C_GetOperationState(CK_SESSION_HANDLE hSession,
 					 CK_BYTE_PTR pOperationState,
 					 CK_ULONG_PTR pulOperationStateLen)
@@ -555,27 +585,6 @@ KEYHOLD_EXPORT CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession,
 					 CK_ULONG ulOperationStateLen,
 					 CK_OBJECT_HANDLE hEncryptionKey,
 					 CK_OBJECT_HANDLE hAuthenticationKey)
-{
-	return not_supported();
-}
-
-KEYHOLD_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession,
-				  CK_OBJECT_HANDLE hObject,
-				  CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
-				  CK_OBJECT_HANDLE_PTR phNewObject)
-{
-	return not_supported();
-}
-
-KEYHOLD_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession,
-				     CK_OBJECT_HANDLE hObject,
-				     CK_ULONG_PTR pulSize)
-{
-	return not_supported();
-}
-
-KEYHOLD_EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE hSession,
-				 CK_OBJECT_HANDLE hKey)
 {
 	return not_supported();
 }

@@ -175,6 +175,25 @@ func pin(p C.CK_UTF8CHAR_PTR, n C.CK_ULONG) ([]byte, C.CK_RV) {
 	return b, C.CKR_OK
 }
 
+//export go_C_InitToken
+func go_C_InitToken(slotID C.CK_SLOT_ID, pPin C.CK_UTF8CHAR_PTR, ulPinLen C.CK_ULONG, pLabel C.CK_UTF8CHAR_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	p, code := pin(pPin, ulPinLen)
+	if code != C.CKR_OK {
+		return code
+	}
+	defer clear(p)
+	if pLabel == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	// CK_TOKEN_INFO's label: 32 bytes padded with blanks, not terminated.
+	label, _ := copied(unsafe.Pointer(pLabel), 32)
+	return rv("C_InitToken", m.InitToken(uint64(slotID), p, label))
+}
+
 //export go_C_InitPIN
 func go_C_InitPIN(hSession C.CK_SESSION_HANDLE, pPin C.CK_UTF8CHAR_PTR, ulPinLen C.CK_ULONG) C.CK_RV {
 	m, code := current()
@@ -319,6 +338,53 @@ func go_C_DestroyObject(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HANDLE
 		return code
 	}
 	return rv("C_DestroyObject", m.DestroyObject(uint64(hSession), uint64(hObject)))
+}
+
+//export go_C_CopyObject
+func go_C_CopyObject(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HANDLE, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG, phNewObject C.CK_OBJECT_HANDLE_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	if phNewObject == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	tmpl, err := template(pTemplate, ulCount)
+	if err != nil {
+		return rv("C_CopyObject", err)
+	}
+	h, err := m.CopyObject(uint64(hSession), uint64(hObject), tmpl)
+	if err != nil {
+		return rv("C_CopyObject", err)
+	}
+	*phNewObject = C.CK_OBJECT_HANDLE(h)
+	return C.CKR_OK
+}
+
+//export go_C_GetObjectSize
+func go_C_GetObjectSize(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HANDLE, pulSize C.CK_ULONG_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	if pulSize == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	n, err := m.ObjectSize(uint64(hSession), uint64(hObject))
+	if err != nil {
+		return rv("C_GetObjectSize", err)
+	}
+	*pulSize = C.CK_ULONG(n)
+	return C.CKR_OK
+}
+
+//export go_C_DigestKey
+func go_C_DigestKey(hSession C.CK_SESSION_HANDLE, hKey C.CK_OBJECT_HANDLE) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	return rv("C_DigestKey", m.DigestKey(uint64(hSession), uint64(hKey)))
 }
 
 //export go_C_GetAttributeValue

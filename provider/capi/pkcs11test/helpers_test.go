@@ -52,8 +52,10 @@ func module(tb testing.TB) *pkcs11.Ctx {
 type fixture struct {
 	tb   testing.TB
 	p    *pkcs11.Ctx
-	hsm  *libtest.HSM
+	hsm  *libtest.HSM // nil for another module (see softHSM)
 	slot uint
+	// The token's PINs.
+	userPIN, soPIN string
 }
 
 // setup starts an HSM with opts, points KEYHOLD_CONF at it and initializes
@@ -72,7 +74,7 @@ func setup(tb testing.TB, opts ...testenv.Option) *fixture {
 			tb.Errorf("C_Finalize: %v", err)
 		}
 	})
-	return &fixture{tb: tb, p: p, hsm: h, slot: uint(h.PartitionID)}
+	return &fixture{tb: tb, p: p, hsm: h, slot: uint(h.PartitionID), userPIN: h.UserPIN, soPIN: h.SOPIN}
 }
 
 // rvOf returns the CK_RV an error of miekg/pkcs11 carries (CKR_OK for nil).
@@ -127,7 +129,7 @@ func (f *fixture) open(rw bool) pkcs11.SessionHandle {
 // login logs the application in as the User.
 func (f *fixture) login(sh pkcs11.SessionHandle) {
 	f.tb.Helper()
-	require.NoError(f.tb, f.p.Login(sh, pkcs11.CKU_USER, f.hsm.UserPIN), "C_Login(CKU_USER)")
+	require.NoError(f.tb, f.p.Login(sh, pkcs11.CKU_USER, f.userPIN), "C_Login(CKU_USER)")
 }
 
 // userSession opens a R/W session and logs the User in.
@@ -218,6 +220,8 @@ func mustDERPrintable(s string) []byte {
 
 func curveParams(c elliptic.Curve) []byte {
 	switch c {
+	case elliptic.P224():
+		return mustDER(asn1OID(1, 3, 132, 0, 33))
 	case elliptic.P256():
 		return paramsP256
 	case elliptic.P384():

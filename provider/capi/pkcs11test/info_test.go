@@ -231,7 +231,7 @@ const (
 
 var mechanismSpecs = map[uint]mechanismSpec{
 	pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN: {2048, 4096, pkcs11.CKF_GENERATE_KEY_PAIR},
-	pkcs11.CKM_EC_KEY_PAIR_GEN:       {256, 521, pkcs11.CKF_GENERATE_KEY_PAIR},
+	pkcs11.CKM_EC_KEY_PAIR_GEN:       {224, 521, pkcs11.CKF_GENERATE_KEY_PAIR},
 	ckmEdwardsKeyPairGen:             {255, 255, pkcs11.CKF_GENERATE_KEY_PAIR},
 	// AES key sizes are in bytes (PKCS#11 2.40 Current Mechanisms, AES).
 	pkcs11.CKM_AES_KEY_GEN:         {16, 32, pkcs11.CKF_GENERATE},
@@ -248,12 +248,12 @@ var mechanismSpecs = map[uint]mechanismSpec{
 	pkcs11.CKM_SHA384_RSA_PKCS_PSS: {2048, 4096, signVerify},
 	pkcs11.CKM_SHA512_RSA_PKCS_PSS: {2048, 4096, signVerify},
 	pkcs11.CKM_RSA_PKCS_OAEP:       {2048, 4096, encryptDecrypt},
-	pkcs11.CKM_ECDSA:               {256, 521, signVerify},
-	pkcs11.CKM_ECDSA_SHA1:          {256, 521, signVerify},
-	pkcs11.CKM_ECDSA_SHA224:        {256, 521, signVerify},
-	pkcs11.CKM_ECDSA_SHA256:        {256, 521, signVerify},
-	pkcs11.CKM_ECDSA_SHA384:        {256, 521, signVerify},
-	pkcs11.CKM_ECDSA_SHA512:        {256, 521, signVerify},
+	pkcs11.CKM_ECDSA:               {224, 521, signVerify},
+	pkcs11.CKM_ECDSA_SHA1:          {224, 521, signVerify},
+	pkcs11.CKM_ECDSA_SHA224:        {224, 521, signVerify},
+	pkcs11.CKM_ECDSA_SHA256:        {224, 521, signVerify},
+	pkcs11.CKM_ECDSA_SHA384:        {224, 521, signVerify},
+	pkcs11.CKM_ECDSA_SHA512:        {224, 521, signVerify},
 	ckmEdDSA:                       {255, 255, signVerify},
 	pkcs11.CKM_AES_GCM:             {16, 32, encryptDecrypt},
 	pkcs11.CKM_SHA_1:               {0, 0, pkcs11.CKF_DIGEST},

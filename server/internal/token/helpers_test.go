@@ -62,6 +62,8 @@ func testRSA(testing.TB) *rsa.PrivateKey {
 func curveOID(c elliptic.Curve) []byte {
 	var oid encasn1.ObjectIdentifier
 	switch c {
+	case elliptic.P224():
+		oid = oidP224
 	case elliptic.P256():
 		oid = oidP256
 	case elliptic.P384():

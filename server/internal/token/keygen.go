@@ -21,6 +21,9 @@ func (t *Token) GenerateKeyPair(acc Access, m ck.Mechanism, pub, priv ck.Templat
 	if err != nil {
 		return 0, 0, err
 	}
+	if p.keyType == ck.CKK_RSA && p.bits < t.minRSABits {
+		return 0, 0, ck.Errorf(ck.CKR_KEY_SIZE_RANGE, "%v must be 2048, 3072 or 4096 (this partition does not allow legacy 1024-bit keys)", ck.CKA_MODULUS_BITS)
+	}
 	pubObj, privObj, err := p.generate() // outside any lock: RSA generation takes a while
 	if err != nil {
 		return 0, 0, err
@@ -123,7 +126,9 @@ func planKeyPair(acc Access, m ck.Mechanism, pub, priv ck.Template) (*keyPairPla
 	case ck.CKK_RSA:
 		v, _ := p.pub.get(ck.CKA_MODULUS_BITS)
 		switch bits := ulongOf(v); bits {
-		case 2048, 3072, 4096:
+		case 1024, 2048, 3072, 4096:
+			// 1024 only where the partition allows it: GenerateKeyPair
+			// checks.
 			p.bits = int(bits)
 		default:
 			return nil, ck.Errorf(ck.CKR_KEY_SIZE_RANGE, "%v must be 2048, 3072 or 4096", ck.CKA_MODULUS_BITS)

@@ -61,6 +61,7 @@ func TestGenerateECKeyPairs(t *testing.T) {
 		params []byte
 		kt     ck.KeyType
 	}{
+		{"P-224", mechECGen, curveOID(elliptic.P224()), ck.CKK_EC},
 		{"P-256", mechECGen, curveOID(elliptic.P256()), ck.CKK_EC},
 		{"P-384", mechECGen, curveOID(elliptic.P384()), ck.CKK_EC},
 		{"P-521", mechECGen, curveOID(elliptic.P521()), ck.CKK_EC},
@@ -312,4 +313,42 @@ func TestGenerateErrors(t *testing.T) {
 			assert.Zero(t, tok.Info().ObjectCount)
 		})
 	}
+}
+
+// TestLegacyRSA1024: 1024-bit RSA keys are refused unless the partition
+// allows them; where it does, they are generated, imported and used.
+func TestLegacyRSA1024(t *testing.T) {
+	legacy, err := rsa.GenerateKey(rand.Reader, 1024)
+	require.NoError(t, err)
+	pubT := withAttrs(ck.Template{ck.ULong(ck.CKA_MODULUS_BITS, 1024)}, pubLabels...)
+
+	strict := newTestToken(t)
+	assert.Equal(t, 2048, strict.Info().MinRSABits)
+	_, _, err = strict.GenerateKeyPair(User, mechRSAGen, pubT, privLabels)
+	requireRV(t, err, ck.CKR_KEY_SIZE_RANGE)
+	_, err = strict.Create(User, rsaPrivTemplate(legacy))
+	requireRV(t, err, ck.CKR_ATTRIBUTE_VALUE_INVALID)
+	_, err = strict.Create(User, rsaPubTemplate(&legacy.PublicKey))
+	requireRV(t, err, ck.CKR_ATTRIBUTE_VALUE_INVALID)
+	assert.Zero(t, strict.Info().ObjectCount)
+
+	tok, err := New(Config{Name: "legacy", ID: 8, UserPIN: testUserPIN, SOPIN: testSOPIN, AllowRSA1024: true})
+	require.NoError(t, err)
+	assert.Equal(t, 1024, tok.Info().MinRSABits)
+	pub, priv, err := tok.GenerateKeyPair(User, mechRSAGen, pubT, privLabels)
+	require.NoError(t, err)
+	pk := publicFromToken(t, tok, Public, pub).(*rsa.PublicKey)
+	assert.Equal(t, 1024, pk.N.BitLen())
+	msg := digest(crypto.SHA256, "legacy")
+	sig, err := tok.Sign(User, priv, ck.Mechanism{Type: ck.CKM_RSA_PKCS}, append(append([]byte{}, digestInfoSHA256...), msg...))
+	require.NoError(t, err)
+	assert.NoError(t, rsa.VerifyPKCS1v15(pk, crypto.SHA256, msg, sig))
+
+	imported := mustCreate(t, tok, User, rsaPrivTemplate(legacy))
+	sig, err = tok.Sign(User, imported, ck.Mechanism{Type: ck.CKM_RSA_PKCS}, append(append([]byte{}, digestInfoSHA256...), msg...))
+	require.NoError(t, err)
+	assert.NoError(t, rsa.VerifyPKCS1v15(&legacy.PublicKey, crypto.SHA256, msg, sig))
+	// Still nothing under 1024 bits, nor odd sizes generated.
+	_, _, err = tok.GenerateKeyPair(User, mechRSAGen, withAttrs(ck.Template{ck.ULong(ck.CKA_MODULUS_BITS, 1536)}, pubLabels...), privLabels)
+	requireRV(t, err, ck.CKR_KEY_SIZE_RANGE)
 }

@@ -40,11 +40,16 @@ type keyMaterial struct {
 }
 
 // RSA key sizes, in bits. Generation offers exactly 2048, 3072 and 4096;
-// imported keys may have any size in between. Go refuses keys under 1024
-// bits, and keys under 2048 bits are not worth testing against.
+// imported keys may have any size in between. A partition configured for
+// legacy keys (Config.AllowRSA1024) also generates 1024-bit keys and imports
+// keys from 1024 bits: the decoding below accepts them everywhere, so that a
+// record replicated from such a partition is never refused, and Create and
+// GenerateKeyPair apply the partition's floor. Go refuses keys under 1024
+// bits.
 const (
-	rsaMinBits = 2048
-	rsaMaxBits = 4096
+	rsaMinBits       = 2048
+	rsaLegacyMinBits = 1024
+	rsaMaxBits       = 4096
 )
 
 // rsaPublicExponent is the only exponent generation accepts: F4, which every
@@ -56,6 +61,7 @@ type curve uint8
 
 const (
 	curveNone curve = iota
+	curveP224
 	curveP256
 	curveP384
 	curveP521
@@ -63,6 +69,7 @@ const (
 )
 
 var (
+	oidP224    = encasn1.ObjectIdentifier{1, 3, 132, 0, 33}
 	oidP256    = encasn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}
 	oidP384    = encasn1.ObjectIdentifier{1, 3, 132, 0, 34}
 	oidP521    = encasn1.ObjectIdentifier{1, 3, 132, 0, 35}
@@ -71,6 +78,8 @@ var (
 
 func (c curve) elliptic() elliptic.Curve {
 	switch c {
+	case curveP224:
+		return elliptic.P224()
 	case curveP256:
 		return elliptic.P256()
 	case curveP384:
@@ -113,6 +122,8 @@ func parseECParams(v []byte) (curve, error) {
 		return curveNone, bad
 	}
 	switch {
+	case oid.Equal(oidP224):
+		return curveP224, nil
 	case oid.Equal(oidP256):
 		return curveP256, nil
 	case oid.Equal(oidP384):
@@ -185,8 +196,8 @@ func rsaPublic(modulus, exponent []byte) (*rsa.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if bits := n.BitLen(); bits < rsaMinBits || bits > rsaMaxBits || n.Bit(0) == 0 {
-		return nil, ck.Errorf(ck.CKR_ATTRIBUTE_VALUE_INVALID, "%v: a %d-bit modulus is outside %d..%d bits or even", ck.CKA_MODULUS, bits, rsaMinBits, rsaMaxBits)
+	if bits := n.BitLen(); bits < rsaLegacyMinBits || bits > rsaMaxBits || n.Bit(0) == 0 {
+		return nil, ck.Errorf(ck.CKR_ATTRIBUTE_VALUE_INVALID, "%v: a %d-bit modulus is outside %d..%d bits or even", ck.CKA_MODULUS, bits, rsaLegacyMinBits, rsaMaxBits)
 	}
 	e, err := positiveInt(ck.CKA_PUBLIC_EXPONENT, exponent)
 	if err != nil {

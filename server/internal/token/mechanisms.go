@@ -68,9 +68,9 @@ var mechDefs = map[ck.MechanismType]mechDef{
 	ck.CKM_RSA_PKCS_OAEP: {ck.CKK_RSA, opsEncrypt | opsDecrypt, paramsOAEP,
 		MechanismInfo{rsaMinBits, rsaMaxBits, ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT}},
 	ck.CKM_EC_KEY_PAIR_GEN: {ck.CKK_EC, opsGenerateKeyPair, paramsNone,
-		MechanismInfo{256, 521, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR | ecFlags}},
+		MechanismInfo{224, 521, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR | ecFlags}},
 	ck.CKM_ECDSA: {ck.CKK_EC, opsSign | opsVerify, paramsNone,
-		MechanismInfo{256, 521, ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY | ecFlags}},
+		MechanismInfo{224, 521, ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY | ecFlags}},
 	// Edwards sizes are field sizes in bits (PKCS#11 v3.0): 255 for Ed25519.
 	ck.CKM_EC_EDWARDS_KEY_PAIR_GEN: {ck.CKK_EC_EDWARDS, opsGenerateKeyPair, paramsNone,
 		MechanismInfo{255, 255, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR | ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_CURVENAME}},

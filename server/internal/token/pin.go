@@ -44,6 +44,10 @@ type pinState struct {
 	// the maximum of each entry and loses no guess made on another node.
 	failures map[uint64]uint32
 	locked   bool // the failures reached the limit
+	// label is the token label C_InitToken set, on the SO's state only:
+	// what C_InitToken sets (the SO PIN and the label) is versioned and
+	// replicated together. Empty: the configured name.
+	label string
 }
 
 // failureCount is the number of wrong PINs since the last reset, on all
@@ -98,9 +102,15 @@ func (p *pinState) setPIN(pin []byte, writer, gen uint64) {
 // derives alike, moves it by exactly one, so a change made at the same time
 // as a lockout always wins over it.
 func (p *pinState) change(pin []byte, replica uint64) {
+	p.setPIN(pin, replica, p.nextGeneration())
+}
+
+// nextGeneration is a generation for a new version made on this replica,
+// by the random step change explains.
+func (p *pinState) nextGeneration() uint64 {
 	var r [2]byte
 	_, _ = rand.Read(r[:])
-	p.setPIN(pin, replica, p.generation+1+uint64(binary.LittleEndian.Uint16(r[:])))
+	return p.generation + 1 + uint64(binary.LittleEndian.Uint16(r[:]))
 }
 
 // lock locks the PIN out as a new version that every replica derives the
@@ -215,6 +225,47 @@ func (t *Token) InitPIN(acc Access, newPIN []byte) error {
 	defer t.pinMu.Unlock()
 	t.user.change(newPIN, t.replica.Load())
 	return nil
+}
+
+// maxLabel is the length of CK_TOKEN_INFO's label.
+const maxLabel = 32
+
+// InitToken initializes the token again (C_InitToken on an initialized
+// token), as PKCS#11 says: soPIN must be the SO's PIN (a wrong one is
+// counted, as by Login); then every object that can be destroyed is
+// destroyed (those with CKA_DESTROYABLE false stay, as the specification
+// keeps "indestructible" objects), invalidated objects are purged, the
+// token's label becomes label, and the User PIN is uninitialized until the
+// SO sets it with InitPIN. The new label and the uninitialized User PIN are
+// new versions of the two PIN records, so that a cluster replicates them
+// and the login tickets issued before stop working. It returns the handles
+// of the objects it removed.
+func (t *Token) InitToken(soPIN []byte, label string) ([]Handle, error) {
+	if len(label) > maxLabel {
+		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "a token label holds %d bytes, not %d", maxLabel, len(label))
+	}
+	t.pinMu.Lock()
+	var changed bool
+	if err := t.verifyLocked(&t.so, ck.CKU_SO, soPIN, &changed); err != nil {
+		t.pinMu.Unlock()
+		return nil, err
+	}
+	replica := t.replica.Load()
+	t.so.generation, t.so.writer, t.so.epoch = t.so.nextGeneration(), replica, 0
+	t.so.label = label
+	t.user = pinState{generation: t.user.nextGeneration(), writer: replica}
+	t.pinMu.Unlock()
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var removed []Handle
+	for h, o := range t.objects {
+		if o.destroyable || o.invalidated != 0 {
+			t.removeLocked(h)
+			removed = append(removed, h)
+		}
+	}
+	return removed, nil
 }
 
 // SetPIN changes a PIN (C_SetPIN): the SO's with SO access, otherwise the

@@ -185,6 +185,9 @@ type PINRecord struct {
 	Locked     bool
 	// Failures counts the wrong PINs since the last reset, per replica.
 	Failures map[uint64]uint32
+	// Label is the token label C_InitToken set (SO record only; empty: the
+	// configured name).
+	Label string
 }
 
 // PINRecord returns the state of user u's PIN.
@@ -198,7 +201,7 @@ func (t *Token) PINRecord(u ck.UserType) (PINRecord, error) {
 	return PINRecord{
 		User: u, Set: p.set, Salt: p.salt, Hash: p.hash,
 		Generation: p.generation, Writer: p.writer, Epoch: p.epoch,
-		Locked: p.locked, Failures: maps.Clone(p.failures),
+		Locked: p.locked, Failures: maps.Clone(p.failures), Label: p.label,
 	}, nil
 }
 
@@ -226,7 +229,7 @@ func (t *Token) MergePIN(rec PINRecord) (bool, error) {
 		*p = pinState{
 			set: rec.Set, salt: rec.Salt, hash: rec.Hash,
 			generation: rec.Generation, writer: rec.Writer, epoch: rec.Epoch,
-			locked: rec.Locked, failures: maps.Clone(rec.Failures),
+			locked: rec.Locked, failures: maps.Clone(rec.Failures), label: rec.Label,
 		}
 	case rec.Generation == p.generation && rec.Writer == p.writer:
 		// The same version: the same PIN (for the configured version, the
@@ -259,7 +262,7 @@ func (t *Token) MergePIN(rec PINRecord) (bool, error) {
 func (p *pinState) equal(q *pinState) bool {
 	return p.set == q.set && p.salt == q.salt && p.hash == q.hash &&
 		p.generation == q.generation && p.writer == q.writer && p.epoch == q.epoch &&
-		p.locked == q.locked && maps.Equal(p.failures, q.failures)
+		p.locked == q.locked && maps.Equal(p.failures, q.failures) && p.label == q.label
 }
 
 // Reset returns the token to the state New made it in, as a node that
@@ -298,7 +301,7 @@ func (t *Token) RestorePIN(rec PINRecord) error {
 	*p = pinState{
 		set: rec.Set, salt: rec.Salt, hash: rec.Hash,
 		generation: rec.Generation, writer: rec.Writer, epoch: rec.Epoch,
-		locked: rec.Locked, failures: maps.Clone(rec.Failures),
+		locked: rec.Locked, failures: maps.Clone(rec.Failures), label: rec.Label,
 	}
 	if len(p.failures) == 0 {
 		p.failures = nil

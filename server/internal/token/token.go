@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"math/big"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,11 @@ type Config struct {
 	// unusable, listed by Invalidated, reactivated or purged by the SO, and
 	// purged when the time is up (see invalidate.go). Zero destroys at once.
 	InvalidationRetention time.Duration
+	// AllowRSA1024 lets the partition generate and import RSA keys of 1024
+	// bits (and any size from 1024 to 2047 on import), for legacy keys that
+	// must move to the HSM before they can be replaced. By default RSA keys
+	// have at least 2048 bits.
+	AllowRSA1024 bool
 }
 
 // Access is what the caller has proved. The network layer checks login
@@ -79,7 +85,7 @@ type Handle uint64
 
 // Info is the token's CK_TOKEN_INFO, as far as it is the token's to say.
 type Info struct {
-	Name         string // label
+	Name         string // label: the configured name, or what InitToken set
 	ID           uint32 // partition ID
 	Manufacturer string
 	Model        string
@@ -91,6 +97,9 @@ type Info struct {
 	MinPINLen   int
 	MaxPINLen   int
 	ObjectCount int // all objects, whatever their visibility
+	// MinRSABits is the smallest RSA key the partition generates or
+	// imports: 2048, or 1024 with Config.AllowRSA1024.
+	MinRSABits int
 }
 
 // AttributeResult is the answer for one attribute type of GetAttributes, as
@@ -131,6 +140,7 @@ type Token struct {
 	seq                  uint64
 	tombs                tombstones
 	retention            time.Duration // Config.InvalidationRetention
+	minRSABits           int           // 1024 with Config.AllowRSA1024, else 2048
 }
 
 // New returns a token configured by cfg, with no objects. A configuration it
@@ -146,6 +156,10 @@ func New(cfg Config) (*Token, error) {
 		fixedReplica:   cfg.Replica,
 		objects:        make(map[Handle]*object),
 		retention:      cfg.InvalidationRetention,
+		minRSABits:     rsaMinBits,
+	}
+	if cfg.AllowRSA1024 {
+		t.minRSABits = rsaLegacyMinBits
 	}
 	t.replica.Store(t.newReplica())
 	if t.minPINLen == 0 {
@@ -189,8 +203,14 @@ func (t *Token) Info() Info {
 	t.mu.RLock()
 	n := len(t.objects)
 	t.mu.RUnlock()
+	t.pinMu.Lock()
+	name := t.so.label
+	t.pinMu.Unlock()
+	if name == "" {
+		name = t.name
+	}
 	return Info{
-		Name:         t.name,
+		Name:         name,
 		ID:           t.id,
 		Manufacturer: "keyhold",
 		Model:        "software HSM",
@@ -199,6 +219,7 @@ func (t *Token) Info() Info {
 		MinPINLen:    t.minPINLen,
 		MaxPINLen:    t.maxPINLen,
 		ObjectCount:  n,
+		MinRSABits:   t.minRSABits,
 	}
 }
 
@@ -258,6 +279,11 @@ func (t *Token) Create(acc Access, tmpl ck.Template) (Handle, error) {
 	o, err := buildCreated(acc, tmpl)
 	if err != nil {
 		return 0, err
+	}
+	if o.kind.keyType() == ck.CKK_RSA && o.kind.isKey() {
+		if bits := new(big.Int).SetBytes(o.attrs[ck.CKA_MODULUS]).BitLen(); bits < t.minRSABits {
+			return 0, ck.Errorf(ck.CKR_ATTRIBUTE_VALUE_INVALID, "%v: a %d-bit modulus is under %d bits, the least this partition accepts", ck.CKA_MODULUS, bits, t.minRSABits)
+		}
 	}
 	hs, err := t.insert(o)
 	if err != nil {
@@ -342,26 +368,7 @@ func (t *Token) SetAttributes(acc Access, h Handle, tmpl ck.Template) error {
 		return ck.Errorf(ck.CKR_ACTION_PROHIBITED, "the object is not modifiable")
 	}
 	for _, a := range vals {
-		r, ok := o.schema[a.Type]
-		if !ok {
-			return ck.Errorf(ck.CKR_ATTRIBUTE_TYPE_INVALID, "%v objects have no attribute %v", o.kind.class, a.Type)
-		}
-		// rToTrue and rToFalse are on CK_BBOOL attributes only, whose
-		// encoding parseTemplate has checked.
-		switch {
-		case r&rMod != 0:
-		case r&rToTrue != 0:
-			if o.flag(a.Type) && a.Value[0] == 0 {
-				return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v can only change from false to true", a.Type)
-			}
-		case r&rToFalse != 0:
-			if !o.flag(a.Type) && a.Value[0] == 1 {
-				return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v can only change from true to false", a.Type)
-			}
-		default:
-			return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v cannot be changed", a.Type)
-		}
-		if err := checkValue(a, acc); err != nil {
+		if err := o.checkChange(a, acc, false); err != nil {
 			return err
 		}
 	}
@@ -372,6 +379,98 @@ func (t *Token) SetAttributes(acc Access, h Handle, tmpl ck.Template) error {
 	n.version, n.writer = o.version+1, t.replica.Load()
 	t.objects[h] = n
 	return nil
+}
+
+// checkChange checks that a may replace the value o has: a change by
+// SetAttributes, or, when copying, a value the copy takes instead of o's.
+// PKCS#11 lets a copy change what SetAttributes may change, and also
+// CKA_TOKEN, CKA_PRIVATE and CKA_MODIFIABLE (C_CopyObject: "the template may
+// specify new values of the CKA_TOKEN and CKA_PRIVATE attributes", and
+// CKA_MODIFIABLE's footnote: "can be changed in the process of copying").
+func (o *object) checkChange(a ck.Attribute, acc Access, copying bool) error {
+	r, ok := o.schema[a.Type]
+	if !ok {
+		return ck.Errorf(ck.CKR_ATTRIBUTE_TYPE_INVALID, "%v objects have no attribute %v", o.kind.class, a.Type)
+	}
+	if copying {
+		switch a.Type {
+		case ck.CKA_TOKEN, ck.CKA_PRIVATE, ck.CKA_MODIFIABLE:
+			return nil
+		}
+	}
+	// rToTrue and rToFalse are on CK_BBOOL attributes only, whose encoding
+	// parseTemplate has checked.
+	switch {
+	case r&rMod != 0:
+	case r&rToTrue != 0:
+		if o.flag(a.Type) && a.Value[0] == 0 {
+			return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v can only change from false to true", a.Type)
+		}
+	case r&rToFalse != 0:
+		if !o.flag(a.Type) && a.Value[0] == 1 {
+			return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v can only change from true to false", a.Type)
+		}
+	default:
+		if bytes.Equal(o.attrs[a.Type], a.Value) && copying {
+			// A copy template may repeat a fixed value: it asks for
+			// nothing the copy does not have.
+			return nil
+		}
+		return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v cannot be changed", a.Type)
+	}
+	return checkValue(a, acc)
+}
+
+// Copy makes a new object with the attributes of h, changed by tmpl
+// (C_CopyObject). An object with CKA_COPYABLE false answers
+// CKR_ACTION_PROHIBITED; tmpl may change only what checkChange allows, and
+// the copy is private only for the User. The copy shares the key material,
+// gets its own CKA_UNIQUE_ID and keeps the history attributes (CKA_LOCAL,
+// CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_KEY_GEN_MECHANISM) of
+// the original, as PKCS#11 says of a copy.
+func (t *Token) Copy(acc Access, h Handle, tmpl ck.Template) (Handle, error) {
+	vals, err := parseTemplate(tmpl, maxTemplateAttrs)
+	if err != nil {
+		return 0, err
+	}
+	o, err := t.lookup(acc, h)
+	if err != nil {
+		return 0, err
+	}
+	if !o.flag(ck.CKA_COPYABLE) {
+		return 0, ck.Errorf(ck.CKR_ACTION_PROHIBITED, "the object is not copyable")
+	}
+	for _, a := range vals {
+		if err := o.checkChange(a, acc, true); err != nil {
+			return 0, err
+		}
+	}
+	n := o.with(append(vals, ck.Attribute{Type: ck.CKA_UNIQUE_ID, Value: newUniqueID()}))
+	n.invalidated = 0
+	if n.private && acc != User {
+		return 0, ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "a private copy needs the user to be logged in")
+	}
+	hs, err := t.insert(n)
+	if err != nil {
+		return 0, err
+	}
+	return hs[0], nil
+}
+
+// Size is C_GetObjectSize: the bytes h's attributes take as a token stores
+// them, each a type, a length and a value. It counts hidden key material
+// without showing it: the size of a key is no secret (CKA_VALUE_LEN and
+// CKA_MODULUS say it).
+func (t *Token) Size(acc Access, h Handle) (uint64, error) {
+	o, err := t.lookup(acc, h)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, v := range o.attrs {
+		n += 2*ck.ULongSize + uint64(len(v))
+	}
+	return n, nil
 }
 
 // Destroy removes an object (C_DestroyObject), or, on a token with an

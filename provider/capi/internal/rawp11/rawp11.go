@@ -970,7 +970,8 @@ func (l *Lib) SeedRandom(session uint, seed In) uint {
 }
 
 // Unsupported names the v2.40 functions that CallUnsupported can call, in
-// its numbering.
+// its numbering: those libkeyhold.so did not implement at first, some of
+// which it implements now.
 var Unsupported = []string{
 	"C_InitToken", "C_GetOperationState", "C_SetOperationState", "C_CopyObject",
 	"C_GetObjectSize", "C_DigestKey", "C_SignRecoverInit", "C_SignRecover",

@@ -1,0 +1,121 @@
+package provider
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/keyhold/keyhold/ck"
+)
+
+//go:generate go test -run ^TestMechanismTableInDocs$ -update-docs
+
+// mechanismNotes say what the flags and sizes of the mechanism table do
+// not: what a mechanism's input is, which parameters it takes. They go into
+// docs/pkcs11.md's generated table next to what C_GetMechanismInfo reports.
+var mechanismNotes = map[ck.MechanismType]string{
+	ck.CKM_RSA_PKCS_KEY_PAIR_GEN:   "public exponent 65537; 1024 bits on a partition that allows legacy keys",
+	ck.CKM_EC_KEY_PAIR_GEN:         "P-224, P-256, P-384, P-521",
+	ck.CKM_EC_EDWARDS_KEY_PAIR_GEN: "Ed25519",
+	ck.CKM_RSA_PKCS:                "signs a DigestInfo",
+	ck.CKM_RSA_PKCS_PSS:            "signs a digest",
+	ck.CKM_RSA_PKCS_OAEP:           "SHA-1 to SHA-512, MGF1 of any of them, a label",
+	ck.CKM_ECDSA:                   "signs a digest; signatures are r‖s",
+	ck.CKM_EDDSA:                   "pure Ed25519 on a message",
+	ck.CKM_AES_KEY_GEN:             "16, 24 or 32 bytes",
+	ck.CKM_AES_GCM:                 "tags of 32–128 bits, IVs given by the application",
+}
+
+// mechanismTable renders the mechanisms the library offers as the Markdown
+// table of docs/pkcs11.md, from the same table C_GetMechanismList and
+// C_GetMechanismInfo answer from, so that the document cannot say other
+// than the library.
+func mechanismTable() string {
+	var b strings.Builder
+	b.WriteString("| mechanism | key | sizes | operations | parameters | runs in | notes |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, m := range mechanismList {
+		d := mechanisms[m]
+		key := keyTypeName(d.keyType)
+		if d.info.Flags&ck.CKF_DIGEST != 0 {
+			key = "" // (CKK_RSA is 0: a digest's zero key type is no key)
+		}
+		runs := "library"
+		if d.info.Flags&ck.CKF_HW != 0 {
+			runs = "HSM"
+		}
+		note := mechanismNotes[m]
+		if d.hash != 0 && d.info.Flags&ck.CKF_DIGEST == 0 {
+			note = strings.TrimPrefix(strings.Join([]string{note, "hashes " + d.hash.String() + " in the library, signs in the HSM"}, "; "), "; ")
+		}
+		fmt.Fprintf(&b, "| `%v` | %s | %s | %s | %s | %s | %s |\n", m, key, sizeRange(d), operations(d.info.Flags), paramsName(d.params), runs, note)
+	}
+	return b.String()
+}
+
+// paramsName names the parameter structure a mechanism takes.
+func paramsName(p paramKind) string {
+	switch p {
+	case paramsPSS:
+		return "`CK_RSA_PKCS_PSS_PARAMS`"
+	case paramsOAEP:
+		return "`CK_RSA_PKCS_OAEP_PARAMS`"
+	case paramsGCM:
+		return "`CK_GCM_PARAMS`"
+	case paramsEdDSA:
+		return "`CK_EDDSA_PARAMS` (optional)"
+	case paramsNone:
+		return ""
+	}
+	return "yes"
+}
+
+func keyTypeName(k ck.KeyType) string {
+	switch k {
+	case ck.CKK_RSA:
+		return "RSA"
+	case ck.CKK_EC:
+		return "EC"
+	case ck.CKK_EC_EDWARDS:
+		return "EdDSA"
+	case ck.CKK_AES:
+		return "AES"
+	}
+	return strings.TrimPrefix(k.String(), "CKK_")
+}
+
+// sizeRange is CK_MECHANISM_INFO's key sizes with PKCS#11's unit for the key
+// type: bytes for AES (and other secret keys), bits for the rest.
+func sizeRange(d mechanism) string {
+	lo, hi := d.info.MinKeySize, d.info.MaxKeySize
+	if lo == 0 && hi == 0 {
+		return ""
+	}
+	unit := "bits"
+	if d.keyType == ck.CKK_AES || d.keyType == ck.CKK_GENERIC_SECRET {
+		unit = "bytes"
+	}
+	if lo == hi {
+		return fmt.Sprintf("%d %s", lo, unit)
+	}
+	return fmt.Sprintf("%d–%d %s", lo, hi, unit)
+}
+
+// operations names the CKF_* capability flags set in f, in a fixed order.
+func operations(f uint64) string {
+	var out []string
+	for _, op := range []struct {
+		flag uint64
+		name string
+	}{
+		{ck.CKF_GENERATE_KEY_PAIR, "generate key pair"}, {ck.CKF_GENERATE, "generate"},
+		{ck.CKF_SIGN, "sign"}, {ck.CKF_VERIFY, "verify"}, {ck.CKF_ENCRYPT, "encrypt"},
+		{ck.CKF_DECRYPT, "decrypt"}, {ck.CKF_DIGEST, "digest"}, {ck.CKF_WRAP, "wrap"},
+		{ck.CKF_UNWRAP, "unwrap"}, {ck.CKF_DERIVE, "derive"},
+	} {
+		if f&op.flag != 0 {
+			out = append(out, op.name)
+		}
+	}
+	return strings.Join(slices.Clip(out), ", ")
+}
