@@ -6,9 +6,13 @@
 //
 //	go run ./examples/https-server
 //
-// With -config (or KEYHOLD_CONF) it uses the HSM partitions that file names,
-// and takes the PIN from KEYHOLD_PIN, KEYHOLD_PIN_FILE, the partition's
-// pin_file, or a prompt. It reuses the key labelled -label when the partition
+// It serves on 127.0.0.1:8443, or on a free port when 8443 is taken (it says
+// which); -addr chooses the address, and then a taken one is an error.
+//
+// With -config it uses the HSM partitions that file names, and takes the PIN
+// from KEYHOLD_PIN, KEYHOLD_PIN_FILE, the partition's pin_file, or a prompt.
+// KEYHOLD_CONF is not read: the example says which HSM it uses, and a
+// variable left set in the shell must not switch it silently to another one. It reuses the key labelled -label when the partition
 // has one, and otherwise generates an ECDSA P-256 key; it issues a
 // self-signed certificate with that key when none is stored with it, and
 // stores the certificate in the partition.
@@ -44,8 +48,8 @@ import (
 
 func main() {
 	var o options
-	flag.StringVar(&o.addr, "addr", "127.0.0.1:8443", "address to serve HTTPS on")
-	flag.StringVar(&o.config, "config", os.Getenv("KEYHOLD_CONF"), "keyhold.yaml naming HSM partitions; empty starts an embedded software HSM")
+	flag.StringVar(&o.addr, "addr", "", "address to serve HTTPS on (default "+defaultAddr+", or a free port when that one is taken)")
+	flag.StringVar(&o.config, "config", "", "keyhold.yaml naming HSM partitions; empty starts an embedded software HSM (KEYHOLD_CONF is not read)")
 	flag.StringVar(&o.partition, "partition", "", "partition name (default: the first configured)")
 	flag.StringVar(&o.label, "label", "https-server", "label of the server key in the partition")
 	flag.Parse()
@@ -61,12 +65,45 @@ type options struct {
 	addr, config, partition, label string
 }
 
+// defaultAddr is where the example serves unless -addr says otherwise.
+const defaultAddr = "127.0.0.1:8443"
+
+// listen listens on o.addr, or on defaultAddr, or, when that is taken, on a
+// free port of the same host, and says so: a quick start must not fail
+// because another program has the port.
+func listen(addr string, out io.Writer) (net.Listener, error) {
+	if addr != "" {
+		return net.Listen("tcp", addr)
+	}
+	ln, err := net.Listen("tcp", defaultAddr)
+	if err == nil {
+		return ln, nil
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return nil, err
+	}
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "%s is in use: serving on %s instead (choose with -addr)\n", defaultAddr, ln.Addr())
+	return ln, nil
+}
+
 func run(ctx context.Context, o options, out io.Writer) error {
 	cfg, pin, cleanup, err := hsmConfig(o)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	if o.config == "" {
+		fmt.Fprintln(out, "HSM: an embedded software HSM in this process, partition \"web\" (-config FILE uses the partitions of a keyhold.yaml)")
+		if env := os.Getenv("KEYHOLD_CONF"); env != "" {
+			fmt.Fprintf(out, "note: KEYHOLD_CONF=%s is not used; -config \"$KEYHOLD_CONF\" would use it\n", env)
+		}
+	} else {
+		fmt.Fprintf(out, "HSM: the partitions of %s\n", o.config)
+	}
 
 	client, err := hsm.Open(ctx, cfg)
 	if err != nil {
@@ -101,7 +138,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := listen(o.addr, out)
 	if err != nil {
 		return err
 	}
