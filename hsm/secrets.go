@@ -51,6 +51,11 @@ func ReadSecrets(path string) (*Secrets, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hsm: secrets: %w", err)
 	}
+	// A directory or a device cannot be made a secrets file by chmod: say
+	// what it is instead of advising a mode.
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: secrets %s is %s, not a file (ppin enroll writes the secrets file)", ErrConfig, path, fileKind(st.Mode()))
+	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s has mode %#o; run chmod 600 %s", ErrSecretsPermissions, path, perm, path)
 	}
@@ -63,6 +68,21 @@ func ReadSecrets(path string) (*Secrets, error) {
 		return nil, fmt.Errorf("%w: secrets file %s does not parse as YAML", ErrConfig, path)
 	}
 	return &s, nil
+}
+
+// fileKind names what a file that is not a regular file is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
 }
 
 // Credential returns the credential called name, or the only one when name

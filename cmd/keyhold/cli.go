@@ -8,9 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/cmdkit"
 )
 
 // Exit codes of the key commands (partitions, keys, cert, sign, verify).
@@ -132,11 +134,8 @@ func (c *cmdline) parse(args []string) (pos []string, code int, ok bool) {
 		}
 	}
 	for {
-		if err := c.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, exitOK, false
-			}
-			return nil, exitUsage, false
+		if code, ok := cmdkit.Parse(c.fs, args, c.stdout, c.stderr); !ok {
+			return nil, code, false
 		}
 		rest := c.fs.Args()
 		if len(rest) == 0 {
@@ -232,7 +231,15 @@ func runGroup(ctx context.Context, group string, subs []subcommand, args []strin
 		}
 	}
 	w, code := stderr, exitUsage
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+	if len(args) > 1 && cmdkit.IsHelp(args[0]) {
+		// "keyhold keys help list" and "keyhold keys -h list" are "keyhold keys list -h".
+		for _, s := range subs {
+			if s.name == args[1] {
+				return s.run(ctx, append(slices.Clone(args[2:]), "-h"), stdout, stderr)
+			}
+		}
+	}
+	if len(args) > 0 && cmdkit.IsHelp(args[0]) {
 		w, code = stdout, exitOK
 	} else if len(args) > 0 {
 		fmt.Fprintf(stderr, "keyhold %s: unknown subcommand %q\n", group, args[0])

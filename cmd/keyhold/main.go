@@ -3,7 +3,8 @@
 // Subcommands:
 //
 //	keyhold partitions     list the configured partitions and whether they answer
-//	keyhold keys list      list keys: label, ID, type, size or curve, class, sign/decrypt, certificate
+//	keyhold keys list      list keys (--partition NAME, repeatable; default every partition):
+//	                       label, ID, type, size or curve, class, sign/decrypt, certificate
 //	keyhold keys generate  generate a key (--type rsa|ec|ed25519|aes, --bits, --curve, --label, --id)
 //	keyhold keys import    import a PEM private key (PKCS#8, PKCS#1, SEC1)
 //	keyhold keys delete    delete a key with its public key and certificates
@@ -23,15 +24,19 @@
 //	keyhold backup verify  check a backup file and print its partitions, object counts, newest change
 //	keyhold restore        restore a backup onto a fresh directory for keyhold serve --dir
 //
-// Run "keyhold help SUBCOMMAND" or "keyhold SUBCOMMAND -h" for the flags of
-// each.
+// Run "keyhold help COMMAND [SUBCOMMAND]" or "keyhold COMMAND [SUBCOMMAND] -h"
+// for the flags of each: help goes to standard output and exits 0, a usage
+// error to standard error and exits 2. "keyhold --version" prints the
+// version from the build information. A partition is named with
+// --partition NAME wherever a command takes one.
 //
 // # Naming keys
 //
 // Wherever a command takes a key (--key, or the one argument of keys public,
 // keys delete and cert export) it accepts an RFC 7512 URI,
 // "pkcs11:token=payments;object=tls-key" (id=, type= and slot-id= too), or
-// the short form "payments/tls-key" (partition, then label). With a single
+// the short form "payments/tls-key" (partition, then label), as
+// hsm.ParseKeyName reads it; tlsconfig.Options.Key takes the same names. With a single
 // partition configured, a URI may leave out the token.
 //
 // # Configuration and PINs
@@ -125,7 +130,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
+
+	"github.com/keyhold/keyhold/internal/cmdkit"
 )
 
 // command is one subcommand. run gets the arguments after the subcommand's
@@ -166,16 +174,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	if cmdkit.IsVersion(args) {
+		fmt.Fprintln(stdout, cmdkit.Version("keyhold"))
+		return exitOK
+	}
 	name := args[0]
-	switch name {
-	case "help", "-h", "-help", "--help":
+	if cmdkit.IsHelp(name) {
+		// "keyhold help keys list" is "keyhold keys list -h".
 		if len(args) > 1 {
-			if c := lookup(args[1]); c != nil {
-				return c.run(ctx, []string{"-h"}, stdout, stdout)
+			c := lookup(args[1])
+			if c == nil {
+				fmt.Fprintf(stderr, "keyhold help: unknown command %q\n\n", args[1])
+				usage(stderr)
+				return exitUsage
 			}
+			return c.run(ctx, append(slices.Clone(args[2:]), "-h"), stdout, stderr)
 		}
 		usage(stdout)
-		return 0
+		return exitOK
 	}
 	c := lookup(name)
 	if c == nil {
@@ -203,5 +219,5 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, `Run "keyhold help COMMAND" for a command's flags.`)
+	fmt.Fprintln(w, `Run "keyhold help COMMAND [SUBCOMMAND]" for a command's flags; "keyhold --version" prints the version.`)
 }

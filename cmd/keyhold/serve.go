@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/internal/atomicfile"
+	"github.com/keyhold/keyhold/internal/cmdkit"
 	"github.com/keyhold/keyhold/server"
 )
 
@@ -130,11 +131,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&o.replication, "replication", server.ReplicationPeers, "how the nodes of a cluster replicate: peers (push to every live node, the default) or raft (committed by a majority; see docs/storage.md)")
 	fs.BoolVar(&o.join, "join", false, "with --replication raft and --peers: start a node that joins the running cluster of its peers (keyhold raft add) instead of bootstrapping one")
 	fs.StringVar(&o.enroll, "enroll", "", "create client entry `NAME` and write its setup password to DIR/NAME.setup instead of a ready credential")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cmdkit.Parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "keyhold serve: unexpected arguments %q\n", fs.Args())
