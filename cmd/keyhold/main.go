@@ -11,6 +11,9 @@
 //	keyhold keys public    print a key's public key as PEM
 //	keyhold keys invalidated, reactivate, purge
 //	                       the SO's view of destroyed keys a partition keeps (serve --invalidation-retention)
+//	keyhold cert create    make a certificate for a key, self-signed (--self-signed) or issued
+//	                       from a CA key in a partition (--ca CERT,CAKEY), and store it
+//	keyhold csr            print a PKCS#10 request for a key (--subject, --dns, --ip)
 //	keyhold cert import    store a PEM certificate chain (leaf first) with a key
 //	keyhold cert export    print the chain stored with a key as PEM
 //	keyhold sign           sign a file (ECDSA ASN.1, RSA PKCS#1 v1.5 or PSS, Ed25519)
@@ -80,7 +83,7 @@
 //	keys generate/import: one key object as in keys list
 //	keys public:          a key object with public_key_pem
 //	keys delete:          {deleted: key object, objects: N}
-//	cert import/export:   {key, certificates: [{subject, issuer, serial, not_before, not_after, pem}]}
+//	cert create/import/export: {key, certificates: [{subject, issuer, serial, not_before, not_after, pem}]}
 //	sign:                 {key, file, algorithm, hash, signature (base64; absent with --out), out}
 //	verify:               {key, file, algorithm, hash, valid}
 //	clients create:       {name, expires, out, setup_password (absent with --out)}
@@ -148,7 +151,8 @@ type command struct {
 var commands = []command{
 	{name: "partitions", summary: "list the configured partitions and whether they answer", run: runPartitions},
 	{name: "keys", summary: "list, generate, import, delete keys; print a public key", run: runKeys},
-	{name: "cert", summary: "import or export the certificate chain stored with a key", run: runCert},
+	{name: "cert", summary: "create, import or export the certificate chain stored with a key", run: runCert},
+	{name: "csr", summary: "print a certificate request for a key, signed in the HSM", run: runCSR},
 	{name: "sign", summary: "sign a file with a partition key", run: runSign},
 	{name: "verify", summary: "verify a file's signature with a key's public key", run: runVerify},
 	{name: "serve", summary: "run software HSM nodes for development and tests", run: runServe},

@@ -20,7 +20,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -30,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -41,6 +39,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/keyhold/keyhold/certs"
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/signer"
 	"github.com/keyhold/keyhold/testenv"
@@ -133,7 +132,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cert, err := serverCertificate(ctx, key, priv)
+	cert, err := serverCertificate(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -225,7 +224,7 @@ func serverKey(ctx context.Context, p *hsm.Partition, label string) (*hsm.Key, e
 
 // serverCertificate returns the certificate stored with the key, or issues a
 // self-signed one (signed in the HSM) and stores it with the key.
-func serverCertificate(ctx context.Context, key *hsm.Key, priv *signer.Signer) (*x509.Certificate, error) {
+func serverCertificate(ctx context.Context, key *hsm.Key) (*x509.Certificate, error) {
 	chain, err := key.CertificateChain(ctx)
 	if err != nil {
 		return nil, err
@@ -233,28 +232,14 @@ func serverCertificate(ctx context.Context, key *hsm.Key, priv *signer.Signer) (
 	if len(chain) > 0 && time.Now().Before(chain[0].NotAfter) {
 		return chain[0], nil
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"keyhold example"}},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(90 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		// Self-signed: it is its own CA, so that curl can trust it with --cacert.
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), priv)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err := certs.SelfSigned(ctx, key, certs.Template{
+		Subject:     pkix.Name{CommonName: "localhost", Organization: []string{"keyhold example"}},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		Validity:    90 * 24 * time.Hour,
+		// Its own CA, so that curl can trust it with --cacert.
+		IsCA: true,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -168,7 +168,7 @@ func script(blocks []block, logDir string) string {
 	b.WriteString(prelude)
 	for i, bl := range blocks {
 		where := fmt.Sprintf("%s:%d", bl.file, bl.line)
-		fmt.Fprintf(&b, "\necho %q >&2\n", "### "+where)
+		fmt.Fprintf(&b, "\necho \"### %s (at ${SECONDS}s)\" >&2\n", where)
 		switch {
 		case bl.dir.background:
 			log := filepath.Join(logDir, fmt.Sprintf("background-%d.log", i))
@@ -245,7 +245,7 @@ func environment(t *testing.T, home string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "KEYHOLD_") || k == "HOME" || k == "SOFTHSM2_CONF" || k == "OPENSSL_CONF" {
+		if strings.HasPrefix(k, "KEYHOLD_") || k == "HOME" || k == "SOFTHSM2_CONF" || k == "OPENSSL_CONF" || k == "GOFLAGS" {
 			continue
 		}
 		env = append(env, kv)
@@ -255,7 +255,11 @@ func environment(t *testing.T, home string) []string {
 		require.NoError(t, err)
 		env = append(env, v+"="+strings.TrimSpace(string(out)))
 	}
-	return append(env, "HOME="+home, "KEYHOLD_CONF="+filepath.Join(home, "not-this-keyhold.yaml"))
+	// -trimpath: the fresh copy's packages build as they would anywhere
+	// else, so that the build cache serves every document's copy after the
+	// first instead of compiling the module again for each directory.
+	return append(env, "HOME="+home, "KEYHOLD_CONF="+filepath.Join(home, "not-this-keyhold.yaml"),
+		"GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -trimpath"))
 }
 
 // holdPort8443 keeps 127.0.0.1:8443 taken during the test, unless something
