@@ -124,10 +124,13 @@ func (c *cmdline) parse(args []string) (pos []string, code int, ok bool) {
 		// the machine (ps, /proc): refuse it with the reason, not just as an
 		// unknown flag. The value is not repeated.
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && (name == "pin" || name == "user-pin" || name == "so-pin") {
+		if strings.HasPrefix(a, "-") && (name == "pin" || name == "user-pin" || name == "so-pin" || name == "new-pin") {
 			sources := "KEYHOLD_PIN, KEYHOLD_PIN_FILE or --pin-file"
-			if name == "so-pin" {
+			switch name {
+			case "so-pin":
 				sources = "KEYHOLD_SO_PIN, KEYHOLD_SO_PIN_FILE or --so-pin-file"
+			case "new-pin":
+				sources = "KEYHOLD_NEW_PIN or --new-pin-file"
 			}
 			fmt.Fprintf(c.stderr, "keyhold %s: PINs are never taken from flags, which other users can read in the process list: use the prompt, %s\n", c.name, sources)
 			return nil, exitUsage, false

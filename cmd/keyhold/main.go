@@ -20,6 +20,10 @@
 //	keyhold verify         check a file's signature with the key's public key
 //	keyhold serve          run software HSM nodes (development and tests only)
 //	keyhold config check   validate a configuration file; --probe also asks every node
+//	keyhold pin change     change the User PIN (--so: the SO PIN), knowing the current one
+//	keyhold pin init|unlock --user
+//	                       the SO sets the User PIN (unlock: after a lockout); the new PIN
+//	                       comes from --new-pin-file, $KEYHOLD_NEW_PIN or a prompt
 //	keyhold clients create create a client entry; prints its one-time setup password
 //	keyhold clients revoke revoke a client: its next request fails, other clients go on
 //	keyhold clients list   list client entries: status, expiry, certificate fingerprints
@@ -156,6 +160,7 @@ var commands = []command{
 	{name: "sign", summary: "sign a file with a partition key", run: runSign},
 	{name: "verify", summary: "verify a file's signature with a key's public key", run: runVerify},
 	{name: "serve", summary: "run software HSM nodes for development and tests", run: runServe},
+	{name: "pin", summary: "change a PIN; as the SO, set or unlock the User PIN", run: runPIN},
 	{name: "clients", summary: "create, revoke and list client entries (enrollment; needs the SO PIN)", run: runClients},
 	{name: "config", summary: "check a configuration file (config check [--probe] [FILE])", run: runConfig},
 	{name: "backup", summary: "take an encrypted backup of a partition or node (needs the SO PIN); backup verify FILE", run: runBackup},
