@@ -118,12 +118,8 @@ func runCertCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	ca := c.fs.String("ca", "", "issue the certificate from this CA: CERT,CAKEY (the CA's PEM certificate file and its key in a partition)")
 	days := c.fs.Int("days", 365, "days the certificate is valid (from five minutes ago)")
 	isCA := c.fs.Bool("is-ca", false, "make a CA certificate, which may sign certificates")
-	pos, code, ok := c.parse(args)
-	if !ok {
+	if code, ok := c.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return c.fail(usagef("unexpected arguments %q", pos))
 	}
 	if *selfSigned == (*ca != "") {
 		return c.fail(usagef("give one of --self-signed and --ca CERT,CAKEY"))
@@ -161,18 +157,11 @@ func runCertCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 		caCert = chain[0]
 	}
 
-	client, p, err := c.openPartition(ctx, u)
+	client, p, key, err := c.openPrivateKey(ctx, u)
 	if err != nil {
 		return c.fail(err)
 	}
 	defer client.Close()
-	if err := c.login(ctx, p); err != nil {
-		return c.fail(err)
-	}
-	key, err := findKey(ctx, p, u, "private")
-	if err != nil {
-		return c.fail(err)
-	}
 	var cert *x509.Certificate
 	chain := []*x509.Certificate{}
 	if caCert == nil {
@@ -220,12 +209,8 @@ func runCSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ref := keyRefFlag(c)
 	var f certFlags
 	f.register(c)
-	pos, code, ok := c.parse(args)
-	if !ok {
+	if code, ok := c.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return c.fail(usagef("unexpected arguments %q", pos))
 	}
 	t, err := f.template()
 	if err != nil {
@@ -235,18 +220,11 @@ func runCSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	client, p, err := c.openPartition(ctx, u)
+	client, _, key, err := c.openPrivateKey(ctx, u)
 	if err != nil {
 		return c.fail(err)
 	}
 	defer client.Close()
-	if err := c.login(ctx, p); err != nil {
-		return c.fail(err)
-	}
-	key, err := findKey(ctx, p, u, "private")
-	if err != nil {
-		return c.fail(err)
-	}
 	req, err := certs.Request(ctx, key, t)
 	if err != nil {
 		return c.fail(err)

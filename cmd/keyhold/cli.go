@@ -154,6 +154,15 @@ func (c *cmdline) parse(args []string) (pos []string, code int, ok bool) {
 	}
 }
 
+// parseNoArgs parses args for a command that takes flags only.
+func (c *cmdline) parseNoArgs(args []string) (code int, ok bool) {
+	pos, code, ok := c.parse(args)
+	if ok && len(pos) > 0 {
+		return c.fail(usagef("unexpected arguments %q", pos)), false
+	}
+	return code, ok
+}
+
 // fail reports err on stderr and returns its exit code.
 func (c *cmdline) fail(err error) int {
 	fmt.Fprintf(c.stderr, "keyhold %s: %v\n", c.name, err)
@@ -216,6 +225,26 @@ func (c *cmdline) openPartition(ctx context.Context, u *hsm.URI) (*hsm.Client, *
 		return nil, nil, err
 	}
 	return client, p, nil
+}
+
+// openPrivateKey opens a client, logs in to the partition u names and finds
+// the private key u names. On error nothing is left open; otherwise the
+// caller closes the client.
+func (c *cmdline) openPrivateKey(ctx context.Context, u *hsm.URI) (*hsm.Client, *hsm.Partition, *hsm.Key, error) {
+	client, p, err := c.openPartition(ctx, u)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := c.login(ctx, p); err != nil {
+		client.Close()
+		return nil, nil, nil, err
+	}
+	key, err := findKey(ctx, p, u, "private")
+	if err != nil {
+		client.Close()
+		return nil, nil, nil, err
+	}
+	return client, p, key, nil
 }
 
 // subcommand is one word of a command group ("keys list").

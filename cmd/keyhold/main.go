@@ -90,6 +90,7 @@
 //	cert create/import/export: {key, certificates: [{subject, issuer, serial, not_before, not_after, pem}]}
 //	sign:                 {key, file, algorithm, hash, signature (base64; absent with --out), out}
 //	verify:               {key, file, algorithm, hash, valid}
+//	pin change/init/unlock: {partition, pin: "User" or "SO"}
 //	clients create:       {name, expires, out, setup_password (absent with --out)}
 //	clients revoke:       {name, revoked}
 //	clients list:         [{name, status, expires, failures, enrolled, revoked, certificates, retired, serial}]

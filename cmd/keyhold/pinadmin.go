@@ -96,12 +96,8 @@ func (c *pinCmdline) newPIN(who, partition string) (string, error) {
 func runPINChange(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newPINCmdline("pin change", "pin change [--partition NAME] [--so] [--pin-file F | --so-pin-file F] [--new-pin-file F]", stdout, stderr)
 	so := c.fs.Bool("so", false, "change the SO PIN instead of the User PIN")
-	pos, code, ok := c.parse(args)
-	if !ok {
+	if code, ok := c.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return c.fail(usagef("unexpected arguments %q", pos))
 	}
 	client, err := c.open(ctx)
 	if err != nil {
@@ -135,8 +131,7 @@ func runPINChange(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := p.SetPIN(ctx, old, pin); err != nil {
 		return c.fail(err)
 	}
-	fmt.Fprintf(stdout, "changed the %s PIN of partition %s\n", who, p.Name())
-	return exitOK
+	return c.pinDone(p, who, fmt.Sprintf("changed the %s PIN of partition %s", who, p.Name()))
 }
 
 // runPINInit implements "keyhold pin init --user".
@@ -154,12 +149,8 @@ func runPINUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func setUserPIN(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) int {
 	c := newPINCmdline("pin "+verb, "pin "+verb+" --user [--partition NAME] [--so-pin-file F] [--new-pin-file F]", stdout, stderr)
 	user := c.fs.Bool("user", true, "set the User's PIN (the one PIN the SO sets; the default)")
-	pos, code, ok := c.parse(args)
-	if !ok {
+	if code, ok := c.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return c.fail(usagef("unexpected arguments %q", pos))
 	}
 	if !*user {
 		return c.fail(usagef("the SO sets only the User's PIN: --user"))
@@ -177,9 +168,20 @@ func setUserPIN(ctx context.Context, verb string, args []string, stdout, stderr 
 		return c.fail(err)
 	}
 	if verb == "unlock" {
-		fmt.Fprintf(stdout, "set a new User PIN of partition %s; the User is not locked out\n", p.Name())
-	} else {
-		fmt.Fprintf(stdout, "set the User PIN of partition %s\n", p.Name())
+		return c.pinDone(p, "User", fmt.Sprintf("set a new User PIN of partition %s; the User is not locked out", p.Name()))
 	}
+	return c.pinDone(p, "User", fmt.Sprintf("set the User PIN of partition %s", p.Name()))
+}
+
+// pinDone reports a PIN set: the sentence, or with --json
+// {partition, pin: "User"|"SO"}.
+func (c *pinCmdline) pinDone(p *hsm.Partition, who, sentence string) int {
+	if c.json {
+		if err := writeJSON(c.stdout, map[string]string{"partition": p.Name(), "pin": who}); err != nil {
+			return c.fail(err)
+		}
+		return exitOK
+	}
+	fmt.Fprintln(c.stdout, sentence)
 	return exitOK
 }
