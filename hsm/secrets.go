@@ -43,6 +43,9 @@ var ErrSecretsPermissions = errors.New("hsm: secrets file is readable by group o
 // others read or write it.
 func ReadSecrets(path string) (*Secrets, error) {
 	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("hsm: secrets: %w (ppin enroll writes it)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hsm: secrets: %w", err)
 	}
