@@ -46,8 +46,8 @@ type certFlags struct {
 
 func (f *certFlags) register(c *cmdline) {
 	c.fs.StringVar(&f.subject, "subject", "", `the subject, such as "CN=web.example,O=Example Ltd"`)
-	c.fs.Var(&f.dns, "dns", "a DNS name the certificate is for (repeat for several, or comma-separated)")
-	c.fs.Var(&f.ips, "ip", "an IP address the certificate is for (repeat for several, or comma-separated)")
+	c.fs.Var(&f.dns, "dns", "a DNS `NAME` the certificate is for (repeat for several, or comma-separated)")
+	c.fs.Var(&f.ips, "ip", "an IP `ADDRESS` the certificate is for (repeat for several, or comma-separated)")
 	c.fs.StringVar(&f.out, "out", "", "write the PEM to this new file instead of stdout")
 }
 

@@ -49,7 +49,7 @@ func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	c := newCmdline("keys list", "keys list [--json] [--no-login] [--partition NAME]...", true, stdout, stderr)
 	noLogin := c.fs.Bool("no-login", false, "list only public keys, without a PIN")
 	var names stringList
-	c.fs.Var(&names, "partition", "list the keys of this partition (repeat for several; default: every partition)")
+	c.fs.Var(&names, "partition", "list the keys of partition `NAME` (repeat for several; default: every partition)")
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code

@@ -305,6 +305,16 @@ func TestDocuments(t *testing.T) {
 
 // runDocument runs one document's blocks in a fresh copy of the repository.
 func runDocument(t *testing.T, root string, blocks []block) {
+	printed, err := runBlocks(t, root, blocks)
+	if err != nil {
+		t.Fatalf("running the blocks of %s failed (%v); what they printed:\n%s", blocks[0].file, err, printed)
+	}
+	t.Logf("what the blocks printed:\n%s", printed)
+}
+
+// runBlocks runs blocks in a fresh copy of the repository and returns what
+// they printed, and the error of the first that failed.
+func runBlocks(t *testing.T, root string, blocks []block) ([]byte, error) {
 	work := freshCopy(t, root)
 	home := t.TempDir()
 	logs := t.TempDir()
@@ -331,10 +341,21 @@ func runDocument(t *testing.T, root string, blocks []block) {
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 
 	printed, _ := os.ReadFile(output.Name())
-	if err != nil {
-		t.Fatalf("running the blocks of %s failed (%v); what they printed:\n%s", blocks[0].file, err, printed)
-	}
-	t.Logf("what the blocks printed:\n%s", printed)
+	return printed, err
+}
+
+// TestWrongFlagFails: a block that names a flag the program does not have
+// fails the test, which is what keeps documents and programs together.
+func TestWrongFlagFails(t *testing.T) {
+	blocks, err := parseBlocks("wrong.md", []byte("```sh\necho before\ngo run ./cmd/keyhold keys list --partitoin web\necho after\n```\n"))
+	require.NoError(t, err)
+	printed, err := runBlocks(t, repoRoot(t), blocks)
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", printed)
+	assert.NotZero(t, ee.ExitCode(), "the usage error ends the script: %s", printed)
+	assert.Contains(t, string(printed), "flag provided but not defined: -partitoin")
+	assert.Contains(t, string(printed), "before")
+	assert.NotContains(t, string(printed), "after")
 }
 
 func TestParseBlocks(t *testing.T) {
