@@ -37,6 +37,11 @@ func ReadPINFile(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("hsm: PIN file: %w", err)
 	}
+	// A directory cannot be made a PIN file by chmod. (A pipe, as from a
+	// shell's <(...), is a fine PIN file.)
+	if st.IsDir() {
+		return "", fmt.Errorf("%w: PIN file %s is a directory", ErrConfig, path)
+	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return "", fmt.Errorf("%w: PIN file %s has mode %#o; run chmod 600 %s", ErrSecretsPermissions, path, perm, path)
 	}
