@@ -45,7 +45,6 @@ type pinCmdline struct {
 
 func newPINCmdline(name, usage string, stdout, stderr io.Writer) *pinCmdline {
 	c := &pinCmdline{clientsCmdline: newClientsCmdline(name, usage, stdout, stderr)}
-	c.fs.StringVar(&c.pinFile, "pin-file", "", "read the current User PIN from this owner-only file")
 	c.fs.StringVar(&c.newPINFile, "new-pin-file", "", "read the new PIN from this owner-only file")
 	c.fs.Lookup("partition").Usage = "the partition (default: the only one configured)"
 	c.fs.Usage = func() {
@@ -96,6 +95,7 @@ func (c *pinCmdline) newPIN(who, partition string) (string, error) {
 func runPINChange(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newPINCmdline("pin change", "pin change [--partition NAME] [--so] [--pin-file F | --so-pin-file F] [--new-pin-file F]", stdout, stderr)
 	so := c.fs.Bool("so", false, "change the SO PIN instead of the User PIN")
+	c.fs.StringVar(&c.pinFile, "pin-file", "", "read the current User PIN from this owner-only file")
 	if code, ok := c.parseNoArgs(args); !ok {
 		return code
 	}
@@ -148,7 +148,7 @@ func runPINUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // (PKCS#11's C_InitPIN), which also ends a User lockout.
 func setUserPIN(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) int {
 	c := newPINCmdline("pin "+verb, "pin "+verb+" --user [--partition NAME] [--so-pin-file F] [--new-pin-file F]", stdout, stderr)
-	user := c.fs.Bool("user", true, "set the User's PIN (the one PIN the SO sets; the default)")
+	user := c.fs.Bool("user", true, "set the User's PIN (the one PIN the SO sets)")
 	if code, ok := c.parseNoArgs(args); !ok {
 		return code
 	}
