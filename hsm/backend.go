@@ -219,6 +219,28 @@ type PartitionInfo struct {
 	MinRSABits uint32
 }
 
+// PINCounter is what a partition's retry counter says of one PIN, from
+// PKCS#11's token flags: CountLow after a wrong PIN since the last good one,
+// FinalTry when the next wrong one locks it, Locked once it is locked (for
+// the User, until the SO sets a new PIN).
+type PINCounter struct {
+	CountLow, FinalTry, Locked bool
+}
+
+// UserPIN reads the User PIN's counter from the flags.
+func (i PartitionInfo) UserPIN() PINCounter {
+	return pinCounter(i.Flags, ck.CKF_USER_PIN_COUNT_LOW, ck.CKF_USER_PIN_FINAL_TRY, ck.CKF_USER_PIN_LOCKED)
+}
+
+// SOPIN reads the SO PIN's counter from the flags.
+func (i PartitionInfo) SOPIN() PINCounter {
+	return pinCounter(i.Flags, ck.CKF_SO_PIN_COUNT_LOW, ck.CKF_SO_PIN_FINAL_TRY, ck.CKF_SO_PIN_LOCKED)
+}
+
+func pinCounter(flags, low, final, locked uint64) PINCounter {
+	return PINCounter{CountLow: flags&low != 0, FinalTry: flags&final != 0, Locked: flags&locked != 0}
+}
+
 // AttributeResult is one attribute read by GetAttributes: a value, or the
 // PKCS#11 code that says why there is none (CKR_ATTRIBUTE_SENSITIVE,
 // CKR_ATTRIBUTE_TYPE_INVALID).

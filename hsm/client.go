@@ -122,16 +122,25 @@ func (c *Client) closeNodes() {
 }
 
 // clientTLS builds the TLS settings every node connection uses.
+// loadServerCA reads the CA certificates of server_ca.
+func loadServerCA(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: server_ca: %v", ErrConfig, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%w: server_ca %s holds no PEM certificate", ErrConfig, path)
+	}
+	return pool, nil
+}
+
 func (cfg *Config) clientTLS() (*tls.Config, error) {
 	ct := wire.ClientTLS{RootCAs: cfg.RootCAs}
 	if ct.RootCAs == nil && cfg.ServerCA != "" {
-		pem, err := os.ReadFile(cfg.ServerCA)
+		pool, err := loadServerCA(cfg.ServerCA)
 		if err != nil {
-			return nil, fmt.Errorf("%w: server_ca: %v", ErrConfig, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: server_ca %s holds no PEM certificate", ErrConfig, cfg.ServerCA)
+			return nil, err
 		}
 		ct.RootCAs = pool
 	}

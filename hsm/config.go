@@ -12,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/keyhold/keyhold/internal/wire"
 )
 
 // DefaultConfigPath is where LoadDefaultConfig looks when KEYHOLD_CONF is not set.
@@ -150,12 +152,14 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&s); err != nil {
 		return err
 	}
+	// A *yaml.TypeError lets the decoder go on and report every other
+	// problem of the file too.
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
 	}
 	if v < 0 {
-		return fmt.Errorf("line %d: negative duration %s", n.Line, s)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: negative duration %s", n.Line, s)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -225,16 +229,26 @@ func ParseConfig(data []byte) (Config, error) {
 	var cfg Config
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
+	var problems []string
 	if err := dec.Decode(&cfg); err != nil {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			// Every unknown or mistyped field, each on its own.
-			return Config{}, &configError{problems: te.Errors}
+		if !errors.As(err, &te) {
+			// A syntax error: the parser cannot go past it.
+			return Config{}, &configError{problems: []string{err.Error()}}
 		}
-		return Config{}, &configError{problems: []string{err.Error()}}
+		// Every unknown or mistyped field, each on its own; the rest of
+		// the file was decoded, so its problems are reported as well.
+		problems = te.Errors
 	}
 	if err := cfg.Validate(); err != nil {
-		return Config{}, err
+		var ce *configError
+		if !errors.As(err, &ce) {
+			return Config{}, err
+		}
+		problems = append(problems, ce.problems...)
+	}
+	if len(problems) > 0 {
+		return Config{}, &configError{problems: problems}
 	}
 	return cfg, nil
 }
@@ -246,6 +260,46 @@ func LoadDefaultConfig() (Config, error) {
 		path = DefaultConfigPath
 	}
 	return LoadConfig(path)
+}
+
+// CheckFiles checks the files the configuration names, as a client opening
+// it would use them: server_ca (readable, PEM certificates), the
+// server_fingerprint, the secrets file (a regular file that only its owner
+// may read, holding the credential that client selects) and every
+// partition's pin_file. It reports every problem at once, wrapping
+// ErrConfig, and nil when there are none. It asks no node.
+func (c *Config) CheckFiles() error {
+	var problems []string
+	if c.hasNetworkNodes() {
+		if c.RootCAs == nil && c.ServerCA != "" {
+			if _, err := loadServerCA(c.ServerCA); err != nil {
+				problems = append(problems, strings.TrimPrefix(err.Error(), ErrConfig.Error()+": "))
+			}
+		}
+		if c.ServerFingerprint != "" {
+			if _, err := wire.ParseFingerprint(c.ServerFingerprint); err != nil {
+				problems = append(problems, "server_fingerprint: "+err.Error())
+			}
+		}
+		if c.Credential == nil && c.Secrets != "" {
+			loader := &credentialLoader{path: c.Secrets, name: c.Client}
+			if _, err := loader.load(); err != nil {
+				problems = append(problems, err.Error())
+			}
+		}
+	}
+	for _, p := range c.Partitions {
+		if p.PINFile == "" {
+			continue
+		}
+		if _, err := ReadPINFile(p.PINFile); err != nil {
+			problems = append(problems, fmt.Sprintf("partition %s: pin_file: %v", p.Name, err))
+		}
+	}
+	if len(problems) > 0 {
+		return &configError{problems: problems}
+	}
+	return nil
 }
 
 // ErrConfig is wrapped by every configuration problem.

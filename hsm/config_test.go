@@ -64,11 +64,18 @@ secrets: s`, []string{"no nodes", "not host:port", "no node pin"}},
 server_ca: ca.pem
 secrets: s
 timeouts: {connect: soon}`, []string{"soon"}},
+		"every problem, not the first": {`partitions: [{id: 1, name: a, nodez: []}]
+secrets: s
+timeouts: {connect: soon, request: -1s}
+colour: blue`, []string{"nodez", "soon", "negative duration", "colour", "no nodes"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			_, err := hsm.ParseConfig([]byte(tc.yaml))
 			require.ErrorIs(t, err, hsm.ErrConfig)
+			var lister interface{ Problems() []string }
+			require.ErrorAs(t, err, &lister)
+			assert.Len(t, lister.Problems(), len(tc.want), "one problem each")
 			for _, w := range tc.want {
 				assert.Contains(t, err.Error(), w)
 			}

@@ -48,12 +48,22 @@ func TestLoginWrongPINThenLockoutThenSOUnlock(t *testing.T) {
 	require.NoError(t, p.Login(ctx(t), env.UserPIN))
 	require.NoError(t, p.Logout(ctx(t)))
 
+	info, err := p.Info(ctx(t))
+	require.NoError(t, err)
+	assert.Equal(t, hsm.PINCounter{}, info.UserPIN())
 	for i := 0; i < 2; i++ {
 		require.ErrorIs(t, p.Login(ctx(t), "wrong-pin-0000"), hsm.ErrPINIncorrect)
+		info, err := p.Info(ctx(t))
+		require.NoError(t, err)
+		assert.Equal(t, hsm.PINCounter{CountLow: true, FinalTry: i == 1}, info.UserPIN(), "after %d wrong PINs", i+1)
 	}
 	// The third failure locks the PIN.
 	err = p.Login(ctx(t), "wrong-pin-0000")
 	require.True(t, errors.Is(err, hsm.ErrPINIncorrect) || errors.Is(err, hsm.ErrPINLocked), "got %v", err)
+	info, err = p.Info(ctx(t))
+	require.NoError(t, err)
+	assert.True(t, info.UserPIN().Locked)
+	assert.Equal(t, hsm.PINCounter{}, info.SOPIN())
 	// Now even the right PIN fails.
 	require.ErrorIs(t, p.Login(ctx(t), env.UserPIN), hsm.ErrPINLocked)
 

@@ -39,6 +39,15 @@ func ReadPINFile(path string) (string, error) {
 		return "", fmt.Errorf("hsm: PIN file: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("hsm: PIN file: %w", err)
+	}
+	// A directory cannot be made a PIN file by chmod. (A pipe, as from a
+	// shell's <(...), is a fine PIN file.)
+	if st.IsDir() {
+		return "", fmt.Errorf("%w: PIN file %s is a directory", ErrConfig, path)
+	}
 	if err := checkOwnerOnly(f, path, "PIN file"); err != nil {
 		return "", err
 	}

@@ -44,10 +44,22 @@ var ErrSecretsPermissions = errors.New("hsm: secrets file is readable by group o
 // others read or write it.
 func ReadSecrets(path string) (*Secrets, error) {
 	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("hsm: secrets: %w (ppin enroll writes it)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hsm: secrets: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("hsm: secrets: %w", err)
+	}
+	// A directory or a device cannot be made a secrets file by chmod: say
+	// what it is instead of advising a mode.
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: secrets %s is %s, not a file (ppin enroll writes the secrets file)", ErrConfig, path, fileKind(st.Mode()))
+	}
 	if err := checkOwnerOnly(f, path, ""); err != nil {
 		return nil, err
 	}
@@ -60,6 +72,21 @@ func ReadSecrets(path string) (*Secrets, error) {
 		return nil, fmt.Errorf("%w: secrets file %s does not parse as YAML", ErrConfig, path)
 	}
 	return &s, nil
+}
+
+// fileKind names what a file that is not a regular file is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
 }
 
 // Credential returns the credential called name, or the only one when name

@@ -45,10 +45,12 @@ const (
 // Options say which partition key an Identity presents and where its
 // certificate chain comes from. Only Key is required.
 type Options struct {
-	// Key names the private key by its pkcs11: URI (RFC 7512), such as
-	// "pkcs11:token=web;object=tls-key;type=private". The token (or slot-id)
-	// selects the partition, and may be left out when the client has one
-	// partition; object (CKA_LABEL) and id (CKA_ID) select the key. Naming it
+	// Key names the private key as the keyhold CLI's --key does (see
+	// hsm.ParseKeyName): by its pkcs11: URI (RFC 7512), such as
+	// "pkcs11:token=web;object=tls-key;type=private", or as
+	// "PARTITION/LABEL", such as "web/tls-key". The token (or slot-id)
+	// selects the partition, and may be left out of a URI when the client
+	// has one partition; object (CKA_LABEL) and id (CKA_ID) select the key. Naming it
 	// by label lets a rotation replace the key: the Identity follows the
 	// label. A pin-value in the URI is ignored.
 	Key string
@@ -121,7 +123,7 @@ func NewIdentity(ctx context.Context, client *hsm.Client, opts Options) (*Identi
 	if client == nil {
 		return nil, errors.New("tlsconfig: nil hsm.Client")
 	}
-	u, err := hsm.ParseURI(opts.Key)
+	u, err := hsm.ParseKeyName(opts.Key)
 	if err != nil {
 		return nil, fmt.Errorf("tlsconfig: key: %w", err)
 	}

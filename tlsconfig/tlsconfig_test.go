@@ -118,7 +118,8 @@ func testMutualTLS(t *testing.T, kind hsmtest.Kind) {
 	srvID, err := tlsconfig.NewIdentity(context.Background(), f.client, tlsconfig.Options{Key: f.uri("server")})
 	require.NoError(t, err)
 	t.Cleanup(func() { srvID.Close() })
-	cliID, err := tlsconfig.NewIdentity(context.Background(), f.client, tlsconfig.Options{Key: f.uri("client")})
+	// The short name the CLI takes works too.
+	cliID, err := tlsconfig.NewIdentity(context.Background(), f.client, tlsconfig.Options{Key: f.part.Name() + "/client"})
 	require.NoError(t, err)
 	t.Cleanup(func() { cliID.Close() })
 

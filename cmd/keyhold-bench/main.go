@@ -20,19 +20,35 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+
+	"github.com/keyhold/keyhold/internal/cmdkit"
 )
+
+// exitStatus ends the program with its status once what it had to say
+// (help, a usage error) is printed.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func main() {
 	var err error
 	switch {
+	case cmdkit.IsVersion(os.Args[1:]):
+		fmt.Println(cmdkit.Version("keyhold-bench"))
+		return
 	case len(os.Args) > 1 && os.Args[1] == "worker":
 		err = runWorker(os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == "node":
 		err = runNode(os.Args[2:])
 	default:
 		err = run(os.Args[1:])
+	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		os.Exit(int(status))
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "keyhold-bench:", err)

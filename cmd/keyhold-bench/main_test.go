@@ -115,6 +115,11 @@ func TestOptionsRefuseNonsense(t *testing.T) {
 		_, err := parseOptions(args)
 		assert.Error(t, err, "%q", args)
 	}
+	// Help is no error of the program's: status 0, and usage errors 2.
+	_, err := parseOptions([]string{"-h"})
+	assert.Equal(t, exitStatus(0), err)
+	_, err = parseOptions([]string{"-no-such-flag"})
+	assert.Equal(t, exitStatus(2), err)
 	o, err := parseOptions(nil)
 	require.NoError(t, err)
 	assert.Len(t, o.backends, len(allBackends))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark"
 	"github.com/keyhold/keyhold/cmd/keyhold-bench/internal/benchmark/backend"
+	"github.com/keyhold/keyhold/internal/cmdkit"
 )
 
 // options are the command line of a run.
@@ -61,11 +62,12 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.profile, "profile", "", "a directory where every node and worker process writes a CPU profile of its life (NAME.pprof, for go tool pprof)")
 	fs.IntVar(&o.workerProcs, "worker-procs", 0, "GOMAXPROCS of the processes that call the backends (0: Go's default, one per core); the nodes keep the default")
 	fs.StringVar(&o.softhsm2, "softhsm2", "/usr/lib/softhsm/libsofthsm2.so", "SoftHSM2's PKCS#11 module")
-	if err := fs.Parse(args); err != nil {
-		return o, err
+	if code, ok := cmdkit.Parse(fs, args, os.Stdout, os.Stderr); !ok {
+		return o, exitStatus(code)
 	}
 	if fs.NArg() != 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+		fmt.Fprintf(os.Stderr, "keyhold-bench: unexpected arguments %q\n", fs.Args())
+		return o, exitStatus(cmdkit.ExitUsage)
 	}
 	for name := range strings.SplitSeq(*backends, ",") {
 		b, err := findBackend(strings.TrimSpace(name))

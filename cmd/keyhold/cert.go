@@ -12,6 +12,7 @@ import (
 )
 
 var certCommands = []subcommand{
+	{"create", "make a certificate for a key (self-signed or from a CA key), signed in the HSM, and store it", runCertCreate},
 	{"import", "store a PEM certificate chain (leaf first) with a key", runCertImport},
 	{"export", "print the certificate chain stored with a key as PEM", runCertExport},
 }

@@ -8,9 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/cmdkit"
 )
 
 // Exit codes of the key commands (partitions, keys, cert, sign, verify).
@@ -122,21 +124,21 @@ func (c *cmdline) parse(args []string) (pos []string, code int, ok bool) {
 		// the machine (ps, /proc): refuse it with the reason, not just as an
 		// unknown flag. The value is not repeated.
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && (name == "pin" || name == "user-pin" || name == "so-pin") {
+		if strings.HasPrefix(a, "-") && (name == "pin" || name == "user-pin" || name == "so-pin" || name == "new-pin") {
 			sources := "KEYHOLD_PIN, KEYHOLD_PIN_FILE or --pin-file"
-			if name == "so-pin" {
+			switch name {
+			case "so-pin":
 				sources = "KEYHOLD_SO_PIN, KEYHOLD_SO_PIN_FILE or --so-pin-file"
+			case "new-pin":
+				sources = "KEYHOLD_NEW_PIN or --new-pin-file"
 			}
 			fmt.Fprintf(c.stderr, "keyhold %s: PINs are never taken from flags, which other users can read in the process list: use the prompt, %s\n", c.name, sources)
 			return nil, exitUsage, false
 		}
 	}
 	for {
-		if err := c.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, exitOK, false
-			}
-			return nil, exitUsage, false
+		if code, ok := cmdkit.Parse(c.fs, args, c.stdout, c.stderr); !ok {
+			return nil, code, false
 		}
 		rest := c.fs.Args()
 		if len(rest) == 0 {
@@ -150,6 +152,15 @@ func (c *cmdline) parse(args []string) (pos []string, code int, ok bool) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// parseNoArgs parses args for a command that takes flags only.
+func (c *cmdline) parseNoArgs(args []string) (code int, ok bool) {
+	pos, code, ok := c.parse(args)
+	if ok && len(pos) > 0 {
+		return c.fail(usagef("unexpected arguments %q", pos)), false
+	}
+	return code, ok
 }
 
 // fail reports err on stderr and returns its exit code.
@@ -216,6 +227,26 @@ func (c *cmdline) openPartition(ctx context.Context, u *hsm.URI) (*hsm.Client, *
 	return client, p, nil
 }
 
+// openPrivateKey opens a client, logs in to the partition u names and finds
+// the private key u names. On error nothing is left open; otherwise the
+// caller closes the client.
+func (c *cmdline) openPrivateKey(ctx context.Context, u *hsm.URI) (*hsm.Client, *hsm.Partition, *hsm.Key, error) {
+	client, p, err := c.openPartition(ctx, u)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := c.login(ctx, p); err != nil {
+		client.Close()
+		return nil, nil, nil, err
+	}
+	key, err := findKey(ctx, p, u, "private")
+	if err != nil {
+		client.Close()
+		return nil, nil, nil, err
+	}
+	return client, p, key, nil
+}
+
 // subcommand is one word of a command group ("keys list").
 type subcommand struct {
 	name, summary string
@@ -232,7 +263,15 @@ func runGroup(ctx context.Context, group string, subs []subcommand, args []strin
 		}
 	}
 	w, code := stderr, exitUsage
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+	if len(args) > 1 && cmdkit.IsHelp(args[0]) {
+		// "keyhold keys help list" and "keyhold keys -h list" are "keyhold keys list -h".
+		for _, s := range subs {
+			if s.name == args[1] {
+				return s.run(ctx, append(slices.Clone(args[2:]), "-h"), stdout, stderr)
+			}
+		}
+	}
+	if len(args) > 0 && cmdkit.IsHelp(args[0]) {
 		w, code = stdout, exitOK
 	} else if len(args) > 0 {
 		fmt.Fprintf(stderr, "keyhold %s: unknown subcommand %q\n", group, args[0])

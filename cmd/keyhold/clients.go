@@ -289,12 +289,8 @@ func infoOfClient(e hsm.ClientEntry, now time.Time) clientInfo {
 // runClientsList implements "keyhold clients list".
 func runClientsList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newClientsCmdline("clients list", "clients list [--json] [--partition NAME]", stdout, stderr)
-	pos, code, ok := c.parse(args)
-	if !ok {
+	if code, ok := c.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return c.fail(usagef("unexpected arguments %q", pos))
 	}
 	client, p, err := c.openSO(ctx)
 	if err != nil {

@@ -139,7 +139,7 @@ func TestClientsCommands(t *testing.T) {
 	r = c.run(soEnv, "clients", "revoke", "--partition", "payments", "web-1")
 	require.Equal(t, 0, r.code, "%s", r)
 	require.ErrorIs(t, sign(), hsm.ErrClientRevoked)
-	c.ok("keys", "list", "payments")
+	c.ok("keys", "list", "--partition", "payments")
 	c.json(&list, "clients", "list", "--partition", "payments", "--so-pin-file", pinFile)
 	assert.Equal(t, "revoked", list[0].Status)
 

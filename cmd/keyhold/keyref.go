@@ -32,11 +32,12 @@ func parseKeyRef(s string) (*hsm.URI, error) {
 		}
 		return u, nil
 	}
-	part, label, ok := strings.Cut(s, "/")
-	if !ok || part == "" || label == "" {
+	// The short form, read as tlsconfig reads it.
+	u, err := hsm.ParseKeyName(s)
+	if err != nil {
 		return nil, usagef("key %q: want a pkcs11: URI or PARTITION/LABEL", s)
 	}
-	return &hsm.URI{Token: part, Object: label}, nil
+	return u, nil
 }
 
 // partitionFor returns the partition a key name selects: by token (the

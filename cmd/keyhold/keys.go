@@ -44,13 +44,19 @@ var listAttributes = []hsm.AttributeType{
 	ck.CKA_PUBLIC_KEY_INFO, ck.CKA_MODULUS, ck.CKA_EC_PARAMS, ck.CKA_VALUE_LEN,
 }
 
-// runKeysList implements "keyhold keys list [PARTITION...]".
+// runKeysList implements "keyhold keys list [--partition NAME]...".
 func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCmdline("keys list", "keys list [--json] [--no-login] [PARTITION...]", true, stdout, stderr)
+	c := newCmdline("keys list", "keys list [--json] [--no-login] [--partition NAME]...", true, stdout, stderr)
 	noLogin := c.fs.Bool("no-login", false, "list only public keys, without a PIN")
-	names, code, ok := c.parse(args)
+	var names stringList
+	c.fs.Var(&names, "partition", "list the keys of partition `NAME` (repeat for several; default: every partition)")
+	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
+	}
+	if len(pos) > 0 {
+		// Every command names a partition the same way.
+		return c.fail(usagef("keys list takes no arguments: name a partition with --partition %s", pos[0]))
 	}
 	client, err := c.open(ctx)
 	if err != nil {
@@ -89,6 +95,16 @@ func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	printKeys(stdout, out)
 	return exitOK
+}
+
+// stringList is a flag that may be given several times.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(s string) error {
+	*l = append(*l, s)
+	return nil
 }
 
 // listKeys returns the keys of p: one line per private or secret key, and

@@ -239,7 +239,7 @@ func TestKeyCommands(t *testing.T) {
 			assert.Contains(t, k["uri"], "pkcs11:token="+g.part+";object="+g.label)
 		}
 		// The AES key got the ID asked for; the others 16 random bytes.
-		r := c.ok("keys", "list", "payments")
+		r := c.ok("keys", "list", "--partition", "payments")
 		assert.Regexp(t, `(?m)^payments\s+"aes"\s+0a0b0c\s+AES\s+128\s+secret-key\s+no\s+yes\s+no`, r.stdout)
 		assert.Regexp(t, `(?m)^payments\s+"rsa"\s+[0-9a-f]{32}\s+RSA\s+2048\s+private\s+yes\s+yes\s+no`, r.stdout)
 		assert.Regexp(t, `(?m)^payments\s+"ec384"\s+[0-9a-f]{32}\s+EC\s+P-384\s+private\s+yes\s+no\s+no`, r.stdout)
@@ -460,13 +460,13 @@ func TestKeyCommands(t *testing.T) {
 		assert.Equal(t, false, labels["ec256"]["decrypt"])
 
 		// Without a PIN, --no-login lists the public keys.
-		r := c.run([]string{"KEYHOLD_PIN="}, "keys", "list", "--no-login", "web")
+		r := c.run([]string{"KEYHOLD_PIN="}, "keys", "list", "--no-login", "--partition", "web")
 		require.Equal(t, 0, r.code, "%s", r)
 		assert.Regexp(t, `(?m)^web\s+"ed"\s+[0-9a-f]+\s+Ed25519\s+Ed25519\s+public`, r.stdout)
 
 		// A PIN file given with --pin-file, owner-only.
 		pinFile := c.file("pin", []byte(cliPIN+"\n"))
-		r = c.run([]string{"KEYHOLD_PIN="}, "keys", "list", "web", "--pin-file", pinFile)
+		r = c.run([]string{"KEYHOLD_PIN="}, "keys", "list", "--partition", "web", "--pin-file", pinFile)
 		require.Equal(t, 0, r.code, "%s", r)
 		assert.Regexp(t, `(?m)^web\s+"ed"\s.*private`, r.stdout)
 	})
@@ -482,7 +482,7 @@ func TestKeyCommands(t *testing.T) {
 		objs, err := enginePartition(t, env, "payments").FindObjects(ctxT(t), hsm.Template{hsm.NewBytesAttribute(ck.CKA_LABEL, []byte("ec256"))}, nil)
 		require.NoError(t, err)
 		assert.Empty(t, objs, "no object labelled ec256 is left")
-		r = c.ok("keys", "list", "payments")
+		r = c.ok("keys", "list", "--partition", "payments")
 		assert.NotContains(t, r.stdout, `"ec256"`)
 		assert.NotContains(t, r.stdout, `"aes"`)
 		assert.Contains(t, r.stdout, `"ec384"`)
@@ -503,7 +503,8 @@ func TestKeyCommands(t *testing.T) {
 			{"unknown key", nil, []string{"sign", "--key", "payments/nope", artifact}, exitNotFound, `no private key labelled "nope"`},
 			{"unknown key by URI", nil, []string{"keys", "public", "pkcs11:token=payments;object=nope"}, exitNotFound, "not found"},
 			{"unknown partition", nil, []string{"keys", "public", "nowhere/ec384"}, exitNotFound, `no partition named "nowhere"`},
-			{"unknown partition listed", nil, []string{"keys", "list", "nowhere"}, exitNotFound, "unknown partition"},
+			{"unknown partition listed", nil, []string{"keys", "list", "--partition", "nowhere"}, exitNotFound, "unknown partition"},
+			{"partition as an argument", nil, []string{"keys", "list", "payments"}, exitUsage, "--partition payments"},
 			{"malformed URI", nil, []string{"sign", "--key", "pkcs11:object=a;bogus", artifact}, exitUsage, "invalid pkcs11 URI"},
 			{"URI naming no key", nil, []string{"keys", "public", "pkcs11:token=payments"}, exitUsage, "names no key"},
 			{"URI of a certificate", nil, []string{"keys", "public", "pkcs11:token=payments;object=x;type=cert"}, exitUsage, "is not a key"},
@@ -514,7 +515,7 @@ func TestKeyCommands(t *testing.T) {
 			{"missing config", nil, []string{"keys", "list", "--config", filepath.Join(c.dir, "absent.yaml")}, exitNotFound, "no such file"},
 			{"bad flag", nil, []string{"keys", "list", "--bogus"}, exitUsage, "flag provided but not defined: -bogus"},
 			{"PIN flag", nil, []string{"keys", "list", "--pin=" + cliPIN}, exitUsage, "never taken from flags"},
-			{"wrong PIN", []string{"KEYHOLD_PIN=wrong-pin-0000"}, []string{"keys", "list", "payments"}, exitPIN, "PIN incorrect"},
+			{"wrong PIN", []string{"KEYHOLD_PIN=wrong-pin-0000"}, []string{"keys", "list", "--partition", "payments"}, exitPIN, "PIN incorrect"},
 			{"no PIN", []string{"KEYHOLD_PIN="}, []string{"sign", "--key", "payments/ec384", artifact}, exitPIN, "no PIN configured"},
 			{"PIN file readable by others", []string{"KEYHOLD_PIN="}, []string{"keys", "list", "--pin-file", badPerm}, exitPIN, "chmod 600"},
 			{"PIN file missing", []string{"KEYHOLD_PIN=", "KEYHOLD_PIN_FILE=" + filepath.Join(c.dir, "absent")}, []string{"keys", "list"}, exitPIN, "PIN file"},

@@ -3,19 +3,27 @@
 // Subcommands:
 //
 //	keyhold partitions     list the configured partitions and whether they answer
-//	keyhold keys list      list keys: label, ID, type, size or curve, class, sign/decrypt, certificate
+//	keyhold keys list      list keys (--partition NAME, repeatable; default every partition):
+//	                       label, ID, type, size or curve, class, sign/decrypt, certificate
 //	keyhold keys generate  generate a key (--type rsa|ec|ed25519|aes, --bits, --curve, --label, --id)
 //	keyhold keys import    import a PEM private key (PKCS#8, PKCS#1, SEC1)
 //	keyhold keys delete    delete a key with its public key and certificates
 //	keyhold keys public    print a key's public key as PEM
 //	keyhold keys invalidated, reactivate, purge
 //	                       the SO's view of destroyed keys a partition keeps (serve --invalidation-retention)
+//	keyhold cert create    make a certificate for a key, self-signed (--self-signed) or issued
+//	                       from a CA key in a partition (--ca CERT,CAKEY), and store it
+//	keyhold csr            print a PKCS#10 request for a key (--subject, --dns, --ip)
 //	keyhold cert import    store a PEM certificate chain (leaf first) with a key
 //	keyhold cert export    print the chain stored with a key as PEM
 //	keyhold sign           sign a file (ECDSA ASN.1, RSA PKCS#1 v1.5 or PSS, Ed25519)
 //	keyhold verify         check a file's signature with the key's public key
 //	keyhold serve          run software HSM nodes (development and tests only)
 //	keyhold config check   validate a configuration file; --probe also asks every node
+//	keyhold pin change     change the User PIN (--so: the SO PIN), knowing the current one
+//	keyhold pin init|unlock --user
+//	                       the SO sets the User PIN (unlock: after a lockout); the new PIN
+//	                       comes from --new-pin-file, $KEYHOLD_NEW_PIN or a prompt
 //	keyhold clients create create a client entry; prints its one-time setup password
 //	keyhold clients revoke revoke a client: its next request fails, other clients go on
 //	keyhold clients list   list client entries: status, expiry, certificate fingerprints
@@ -23,15 +31,19 @@
 //	keyhold backup verify  check a backup file and print its partitions, object counts, newest change
 //	keyhold restore        restore a backup onto a fresh directory for keyhold serve --dir
 //
-// Run "keyhold help SUBCOMMAND" or "keyhold SUBCOMMAND -h" for the flags of
-// each.
+// Run "keyhold help COMMAND [SUBCOMMAND]" or "keyhold COMMAND [SUBCOMMAND] -h"
+// for the flags of each: help goes to standard output and exits 0, a usage
+// error to standard error and exits 2. "keyhold --version" prints the
+// version from the build information. A partition is named with
+// --partition NAME wherever a command takes one.
 //
 // # Naming keys
 //
 // Wherever a command takes a key (--key, or the one argument of keys public,
 // keys delete and cert export) it accepts an RFC 7512 URI,
 // "pkcs11:token=payments;object=tls-key" (id=, type= and slot-id= too), or
-// the short form "payments/tls-key" (partition, then label). With a single
+// the short form "payments/tls-key" (partition, then label), as
+// hsm.ParseKeyName reads it; tlsconfig.Options.Key takes the same names. With a single
 // partition configured, a URI may leave out the token.
 //
 // # Configuration and PINs
@@ -75,9 +87,10 @@
 //	keys generate/import: one key object as in keys list
 //	keys public:          a key object with public_key_pem
 //	keys delete:          {deleted: key object, objects: N}
-//	cert import/export:   {key, certificates: [{subject, issuer, serial, not_before, not_after, pem}]}
+//	cert create/import/export: {key, certificates: [{subject, issuer, serial, not_before, not_after, pem}]}
 //	sign:                 {key, file, algorithm, hash, signature (base64; absent with --out), out}
 //	verify:               {key, file, algorithm, hash, valid}
+//	pin change/init/unlock: {partition, pin: "User" or "SO"}
 //	clients create:       {name, expires, out, setup_password (absent with --out)}
 //	clients revoke:       {name, revoked}
 //	clients list:         [{name, status, expires, failures, enrolled, revoked, certificates, retired, serial}]
@@ -125,7 +138,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
+
+	"github.com/keyhold/keyhold/internal/cmdkit"
 )
 
 // command is one subcommand. run gets the arguments after the subcommand's
@@ -140,10 +156,12 @@ type command struct {
 var commands = []command{
 	{name: "partitions", summary: "list the configured partitions and whether they answer", run: runPartitions},
 	{name: "keys", summary: "list, generate, import, delete keys; print a public key", run: runKeys},
-	{name: "cert", summary: "import or export the certificate chain stored with a key", run: runCert},
+	{name: "cert", summary: "create, import or export the certificate chain stored with a key", run: runCert},
+	{name: "csr", summary: "print a certificate request for a key, signed in the HSM", run: runCSR},
 	{name: "sign", summary: "sign a file with a partition key", run: runSign},
 	{name: "verify", summary: "verify a file's signature with a key's public key", run: runVerify},
 	{name: "serve", summary: "run software HSM nodes for development and tests", run: runServe},
+	{name: "pin", summary: "change a PIN; as the SO, set or unlock the User PIN", run: runPIN},
 	{name: "clients", summary: "create, revoke and list client entries (enrollment; needs the SO PIN)", run: runClients},
 	{name: "config", summary: "check a configuration file (config check [--probe] [FILE])", run: runConfig},
 	{name: "backup", summary: "take an encrypted backup of a partition or node (needs the SO PIN); backup verify FILE", run: runBackup},
@@ -166,16 +184,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	if cmdkit.IsVersion(args) {
+		fmt.Fprintln(stdout, cmdkit.Version("keyhold"))
+		return exitOK
+	}
 	name := args[0]
-	switch name {
-	case "help", "-h", "-help", "--help":
+	if cmdkit.IsHelp(name) {
+		// "keyhold help keys list" is "keyhold keys list -h".
 		if len(args) > 1 {
-			if c := lookup(args[1]); c != nil {
-				return c.run(ctx, []string{"-h"}, stdout, stdout)
+			c := lookup(args[1])
+			if c == nil {
+				fmt.Fprintf(stderr, "keyhold help: unknown command %q\n\n", args[1])
+				usage(stderr)
+				return exitUsage
 			}
+			return c.run(ctx, append(slices.Clone(args[2:]), "-h"), stdout, stderr)
 		}
 		usage(stdout)
-		return 0
+		return exitOK
 	}
 	c := lookup(name)
 	if c == nil {
@@ -203,5 +229,5 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, `Run "keyhold help COMMAND" for a command's flags.`)
+	fmt.Fprintln(w, `Run "keyhold help COMMAND [SUBCOMMAND]" for a command's flags; "keyhold --version" prints the version.`)
 }

@@ -32,7 +32,7 @@ func TestModuleConfiguration(t *testing.T) {
 
 	gen := c.run(pin, "keys", "generate", "--partition", part, "--label", "release", "--type", "ec")
 	require.Equal(t, 0, gen.code, "%s", gen)
-	list := c.run(pin, "keys", "list", part)
+	list := c.run(pin, "keys", "list", "--partition", part)
 	require.Equal(t, 0, list.code, "%s", list)
 	assert.Contains(t, list.stdout, "release")
 

@@ -35,7 +35,7 @@ func TestPINPrompt(t *testing.T) {
 		{cliPIN, exitOK, "PARTITION"},
 		{"typed-wrong-pin-42", exitPIN, "PIN incorrect"},
 	} {
-		cmd := exec.CommandContext(ctxT(t), scriptPath, "-q", "-e", "-c", binary+" keys list payments", "/dev/null")
+		cmd := exec.CommandContext(ctxT(t), scriptPath, "-q", "-e", "-c", binary+" keys list --partition payments", "/dev/null")
 		for _, kv := range os.Environ() {
 			if !strings.HasPrefix(kv, "KEYHOLD_") {
 				cmd.Env = append(cmd.Env, kv)

@@ -34,7 +34,7 @@ func readPINs(t *testing.T, dir string) map[string]string {
 		if strings.HasPrefix(line, "#") || line == "" {
 			continue
 		}
-		k, v, ok := strings.Cut(line, "=")
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
 		require.True(t, ok, "line %q", line)
 		out[k] = v
 	}
@@ -95,6 +95,7 @@ func TestServeSingleNode(t *testing.T) {
 	require.NotEmpty(t, pins["KEYHOLD_USER_PIN"])
 	require.NotEmpty(t, pins["KEYHOLD_SO_PIN"])
 	assert.NotEqual(t, pins["KEYHOLD_USER_PIN"], pins["KEYHOLD_SO_PIN"])
+	assert.Equal(t, pins["KEYHOLD_USER_PIN"], pins["KEYHOLD_PIN"], "the key commands' variable is exported too")
 	cfg, err := hsm.LoadConfig(config)
 	require.NoError(t, err)
 	st, err := os.Stat(cfg.Secrets)

@@ -164,18 +164,11 @@ with "openssl dgst -sha256 -verify PUB.pem -signature SIG FILE".`, true, stdout,
 	if *out == "" && !f.b64 && !c.json && isTerminal(stdout) {
 		return c.fail(usagef("refusing to write a binary signature to a terminal: use --out FILE or --base64"))
 	}
-	client, p, err := c.openPartition(ctx, u)
+	client, p, k, err := c.openPrivateKey(ctx, u)
 	if err != nil {
 		return c.fail(err)
 	}
 	defer client.Close()
-	if err := c.login(ctx, p); err != nil {
-		return c.fail(err)
-	}
-	k, err := findKey(ctx, p, u, "private")
-	if err != nil {
-		return c.fail(err)
-	}
 	s, err := signer.New(k)
 	if err != nil {
 		return c.fail(fmt.Errorf("key %s cannot sign: %w", u, err))

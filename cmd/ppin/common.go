@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/cmdkit"
 )
 
 // exit statuses
@@ -37,15 +38,10 @@ func newFlags(name, usageLine string, env *environment) (*flag.FlagSet, *string)
 	return fs, conf
 }
 
-// parseFlags parses args and reports the exit status of a failure.
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
-	}
-	return 0, true
+// parseFlags parses args and reports the exit status of a failure: help on
+// stdout and 0, a usage error on stderr and 2.
+func parseFlags(fs *flag.FlagSet, args []string, env *environment) (int, bool) {
+	return cmdkit.Parse(fs, args, env.stdout, env.stderr)
 }
 
 // loadConfig reads the configuration named by --config, KEYHOLD_CONF or the

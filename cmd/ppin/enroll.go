@@ -21,7 +21,7 @@ func runEnroll(ctx context.Context, args []string, env *environment) int {
 	pwFile := fs.String("password-file", "", "file holding the setup password (default: standard input, or a prompt)")
 	replace := fs.Bool("replace", false, "replace a credential of the same name in the secrets file")
 	tofu := fs.Bool("trust-on-first-use", false, "when the configuration pins no node, trust the first node's certificate and print its fingerprint")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {

@@ -11,8 +11,12 @@
 //	ppin enroll --config DIR/keyhold.yaml --client NAME [--password-file F] [--replace] [--trust-on-first-use]
 //	ppin status --config DIR/keyhold.yaml
 //	ppin test   --config DIR/keyhold.yaml        (KEYHOLD_PIN or KEYHOLD_PIN_FILE: also log in)
-//	ppin remove --config DIR/keyhold.yaml NAME
-//	ppin rotate --config DIR/keyhold.yaml NAME
+//	ppin remove --config DIR/keyhold.yaml [--client NAME]
+//	ppin rotate --config DIR/keyhold.yaml [--client NAME]
+//
+// Like enroll, remove and rotate act on the credential --client names, else
+// the one the configuration selects (client:), else the only one in the
+// secrets file.
 //
 // The setup password is read from --password-file, else from standard input
 // when it is not a terminal (for scripts), else from a prompt without echo.
@@ -20,7 +24,8 @@
 // PIN from KEYHOLD_PIN, else from the file KEYHOLD_PIN_FILE names, which,
 // like the secrets file, only its owner may read: a PIN file that group or
 // others may read is refused. Exit status: 0 success, 1 failure, 2 usage
-// error.
+// error. Certificates are named by the first 16 hex digits of their SHA-256
+// fingerprint, as keyhold clients list names them.
 package main
 
 import (
@@ -30,6 +35,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/keyhold/keyhold/internal/cmdkit"
 )
 
 // command is one subcommand; run gets the arguments after its name.
@@ -63,21 +70,42 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, env *environment) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		usage(env.stderr)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+		return exitUsage
 	}
-	for _, c := range commands {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], env)
+	if cmdkit.IsVersion(args) {
+		fmt.Fprintln(env.stdout, cmdkit.Version("ppin"))
+		return exitOK
+	}
+	if cmdkit.IsHelp(args[0]) {
+		if len(args) == 1 {
+			usage(env.stdout)
+			return exitOK
 		}
+		// "ppin help rotate" is "ppin rotate -h".
+		if c := lookup(args[1]); c != nil {
+			return c.run(ctx, []string{"-h"}, env)
+		}
+		fmt.Fprintf(env.stderr, "ppin help: unknown command %q\n", args[1])
+		usage(env.stderr)
+		return exitUsage
+	}
+	if c := lookup(args[0]); c != nil {
+		return c.run(ctx, args[1:], env)
 	}
 	fmt.Fprintf(env.stderr, "ppin: unknown command %q\n", args[0])
 	usage(env.stderr)
 	return 2
+}
+
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
 }
 
 func usage(w io.Writer) {
@@ -85,5 +113,5 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun \"ppin COMMAND -h\" for the flags of each.")
+	fmt.Fprintln(w, "\nRun \"ppin help COMMAND\" for the flags of each; \"ppin --version\" prints the version.")
 }

@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/signer"
 	"github.com/keyhold/keyhold/testenv"
@@ -630,4 +632,77 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestDefaultCredentialAndIDs: rotate and remove act on the credential the
+// configuration selects when none is named, as enroll does, and status names
+// certificates as keyhold clients list does (fingerprint prefix).
+func TestDefaultCredentialAndIDs(t *testing.T) {
+	f := newFixture(t)
+	conf, _ := f.enroll("web-1")
+
+	out, errOut, code := f.ppin(nil, "", "rotate", "--config", conf)
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, errOut)
+	assert.Contains(t, out, `rotated "web-1"`)
+
+	client, err := hsm.Open(context.Background(), f.cluster.Config())
+	require.NoError(t, err)
+	defer client.Close()
+	p, err := client.Partition(partName)
+	require.NoError(t, err)
+	require.NoError(t, p.LoginAs(context.Background(), ck.CKU_SO, "ppin-test-so-pin"))
+	entries, err := p.Clients(context.Background())
+	require.NoError(t, err)
+	var current [][32]byte
+	for _, e := range entries {
+		if e.Name == "web-1" {
+			current = e.Certificates
+		}
+	}
+	require.Len(t, current, 1, "the old certificate was retired")
+	status, errOut, code := f.ppin(nil, "", "status", "--config", conf)
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", status, errOut)
+	assert.Contains(t, status, "web-1 (selected by the configuration): certificate "+hex.EncodeToString(current[0][:8]))
+
+	// Two credentials and a configuration that selects neither: name one.
+	_, fb := f.entry("web-2", 0)
+	out, errOut, code = f.ppin(nil, "", "enroll", "--config", conf, "--client", "web-2", "--password-file", fb)
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, errOut)
+	unselected := filepath.Join(filepath.Dir(conf), "unselected.yaml")
+	cfg, err := os.ReadFile(conf)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(unselected, bytes.ReplaceAll(cfg, []byte("client: web-1"), nil), 0o600))
+	_, _, code = f.ppin(nil, "", "remove", "--config", unselected)
+	assert.Equal(t, exitUsage, code)
+	_, _, code = f.ppin(nil, "", "remove", "--config", unselected, "--client", "web-2")
+	assert.Equal(t, 0, code)
+	s, err := hsm.ReadSecrets(filepath.Join(filepath.Dir(conf), "keyhold.secrets"))
+	require.NoError(t, err)
+	require.Len(t, s.Credentials, 1)
+	assert.Equal(t, "web-1", s.Credentials[0].Name)
+}
+
+// TestHelpVersionUsage: help on stdout with 0, usage errors on stderr with 2.
+func TestHelpVersionUsage(t *testing.T) {
+	f := &fixture{t: t}
+	for _, c := range commands {
+		for _, args := range [][]string{{c.name, "-h"}, {"help", c.name}} {
+			out, errOut, code := f.ppin(nil, "", args...)
+			assert.Equal(t, 0, code, "%q", args)
+			assert.Empty(t, errOut, "%q", args)
+			assert.Contains(t, out, "usage: ppin "+c.name, "%q", args)
+		}
+		out, errOut, code := f.ppin(nil, "", c.name, "--no-such-flag")
+		assert.Equal(t, exitUsage, code, c.name)
+		assert.Empty(t, out, c.name)
+		assert.Contains(t, errOut, "usage: ppin "+c.name)
+	}
+	out, _, code := f.ppin(nil, "", "help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "usage: ppin COMMAND")
+	_, _, code = f.ppin(nil, "", "nosuch")
+	assert.Equal(t, exitUsage, code)
+	out, _, code = f.ppin(nil, "", "--version")
+	assert.Equal(t, 0, code)
+	assert.True(t, strings.HasPrefix(out, "ppin "), out)
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,7 +14,7 @@ import (
 
 func runStatus(ctx context.Context, args []string, env *environment) int {
 	fs, conf := newFlags("status", "status --config FILE", env)
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
 	cfg, _, err := loadConfig(*conf, env)
@@ -38,8 +41,8 @@ func runStatus(ctx context.Context, args []string, env *environment) int {
 			code = exitFailure
 			continue
 		}
-		fmt.Fprintf(env.stdout, "%s%s: certificate serial %s, expires %s\n", cred.Name, selected,
-			cert.Leaf.SerialNumber.Text(16), cert.Leaf.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
+		fmt.Fprintf(env.stdout, "%s%s: certificate %s (serial %s), expires %s\n", cred.Name, selected,
+			certID(cert.Leaf), cert.Leaf.SerialNumber.Text(16), cert.Leaf.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
 		with := cfg
 		with.Credential = &cert
 		for _, addr := range nodeAddresses(cfg) {
@@ -60,7 +63,7 @@ func runStatus(ctx context.Context, args []string, env *environment) int {
 
 func runTest(ctx context.Context, args []string, env *environment) int {
 	fs, conf := newFlags("test", "test --config FILE   (KEYHOLD_PIN or KEYHOLD_PIN_FILE: also log in as User)", env)
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
 	cfg, _, err := loadConfig(*conf, env)
@@ -138,18 +141,19 @@ func pinFromEnv(env *environment) (string, error) {
 }
 
 func runRemove(_ context.Context, args []string, env *environment) int {
-	fs, conf := newFlags("remove", "remove --config FILE NAME", env)
-	if code, ok := parseFlags(fs, args); !ok {
+	fs, conf := newFlags("remove", "remove --config FILE [--client NAME]", env)
+	client := fs.String("client", "", "the credential (default: the configuration's client, else the only one in the secrets file)")
+	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(env.stderr, "ppin remove: give the name of one credential")
-		return exitUsage
-	}
-	name := fs.Arg(0)
 	cfg, _, err := loadConfig(*conf, env)
 	if err != nil {
 		return fail(env.stderr, "remove", err)
+	}
+	name, err := credentialName(*client, fs.Args(), cfg)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "ppin remove: %v\n", err)
+		return exitUsage
 	}
 	err = updateSecrets(cfg.Secrets, func(s *hsm.Secrets) error {
 		i := slices.IndexFunc(s.Credentials, func(c hsm.Credential) bool { return c.Name == name })
@@ -170,18 +174,19 @@ func runRemove(_ context.Context, args []string, env *environment) int {
 }
 
 func runRotate(ctx context.Context, args []string, env *environment) int {
-	fs, conf := newFlags("rotate", "rotate --config FILE NAME", env)
-	if code, ok := parseFlags(fs, args); !ok {
+	fs, conf := newFlags("rotate", "rotate --config FILE [--client NAME]", env)
+	client := fs.String("client", "", "the credential (default: the configuration's client, else the only one in the secrets file)")
+	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(env.stderr, "ppin rotate: give the name of one credential")
-		return exitUsage
-	}
-	name := fs.Arg(0)
 	cfg, _, err := loadConfig(*conf, env)
 	if err != nil {
 		return fail(env.stderr, "rotate", err)
+	}
+	name, err := credentialName(*client, fs.Args(), cfg)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "ppin rotate: %v\n", err)
+		return exitUsage
 	}
 	if err := rotate(ctx, cfg, name, env); err != nil {
 		return fail(env.stderr, "rotate", err)
@@ -248,9 +253,44 @@ func rotate(ctx context.Context, cfg hsm.Config, name string, env *environment) 
 	// Retired with the new credential: a node takes a retirement only from
 	// a newer certificate of the same entry.
 	if err := hsm.RetireCertificate(ctx, newCfg, oldCert.Leaf); err != nil {
-		return fmt.Errorf("the new credential is stored and works, but the old certificate is still valid: %w; run ppin rotate again or ask an administrator to revoke serial %s", err, oldCert.Leaf.SerialNumber.Text(16))
+		return fmt.Errorf("the new credential is stored and works, but the old certificate is still valid: %w; run ppin rotate again to retire it", err)
 	}
-	fmt.Fprintf(env.stdout, "ppin: rotated %q: new certificate serial %s, valid until %s; old serial %s revoked\n",
-		name, cert.SerialNumber.Text(16), cert.NotAfter.UTC().Format("2006-01-02 15:04 MST"), oldCert.Leaf.SerialNumber.Text(16))
+	fmt.Fprintf(env.stdout, "ppin: rotated %q: new certificate %s, valid until %s; old certificate %s revoked\n",
+		name, certID(cert), cert.NotAfter.UTC().Format("2006-01-02 15:04 MST"), certID(oldCert.Leaf))
 	return nil
+}
+
+// credentialName returns the credential that remove and rotate act on, as
+// enroll chooses it: --client, else the one argument (an older form), else
+// the configuration's client, else the only credential of the secrets file.
+func credentialName(flagValue string, args []string, cfg hsm.Config) (string, error) {
+	switch {
+	case len(args) > 1 || len(args) == 1 && flagValue != "" && args[0] != flagValue:
+		return "", fmt.Errorf("name one credential, with --client NAME; got %q", append([]string{flagValue}, args...))
+	case flagValue != "":
+		return flagValue, nil
+	case len(args) == 1:
+		return args[0], nil
+	case cfg.Client != "":
+		return cfg.Client, nil
+	}
+	s, err := readSecrets(cfg.Secrets)
+	if err != nil {
+		return "", err
+	}
+	if len(s.Credentials) != 1 {
+		names := make([]string, len(s.Credentials))
+		for i, c := range s.Credentials {
+			names[i] = c.Name
+		}
+		return "", fmt.Errorf("the configuration selects no client and %s holds %d credentials %q: name one with --client NAME", cfg.Secrets, len(names), names)
+	}
+	return s.Credentials[0].Name, nil
+}
+
+// certID names a certificate as keyhold clients list does: the first 16
+// hex digits of its SHA-256 fingerprint.
+func certID(cert *x509.Certificate) string {
+	fp := sha256.Sum256(cert.Raw)
+	return hex.EncodeToString(fp[:8])
 }

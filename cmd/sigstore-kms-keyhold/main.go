@@ -44,6 +44,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/kms/cliplugin/encoding"
 	"github.com/sigstore/sigstore/pkg/signature/options"
 
+	"github.com/keyhold/keyhold/internal/cmdkit"
 	"github.com/keyhold/keyhold/signer/sigstore"
 )
 
@@ -66,8 +67,12 @@ func main() {
 
 // run is the whole program, separate from main for tests.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 2 && (args[1] == "-h" || args[1] == "-help" || args[1] == "--help" || args[1] == "help") {
+	if len(args) == 2 && cmdkit.IsHelp(args[1]) {
 		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if cmdkit.IsVersion(args[1:]) {
+		fmt.Fprintln(stdout, cmdkit.Version("sigstore-kms-keyhold"))
 		return 0
 	}
 	if len(args) != 3 {

@@ -198,6 +198,9 @@ func TestPluginProtocol(t *testing.T) {
 	out, err := exec.Command(bin, "--help").Output()
 	require.NoError(t, err)
 	assert.Contains(t, string(out), "keyhold://<partition>/<key label>")
+	out, err = exec.Command(bin, "--version").Output()
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(out), "sigstore-kms-keyhold "), string(out))
 }
 
 // TestCosign runs an unmodified cosign, when one is on PATH, with the

@@ -6,9 +6,13 @@
 //
 //	go run ./examples/https-server
 //
-// With -config (or KEYHOLD_CONF) it uses the HSM partitions that file names,
-// and takes the PIN from KEYHOLD_PIN, KEYHOLD_PIN_FILE, the partition's
-// pin_file, or a prompt. It reuses the key labelled -label when the partition
+// It serves on 127.0.0.1:8443, or on a free port when 8443 is taken (it says
+// which); -addr chooses the address, and then a taken one is an error.
+//
+// With -config it uses the HSM partitions that file names, and takes the PIN
+// from KEYHOLD_PIN, KEYHOLD_PIN_FILE, the partition's pin_file, or a prompt.
+// KEYHOLD_CONF is not read: the example says which HSM it uses, and a
+// variable left set in the shell must not switch it silently to another one. It reuses the key labelled -label when the partition
 // has one, and otherwise generates an ECDSA P-256 key; it issues a
 // self-signed certificate with that key when none is stored with it, and
 // stores the certificate in the partition.
@@ -16,7 +20,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -26,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -37,6 +39,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/keyhold/keyhold/certs"
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/signer"
 	"github.com/keyhold/keyhold/testenv"
@@ -44,8 +47,8 @@ import (
 
 func main() {
 	var o options
-	flag.StringVar(&o.addr, "addr", "127.0.0.1:8443", "address to serve HTTPS on")
-	flag.StringVar(&o.config, "config", os.Getenv("KEYHOLD_CONF"), "keyhold.yaml naming HSM partitions; empty starts an embedded software HSM")
+	flag.StringVar(&o.addr, "addr", "", "address to serve HTTPS on (default "+defaultAddr+", or a free port when that one is taken)")
+	flag.StringVar(&o.config, "config", "", "keyhold.yaml naming HSM partitions; empty starts an embedded software HSM (KEYHOLD_CONF is not read)")
 	flag.StringVar(&o.partition, "partition", "", "partition name (default: the first configured)")
 	flag.StringVar(&o.label, "label", "https-server", "label of the server key in the partition")
 	flag.Parse()
@@ -61,12 +64,45 @@ type options struct {
 	addr, config, partition, label string
 }
 
+// defaultAddr is where the example serves unless -addr says otherwise.
+const defaultAddr = "127.0.0.1:8443"
+
+// listen listens on o.addr, or on defaultAddr, or, when that is taken, on a
+// free port of the same host, and says so: a quick start must not fail
+// because another program has the port.
+func listen(addr string, out io.Writer) (net.Listener, error) {
+	if addr != "" {
+		return net.Listen("tcp", addr)
+	}
+	ln, err := net.Listen("tcp", defaultAddr)
+	if err == nil {
+		return ln, nil
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return nil, err
+	}
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "%s is in use: serving on %s instead (choose with -addr)\n", defaultAddr, ln.Addr())
+	return ln, nil
+}
+
 func run(ctx context.Context, o options, out io.Writer) error {
 	cfg, pin, cleanup, err := hsmConfig(o)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	if o.config == "" {
+		fmt.Fprintln(out, "HSM: an embedded software HSM in this process, partition \"web\" (-config FILE uses the partitions of a keyhold.yaml)")
+		if env := os.Getenv("KEYHOLD_CONF"); env != "" {
+			fmt.Fprintf(out, "note: KEYHOLD_CONF=%s is not used; -config \"$KEYHOLD_CONF\" would use it\n", env)
+		}
+	} else {
+		fmt.Fprintf(out, "HSM: the partitions of %s\n", o.config)
+	}
 
 	client, err := hsm.Open(ctx, cfg)
 	if err != nil {
@@ -96,12 +132,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cert, err := serverCertificate(ctx, key, priv)
+	cert, err := serverCertificate(ctx, key)
 	if err != nil {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := listen(o.addr, out)
 	if err != nil {
 		return err
 	}
@@ -188,7 +224,7 @@ func serverKey(ctx context.Context, p *hsm.Partition, label string) (*hsm.Key, e
 
 // serverCertificate returns the certificate stored with the key, or issues a
 // self-signed one (signed in the HSM) and stores it with the key.
-func serverCertificate(ctx context.Context, key *hsm.Key, priv *signer.Signer) (*x509.Certificate, error) {
+func serverCertificate(ctx context.Context, key *hsm.Key) (*x509.Certificate, error) {
 	chain, err := key.CertificateChain(ctx)
 	if err != nil {
 		return nil, err
@@ -196,28 +232,14 @@ func serverCertificate(ctx context.Context, key *hsm.Key, priv *signer.Signer) (
 	if len(chain) > 0 && time.Now().Before(chain[0].NotAfter) {
 		return chain[0], nil
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"keyhold example"}},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(90 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		// Self-signed: it is its own CA, so that curl can trust it with --cacert.
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), priv)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err := certs.SelfSigned(ctx, key, certs.Template{
+		Subject:     pkix.Name{CommonName: "localhost", Organization: []string{"keyhold example"}},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		Validity:    90 * 24 * time.Hour,
+		// Its own CA, so that curl can trust it with --cacert.
+		IsCA: true,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -6,12 +6,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +32,7 @@ func TestServesHTTPS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "KEYHOLD_CONF=")
+	cmd.Env = append(os.Environ(), "KEYHOLD_CONF=/nonexistent/keyhold.yaml") // not read: the example says which HSM it uses
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
@@ -78,4 +80,24 @@ func TestServesHTTPS(t *testing.T) {
 		require.NoError(t, err, string(out))
 		assert.True(t, strings.HasPrefix(string(out), "Hello from keyhold."), string(out))
 	}
+}
+
+// TestListenTakenDefault holds port 8443 (or finds it held) and checks that
+// the default address falls back to a free port and says so, while an
+// address given with -addr that is taken is an error.
+func TestListenTakenDefault(t *testing.T) {
+	if hold, err := net.Listen("tcp", defaultAddr); err == nil {
+		defer hold.Close()
+	} else {
+		require.ErrorIs(t, err, syscall.EADDRINUSE, "8443 is either ours to hold or already taken")
+	}
+	var out strings.Builder
+	ln, err := listen("", &out)
+	require.NoError(t, err)
+	defer ln.Close()
+	assert.NotEqual(t, 8443, ln.Addr().(*net.TCPAddr).Port)
+	assert.Equal(t, defaultAddr+" is in use: serving on "+ln.Addr().String()+" instead (choose with -addr)\n", out.String())
+
+	_, err = listen(ln.Addr().String(), &out)
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
 }

@@ -20,8 +20,6 @@ package main
 
 import (
 	"context"
-	"crypto"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -30,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -38,8 +35,8 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/keyhold/keyhold/certs"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/signer"
 	"github.com/keyhold/keyhold/testenv"
 	"github.com/keyhold/keyhold/tlsconfig"
 )
@@ -184,7 +181,7 @@ func get(url string, cfg *tls.Config) (string, error) {
 // authority is the CA: its certificate, and its key as a signer in the HSM.
 type authority struct {
 	cert *x509.Certificate
-	key  crypto.Signer
+	key  *hsm.Key
 }
 
 // findOrGenerate returns the key labelled k.label, generating it when the
@@ -206,34 +203,24 @@ func caCertificate(ctx context.Context, p *hsm.Partition) (*authority, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := signer.New(key)
-	if err != nil {
-		return nil, err
-	}
 	chain, err := key.CertificateChain(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(chain) > 0 && valid(chain[0]) {
-		return &authority{cert: chain[0], key: s}, nil
+		return &authority{cert: chain[0], key: key}, nil
 	}
-	tmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "keyhold mtls example CA"},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	cert, err := create(tmpl, tmpl, key.Public(), s)
+	cert, err := certs.SelfSigned(ctx, key, certs.Template{
+		Subject: pkix.Name{CommonName: "keyhold mtls example CA"},
+		IsCA:    true,
+	})
 	if err != nil {
 		return nil, err
 	}
 	if err := key.SetCertificateChain(ctx, []*x509.Certificate{cert}); err != nil {
 		return nil, err
 	}
-	return &authority{cert: cert, key: s}, nil
+	return &authority{cert: cert, key: key}, nil
 }
 
 // issue gives the key k a certificate from ca, valid for localhost, unless
@@ -250,36 +237,20 @@ func issue(ctx context.Context, p *hsm.Partition, ca *authority, k keySpec, usag
 	if len(chain) > 0 && valid(chain[0]) && chain[0].CheckSignatureFrom(ca.cert) == nil {
 		return nil
 	}
-	tmpl := &x509.Certificate{
+	t := certs.Template{
 		Subject:     pkix.Name{CommonName: k.label},
-		NotBefore:   time.Now().Add(-time.Minute),
-		NotAfter:    time.Now().Add(90 * 24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
+		Validity:    90 * 24 * time.Hour,
 		ExtKeyUsage: []x509.ExtKeyUsage{usage},
 	}
 	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+		t.DNSNames = []string{"localhost"}
+		t.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
 	}
-	cert, err := create(tmpl, ca.cert, key.Public(), ca.key)
+	cert, err := certs.Issue(ctx, key.Public(), t, ca.cert, ca.key)
 	if err != nil {
 		return err
 	}
 	return key.SetCertificateChain(ctx, []*x509.Certificate{cert, ca.cert})
-}
-
-// create signs a certificate with issuerKey: here the CA key in the HSM.
-func create(tmpl, issuer *x509.Certificate, pub crypto.PublicKey, issuerKey crypto.Signer) (*x509.Certificate, error) {
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, err
-	}
-	tmpl.SerialNumber = serial
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, pub, issuerKey)
-	if err != nil {
-		return nil, err
-	}
-	return x509.ParseCertificate(der)
 }
 
 func valid(c *x509.Certificate) bool {

@@ -158,7 +158,7 @@ func (t *Token) verifyLocked(p *pinState, u ck.UserType, pin []byte, changed *bo
 	if p.locked {
 		// Even the right PIN: only the SO's InitPIN unlocks the user (and
 		// nothing unlocks the SO but a new token).
-		return ck.Errorf(ck.CKR_PIN_LOCKED, "the %v PIN is locked", u)
+		return ck.Errorf(ck.CKR_PIN_LOCKED, "the %s PIN is locked%s", userName(u), unlockAdvice(u))
 	}
 	if err := t.checkPINLen(pin); err != nil {
 		return err
@@ -179,13 +179,43 @@ func (t *Token) verifyLocked(p *pinState, u ck.UserType, pin []byte, changed *bo
 	}
 	p.failures[t.replica.Load()]++
 	*changed = true
-	if p.failureCount() >= t.maxPINAttempts {
+	left := t.maxPINAttempts - p.failureCount()
+	if left <= 0 {
 		// Tickets issued before the lockout must stop working too: lock
 		// moves the generation.
 		p.lock()
-		return ck.Errorf(ck.CKR_PIN_INCORRECT, "wrong %v PIN; the PIN is now locked", u)
+		return ck.Errorf(ck.CKR_PIN_INCORRECT, "wrong %s PIN; no tries left: the PIN is now locked%s", userName(u), unlockAdvice(u))
 	}
-	return ck.Errorf(ck.CKR_PIN_INCORRECT, "wrong %v PIN", u)
+	// The count is what C_GetTokenInfo's COUNT_LOW and FINAL_TRY flags say
+	// less precisely; it tells a person whether to try once more.
+	return ck.Errorf(ck.CKR_PIN_INCORRECT, "wrong %s PIN; %d %s left before it locks", userName(u), left, plural(left, "try", "tries"))
+}
+
+// userName names a user type for people.
+func userName(u ck.UserType) string {
+	switch u {
+	case ck.CKU_USER:
+		return "User"
+	case ck.CKU_SO:
+		return "SO"
+	}
+	return u.String()
+}
+
+// unlockAdvice says what ends a lockout of u: for the User, the SO setting
+// a new PIN; for the SO nothing does, so nothing is advised.
+func unlockAdvice(u ck.UserType) string {
+	if u == ck.CKU_USER {
+		return " (the SO can set a new one: keyhold pin unlock --user, or C_InitPIN)"
+	}
+	return ""
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // Login checks the PIN of user u (C_Login). A wrong PIN counts towards the

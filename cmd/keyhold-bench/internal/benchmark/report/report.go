@@ -93,6 +93,9 @@ func (w *writer) header() {
 func (w *writer) method() {
 	run := w.run
 	w.printf("## How it was measured\n\n")
+	// internal/doctest runs the command blocks of docs/; this one takes many
+	// minutes, so the comment tells it not to.
+	w.printf("<!-- doc: skip=\"a benchmark of many minutes; keyhold-bench's smoke test runs every backend\" -->\n")
 	w.printf("%s\n", codeBlock("sh", run.Command))
 	if !run.Date.IsZero() {
 		w.printf("Run on %s.\n\n", run.Date.UTC().Format("2006-01-02 15:04 MST"))
