@@ -36,7 +36,7 @@ var findAttributes = []ck.AttributeType{
 // factAttributes are what key operations need to know before they start.
 var factAttributes = []ck.AttributeType{
 	ck.CKA_CLASS, ck.CKA_KEY_TYPE, ck.CKA_MODULUS, ck.CKA_EC_PARAMS, ck.CKA_VALUE_LEN,
-	ck.CKA_SIGN, ck.CKA_VERIFY, ck.CKA_ENCRYPT, ck.CKA_DECRYPT,
+	ck.CKA_SIGN, ck.CKA_VERIFY, ck.CKA_ENCRYPT, ck.CKA_DECRYPT, ck.CKA_WRAP, ck.CKA_UNWRAP, ck.CKA_DERIVE,
 }
 
 // keyFacts are what the library knows about a key without asking the HSM:
@@ -46,9 +46,10 @@ type keyFacts struct {
 	class   ck.ObjectClass
 	keyType ck.KeyType
 	// size is the RSA modulus, an EC coordinate, an Edwards public key or an
-	// AES key, in bytes.
+	// AES key or generic secret, in bytes.
 	size                           int
 	sign, verify, encrypt, decrypt bool
+	wrap, unwrap, derive           bool
 }
 
 // signatureLen is the length of a signature in PKCS#11 form.
@@ -249,11 +250,18 @@ func parseKeyFacts(res []AttributeResult) (*keyFacts, error) {
 		if n, _ := ulong(values[ck.CKA_VALUE_LEN]); n <= aesMaxBytes {
 			f.size = int(n)
 		}
+	case ck.CKK_GENERIC_SECRET:
+		if n, _ := ulong(values[ck.CKA_VALUE_LEN]); n <= genericMaxBits/8 {
+			f.size = int(n)
+		}
 	}
 	f.sign = boolean(values[ck.CKA_SIGN])
 	f.verify = boolean(values[ck.CKA_VERIFY])
 	f.encrypt = boolean(values[ck.CKA_ENCRYPT])
 	f.decrypt = boolean(values[ck.CKA_DECRYPT])
+	f.wrap = boolean(values[ck.CKA_WRAP])
+	f.unwrap = boolean(values[ck.CKA_UNWRAP])
+	f.derive = boolean(values[ck.CKA_DERIVE])
 	return f, nil
 }
 

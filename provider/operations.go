@@ -26,6 +26,9 @@ const (
 	ParamsOAEP                   // CK_RSA_PKCS_OAEP_PARAMS
 	ParamsGCM                    // CK_GCM_PARAMS
 	ParamsEdDSA                  // optional CK_EDDSA_PARAMS
+	ParamsIV                     // a byte array: the IV of CKM_AES_CBC and CKM_AES_CBC_PAD
+	ParamsCTR                    // CK_AES_CTR_PARAMS
+	ParamsECDH                   // CK_ECDH1_DERIVE_PARAMS
 )
 
 // Supported reports whether the library offers mechanism t at all.
@@ -46,6 +49,12 @@ func MechanismParams(t ck.MechanismType) ParamKind {
 		return ParamsGCM
 	case paramsEdDSA:
 		return ParamsEdDSA
+	case paramsIV:
+		return ParamsIV
+	case paramsCTR:
+		return ParamsCTR
+	case paramsECDH:
+		return ParamsECDH
 	}
 	return ParamsNone
 }
@@ -109,6 +118,18 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 		if len(mech.GCM.IV) == 0 || len(mech.GCM.IV) > maxGCMIV {
 			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "GCM IV of %d bytes: 1..%d are accepted", len(mech.GCM.IV), maxGCMIV)
 		}
+	case paramsIV:
+		if len(mech.IV) != aesBlock {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs a %d-byte IV, not %d bytes", mech.Type, aesBlock, len(mech.IV))
+		}
+	case paramsCTR:
+		if mech.CTR == nil || len(mech.CTR.Block) != aesBlock || mech.CTR.CounterBits == 0 || mech.CTR.CounterBits > 8*aesBlock {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_AES_CTR_PARAMS with 1 to 128 counter bits", mech.Type)
+		}
+	case paramsECDH:
+		if mech.ECDH == nil {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_ECDH1_DERIVE_PARAMS", mech.Type)
+		}
 	}
 	if f == nil {
 		return d, nil
@@ -126,6 +147,12 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 		allowed = f.encrypt
 	case ck.CKF_DECRYPT:
 		allowed = f.decrypt
+	case ck.CKF_WRAP:
+		allowed = f.wrap
+	case ck.CKF_UNWRAP:
+		allowed = f.unwrap
+	case ck.CKF_DERIVE:
+		allowed = f.derive
 	}
 	if !allowed {
 		return d, errorf(ck.CKR_KEY_FUNCTION_NOT_PERMITTED, "the key's attributes forbid this operation")
@@ -133,8 +160,12 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 	return d, nil
 }
 
-// maxGCMIV is the longest GCM IV the HSM takes.
-const maxGCMIV = 128
+// maxGCMIV is the longest GCM IV the HSM takes; aesBlock is AES's block
+// size.
+const (
+	maxGCMIV = 128
+	aesBlock = 16
+)
 
 // checkHashAndMGF checks the hash and MGF1 variant of PSS or OAEP
 // parameters: SHA-1 and SHA-2 are offered.
@@ -270,6 +301,14 @@ func (m *Module) initSignOp(h SessionHandle, mech ck.Mechanism, key ObjectHandle
 	return nil
 }
 
+// sigLen is the length of the operation's signature or MAC.
+func (op *signOp) sigLen() int {
+	if op.def.macLen > 0 {
+		return op.def.macLen
+	}
+	return op.facts.signatureLen()
+}
+
 // update feeds one part of a multi-part sign or verify operation.
 func (op *signOp) update(part []byte) error {
 	op.multi = true
@@ -370,7 +409,7 @@ func (m *Module) finishSign(h SessionHandle, data []byte, out Output, final bool
 		s.mu.Unlock()
 		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part signature was in progress; it is ended")
 	}
-	need := op.facts.signatureLen()
+	need := op.sigLen()
 	if out.Query || out.Cap < need {
 		s.mu.Unlock()
 		if out.Query {
@@ -432,8 +471,8 @@ func (m *Module) finishVerify(h SessionHandle, data, sig []byte, final bool) err
 	}
 	s.verify = nil
 	s.mu.Unlock()
-	if len(sig) != op.facts.signatureLen() {
-		return errorf(ck.CKR_SIGNATURE_LEN_RANGE, "a signature of this key has %d bytes, not %d", op.facts.signatureLen(), len(sig))
+	if len(sig) != op.sigLen() {
+		return errorf(ck.CKR_SIGNATURE_LEN_RANGE, "a signature of this key has %d bytes, not %d", op.sigLen(), len(sig))
 	}
 	if final {
 		data = op.data
@@ -468,6 +507,26 @@ type cryptOp struct {
 // AES-GCM decryption, an upper bound for RSA decryption (whose padding is
 // known only after decrypting).
 func (op *cryptOp) maxLen(n int, decrypt bool) (int, error) {
+	switch op.mech.Type {
+	case ck.CKM_AES_ECB, ck.CKM_AES_CBC:
+		if n%aesBlock == 0 {
+			return n, nil
+		}
+		if decrypt {
+			return 0, errorf(ck.CKR_ENCRYPTED_DATA_LEN_RANGE, "%v ciphertext is whole %d-byte blocks", op.mech.Type, aesBlock)
+		}
+		return 0, errorf(ck.CKR_DATA_LEN_RANGE, "%v encrypts whole %d-byte blocks", op.mech.Type, aesBlock)
+	case ck.CKM_AES_CBC_PAD:
+		if !decrypt {
+			return n + aesBlock - n%aesBlock, nil
+		}
+		if n == 0 || n%aesBlock != 0 {
+			return 0, errorf(ck.CKR_ENCRYPTED_DATA_LEN_RANGE, "%v ciphertext is one or more whole %d-byte blocks", op.mech.Type, aesBlock)
+		}
+		return n, nil // an upper bound: the padding is known only after decrypting
+	case ck.CKM_AES_CTR:
+		return n, nil
+	}
 	if op.mech.Type == ck.CKM_AES_GCM {
 		tag := int(op.mech.GCM.TagBits / 8)
 		if !decrypt {

@@ -37,6 +37,9 @@ const (
 	OpListInvalidated Op = 26 // SO lists the destroyed objects a partition keeps invalidated
 	OpReactivate      Op = 27 // SO makes an invalidated object live again
 	OpPurge           Op = 28 // SO destroys an invalidated object for good
+	OpWrapKey         Op = 29 // export a key encrypted under a wrapping key
+	OpUnwrapKey       Op = 30 // import a wrapped key as a new object
+	OpDeriveKey       Op = 31 // derive a new secret key from a base key (ECDH)
 )
 
 var opNames = [...]string{
@@ -49,6 +52,7 @@ var opNames = [...]string{
 	OpGenerateRandom: "GenerateRandom", OpEnroll: "Enroll", OpRotate: "Rotate", OpRetire: "Retire",
 	OpCreateClient: "CreateClient", OpRevokeClient: "RevokeClient", OpListClients: "ListClients",
 	OpBackup: "Backup", OpListInvalidated: "ListInvalidated", OpReactivate: "Reactivate", OpPurge: "Purge",
+	OpWrapKey: "WrapKey", OpUnwrapKey: "UnwrapKey", OpDeriveKey: "DeriveKey",
 }
 
 func (o Op) String() string {
@@ -71,7 +75,7 @@ func (o Op) Known() bool { return int(o) < len(opNames) && opNames[o] != "" }
 func (o Op) Idempotent() bool {
 	switch o {
 	case OpInitPIN, OpSetPIN, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey, OpDestroyObject,
-		OpReactivate, OpPurge:
+		OpReactivate, OpPurge, OpUnwrapKey, OpDeriveKey:
 		return false
 	case OpEnroll, OpRotate, OpRetire:
 		// Enroll spends a one-time password, Rotate issues a certificate

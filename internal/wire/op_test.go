@@ -51,7 +51,10 @@ func TestOp(t *testing.T) {
 		{OpListInvalidated, "ListInvalidated", true, true},
 		{OpReactivate, "Reactivate", true, false},
 		{OpPurge, "Purge", true, false},
-		{29, "Op(29)", false, true},
+		{OpWrapKey, "WrapKey", true, true},
+		{OpUnwrapKey, "UnwrapKey", true, false},
+		{OpDeriveKey, "DeriveKey", true, false},
+		{32, "Op(32)", false, true},
 		{0x100, "Op(256)", false, true},
 		{0xffff, "Op(65535)", false, true},
 	}
@@ -70,7 +73,7 @@ func TestOpNumbersAreFixed(t *testing.T) {
 		OpGetAttributes, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey,
 		OpDestroyObject, OpSign, OpVerify, OpEncrypt, OpDecrypt, OpGenerateRandom,
 		OpEnroll, OpRotate, OpRetire, OpCreateClient, OpRevokeClient, OpListClients, OpBackup,
-		OpListInvalidated, OpReactivate, OpPurge}
+		OpListInvalidated, OpReactivate, OpPurge, OpWrapKey, OpUnwrapKey, OpDeriveKey}
 	for i, op := range want {
 		assert.Equal(t, Op(i+1), op, "%v", op)
 	}

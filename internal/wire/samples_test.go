@@ -76,6 +76,15 @@ var requestSamples = map[Op]any{
 	OpListInvalidated: ListInvalidatedRequest{Partition: 1, Ticket: sampleTicket},
 	OpReactivate:      InvalidatedRequest{Partition: 1, Ticket: sampleTicket, Handle: 42, OpID: sampleOpID},
 	OpPurge:           InvalidatedRequest{Partition: 1, Ticket: sampleTicket, Handle: 43, OpID: sampleOpID},
+	OpWrapKey: WrapKeyRequest{Partition: 1, Ticket: sampleTicket, Mechanism: ck.Mechanism{Type: ck.CKM_AES_KEY_WRAP_PAD},
+		Wrapping: 1<<64 - 1, Key: 45},
+	OpUnwrapKey: UnwrapKeyRequest{Partition: 1, Ticket: sampleTicket,
+		Mechanism:  ck.Mechanism{Type: ck.CKM_AES_CBC_PAD, IV: bytes.Repeat([]byte{0x12}, 16)},
+		Unwrapping: 46, Wrapped: bytes.Repeat([]byte{0x34}, 40), Template: sampleTemplate(), OpID: sampleOpID},
+	OpDeriveKey: DeriveKeyRequest{Partition: 1, Ticket: sampleTicket,
+		Mechanism: ck.Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &ck.ECDHParams{KDF: ck.CKD_NULL, SharedData: []byte{1},
+			PublicData: bytes.Repeat([]byte{0x04}, 65)}},
+		Base: 47, Template: ck.Template{ck.ULong(ck.CKA_VALUE_LEN, 16)}, OpID: sampleOpID},
 }
 
 // replySamples maps every operation to a sample of its reply message.
@@ -112,6 +121,9 @@ var replySamples = map[Op]any{
 		Attributes: ck.Template{ck.String(ck.CKA_LABEL, "old")}}}},
 	OpReactivate: EmptyReply{},
 	OpPurge:      EmptyReply{},
+	OpWrapKey:    DataReply{Data: bytes.Repeat([]byte{0x56}, 40)},
+	OpUnwrapKey:  HandleReply{Handle: 48},
+	OpDeriveKey:  HandleReply{Handle: 49},
 }
 
 // otherSamples lists the messages that belong to no single operation.

@@ -772,3 +772,73 @@ func go_C_GenerateRandom(hSession C.CK_SESSION_HANDLE, RandomData C.CK_BYTE_PTR,
 	}
 	return C.CKR_OK
 }
+
+//export go_C_WrapKey
+func go_C_WrapKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hWrappingKey, hKey C.CK_OBJECT_HANDLE, pWrappedKey C.CK_BYTE_PTR, pulWrappedKeyLen C.CK_ULONG_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	out, ok := output(pWrappedKey, pulWrappedKeyLen)
+	if !ok {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	mech, err := mechanism(pMechanism)
+	if err != nil {
+		return rv("C_WrapKey", err)
+	}
+	data, n, err := m.WrapKey(uint64(hSession), mech, uint64(hWrappingKey), uint64(hKey), out)
+	return deliver("C_WrapKey", pWrappedKey, pulWrappedKeyLen, data, n, err)
+}
+
+//export go_C_UnwrapKey
+func go_C_UnwrapKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hUnwrappingKey C.CK_OBJECT_HANDLE, pWrappedKey C.CK_BYTE_PTR, ulWrappedKeyLen C.CK_ULONG, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG, phKey C.CK_OBJECT_HANDLE_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	if phKey == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	wrapped, ok := copied(unsafe.Pointer(pWrappedKey), ulWrappedKeyLen)
+	if !ok {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	return newKey("C_UnwrapKey", pMechanism, pTemplate, ulCount, phKey, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
+		return m.UnwrapKey(uint64(hSession), mech, uint64(hUnwrappingKey), wrapped, tmpl)
+	})
+}
+
+//export go_C_DeriveKey
+func go_C_DeriveKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hBaseKey C.CK_OBJECT_HANDLE, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG, phKey C.CK_OBJECT_HANDLE_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	if phKey == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	return newKey("C_DeriveKey", pMechanism, pTemplate, ulCount, phKey, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
+		return m.DeriveKey(uint64(hSession), mech, uint64(hBaseKey), tmpl)
+	})
+}
+
+// newKey reads the mechanism and template of a call that makes one key from
+// another (C_UnwrapKey, C_DeriveKey), makes it, and returns its handle.
+func newKey(fn string, pMechanism C.CK_MECHANISM_PTR, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG, phKey C.CK_OBJECT_HANDLE_PTR,
+	make func(ck.Mechanism, ck.Template) (uint64, error)) C.CK_RV {
+	mech, err := mechanism(pMechanism)
+	if err != nil {
+		return rv(fn, err)
+	}
+	tmpl, err := template(pTemplate, ulCount)
+	if err != nil {
+		return rv(fn, err)
+	}
+	h, err := make(mech, tmpl)
+	if err != nil {
+		return rv(fn, err)
+	}
+	*phKey = C.CK_OBJECT_HANDLE(h)
+	return C.CKR_OK
+}

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/keyhold/keyhold/hsm/pkcs11module/softhsmtest"
 	"github.com/keyhold/keyhold/provider/capi/internal/libtest"
 )
 
@@ -24,6 +25,7 @@ func TestMain(m *testing.M) {
 	libtest.ServeIfNodeProcess()
 	code := m.Run()
 	libtest.RemoveBuilt()
+	softhsmtest.RemoveTokens()
 	// goleak sees this test binary's goroutines only (the software HSM's,
 	// the SDK client's of the benchmark); the library runs its own Go
 	// runtime, whose goroutines are not visible here.

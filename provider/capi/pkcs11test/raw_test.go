@@ -758,7 +758,7 @@ func TestRawNothingBeforeInitialize(t *testing.T) {
 	f := setup(t)
 	l := raw(t)
 	require.NoError(t, f.p.Finalize())
-	for _, fn := range rawp11.Unsupported {
+	for _, fn := range append(rawp11.Unsupported, "C_WrapKey", "C_UnwrapKey", "C_DeriveKey") {
 		rv, err := l.CallUnsupported(fn, 1, 1, 1)
 		require.NoError(t, err)
 		requireRawRV(t, pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED, rv, "%s before C_Initialize", fn)

@@ -37,7 +37,7 @@ func (t *Token) useKey(acc Access, h Handle, m ck.Mechanism, o op) (*object, err
 	// it without a login, as SoftHSM2 and hardware tokens do. Verifying and
 	// encrypting with a public key need no login either.
 	secret := obj.kind.class == ck.CKO_SECRET_KEY ||
-		(obj.kind.class == ck.CKO_PRIVATE_KEY && (o == opSign || o == opDecrypt))
+		(obj.kind.class == ck.CKO_PRIVATE_KEY && (o == opSign || o == opDecrypt || o == opUnwrap || o == opDerive))
 	if secret && obj.private && acc != User {
 		return nil, ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "using this key to %v needs the user to be logged in", o)
 	}
@@ -109,6 +109,8 @@ func (t *Token) Sign(acc Access, h Handle, m ck.Mechanism, data []byte) ([]byte,
 		return rawECDSA(der, k.ecSize)
 	case ck.CKM_EDDSA:
 		return ed25519.Sign(k.ed, data), nil
+	case ck.CKM_AES_CMAC, ck.CKM_SHA_1_HMAC, ck.CKM_SHA224_HMAC, ck.CKM_SHA256_HMAC, ck.CKM_SHA384_HMAC, ck.CKM_SHA512_HMAC:
+		return k.mac(m.Type, data)
 	}
 	return nil, ck.Errorf(ck.CKR_MECHANISM_INVALID, "%v cannot sign", m.Type)
 }
@@ -177,6 +179,8 @@ func (t *Token) Verify(acc Access, h Handle, m ck.Mechanism, data, sig []byte) e
 			return invalid
 		}
 		return nil
+	case ck.CKM_AES_CMAC, ck.CKM_SHA_1_HMAC, ck.CKM_SHA224_HMAC, ck.CKM_SHA256_HMAC, ck.CKM_SHA384_HMAC, ck.CKM_SHA512_HMAC:
+		return k.verifyMAC(m.Type, data, sig)
 	}
 	return ck.Errorf(ck.CKR_MECHANISM_INVALID, "%v cannot verify", m.Type)
 }
@@ -219,6 +223,8 @@ func (t *Token) Decrypt(acc Access, h Handle, m ck.Mechanism, data []byte) ([]by
 		return pt, nil
 	case ck.CKM_AES_GCM:
 		return k.gcmOpen(m.GCM, data)
+	case ck.CKM_AES_ECB, ck.CKM_AES_CBC, ck.CKM_AES_CBC_PAD, ck.CKM_AES_CTR:
+		return k.aesCrypt(m, data, true)
 	}
 	return nil, ck.Errorf(ck.CKR_MECHANISM_INVALID, "%v cannot decrypt", m.Type)
 }
@@ -259,6 +265,8 @@ func (t *Token) Encrypt(acc Access, h Handle, m ck.Mechanism, data []byte) ([]by
 		return ct, nil
 	case ck.CKM_AES_GCM:
 		return k.gcmSeal(m.GCM, data)
+	case ck.CKM_AES_ECB, ck.CKM_AES_CBC, ck.CKM_AES_CBC_PAD, ck.CKM_AES_CTR:
+		return k.aesCrypt(m, data, false)
 	}
 	return nil, ck.Errorf(ck.CKR_MECHANISM_INVALID, "%v cannot encrypt", m.Type)
 }

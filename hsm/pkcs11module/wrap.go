@@ -1,0 +1,101 @@
+//go:build cgo
+
+package pkcs11module
+
+import (
+	"context"
+
+	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/hsm"
+	"github.com/miekg/pkcs11"
+)
+
+// WrapKey implements hsm.Backend.
+func (b *backend) WrapKey(ctx context.Context, r hsm.Request, w hsm.ObjectHandle, m hsm.Mechanism, h hsm.ObjectHandle) ([]byte, error) {
+	t := b.tok
+	if !t.hasMechanism(m.Type) {
+		return nil, t.noMechanism(m.Type)
+	}
+	var out []byte
+	err := b.op(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+		return t.withObject(s, w, a, func(we *entry) error {
+			return t.withObject(s, h, a, func(ke *entry) error {
+				mech, free, err := nativeMechanism(m)
+				if err != nil {
+					return err
+				}
+				defer free()
+				out, err = t.mod.ctx.WrapKey(s, mech, we.native, ke.native)
+				return cerr("C_WrapKey", err)
+			})
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UnwrapKey implements hsm.Backend.
+func (b *backend) UnwrapKey(ctx context.Context, r hsm.Request, u hsm.ObjectHandle, m hsm.Mechanism, wrapped []byte, tmpl hsm.Template) (hsm.ObjectHandle, error) {
+	if len(wrapped) > hsm.MaxData {
+		return 0, ck.Errorf(ck.CKR_WRAPPED_KEY_LEN_RANGE, "%d bytes, limit %d", len(wrapped), hsm.MaxData)
+	}
+	native, err := toNative(tmpl)
+	if err != nil {
+		return 0, err
+	}
+	return b.makeFrom(ctx, r, u, m, func(s pkcs11.SessionHandle, mech []*pkcs11.Mechanism, key pkcs11.ObjectHandle) (pkcs11.ObjectHandle, error) {
+		n, err := b.tok.mod.ctx.UnwrapKey(s, mech, key, wrapped, native)
+		return n, cerr("C_UnwrapKey", err)
+	})
+}
+
+// DeriveKey implements hsm.Backend.
+func (b *backend) DeriveKey(ctx context.Context, r hsm.Request, base hsm.ObjectHandle, m hsm.Mechanism, tmpl hsm.Template) (hsm.ObjectHandle, error) {
+	native, err := toNative(tmpl)
+	if err != nil {
+		return 0, err
+	}
+	return b.makeFrom(ctx, r, base, m, func(s pkcs11.SessionHandle, mech []*pkcs11.Mechanism, key pkcs11.ObjectHandle) (pkcs11.ObjectHandle, error) {
+		n, err := b.tok.mod.ctx.DeriveKey(s, mech, key, native)
+		return n, cerr("C_DeriveKey", err)
+	})
+}
+
+// makeFrom makes one object with mechanism m and the existing key h
+// (unwrapping or deriving), and gives it its engine handle.
+func (b *backend) makeFrom(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, m hsm.Mechanism,
+	make func(s pkcs11.SessionHandle, mech []*pkcs11.Mechanism, key pkcs11.ObjectHandle) (pkcs11.ObjectHandle, error)) (hsm.ObjectHandle, error) {
+	t := b.tok
+	if !t.hasMechanism(m.Type) {
+		return 0, t.noMechanism(m.Type)
+	}
+	var out hsm.ObjectHandle
+	err := b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+		if err := needLogin(a); err != nil {
+			return err
+		}
+		return t.withObject(s, h, a, func(ke *entry) error {
+			mech, free, err := nativeMechanism(m)
+			if err != nil {
+				return err
+			}
+			defer free()
+			n, err := make(s, mech, ke.native)
+			if err != nil {
+				return err
+			}
+			e, err := t.entryOf(s, n)
+			if err != nil {
+				return err
+			}
+			out = e.handle
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return out, nil
+}

@@ -1,0 +1,121 @@
+package provider
+
+import (
+	"github.com/keyhold/keyhold/ck"
+)
+
+// WrapKey is C_WrapKey. A length query is answered locally when the length
+// follows from what the library knows (an RSA modulus; an AES or generic
+// secret key under AES key wrap), else by wrapping.
+func (m *Module) WrapKey(h SessionHandle, mech ck.Mechanism, wrapping, key ObjectHandle, out Output) ([]byte, int, error) {
+	s, err := m.session(h)
+	if err != nil {
+		return nil, 0, err
+	}
+	wf, err := m.keyFacts(s.slot, wrapping)
+	if err != nil {
+		return nil, 0, renameKeyError(err, ck.CKR_WRAPPING_KEY_HANDLE_INVALID, ck.CKR_WRAPPING_KEY_TYPE_INCONSISTENT)
+	}
+	kf, err := m.keyFacts(s.slot, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	if _, err := checkMechanism(mech, ck.CKF_WRAP, wf); err != nil {
+		return nil, 0, renameKeyError(err, ck.CKR_WRAPPING_KEY_HANDLE_INVALID, ck.CKR_WRAPPING_KEY_TYPE_INCONSISTENT)
+	}
+	if need, ok := wrappedLen(mech.Type, wf, kf); ok && (out.Query || out.Cap < need) {
+		return m.tooSmall(out, need)
+	}
+	ctx, cancel := m.context()
+	defer cancel()
+	res, err := s.slot.p.WrapKeyObject(ctx, wrapping, mech, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	if out.Query || out.Cap < len(res) {
+		return m.tooSmall(out, len(res))
+	}
+	return res, len(res), nil
+}
+
+// wrappedLen is the length of a wrapped key, when the facts tell it.
+func wrappedLen(t ck.MechanismType, wrapping, key *keyFacts) (int, bool) {
+	switch {
+	case t == ck.CKM_RSA_PKCS_OAEP && wrapping.size > 0:
+		return wrapping.size, true
+	case key.class != ck.CKO_SECRET_KEY || key.size == 0:
+		return 0, false
+	case t == ck.CKM_AES_KEY_WRAP:
+		return key.size + 8, true
+	case t == ck.CKM_AES_KEY_WRAP_PAD, t == ck.CKM_AES_KEY_WRAP_KWP:
+		return (key.size+7)/8*8 + 8, true
+	}
+	return 0, false
+}
+
+// UnwrapKey is C_UnwrapKey: the new key is a session object unless the
+// template says CKA_TOKEN.
+func (m *Module) UnwrapKey(h SessionHandle, mech ck.Mechanism, unwrapping ObjectHandle, wrapped []byte, tmpl ck.Template) (ObjectHandle, error) {
+	return m.newKeyFrom(h, mech, unwrapping, ck.CKF_UNWRAP, tmpl, func(s *session, tmpl ck.Template) (ObjectHandle, error) {
+		ctx, cancel := m.context()
+		defer cancel()
+		return s.slot.p.UnwrapKeyObject(ctx, unwrapping, mech, wrapped, tmpl)
+	})
+}
+
+// DeriveKey is C_DeriveKey (CKM_ECDH1_DERIVE): the new key is a session
+// object unless the template says CKA_TOKEN.
+func (m *Module) DeriveKey(h SessionHandle, mech ck.Mechanism, base ObjectHandle, tmpl ck.Template) (ObjectHandle, error) {
+	return m.newKeyFrom(h, mech, base, ck.CKF_DERIVE, tmpl, func(s *session, tmpl ck.Template) (ObjectHandle, error) {
+		ctx, cancel := m.context()
+		defer cancel()
+		return s.slot.p.DeriveKeyObject(ctx, base, mech, tmpl)
+	})
+}
+
+// newKeyFrom makes a key with mechanism mech and the existing key, which
+// must allow flag, and keeps a session object with the session.
+func (m *Module) newKeyFrom(h SessionHandle, mech ck.Mechanism, key ObjectHandle, flag uint64, tmpl ck.Template,
+	make func(s *session, tmpl ck.Template) (ObjectHandle, error)) (ObjectHandle, error) {
+	s, err := m.session(h)
+	if err != nil {
+		return 0, err
+	}
+	f, err := m.keyFacts(s.slot, key)
+	if err == nil {
+		_, err = checkMechanism(mech, flag, f)
+	}
+	if err != nil {
+		if flag == ck.CKF_UNWRAP {
+			err = renameKeyError(err, ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID, ck.CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT)
+		}
+		return 0, err
+	}
+	tmpl, token, err := isTokenObject(tmpl)
+	if err != nil {
+		return 0, err
+	}
+	if token && !s.rw {
+		return 0, errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
+	}
+	obj, err := make(s, tmpl)
+	if err != nil {
+		return 0, err
+	}
+	if !token {
+		s.slot.objects.own(obj, s.h)
+	}
+	return obj, nil
+}
+
+// renameKeyError gives a wrapping or unwrapping key's handle and type errors
+// the names C_WrapKey and C_UnwrapKey have for them.
+func renameKeyError(err error, handle, keyType ck.ReturnValue) error {
+	switch ReturnValue(err) {
+	case ck.CKR_KEY_HANDLE_INVALID:
+		return errorf(handle, "%v", err)
+	case ck.CKR_KEY_TYPE_INCONSISTENT:
+		return errorf(keyType, "%v", err)
+	}
+	return err
+}
