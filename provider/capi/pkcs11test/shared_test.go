@@ -144,3 +144,11 @@ func (tk *token) requireSpecRV(t testing.TB, want, softhsm uint, err error, msgA
 	}
 	requireRV(t, want, err, msgAndArgs...)
 }
+
+// slot returns the slot of the token's session.
+func (tk *token) slot() uint {
+	tk.tb.Helper()
+	si, err := tk.p.GetSessionInfo(tk.sh)
+	require.NoError(tk.tb, err)
+	return si.SlotID
+}
