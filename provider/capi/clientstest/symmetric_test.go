@@ -2,6 +2,7 @@ package clientstest
 
 import (
 	"crypto/aes"
+	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/hmac"
@@ -9,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -216,4 +218,51 @@ func TestPKCS11ToolWrap(t *testing.T) {
 	exp := make([]byte, 16)
 	b.Encrypt(exp, block)
 	assert.Equal(t, exp, ecbBlock(t, moved, block), "the unwrapped key is the wrapped one")
+}
+
+// pykcs11Symmetric is what testdata/pykcs11_symmetric.py prints.
+type pykcs11Symmetric struct {
+	Message hexBytes `json:"message"`
+	AES     struct {
+		Key, IV, Ciphertext, Decrypted hexBytes
+		GeneratedRoundTrip             hexBytes `json:"generated_round_trip"`
+	} `json:"aes"`
+	HMAC struct {
+		Key, MAC         hexBytes
+		Verified         bool `json:"verified"`
+		TamperedVerified bool `json:"tampered_verified"`
+	} `json:"hmac"`
+}
+
+// TestPyKCS11Symmetric runs AES-CBC-PAD and HMAC-SHA256 through PyKCS11 and
+// checks every result with the standard library.
+func TestPyKCS11Symmetric(t *testing.T) {
+	libtest.NeedProgram(t, debianPython, "python3")
+	libtest.NeedProgram(t, pykcs11Package, "python3-pykcs11")
+	lib := libtest.Library(t)
+	h := libtest.Start(t)
+	out, _ := mustRun(t, h, debianPython, []string{"testdata/pykcs11_symmetric.py", lib, h.Partition},
+		withEnv(pinEnv+"="+h.UserPIN))
+	var r pykcs11Symmetric
+	require.NoError(t, json.Unmarshal([]byte(out), &r), "script output: %s", out)
+
+	block, err := aes.NewCipher(r.AES.Key)
+	require.NoError(t, err)
+	n := len(r.Message)/aes.BlockSize*aes.BlockSize + aes.BlockSize
+	padded := make([]byte, n)
+	copy(padded, r.Message)
+	for i := len(r.Message); i < n; i++ {
+		padded[i] = byte(n - len(r.Message))
+	}
+	want := make([]byte, n)
+	cipher.NewCBCEncrypter(block, r.AES.IV).CryptBlocks(want, padded)
+	assert.Equal(t, hex.EncodeToString(want), hex.EncodeToString(r.AES.Ciphertext), "AES-CBC with PKCS #7 padding")
+	assert.Equal(t, []byte(r.Message), []byte(r.AES.Decrypted))
+	assert.Equal(t, []byte(r.Message), []byte(r.AES.GeneratedRoundTrip))
+
+	mac := hmac.New(sha256.New, r.HMAC.Key)
+	mac.Write(r.Message)
+	assert.Equal(t, hex.EncodeToString(mac.Sum(nil)), hex.EncodeToString(r.HMAC.MAC))
+	assert.True(t, r.HMAC.Verified)
+	assert.False(t, r.HMAC.TamperedVerified)
 }
