@@ -243,3 +243,29 @@ func TestECDHKeyExchanger(t *testing.T) {
 		require.ErrorIs(t, err, hsm.ErrPermission)
 	})
 }
+
+// TestWrapRSAOAEP wraps an AES key with an RSA key pair made for wrapping
+// (its public key object wraps, with OAEP and SHA-1, which SoftHSM2 also
+// offers) and unwraps it with the private key.
+func TestWrapRSAOAEP(t *testing.T) {
+	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) {
+		p := hsmtest.Open(t, kind).Partition
+		rsaKey, err := p.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyRSA, Label: "rsa-wrap", Wrap: true})
+		require.NoError(t, err)
+		key, err := p.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyAES, Label: "to-wrap", Extractable: true})
+		require.NoError(t, err)
+		m := hsm.Mechanism{Type: ck.CKM_RSA_PKCS_OAEP, OAEP: &hsm.OAEPParams{Hash: ck.CKM_SHA_1, MGF: ck.CKG_MGF1_SHA1}}
+		wrapped, err := rsaKey.Wrap(ctx(t), m, key)
+		require.NoError(t, err)
+		require.Len(t, wrapped, 256)
+		back, err := rsaKey.Unwrap(ctx(t), m, wrapped, hsm.KeySpec{Type: hsm.KeyAES, Label: "unwrapped"})
+		require.NoError(t, err)
+		block := []byte("sixteen bytes!!!")
+		ecb := hsm.Mechanism{Type: ck.CKM_AES_ECB}
+		want, err := key.Encrypt(ctx(t), ecb, block)
+		require.NoError(t, err)
+		got, err := back.Encrypt(ctx(t), ecb, block)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	})
+}
