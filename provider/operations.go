@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"crypto"
 	"hash"
 
@@ -491,7 +492,8 @@ func (m *Module) finishVerify(h SessionHandle, data, sig []byte, final bool) err
 
 // cryptOp is an active encryption or decryption. PKCS#11 allows Update
 // calls to return nothing: parts accumulate and the HSM, which works on whole
-// messages (AES-GCM authenticates all of it), sees them at Final.
+// messages (AES-GCM authenticates all of it), sees them at Final. The AES
+// block modes are the exception: their parts stream (see blockStream).
 type cryptOp struct {
 	sl     *slot
 	key    ObjectHandle
@@ -499,36 +501,37 @@ type cryptOp struct {
 	mech   ck.Mechanism
 	data   []byte
 	multi  bool
-	result []byte // a decryption too large for the caller's buffer, kept for the next call
-	done   bool   // result is set
+	stream *blockStream // AES-ECB, AES-CBC, AES-CBC-PAD, AES-CTR
+	result []byte       // a decryption too large for the caller's buffer, kept for the next call
+	done   bool         // result is set
 }
 
 // maxLen is the output length for n input bytes: exact for encryption and
 // AES-GCM decryption, an upper bound for RSA decryption (whose padding is
 // known only after decrypting).
-func (op *cryptOp) maxLen(n int, decrypt bool) (int, error) {
-	switch op.mech.Type {
+func (op *cryptOp) maxLen(mech ck.Mechanism, n int, decrypt bool) (int, error) {
+	switch mech.Type {
 	case ck.CKM_AES_ECB, ck.CKM_AES_CBC:
 		if n%aesBlock == 0 {
 			return n, nil
 		}
 		if decrypt {
-			return 0, errorf(ck.CKR_ENCRYPTED_DATA_LEN_RANGE, "%v ciphertext is whole %d-byte blocks", op.mech.Type, aesBlock)
+			return 0, errorf(ck.CKR_ENCRYPTED_DATA_LEN_RANGE, "%v ciphertext is whole %d-byte blocks", mech.Type, aesBlock)
 		}
-		return 0, errorf(ck.CKR_DATA_LEN_RANGE, "%v encrypts whole %d-byte blocks", op.mech.Type, aesBlock)
+		return 0, errorf(ck.CKR_DATA_LEN_RANGE, "%v encrypts whole %d-byte blocks", mech.Type, aesBlock)
 	case ck.CKM_AES_CBC_PAD:
 		if !decrypt {
 			return n + aesBlock - n%aesBlock, nil
 		}
 		if n == 0 || n%aesBlock != 0 {
-			return 0, errorf(ck.CKR_ENCRYPTED_DATA_LEN_RANGE, "%v ciphertext is one or more whole %d-byte blocks", op.mech.Type, aesBlock)
+			return 0, errorf(ck.CKR_ENCRYPTED_DATA_LEN_RANGE, "%v ciphertext is one or more whole %d-byte blocks", mech.Type, aesBlock)
 		}
 		return n, nil // an upper bound: the padding is known only after decrypting
 	case ck.CKM_AES_CTR:
 		return n, nil
 	}
-	if op.mech.Type == ck.CKM_AES_GCM {
-		tag := int(op.mech.GCM.TagBits / 8)
+	if mech.Type == ck.CKM_AES_GCM {
+		tag := int(mech.GCM.TagBits / 8)
 		if !decrypt {
 			return n + tag, nil
 		}
@@ -576,7 +579,7 @@ func (m *Module) initCrypt(h SessionHandle, mech ck.Mechanism, key ObjectHandle,
 	if _, err := checkMechanism(mech, flag, f); err != nil {
 		return err
 	}
-	op := &cryptOp{sl: s.slot, key: key, facts: f, mech: mech}
+	op := &cryptOp{sl: s.slot, key: key, facts: f, mech: mech, stream: newBlockStream(mech)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if *slotOp != nil {
@@ -591,9 +594,10 @@ func (m *Module) Encrypt(h SessionHandle, data []byte, out Output) ([]byte, int,
 	return m.finishCrypt(h, data, out, ck.CKF_ENCRYPT, false)
 }
 
-// EncryptUpdate is C_EncryptUpdate; its output is always empty.
-func (m *Module) EncryptUpdate(h SessionHandle, part []byte) error {
-	return m.updateCrypt(h, part, ck.CKF_ENCRYPT)
+// EncryptUpdate is C_EncryptUpdate. Its output is the part's whole blocks
+// for the AES block modes, empty for the rest, whose output Final returns.
+func (m *Module) EncryptUpdate(h SessionHandle, part []byte, out Output) ([]byte, int, error) {
+	return m.updateCrypt(h, part, out, ck.CKF_ENCRYPT)
 }
 
 // EncryptFinal is C_EncryptFinal.
@@ -606,9 +610,9 @@ func (m *Module) Decrypt(h SessionHandle, data []byte, out Output) ([]byte, int,
 	return m.finishCrypt(h, data, out, ck.CKF_DECRYPT, false)
 }
 
-// DecryptUpdate is C_DecryptUpdate; its output is always empty.
-func (m *Module) DecryptUpdate(h SessionHandle, part []byte) error {
-	return m.updateCrypt(h, part, ck.CKF_DECRYPT)
+// DecryptUpdate is C_DecryptUpdate, with output as for EncryptUpdate.
+func (m *Module) DecryptUpdate(h SessionHandle, part []byte, out Output) ([]byte, int, error) {
+	return m.updateCrypt(h, part, out, ck.CKF_DECRYPT)
 }
 
 // DecryptFinal is C_DecryptFinal.
@@ -616,25 +620,82 @@ func (m *Module) DecryptFinal(h SessionHandle, out Output) ([]byte, int, error) 
 	return m.finishCrypt(h, nil, out, ck.CKF_DECRYPT, true)
 }
 
-func (m *Module) updateCrypt(h SessionHandle, part []byte, flag uint64) error {
+func (m *Module) updateCrypt(h SessionHandle, part []byte, out Output, flag uint64) ([]byte, int, error) {
 	s, err := m.session(h)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	slotOp := s.cryptSlot(flag)
 	op := *slotOp
 	if op == nil {
-		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation is active")
+		s.mu.Unlock()
+		return nil, 0, errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation is active")
+	}
+	if op.stream != nil {
+		s.mu.Unlock()
+		return m.streamUpdate(s, slotOp, op, part, out, flag == ck.CKF_DECRYPT)
+	}
+	defer s.mu.Unlock()
+	if out.Query {
+		return nil, 0, nil // nothing comes out before Final; the part is not taken
 	}
 	op.multi = true
 	if len(op.data)+len(part) > hsm.MaxData {
 		*slotOp = nil
-		return errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes", hsm.MaxData)
+		return nil, 0, errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes", hsm.MaxData)
 	}
 	op.data = append(op.data, part...)
-	return nil
+	return nil, 0, nil
+}
+
+// streamUpdate is an Update of an AES block mode: the whole blocks of what
+// is pending and part go to the HSM now, in requests of at most MaxData
+// bytes, and their output is the call's. A length query, or a buffer too
+// small for that output, takes nothing. A session is used by one thread
+// at a time (PKCS#11), so the operation is not locked across the requests;
+// an Abort meanwhile wins.
+func (m *Module) streamUpdate(s *session, slotOp **cryptOp, op *cryptOp, part []byte, out Output, decrypt bool) ([]byte, int, error) {
+	end := func(err error) ([]byte, int, error) {
+		s.mu.Lock()
+		if *slotOp == op {
+			*slotOp = nil
+		}
+		s.mu.Unlock()
+		return nil, 0, err
+	}
+	data := append(bytes.Clone(op.stream.pending), part...)
+	n, err := op.stream.ready(op.mech.Type, len(data), decrypt)
+	if err != nil {
+		return end(err)
+	}
+	if out.Query || out.Cap < n {
+		return m.tooSmall(out, n)
+	}
+	op.multi = true
+	res := make([]byte, 0, n)
+	ctx, cancel := m.context()
+	defer cancel()
+	const chunk = hsm.MaxData / aesBlock * aesBlock
+	for off := 0; off < n; off += chunk {
+		in := data[off:min(off+chunk, n)]
+		var got []byte
+		if decrypt {
+			got, err = op.sl.p.Decrypt(ctx, op.key, op.stream.chunk(op.mech), in)
+		} else {
+			got, err = op.sl.p.Encrypt(ctx, op.key, op.stream.chunk(op.mech), in)
+		}
+		if err != nil {
+			return end(err)
+		}
+		if len(got) != len(in) {
+			return end(errorf(ck.CKR_DEVICE_ERROR, "the HSM returned %d bytes for %d", len(got), len(in)))
+		}
+		op.stream.advance(op.mech, in, got, decrypt)
+		res = append(res, got...)
+	}
+	op.stream.pending = data[n:]
+	return res, len(res), nil
 }
 
 func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint64, final bool) ([]byte, int, error) {
@@ -655,8 +716,26 @@ func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint
 		s.mu.Unlock()
 		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part operation was in progress; it is ended")
 	}
+	mech := op.mech
 	if final {
 		data = op.data
+		if op.stream != nil && op.multi {
+			// The rest of a stream: a last partial block, or the padding.
+			var send bool
+			mech, data, send, err = op.stream.final(op.mech, decrypt)
+			switch {
+			case err != nil:
+				*slotOp = nil
+				s.mu.Unlock()
+				return nil, 0, err
+			case !send:
+				if !out.Query {
+					*slotOp = nil
+				}
+				s.mu.Unlock()
+				return []byte{}, 0, nil
+			}
+		}
 	}
 	if op.done {
 		// The result of an earlier call whose buffer was too small.
@@ -669,7 +748,7 @@ func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint
 		s.mu.Unlock()
 		return res, len(res), nil
 	}
-	need, err := op.maxLen(len(data), decrypt)
+	need, err := op.maxLen(mech, len(data), decrypt)
 	if err != nil {
 		*slotOp = nil
 		s.mu.Unlock()
@@ -690,9 +769,9 @@ func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint
 	defer cancel()
 	var res []byte
 	if decrypt {
-		res, err = op.sl.p.Decrypt(ctx, op.key, op.mech, data)
+		res, err = op.sl.p.Decrypt(ctx, op.key, mech, data)
 	} else {
-		res, err = op.sl.p.Encrypt(ctx, op.key, op.mech, data)
+		res, err = op.sl.p.Encrypt(ctx, op.key, mech, data)
 	}
 	if err != nil {
 		if decrypt && ReturnValue(err) == ck.CKR_DATA_INVALID {

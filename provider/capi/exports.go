@@ -494,30 +494,26 @@ func update(fn string, h C.CK_SESSION_HANDLE, op provider.Operation, pPart C.CK_
 }
 
 // updateCrypt is update for C_EncryptUpdate and C_DecryptUpdate, whose
-// output is always empty: the HSM works on whole messages, which their
-// Final calls return. A NULL output buffer only asks for that length
-// (PKCS#11 5.2), so the part is not consumed then.
+// output (the AES block modes' whole blocks; nothing for the other
+// mechanisms, which their Final calls return) follows the buffer rules of
+// the single-part calls: a NULL buffer asks for the length and a buffer too
+// small gets it, and neither takes the part (PKCS#11 5.2).
 func updateCrypt(fn string, h C.CK_SESSION_HANDLE, op provider.Operation, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG,
-	pOut C.CK_BYTE_PTR, pulOutLen C.CK_ULONG_PTR, run func(m *provider.Module, part []byte) error) C.CK_RV {
+	pOut C.CK_BYTE_PTR, pulOutLen C.CK_ULONG_PTR, run func(m *provider.Module, part []byte, out provider.Output) ([]byte, int, error)) C.CK_RV {
 	m, code := current()
 	if code != C.CKR_OK {
 		return code
 	}
-	if pulOutLen == nil {
+	out, ok := output(pOut, pulOutLen)
+	if !ok {
 		return argumentsBad(m, h, op)
 	}
-	if pOut == nil {
-		if err := m.Active(uint64(h), op); err != nil {
-			return rv(fn, err)
-		}
-		*pulOutLen = 0
-		return C.CKR_OK
+	part, ok := view(unsafe.Pointer(pPart), ulPartLen)
+	if !ok {
+		return argumentsBad(m, h, op)
 	}
-	code = update(fn, h, op, pPart, ulPartLen, run)
-	if code == C.CKR_OK {
-		*pulOutLen = 0
-	}
-	return code
+	data, n, err := run(m, part, out)
+	return deliver(fn, pOut, pulOutLen, data, n, err)
 }
 
 // argumentsBad refuses a call whose pointers are wrong, ending the operation
@@ -545,8 +541,8 @@ func go_C_Encrypt(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C
 
 //export go_C_EncryptUpdate
 func go_C_EncryptUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG, pEncryptedPart C.CK_BYTE_PTR, pulEncryptedPartLen C.CK_ULONG_PTR) C.CK_RV {
-	return updateCrypt("C_EncryptUpdate", hSession, provider.OpEncrypt, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen, func(m *provider.Module, part []byte) error {
-		return m.EncryptUpdate(uint64(hSession), part)
+	return updateCrypt("C_EncryptUpdate", hSession, provider.OpEncrypt, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen, func(m *provider.Module, part []byte, out provider.Output) ([]byte, int, error) {
+		return m.EncryptUpdate(uint64(hSession), part, out)
 	})
 }
 
@@ -574,8 +570,8 @@ func go_C_Decrypt(hSession C.CK_SESSION_HANDLE, pEncryptedData C.CK_BYTE_PTR, ul
 
 //export go_C_DecryptUpdate
 func go_C_DecryptUpdate(hSession C.CK_SESSION_HANDLE, pEncryptedPart C.CK_BYTE_PTR, ulEncryptedPartLen C.CK_ULONG, pPart C.CK_BYTE_PTR, pulPartLen C.CK_ULONG_PTR) C.CK_RV {
-	return updateCrypt("C_DecryptUpdate", hSession, provider.OpDecrypt, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen, func(m *provider.Module, part []byte) error {
-		return m.DecryptUpdate(uint64(hSession), part)
+	return updateCrypt("C_DecryptUpdate", hSession, provider.OpDecrypt, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen, func(m *provider.Module, part []byte, out provider.Output) ([]byte, int, error) {
+		return m.DecryptUpdate(uint64(hSession), part, out)
 	})
 }
 

@@ -1,6 +1,10 @@
 package pkcs11test
 
 import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"strings"
@@ -243,5 +247,75 @@ func TestGenericSecretKeyGen(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, mac, 32)
 		require.NoError(t, tk.verify(mech(pkcs11.CKM_SHA256_HMAC, nil), h, []byte("message"), mac))
+	})
+}
+
+// TestAESMultiPart encrypts and decrypts in parts of awkward sizes, more
+// than the HSM takes in one request (512 KiB) in all, with each block mode,
+// and checks the result against the standard library: Update returns
+// whole blocks as they come, Final the rest.
+func TestAESMultiPart(t *testing.T) {
+	key := unhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
+	iv := unhex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff")
+	msg := make([]byte, 700<<10+5)
+	_, _ = rand.Read(msg)
+	sizes := []int{1, 15, 17, 100, 600 << 10, 16}
+	block, err := aes.NewCipher(key)
+	require.NoError(t, err)
+	wholeLen := len(msg) / 16 * 16
+	ecb := make([]byte, wholeLen)
+	for i := 0; i < wholeLen; i += 16 {
+		block.Encrypt(ecb[i:], msg[i:])
+	}
+	cbc := make([]byte, wholeLen)
+	cipher.NewCBCEncrypter(block, iv).CryptBlocks(cbc, msg[:wholeLen])
+	padLen := wholeLen + 16
+	padded := append(bytes.Clone(msg), bytes.Repeat([]byte{byte(padLen - len(msg))}, padLen-len(msg))...)
+	cbcPad := make([]byte, padLen)
+	cipher.NewCBCEncrypter(block, iv).CryptBlocks(cbcPad, padded)
+	ctr := make([]byte, len(msg))
+	cipher.NewCTR(block, iv).XORKeyStream(ctr, msg)
+
+	cases := []struct {
+		name   string
+		m      []*pkcs11.Mechanism
+		pt, ct []byte
+	}{
+		{"ECB", mech(pkcs11.CKM_AES_ECB, nil), msg[:wholeLen], ecb},
+		{"CBC", mech(pkcs11.CKM_AES_CBC, iv), msg[:wholeLen], cbc},
+		{"CBC-PAD", mech(pkcs11.CKM_AES_CBC_PAD, iv), msg, cbcPad},
+		{"CTR", mech(pkcs11.CKM_AES_CTR, ctrParams(128, iv)), msg, ctr},
+	}
+	inParts := func(tk *token, update func([]byte) ([]byte, error), final func() ([]byte, error), in []byte) []byte {
+		var out []byte
+		for off, i := 0, 0; off < len(in); i++ {
+			n := min(sizes[i%len(sizes)], len(in)-off)
+			got, err := update(in[off : off+n])
+			require.NoError(tk.tb, err)
+			out = append(out, got...)
+			off += n
+		}
+		got, err := final()
+		require.NoError(tk.tb, err)
+		return append(out, got...)
+	}
+	onTokens(t, func(t *testing.T, tk *token) {
+		h := tk.secret(pkcs11.CKK_AES, key, pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true))
+		for _, c := range cases {
+			require.NoError(t, tk.p.EncryptInit(tk.sh, c.m, h))
+			got := inParts(tk, func(p []byte) ([]byte, error) { return tk.p.EncryptUpdate(tk.sh, p) },
+				func() ([]byte, error) { return tk.p.EncryptFinal(tk.sh) }, c.pt)
+			assert.True(t, bytes.Equal(c.ct, got), "%s: %d bytes of ciphertext", c.name, len(got))
+			require.NoError(t, tk.p.DecryptInit(tk.sh, c.m, h))
+			got = inParts(tk, func(p []byte) ([]byte, error) { return tk.p.DecryptUpdate(tk.sh, p) },
+				func() ([]byte, error) { return tk.p.DecryptFinal(tk.sh) }, c.ct)
+			assert.True(t, bytes.Equal(c.pt, got), "%s: %d bytes of plaintext", c.name, len(got))
+		}
+		// Parts that do not add up to whole blocks are refused at Final.
+		require.NoError(t, tk.p.EncryptInit(tk.sh, mech(pkcs11.CKM_AES_CBC, iv), h))
+		_, err := tk.p.EncryptUpdate(tk.sh, msg[:20])
+		require.NoError(t, err)
+		_, err = tk.p.EncryptFinal(tk.sh)
+		requireRV(t, pkcs11.CKR_DATA_LEN_RANGE, err)
 	})
 }
