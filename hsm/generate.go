@@ -174,8 +174,22 @@ func secretTemplate(spec KeySpec, id []byte) Template {
 	if spec.Type == KeyGenericSecret {
 		kt, crypt, mac = ck.CKK_GENERIC_SECRET, false, !spec.NoSign
 	}
+	return append(hiddenKeyTemplate(ck.CKO_SECRET_KEY, kt, spec, id),
+		ck.Bool(ck.CKA_ENCRYPT, crypt),
+		ck.Bool(ck.CKA_DECRYPT, crypt),
+		ck.Bool(ck.CKA_SIGN, mac),
+		ck.Bool(ck.CKA_VERIFY, mac),
+		ck.Bool(ck.CKA_WRAP, spec.Wrap),
+		ck.Bool(ck.CKA_UNWRAP, spec.Wrap),
+	)
+}
+
+// hiddenKeyTemplate is the start of the template of a private or secret
+// key of spec: a private token object, sensitive, extractable only when
+// spec says so.
+func hiddenKeyTemplate(class ck.ObjectClass, kt ck.KeyType, spec KeySpec, id []byte) Template {
 	return Template{
-		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_SECRET_KEY)),
+		ck.ULong(ck.CKA_CLASS, uint64(class)),
 		ck.ULong(ck.CKA_KEY_TYPE, uint64(kt)),
 		ck.Bool(ck.CKA_TOKEN, true),
 		ck.String(ck.CKA_LABEL, spec.Label),
@@ -183,12 +197,6 @@ func secretTemplate(spec KeySpec, id []byte) Template {
 		ck.Bool(ck.CKA_PRIVATE, true),
 		ck.Bool(ck.CKA_SENSITIVE, true),
 		ck.Bool(ck.CKA_EXTRACTABLE, spec.Extractable),
-		ck.Bool(ck.CKA_ENCRYPT, crypt),
-		ck.Bool(ck.CKA_DECRYPT, crypt),
-		ck.Bool(ck.CKA_SIGN, mac),
-		ck.Bool(ck.CKA_VERIFY, mac),
-		ck.Bool(ck.CKA_WRAP, spec.Wrap),
-		ck.Bool(ck.CKA_UNWRAP, spec.Wrap),
 	}
 }
 

@@ -109,18 +109,9 @@ func (k *Key) Unwrap(ctx context.Context, m Mechanism, wrapped []byte, spec KeyS
 	case KeyRSA, KeyEC, KeyEd25519:
 		class = ck.CKO_PRIVATE_KEY
 		kt := map[KeyType]ck.KeyType{KeyRSA: ck.CKK_RSA, KeyEC: ck.CKK_EC, KeyEd25519: ck.CKK_EC_EDWARDS}[spec.Type]
-		tmpl = Template{
-			ck.ULong(ck.CKA_CLASS, uint64(class)),
-			ck.ULong(ck.CKA_KEY_TYPE, uint64(kt)),
-			ck.Bool(ck.CKA_TOKEN, true),
-			ck.String(ck.CKA_LABEL, spec.Label),
-			ck.Bytes(ck.CKA_ID, id),
-			ck.Bool(ck.CKA_PRIVATE, true),
-			ck.Bool(ck.CKA_SENSITIVE, true),
-			ck.Bool(ck.CKA_EXTRACTABLE, spec.Extractable),
+		tmpl = append(hiddenKeyTemplate(class, kt, spec, id),
 			ck.Bool(ck.CKA_SIGN, !spec.NoSign),
-			ck.Bool(ck.CKA_DECRYPT, spec.Type == KeyRSA && !spec.NoDecrypt),
-		}
+			ck.Bool(ck.CKA_DECRYPT, spec.Type == KeyRSA && !spec.NoDecrypt))
 	default:
 		return nil, newError("unwrap key", k.p, ErrKeyType, "unknown key type %v", spec.Type)
 	}

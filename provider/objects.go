@@ -361,6 +361,13 @@ func (m *Module) CreateObject(h SessionHandle, tmpl ck.Template) (ObjectHandle, 
 	if err != nil {
 		return 0, err
 	}
+	return m.makeObject(s, tmpl, s.slot.p.CreateObject)
+}
+
+// makeObject makes one object with the template tmpl through make: a
+// session object (CKA_TOKEN false, the default) belongs to the session, a
+// token object needs a R/W session.
+func (m *Module) makeObject(s *session, tmpl ck.Template, make func(context.Context, ck.Template) (ObjectHandle, error)) (ObjectHandle, error) {
 	tmpl, token, err := isTokenObject(tmpl)
 	if err != nil {
 		return 0, err
@@ -370,7 +377,7 @@ func (m *Module) CreateObject(h SessionHandle, tmpl ck.Template) (ObjectHandle, 
 	}
 	ctx, cancel := m.context()
 	defer cancel()
-	obj, err := s.slot.p.CreateObject(ctx, tmpl)
+	obj, err := make(ctx, tmpl)
 	if err != nil {
 		return 0, err
 	}
@@ -446,23 +453,9 @@ func (m *Module) GenerateKey(h SessionHandle, mech ck.Mechanism, tmpl ck.Templat
 	if d, ok := mechanisms[mech.Type]; !ok || d.info.Flags&ck.CKF_GENERATE == 0 {
 		return 0, errorf(ck.CKR_MECHANISM_INVALID, "%v does not generate keys", mech.Type)
 	}
-	tmpl, token, err := isTokenObject(tmpl)
-	if err != nil {
-		return 0, err
-	}
-	if token && !s.rw {
-		return 0, errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
-	}
-	ctx, cancel := m.context()
-	defer cancel()
-	obj, err := s.slot.p.GenerateKeyObject(ctx, mech, tmpl)
-	if err != nil {
-		return 0, err
-	}
-	if !token {
-		s.slot.objects.own(obj, s.h)
-	}
-	return obj, nil
+	return m.makeObject(s, tmpl, func(ctx context.Context, tmpl ck.Template) (ObjectHandle, error) {
+		return s.slot.p.GenerateKeyObject(ctx, mech, tmpl)
+	})
 }
 
 // dropSessionObjects destroys the session objects of a closing session. A

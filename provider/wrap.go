@@ -1,7 +1,10 @@
 package provider
 
 import (
+	"context"
+
 	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/hsm"
 )
 
 // WrapKey is C_WrapKey. A length query is answered locally when the length
@@ -56,27 +59,23 @@ func wrappedLen(t ck.MechanismType, wrapping, key *keyFacts) (int, bool) {
 // UnwrapKey is C_UnwrapKey: the new key is a session object unless the
 // template says CKA_TOKEN.
 func (m *Module) UnwrapKey(h SessionHandle, mech ck.Mechanism, unwrapping ObjectHandle, wrapped []byte, tmpl ck.Template) (ObjectHandle, error) {
-	return m.newKeyFrom(h, mech, unwrapping, ck.CKF_UNWRAP, tmpl, func(s *session, tmpl ck.Template) (ObjectHandle, error) {
-		ctx, cancel := m.context()
-		defer cancel()
-		return s.slot.p.UnwrapKeyObject(ctx, unwrapping, mech, wrapped, tmpl)
+	return m.newKeyFrom(h, mech, unwrapping, ck.CKF_UNWRAP, tmpl, func(ctx context.Context, p *hsm.Partition, tmpl ck.Template) (ObjectHandle, error) {
+		return p.UnwrapKeyObject(ctx, unwrapping, mech, wrapped, tmpl)
 	})
 }
 
 // DeriveKey is C_DeriveKey (CKM_ECDH1_DERIVE): the new key is a session
 // object unless the template says CKA_TOKEN.
 func (m *Module) DeriveKey(h SessionHandle, mech ck.Mechanism, base ObjectHandle, tmpl ck.Template) (ObjectHandle, error) {
-	return m.newKeyFrom(h, mech, base, ck.CKF_DERIVE, tmpl, func(s *session, tmpl ck.Template) (ObjectHandle, error) {
-		ctx, cancel := m.context()
-		defer cancel()
-		return s.slot.p.DeriveKeyObject(ctx, base, mech, tmpl)
+	return m.newKeyFrom(h, mech, base, ck.CKF_DERIVE, tmpl, func(ctx context.Context, p *hsm.Partition, tmpl ck.Template) (ObjectHandle, error) {
+		return p.DeriveKeyObject(ctx, base, mech, tmpl)
 	})
 }
 
 // newKeyFrom makes a key with mechanism mech and the existing key, which
-// must allow flag, and keeps a session object with the session.
+// must allow flag, through make, the partition's call.
 func (m *Module) newKeyFrom(h SessionHandle, mech ck.Mechanism, key ObjectHandle, flag uint64, tmpl ck.Template,
-	make func(s *session, tmpl ck.Template) (ObjectHandle, error)) (ObjectHandle, error) {
+	make func(context.Context, *hsm.Partition, ck.Template) (ObjectHandle, error)) (ObjectHandle, error) {
 	s, err := m.session(h)
 	if err != nil {
 		return 0, err
@@ -91,21 +90,9 @@ func (m *Module) newKeyFrom(h SessionHandle, mech ck.Mechanism, key ObjectHandle
 		}
 		return 0, err
 	}
-	tmpl, token, err := isTokenObject(tmpl)
-	if err != nil {
-		return 0, err
-	}
-	if token && !s.rw {
-		return 0, errorf(ck.CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions")
-	}
-	obj, err := make(s, tmpl)
-	if err != nil {
-		return 0, err
-	}
-	if !token {
-		s.slot.objects.own(obj, s.h)
-	}
-	return obj, nil
+	return m.makeObject(s, tmpl, func(ctx context.Context, tmpl ck.Template) (ObjectHandle, error) {
+		return make(ctx, s.slot.p, tmpl)
+	})
 }
 
 // renameKeyError gives a wrapping or unwrapping key's handle and type errors

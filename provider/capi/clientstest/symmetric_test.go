@@ -67,7 +67,6 @@ func TestPKCS11ToolAES(t *testing.T) {
 	lib := libtest.Library(t)
 	h := libtest.Start(t)
 	p := sdkPartition(t, h, h.Partition, h.UserPIN)
-	pin := withEnv(pinEnv + "=" + h.UserPIN)
 	dir := t.TempDir()
 	message := filepath.Join(dir, "message.txt")
 	require.NoError(t, os.WriteFile(message, []byte("encrypted by pkcs11-tool through libkeyhold, not a whole block\n"), 0o644))
@@ -78,14 +77,11 @@ func TestPKCS11ToolAES(t *testing.T) {
 	for _, tc := range []struct{ name, id string }{{"known", "a1"}, {"generated", "a2"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "generated" {
-				mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, "--login", "--pin", "env:"+pinEnv,
-					"--keygen", "--key-type", "AES:32", "--label", "aes-tool", "--id", tc.id), pin)
+				loggedInTool(t, h, lib, "--keygen", "--key-type", "AES:32", "--label", "aes-tool", "--id", tc.id)
 			}
 			enc, dec := filepath.Join(dir, tc.name+".enc"), filepath.Join(dir, tc.name+".dec")
-			mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, "--login", "--pin", "env:"+pinEnv,
-				"--encrypt", "--id", tc.id, "-m", "AES-CBC-PAD", "--iv", iv, "-i", message, "-o", enc), pin)
-			mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, "--login", "--pin", "env:"+pinEnv,
-				"--decrypt", "--id", tc.id, "-m", "AES-CBC-PAD", "--iv", iv, "-i", enc, "-o", dec), pin)
+			loggedInTool(t, h, lib, "--encrypt", "--id", tc.id, "-m", "AES-CBC-PAD", "--iv", iv, "-i", message, "-o", enc)
+			loggedInTool(t, h, lib, "--decrypt", "--id", tc.id, "-m", "AES-CBC-PAD", "--iv", iv, "-i", enc, "-o", dec)
 			want, err := os.ReadFile(message)
 			require.NoError(t, err)
 			got, err := os.ReadFile(dec)
@@ -117,16 +113,14 @@ func TestPKCS11ToolHMAC(t *testing.T) {
 	importSecret(t, p, ck.CKK_GENERIC_SECRET, "hmac", []byte{0xb1}, value, ck.Bool(ck.CKA_SIGN, true), ck.Bool(ck.CKA_VERIFY, true))
 
 	macFile := filepath.Join(dir, "message.mac")
-	mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, "--login", "--pin", "env:"+pinEnv,
-		"--sign", "-m", "SHA256-HMAC", "--id", "b1", "-i", message, "-o", macFile), pin)
+	loggedInTool(t, h, lib, "--sign", "-m", "SHA256-HMAC", "--id", "b1", "-i", message, "-o", macFile)
 	mac, err := os.ReadFile(macFile)
 	require.NoError(t, err)
 	std := hmac.New(sha256.New, value)
 	std.Write(msg)
 	assert.Equal(t, hex.EncodeToString(std.Sum(nil)), hex.EncodeToString(mac))
 
-	out, _ := mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, "--login", "--pin", "env:"+pinEnv,
-		"--verify", "-m", "SHA256-HMAC", "--id", "b1", "-i", message, "--signature-file", macFile), pin)
+	out, _ := loggedInTool(t, h, lib, "--verify", "-m", "SHA256-HMAC", "--id", "b1", "-i", message, "--signature-file", macFile)
 	assert.Contains(t, out, "Signature is valid")
 	mac[0] ^= 1
 	require.NoError(t, os.WriteFile(macFile, mac, 0o644))
@@ -136,10 +130,8 @@ func TestPKCS11ToolHMAC(t *testing.T) {
 	assert.Contains(t, out, "Invalid signature", "an altered MAC does not verify")
 
 	// A generic secret pkcs11-tool generates MACs too.
-	mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, "--login", "--pin", "env:"+pinEnv,
-		"--keygen", "--key-type", "GENERIC:32", "--label", "hmac-tool", "--id", "b2"), pin)
-	mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, "--login", "--pin", "env:"+pinEnv,
-		"--sign", "-m", "SHA512-HMAC", "--id", "b2", "-i", message, "-o", macFile), pin)
+	loggedInTool(t, h, lib, "--keygen", "--key-type", "GENERIC:32", "--label", "hmac-tool", "--id", "b2")
+	loggedInTool(t, h, lib, "--sign", "-m", "SHA512-HMAC", "--id", "b2", "-i", message, "-o", macFile)
 	mac, err = os.ReadFile(macFile)
 	require.NoError(t, err)
 	assert.Len(t, mac, 64)
@@ -153,10 +145,8 @@ func TestPKCS11ToolDerive(t *testing.T) {
 	lib := libtest.Library(t)
 	h := libtest.Start(t)
 	p := sdkPartition(t, h, h.Partition, h.UserPIN)
-	pin := withEnv(pinEnv + "=" + h.UserPIN)
 	dir := t.TempDir()
-	mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, "--login", "--pin", "env:"+pinEnv,
-		"--keypairgen", "--key-type", "EC:prime256v1", "--label", "dh", "--id", "c1", "--usage-derive"), pin)
+	loggedInTool(t, h, lib, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "dh", "--id", "c1", "--usage-derive")
 	k, err := p.FindKey(testContext(t), hsm.KeyQuery{ID: []byte{0xc1}})
 	require.NoError(t, err)
 	tokenPub, err := k.Public().(*ecdsa.PublicKey).ECDH()
@@ -168,8 +158,7 @@ func TestPKCS11ToolDerive(t *testing.T) {
 	require.NoError(t, err)
 	peerFile, secretFile := filepath.Join(dir, "peer.der"), filepath.Join(dir, "secret.bin")
 	require.NoError(t, os.WriteFile(peerFile, der, 0o644))
-	mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, "--login", "--pin", "env:"+pinEnv,
-		"--derive", "-m", "ECDH1-DERIVE", "--id", "c1", "-i", peerFile, "-o", secretFile), pin)
+	loggedInTool(t, h, lib, "--derive", "-m", "ECDH1-DERIVE", "--id", "c1", "-i", peerFile, "-o", secretFile)
 	got, err := os.ReadFile(secretFile)
 	require.NoError(t, err)
 	want, err := peer.ECDH(tokenPub)
@@ -186,15 +175,13 @@ func TestPKCS11ToolWrap(t *testing.T) {
 	lib := libtest.Library(t)
 	h := libtest.Start(t)
 	p := sdkPartition(t, h, h.Partition, h.UserPIN)
-	pin := withEnv(pinEnv + "=" + h.UserPIN)
 	dir := t.TempDir()
 	kekValue, keyValue := randomBytes(t, 16), randomBytes(t, 16)
 	importSecret(t, p, ck.CKK_AES, "kek", []byte{0xd1}, kekValue, ck.Bool(ck.CKA_WRAP, true), ck.Bool(ck.CKA_UNWRAP, true))
 	importSecret(t, p, ck.CKK_AES, "movable", []byte{0xd2}, keyValue, ck.Bool(ck.CKA_EXTRACTABLE, true))
 
 	wrappedFile := filepath.Join(dir, "wrapped.key")
-	mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, "--login", "--pin", "env:"+pinEnv,
-		"--wrap", "--id", "d1", "--application-id", "d2", "-m", "AES-KEY-WRAP", "-o", wrappedFile), pin)
+	loggedInTool(t, h, lib, "--wrap", "--id", "d1", "--application-id", "d2", "-m", "AES-KEY-WRAP", "-o", wrappedFile)
 	wrapped, err := os.ReadFile(wrappedFile)
 	require.NoError(t, err)
 	keyFile := filepath.Join(dir, "key.bin")
@@ -203,9 +190,8 @@ func TestPKCS11ToolWrap(t *testing.T) {
 		"-iv", "A6A6A6A6A6A6A6A6", "-in", keyFile})
 	assert.Equal(t, hex.EncodeToString([]byte(want)), hex.EncodeToString(wrapped), "RFC 3394 as openssl computes it")
 
-	mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, "--login", "--pin", "env:"+pinEnv,
-		"--unwrap", "--id", "d1", "-m", "AES-KEY-WRAP", "-i", wrappedFile, "--key-type", "AES:16",
-		"--application-id", "d3", "--application-label", "unwrapped"), pin)
+	loggedInTool(t, h, lib, "--unwrap", "--id", "d1", "-m", "AES-KEY-WRAP", "-i", wrappedFile, "--key-type", "AES:16",
+		"--application-id", "d3", "--application-label", "unwrapped")
 	objs, err := p.FindObjects(testContext(t), hsm.Template{ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_SECRET_KEY)), ck.Bytes(ck.CKA_ID, []byte{0xd3})}, nil)
 	require.NoError(t, err)
 	require.Len(t, objs, 1, "the unwrapped key")
@@ -265,4 +251,12 @@ func TestPyKCS11Symmetric(t *testing.T) {
 	assert.Equal(t, hex.EncodeToString(mac.Sum(nil)), hex.EncodeToString(r.HMAC.MAC))
 	assert.True(t, r.HMAC.Verified)
 	assert.False(t, r.HMAC.TamperedVerified)
+}
+
+// loggedInTool runs pkcs11-tool logged in as the User, with the PIN from
+// the environment, and fails the test unless it exits 0.
+func loggedInTool(t *testing.T, h *libtest.HSM, lib string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	return mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition, append([]string{"--login", "--pin", "env:" + pinEnv}, args...)...),
+		withEnv(pinEnv+"="+h.UserPIN))
 }

@@ -241,18 +241,7 @@ func (t *Token) Encrypt(acc Access, h Handle, m ck.Mechanism, data []byte) ([]by
 	k := o.key
 	switch m.Type {
 	case ck.CKM_RSA_PKCS_OAEP:
-		opts, err := oaepOptions(m.OAEP)
-		if err != nil {
-			return nil, err
-		}
-		if max := k.rsaPub.Size() - 2*opts.Hash.Size() - 2; len(data) > max {
-			return nil, ck.Errorf(ck.CKR_DATA_LEN_RANGE, "OAEP with these parameters encrypts at most %d bytes with this key", max)
-		}
-		ct, err := rsa.EncryptOAEPWithOptions(rand.Reader, k.rsaPub, data, opts)
-		if err != nil {
-			return nil, ck.Errorf(ck.CKR_FUNCTION_FAILED, "RSA-OAEP encryption failed")
-		}
-		return ct, nil
+		return k.oaepEncrypt(m.OAEP, data, ck.CKR_DATA_LEN_RANGE)
 	case ck.CKM_RSA_PKCS:
 		if max := k.rsaPub.Size() - 11; len(data) > max {
 			return nil, ck.Errorf(ck.CKR_DATA_LEN_RANGE, "%v encrypts at most %d bytes with this key", m.Type, max)
@@ -269,6 +258,24 @@ func (t *Token) Encrypt(acc Access, h Handle, m ck.Mechanism, data []byte) ([]by
 		return k.aesCrypt(m, data, false)
 	}
 	return nil, ck.Errorf(ck.CKR_MECHANISM_INVALID, "%v cannot encrypt", m.Type)
+}
+
+// oaepEncrypt encrypts data with RSA-OAEP; data longer than the parameters
+// allow with this key is tooLong (CKR_DATA_LEN_RANGE for C_Encrypt,
+// CKR_KEY_SIZE_RANGE for the key of C_WrapKey).
+func (k *keyMaterial) oaepEncrypt(p *ck.OAEPParams, data []byte, tooLong ck.ReturnValue) ([]byte, error) {
+	opts, err := oaepOptions(p)
+	if err != nil {
+		return nil, err
+	}
+	if max := k.rsaPub.Size() - 2*opts.Hash.Size() - 2; len(data) > max {
+		return nil, ck.Errorf(tooLong, "OAEP with these parameters encrypts at most %d bytes with this key", max)
+	}
+	ct, err := rsa.EncryptOAEPWithOptions(rand.Reader, k.rsaPub, data, opts)
+	if err != nil {
+		return nil, ck.Errorf(ck.CKR_FUNCTION_FAILED, "RSA-OAEP encryption failed")
+	}
+	return ct, nil
 }
 
 // pssParams checks CK_RSA_PKCS_PSS_PARAMS for a signature on digest with

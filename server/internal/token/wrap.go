@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	encasn1 "encoding/asn1"
@@ -79,18 +78,7 @@ func (k *keyMaterial) wrap(m ck.Mechanism, payload []byte) ([]byte, error) {
 	case ck.CKM_AES_KEY_WRAP_PAD, ck.CKM_AES_KEY_WRAP_KWP:
 		out, ok = keyWrapPad(k.block, payload)
 	case ck.CKM_RSA_PKCS_OAEP:
-		opts, err := oaepOptions(m.OAEP)
-		if err != nil {
-			return nil, err
-		}
-		if max := k.rsaPub.Size() - 2*opts.Hash.Size() - 2; len(payload) > max {
-			return nil, ck.Errorf(ck.CKR_KEY_SIZE_RANGE, "OAEP with these parameters wraps at most %d bytes with this key", max)
-		}
-		ct, err := rsa.EncryptOAEPWithOptions(rand.Reader, k.rsaPub, payload, opts)
-		if err != nil {
-			return nil, ck.Errorf(ck.CKR_FUNCTION_FAILED, "RSA-OAEP encryption failed")
-		}
-		return ct, nil
+		return k.oaepEncrypt(m.OAEP, payload, ck.CKR_KEY_SIZE_RANGE)
 	default:
 		return nil, ck.Errorf(ck.CKR_MECHANISM_INVALID, "%v does not wrap", m.Type)
 	}
