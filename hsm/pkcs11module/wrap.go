@@ -45,10 +45,11 @@ func (b *backend) UnwrapKey(ctx context.Context, r hsm.Request, u hsm.ObjectHand
 	if err != nil {
 		return 0, err
 	}
-	return b.makeFrom(ctx, r, u, m, func(s pkcs11.SessionHandle, mech []*pkcs11.Mechanism, key pkcs11.ObjectHandle) (pkcs11.ObjectHandle, error) {
+	h, err := b.makeFrom(ctx, r, u, m, func(s pkcs11.SessionHandle, mech []*pkcs11.Mechanism, key pkcs11.ObjectHandle) (pkcs11.ObjectHandle, error) {
 		n, err := b.tok.mod.ctx.UnwrapKey(s, mech, key, wrapped, native)
 		return n, cerr("C_UnwrapKey", err)
 	})
+	return h, b.tok.quirks.specificRefusal(err, m.Type, true)
 }
 
 // DeriveKey implements hsm.Backend.
