@@ -502,6 +502,7 @@ type cryptOp struct {
 	data   []byte
 	multi  bool
 	stream *blockStream // AES-ECB, AES-CBC, AES-CBC-PAD, AES-CTR
+	busy   bool         // a stream's Update is waiting for the HSM
 	result []byte       // a decryption too large for the caller's buffer, kept for the next call
 	done   bool         // result is set
 }
@@ -652,27 +653,40 @@ func (m *Module) updateCrypt(h SessionHandle, part []byte, out Output, flag uint
 // streamUpdate is an Update of an AES block mode: the whole blocks of what
 // is pending and part go to the HSM now, in requests of at most MaxData
 // bytes, and their output is the call's. A length query, or a buffer too
-// small for that output, takes nothing. A session is used by one thread
-// at a time (PKCS#11), so the operation is not locked across the requests;
-// an Abort meanwhile wins.
+// small for that output, takes nothing. The session's lock is not held
+// across the requests: the stream's state is read before them and stored
+// after, and the operation is marked busy meanwhile, so that a second
+// thread using the same session (which PKCS#11 forbids) gets an error
+// rather than a corrupt stream, and an Abort meanwhile wins.
 func (m *Module) streamUpdate(s *session, slotOp **cryptOp, op *cryptOp, part []byte, out Output, decrypt bool) ([]byte, int, error) {
 	end := func(err error) ([]byte, int, error) {
 		s.mu.Lock()
+		op.busy = false
 		if *slotOp == op {
 			*slotOp = nil
 		}
 		s.mu.Unlock()
 		return nil, 0, err
 	}
+	s.mu.Lock()
+	if op.busy || *slotOp != op {
+		s.mu.Unlock()
+		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "another call of this session is using the operation")
+	}
 	data := append(bytes.Clone(op.stream.pending), part...)
 	n, err := op.stream.ready(op.mech.Type, len(data), decrypt)
 	if err != nil {
+		s.mu.Unlock()
 		return end(err)
 	}
 	if out.Query || out.Cap < n {
+		s.mu.Unlock()
 		return m.tooSmall(out, n)
 	}
-	op.multi = true
+	op.multi, op.busy = true, true
+	st := *op.stream // advance replaces its slices, never writes into them
+	s.mu.Unlock()
+
 	res := make([]byte, 0, n)
 	ctx, cancel := m.context()
 	defer cancel()
@@ -681,9 +695,9 @@ func (m *Module) streamUpdate(s *session, slotOp **cryptOp, op *cryptOp, part []
 		in := data[off:min(off+chunk, n)]
 		var got []byte
 		if decrypt {
-			got, err = op.sl.p.Decrypt(ctx, op.key, op.stream.chunk(op.mech), in)
+			got, err = op.sl.p.Decrypt(ctx, op.key, st.chunk(op.mech), in)
 		} else {
-			got, err = op.sl.p.Encrypt(ctx, op.key, op.stream.chunk(op.mech), in)
+			got, err = op.sl.p.Encrypt(ctx, op.key, st.chunk(op.mech), in)
 		}
 		if err != nil {
 			return end(err)
@@ -691,10 +705,18 @@ func (m *Module) streamUpdate(s *session, slotOp **cryptOp, op *cryptOp, part []
 		if len(got) != len(in) {
 			return end(errorf(ck.CKR_DEVICE_ERROR, "the HSM returned %d bytes for %d", len(got), len(in)))
 		}
-		op.stream.advance(op.mech, in, got, decrypt)
+		st.advance(op.mech, in, got, decrypt)
 		res = append(res, got...)
 	}
-	op.stream.pending = data[n:]
+	st.pending = data[n:]
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	op.busy = false
+	if *slotOp != op {
+		return nil, 0, errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "the operation was ended while this part was encrypted")
+	}
+	*op.stream = st
 	return res, len(res), nil
 }
 
@@ -715,6 +737,9 @@ func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint
 		*slotOp = nil // an error ends the operation
 		s.mu.Unlock()
 		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part operation was in progress; it is ended")
+	case op.busy:
+		s.mu.Unlock()
+		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "another call of this session is using the operation")
 	}
 	mech := op.mech
 	if final {
