@@ -91,6 +91,10 @@ type Backend interface {
 	// DeriveKey derives a new key with the attributes of tmpl from the base
 	// key (ECDH).
 	DeriveKey(ctx context.Context, r Request, base ObjectHandle, m Mechanism, tmpl Template) (ObjectHandle, error)
+	// Agree returns the ECDH shared secret of the EC private key h and the
+	// public point in m's parameters (CKM_ECDH1_DERIVE, CKD_NULL), leaving
+	// no object behind.
+	Agree(ctx context.Context, r Request, h ObjectHandle, m Mechanism) ([]byte, error)
 }
 
 // Request is what every backend call carries besides its own arguments.

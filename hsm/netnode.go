@@ -401,6 +401,11 @@ func (n *netNode) DeriveKey(ctx context.Context, r Request, base ObjectHandle, m
 	return reply.Handle, err
 }
 
+// Agree implements Backend.
+func (n *netNode) Agree(ctx context.Context, r Request, h ObjectHandle, m Mechanism) ([]byte, error) {
+	return n.crypt(ctx, wire.OpAgree, r, h, m, nil)
+}
+
 // createClient, revokeClient and listClients are the SO's client
 // administration, which only network nodes have.
 func (n *netNode) createClient(ctx context.Context, r Request, name string, ttl time.Duration) (string, error) {

@@ -109,6 +109,9 @@ func (f *fakeBackend) UnwrapKey(context.Context, Request, ObjectHandle, Mechanis
 func (f *fakeBackend) DeriveKey(context.Context, Request, ObjectHandle, Mechanism, Template) (ObjectHandle, error) {
 	return 0, nil
 }
+func (f *fakeBackend) Agree(context.Context, Request, ObjectHandle, Mechanism) ([]byte, error) {
+	return nil, nil
+}
 
 func (f *fakeBackend) signCalls() int {
 	f.mu.Lock()

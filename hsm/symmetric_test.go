@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,6 +21,8 @@ import (
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/internal/hsmtest"
+	"github.com/keyhold/keyhold/server"
+	"github.com/keyhold/keyhold/testenv"
 )
 
 // importSecret stores a secret key of known value and returns it as a Key.
@@ -265,4 +268,49 @@ func TestWrapRSAOAEP(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, got)
 	})
+}
+
+// TestECDHOnAMinority cuts a node off from the two others of its Raft
+// cluster: it refuses to store a derived key, as it refuses every change,
+// but agrees on ECDH secrets as it signs, since agreement stores nothing.
+func TestECDHOnAMinority(t *testing.T) {
+	env := testenv.Start(t, testenv.WithNodes(3), testenv.WithReplication(server.ReplicationRaft))
+	all, err := hsm.Open(ctx(t), env.Config)
+	require.NoError(t, err)
+	defer all.Close()
+	p, err := all.Partition(env.Partition)
+	require.NoError(t, err)
+	require.NoError(t, p.Login(ctx(t), env.UserPIN))
+	_, err = p.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyEC, Label: "agreement", Wrap: true})
+	require.NoError(t, err)
+
+	// A client of the third node alone, logged in before the split.
+	cfg := env.Config
+	cfg.Partitions = append([]hsm.PartitionConfig(nil), cfg.Partitions...)
+	cfg.Partitions[0].Nodes = cfg.Partitions[0].Nodes[2:]
+	lone, err := hsm.Open(ctx(t), cfg)
+	require.NoError(t, err)
+	defer lone.Close()
+	lp, err := lone.Partition(env.Partition)
+	require.NoError(t, err)
+	require.NoError(t, lp.Login(ctx(t), env.UserPIN))
+	key, err := lp.KeyByLabel(ctx(t), "agreement")
+	require.NoError(t, err)
+
+	env.Nodes[0].Stop()
+	env.Nodes[1].Stop()
+	require.Eventually(t, func() bool { return env.Nodes[2].Leader() == "" }, 10*time.Second, 5*time.Millisecond)
+
+	peer, err := ecdh.P256().GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	ours, err := key.ECDHContext(ctx(t), peer.PublicKey())
+	require.NoError(t, err)
+	theirs, err := peer.ECDH(key.PublicKey())
+	require.NoError(t, err)
+	assert.Equal(t, theirs, ours)
+
+	_, err = lp.DeriveKeyObject(ctx(t), key.Handle(),
+		hsm.Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &hsm.ECDHParams{KDF: ck.CKD_NULL, PublicData: peer.PublicKey().Bytes()}},
+		hsm.Template{ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_GENERIC_SECRET))})
+	require.ErrorIs(t, err, hsm.ErrNoQuorum)
 }

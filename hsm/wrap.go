@@ -176,9 +176,10 @@ func (k *Key) ECDH(peer *ecdh.PublicKey) ([]byte, error) {
 }
 
 // ECDHContext computes the ECDH shared secret of k, an EC private key with
-// CKA_DERIVE (KeySpec.Wrap), and peer: CKM_ECDH1_DERIVE into a short-lived
-// session object whose value is read and which is destroyed at once. The
-// secret is the x-coordinate, as crypto/ecdh returns it.
+// CKA_DERIVE (KeySpec.Wrap), and peer, inside the HSM: the secret is the
+// x-coordinate, as crypto/ecdh returns it. It is one request that stores
+// nothing (a node of a cluster cut off from its majority still answers it,
+// as it signs).
 func (k *Key) ECDHContext(ctx context.Context, peer *ecdh.PublicKey) ([]byte, error) {
 	c := k.Curve()
 	if c == nil || k.class != ck.CKO_PRIVATE_KEY {
@@ -190,33 +191,23 @@ func (k *Key) ECDHContext(ctx context.Context, peer *ecdh.PublicKey) ([]byte, er
 	if err := k.usable("ecdh"); err != nil {
 		return nil, err
 	}
-	m := Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &ECDHParams{KDF: ck.CKD_NULL, PublicData: peer.Bytes()}}
-	tmpl := Template{
-		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_SECRET_KEY)),
-		ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_GENERIC_SECRET)),
-		ck.Bool(ck.CKA_TOKEN, false),
-		ck.Bool(ck.CKA_PRIVATE, true),
-		ck.Bool(ck.CKA_SENSITIVE, false),
-		ck.Bool(ck.CKA_EXTRACTABLE, true),
-	}
-	h, err := k.p.DeriveKeyObject(ctx, k.handle, m, tmpl)
-	if err != nil {
-		return nil, k.gone(err)
-	}
-	// The secret object only carries the value across: destroyed whatever
-	// the read's outcome, with a context of its own so that a caller's
-	// ended context does not leave it behind.
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.p.client.requestTimeout())
-		defer cancel()
-		_ = k.p.DestroyObject(dctx, h)
-	}()
-	vals, err := k.p.GetAttributes(ctx, h, []AttributeType{ck.CKA_VALUE})
+	out, err := k.p.Agree(ctx, k.handle, Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &ECDHParams{KDF: ck.CKD_NULL, PublicData: peer.Bytes()}})
+	return out, k.gone(err)
+}
+
+// Agree returns the ECDH shared secret of the EC private key object h and
+// the public point in m's parameters (CKM_ECDH1_DERIVE with CKD_NULL): the
+// agreement of C_DeriveKey without a key object. Most callers want
+// Key.ECDH.
+func (p *Partition) Agree(ctx context.Context, h ObjectHandle, m Mechanism) ([]byte, error) {
+	var out []byte
+	err := p.do(ctx, "ecdh", opRead, true, func(ctx context.Context, b Backend, r Request) error {
+		var err error
+		out, err = b.Agree(ctx, r, h, m)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(vals) != 1 || vals[0].RV != 0 {
-		return nil, newError("ecdh", k.p, ErrProtocol, "the derived secret cannot be read")
-	}
-	return vals[0].Value, nil
+	return out, nil
 }

@@ -46,6 +46,7 @@ var handlers = [...]handler{
 	wire.OpWrapKey:         inPartition(wire.OpWrapKey, (*Node).wrapKey),
 	wire.OpUnwrapKey:       inPartition(wire.OpUnwrapKey, (*Node).unwrapKey),
 	wire.OpDeriveKey:       inPartition(wire.OpDeriveKey, (*Node).deriveKey),
+	wire.OpAgree:           inPartition(wire.OpAgree, crypt((*token.Token).Agree)),
 }
 
 // handle is the one path every request takes: its body is decoded into a
@@ -116,7 +117,7 @@ func inPartition[Req any, P targeted[Req]](op wire.Op, act func(n *Node, c *conn
 // the partition, so that running it again after catching up is harmless.
 func readsObject(op wire.Op) bool {
 	switch op {
-	case wire.OpSign, wire.OpVerify, wire.OpEncrypt, wire.OpDecrypt, wire.OpGetAttributes, wire.OpWrapKey:
+	case wire.OpSign, wire.OpVerify, wire.OpEncrypt, wire.OpDecrypt, wire.OpGetAttributes, wire.OpWrapKey, wire.OpAgree:
 		return true
 	}
 	return false
@@ -500,7 +501,7 @@ func (n *Node) destroyObject(c *conn, req *destroyObjectRequest, p *partition, a
 	})
 }
 
-// crypt serves OpSign, OpEncrypt or OpDecrypt with the token operation of
+// crypt serves OpSign, OpEncrypt, OpDecrypt or OpAgree with the token operation of
 // the same name: one key, one mechanism, data in, data out.
 func crypt(apply func(*token.Token, token.Access, token.Handle, ck.Mechanism, []byte) ([]byte, error)) func(*Node, *conn, *cryptRequest, *partition, token.Access) (any, error) {
 	return func(_ *Node, _ *conn, req *cryptRequest, p *partition, acc token.Access) (any, error) {

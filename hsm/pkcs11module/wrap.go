@@ -100,3 +100,52 @@ func (b *backend) makeFrom(ctx context.Context, r hsm.Request, h hsm.ObjectHandl
 	}
 	return out, nil
 }
+
+// agreeTemplate makes the session object that carries an agreed secret out
+// of the module: readable, and gone at once.
+var agreeTemplate = []*pkcs11.Attribute{
+	pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+	pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),
+	pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
+	pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+	pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, false),
+	pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true),
+}
+
+// Agree implements hsm.Backend. A module has no call that returns a shared
+// secret: it derives a session object that may be read, reads it and
+// destroys it, all in one session, which no other request sees.
+func (b *backend) Agree(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, m hsm.Mechanism) ([]byte, error) {
+	t := b.tok
+	if !t.hasMechanism(m.Type) {
+		return nil, t.noMechanism(m.Type)
+	}
+	var out []byte
+	err := b.opWrite(ctx, r, func(s pkcs11.SessionHandle, a auth) error {
+		if err := needLogin(a); err != nil {
+			return err
+		}
+		return t.withObject(s, h, a, func(ke *entry) error {
+			mech, free, err := nativeMechanism(m)
+			if err != nil {
+				return err
+			}
+			defer free()
+			n, err := t.mod.ctx.DeriveKey(s, mech, ke.native, agreeTemplate)
+			if err != nil {
+				return cerr("C_DeriveKey", err)
+			}
+			defer func() { _ = t.mod.ctx.DestroyObject(s, n) }()
+			as, err := t.mod.ctx.GetAttributeValue(s, n, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil)})
+			if err != nil {
+				return cerr("C_GetAttributeValue", err)
+			}
+			out = as[0].Value
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

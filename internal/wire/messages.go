@@ -229,7 +229,7 @@ type DestroyObjectRequest struct {
 	OpID      OpID   `cbor:"4,keyasint"`
 }
 
-// CryptRequest is the request of OpSign, OpEncrypt and OpDecrypt: one
+// CryptRequest is the request of OpSign, OpEncrypt, OpDecrypt and OpAgree: one
 // mechanism applied with one key to Data. For hash-and-sign schemes the
 // client hashes and sends the raw mechanism with the digest (CKM_ECDSA,
 // CKM_RSA_PKCS on a DigestInfo, CKM_RSA_PKCS_PSS); pure EdDSA sends the

@@ -40,6 +40,7 @@ const (
 	OpWrapKey         Op = 29 // export a key encrypted under a wrapping key
 	OpUnwrapKey       Op = 30 // import a wrapped key as a new object
 	OpDeriveKey       Op = 31 // derive a new secret key from a base key (ECDH)
+	OpAgree           Op = 32 // compute an ECDH shared secret and return it, storing nothing
 )
 
 var opNames = [...]string{
@@ -52,7 +53,7 @@ var opNames = [...]string{
 	OpGenerateRandom: "GenerateRandom", OpEnroll: "Enroll", OpRotate: "Rotate", OpRetire: "Retire",
 	OpCreateClient: "CreateClient", OpRevokeClient: "RevokeClient", OpListClients: "ListClients",
 	OpBackup: "Backup", OpListInvalidated: "ListInvalidated", OpReactivate: "Reactivate", OpPurge: "Purge",
-	OpWrapKey: "WrapKey", OpUnwrapKey: "UnwrapKey", OpDeriveKey: "DeriveKey",
+	OpWrapKey: "WrapKey", OpUnwrapKey: "UnwrapKey", OpDeriveKey: "DeriveKey", OpAgree: "Agree",
 }
 
 func (o Op) String() string {

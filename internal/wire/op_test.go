@@ -54,7 +54,8 @@ func TestOp(t *testing.T) {
 		{OpWrapKey, "WrapKey", true, true},
 		{OpUnwrapKey, "UnwrapKey", true, false},
 		{OpDeriveKey, "DeriveKey", true, false},
-		{32, "Op(32)", false, true},
+		{OpAgree, "Agree", true, true},
+		{33, "Op(33)", false, true},
 		{0x100, "Op(256)", false, true},
 		{0xffff, "Op(65535)", false, true},
 	}
@@ -73,7 +74,7 @@ func TestOpNumbersAreFixed(t *testing.T) {
 		OpGetAttributes, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey,
 		OpDestroyObject, OpSign, OpVerify, OpEncrypt, OpDecrypt, OpGenerateRandom,
 		OpEnroll, OpRotate, OpRetire, OpCreateClient, OpRevokeClient, OpListClients, OpBackup,
-		OpListInvalidated, OpReactivate, OpPurge, OpWrapKey, OpUnwrapKey, OpDeriveKey}
+		OpListInvalidated, OpReactivate, OpPurge, OpWrapKey, OpUnwrapKey, OpDeriveKey, OpAgree}
 	for i, op := range want {
 		assert.Equal(t, Op(i+1), op, "%v", op)
 	}

@@ -85,6 +85,8 @@ var requestSamples = map[Op]any{
 		Mechanism: ck.Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &ck.ECDHParams{KDF: ck.CKD_NULL, SharedData: []byte{1},
 			PublicData: bytes.Repeat([]byte{0x04}, 65)}},
 		Base: 47, Template: ck.Template{ck.ULong(ck.CKA_VALUE_LEN, 16)}, OpID: sampleOpID},
+	OpAgree: CryptRequest{Partition: 1, Ticket: sampleTicket, Handle: 48,
+		Mechanism: ck.Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &ck.ECDHParams{KDF: ck.CKD_NULL, PublicData: bytes.Repeat([]byte{0x04}, 65)}}},
 }
 
 // replySamples maps every operation to a sample of its reply message.
@@ -124,6 +126,7 @@ var replySamples = map[Op]any{
 	OpWrapKey:    DataReply{Data: bytes.Repeat([]byte{0x56}, 40)},
 	OpUnwrapKey:  HandleReply{Handle: 48},
 	OpDeriveKey:  HandleReply{Handle: 49},
+	OpAgree:      DataReply{Data: bytes.Repeat([]byte{0x57}, 32)},
 }
 
 // otherSamples lists the messages that belong to no single operation.

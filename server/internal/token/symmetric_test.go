@@ -160,3 +160,31 @@ func newECDHBase(tok *Token) (ecdhBase, error) {
 	}
 	return ecdhBase{h: priv, peer: peer.PublicKey().Bytes()}, nil
 }
+
+// TestAgree checks ECDH agreement without a key object: the standard
+// library's secret, for a key that may derive and a logged-in user only.
+func TestAgree(t *testing.T) {
+	tok := newTestToken(t)
+	base, err := newECDHBase(tok)
+	require.NoError(t, err)
+	m := ck.Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &ck.ECDHParams{KDF: ck.CKD_NULL, PublicData: base.peer}}
+	z, err := tok.Agree(User, base.h, m, nil)
+	require.NoError(t, err)
+	require.Len(t, z, 32)
+
+	_, err = tok.Agree(Public, base.h, m, nil)
+	assert.Equal(t, ck.CKR_OBJECT_HANDLE_INVALID, rvOfErr(err), "a private key is invisible without a login")
+	_, err = tok.Agree(User, base.h, m, []byte{1})
+	assert.Equal(t, ck.CKR_ARGUMENTS_BAD, rvOfErr(err))
+	bad := ck.Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &ck.ECDHParams{KDF: ck.CKD_SHA256_KDF, PublicData: base.peer}}
+	_, err = tok.Agree(User, base.h, bad, nil)
+	assert.Equal(t, ck.CKR_MECHANISM_PARAM_INVALID, rvOfErr(err))
+	notOnCurve := ck.Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &ck.ECDHParams{KDF: ck.CKD_NULL, PublicData: append([]byte{4}, make([]byte, 64)...)}}
+	_, err = tok.Agree(User, base.h, notOnCurve, nil)
+	assert.Equal(t, ck.CKR_MECHANISM_PARAM_INVALID, rvOfErr(err))
+
+	_, plain, err := tok.GenerateKeyPair(User, mechECGen, ck.Template{ck.Bytes(ck.CKA_EC_PARAMS, curveOID(elliptic.P256()))}, nil)
+	require.NoError(t, err)
+	_, err = tok.Agree(User, plain, m, nil)
+	assert.Equal(t, ck.CKR_KEY_FUNCTION_NOT_PERMITTED, rvOfErr(err), "CKA_DERIVE is false by default")
+}

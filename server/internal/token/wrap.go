@@ -311,6 +311,23 @@ func (t *Token) DeriveKey(acc Access, base Handle, m ck.Mechanism, tmpl ck.Templ
 	return hs[0], nil
 }
 
+// Agree computes the ECDH shared secret of the EC private key h and the
+// public point in m's parameters, and returns it (its x-coordinate), storing
+// nothing. It needs what DeriveKey needs (CKA_DERIVE, a login for a private
+// key): a key that may derive may give an extractable secret, which this
+// returns at once, without an object for a cluster to replicate and
+// destroy again. data must be empty.
+func (t *Token) Agree(acc Access, h Handle, m ck.Mechanism, data []byte) ([]byte, error) {
+	o, err := t.useKey(acc, h, m, opDerive)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) != 0 {
+		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "agreement takes its input in the mechanism's parameters")
+	}
+	return o.key.ecdh(m.ECDH)
+}
+
 // ecdh computes the ECDH shared secret with the public point of p.
 func (k *keyMaterial) ecdh(p *ck.ECDHParams) ([]byte, error) {
 	if p.KDF != ck.CKD_NULL || len(p.SharedData) != 0 {
