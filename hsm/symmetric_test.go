@@ -25,24 +25,6 @@ import (
 	"github.com/keyhold/keyhold/testenv"
 )
 
-// importSecret stores a secret key of known value and returns it as a Key.
-func importSecret(t *testing.T, p *hsm.Partition, kt ck.KeyType, value []byte, usage ...hsm.Attribute) *hsm.Key {
-	t.Helper()
-	tmpl := append(hsm.Template{
-		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_SECRET_KEY)),
-		ck.ULong(ck.CKA_KEY_TYPE, uint64(kt)),
-		ck.Bool(ck.CKA_TOKEN, true),
-		ck.Bool(ck.CKA_PRIVATE, true),
-		ck.Bool(ck.CKA_SENSITIVE, true),
-		ck.Bytes(ck.CKA_VALUE, value),
-	}, usage...)
-	h, err := p.CreateObject(ctx(t), tmpl)
-	require.NoError(t, err)
-	k, err := p.KeyByHandle(ctx(t), h)
-	require.NoError(t, err)
-	return k
-}
-
 func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -56,7 +38,7 @@ func TestAESEncrypt(t *testing.T) {
 	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) {
 		p := hsmtest.Open(t, kind).Partition
 		value := randomBytes(32)
-		key := importSecret(t, p, ck.CKK_AES, value, ck.Bool(ck.CKA_ENCRYPT, true), ck.Bool(ck.CKA_DECRYPT, true))
+		key := hsmtest.ImportSecret(t, p, ck.CKK_AES, value, ck.Bool(ck.CKA_ENCRYPT, true), ck.Bool(ck.CKA_DECRYPT, true))
 		block, err := aes.NewCipher(value)
 		require.NoError(t, err)
 		msg := []byte("a message of more than one block, not a multiple of sixteen")
@@ -104,7 +86,7 @@ func TestHMACKey(t *testing.T) {
 	hsmtest.Run(t, func(t *testing.T, kind hsmtest.Kind) {
 		p := hsmtest.Open(t, kind).Partition
 		value := randomBytes(32)
-		key := importSecret(t, p, ck.CKK_GENERIC_SECRET, value, ck.Bool(ck.CKA_SIGN, true), ck.Bool(ck.CKA_VERIFY, true))
+		key := hsmtest.ImportSecret(t, p, ck.CKK_GENERIC_SECRET, value, ck.Bool(ck.CKA_SIGN, true), ck.Bool(ck.CKA_VERIFY, true))
 		assert.Equal(t, hsm.KeyGenericSecret, key.Type())
 		msg := []byte("message")
 		m := hsm.Mechanism{Type: ck.CKM_SHA256_HMAC}
@@ -135,8 +117,8 @@ func TestWrapBetweenPartitions(t *testing.T) {
 		from, to := hsmtest.Open(t, kind).Partition, hsmtest.Open(t, kind).Partition
 		kekValue := randomBytes(32)
 		wrapUsage := []hsm.Attribute{ck.Bool(ck.CKA_WRAP, true), ck.Bool(ck.CKA_UNWRAP, true)}
-		kekFrom := importSecret(t, from, ck.CKK_AES, kekValue, wrapUsage...)
-		kekTo := importSecret(t, to, ck.CKK_AES, kekValue, wrapUsage...)
+		kekFrom := hsmtest.ImportSecret(t, from, ck.CKK_AES, kekValue, wrapUsage...)
+		kekTo := hsmtest.ImportSecret(t, to, ck.CKK_AES, kekValue, wrapUsage...)
 
 		key, err := from.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyAES, Label: "moving", Extractable: true})
 		require.NoError(t, err)
@@ -179,8 +161,8 @@ func TestWrapPrivateKey(t *testing.T) {
 	to, _ := loggedIn(t)
 	kekValue := randomBytes(32)
 	wrapUsage := []hsm.Attribute{ck.Bool(ck.CKA_WRAP, true), ck.Bool(ck.CKA_UNWRAP, true)}
-	kekFrom := importSecret(t, from, ck.CKK_AES, kekValue, wrapUsage...)
-	kekTo := importSecret(t, to, ck.CKK_AES, kekValue, wrapUsage...)
+	kekFrom := hsmtest.ImportSecret(t, from, ck.CKK_AES, kekValue, wrapUsage...)
+	kekTo := hsmtest.ImportSecret(t, to, ck.CKK_AES, kekValue, wrapUsage...)
 	key, err := from.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyEC, Curve: elliptic.P384(), Extractable: true})
 	require.NoError(t, err)
 	m := hsm.Mechanism{Type: ck.CKM_AES_KEY_WRAP_KWP}

@@ -77,13 +77,8 @@ func (b *backend) makeFrom(ctx context.Context, r hsm.Request, h hsm.ObjectHandl
 		if err := needLogin(a); err != nil {
 			return err
 		}
-		return t.withObject(s, h, a, func(ke *entry) error {
-			mech, free, err := nativeMechanism(m)
-			if err != nil {
-				return err
-			}
-			defer free()
-			n, err := make(s, mech, ke.native)
+		return t.withKey(s, a, h, m, func(key pkcs11.ObjectHandle, mech []*pkcs11.Mechanism) error {
+			n, err := make(s, mech, key)
 			if err != nil {
 				return err
 			}
@@ -125,13 +120,8 @@ func (b *backend) Agree(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, 
 		if err := needLogin(a); err != nil {
 			return err
 		}
-		return t.withObject(s, h, a, func(ke *entry) error {
-			mech, free, err := nativeMechanism(m)
-			if err != nil {
-				return err
-			}
-			defer free()
-			n, err := t.mod.ctx.DeriveKey(s, mech, ke.native, agreeTemplate)
+		return t.withKey(s, a, h, m, func(key pkcs11.ObjectHandle, mech []*pkcs11.Mechanism) error {
+			n, err := t.mod.ctx.DeriveKey(s, mech, key, agreeTemplate)
 			if err != nil {
 				return cerr("C_DeriveKey", err)
 			}
@@ -148,4 +138,18 @@ func (b *backend) Agree(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, 
 		return nil, err
 	}
 	return out, nil
+}
+
+// withKey runs f with the module's handle of the key h and the module's
+// form of mechanism m, which lives until f returns.
+func (t *token) withKey(s pkcs11.SessionHandle, a auth, h hsm.ObjectHandle, m hsm.Mechanism,
+	f func(key pkcs11.ObjectHandle, mech []*pkcs11.Mechanism) error) error {
+	return t.withObject(s, h, a, func(e *entry) error {
+		mech, free, err := nativeMechanism(m)
+		if err != nil {
+			return err
+		}
+		defer free()
+		return f(e.native, mech)
+	})
 }

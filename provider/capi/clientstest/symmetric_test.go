@@ -20,28 +20,9 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/hsmtest"
 	"github.com/keyhold/keyhold/provider/capi/internal/libtest"
 )
-
-// importSecret stores a secret key of known value through the Go SDK, for a
-// program to use through the library and the test to check against.
-func importSecret(t *testing.T, p *hsm.Partition, kt ck.KeyType, label string, id, value []byte, usage ...hsm.Attribute) *hsm.Key {
-	t.Helper()
-	tmpl := append(hsm.Template{
-		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_SECRET_KEY)),
-		ck.ULong(ck.CKA_KEY_TYPE, uint64(kt)),
-		ck.Bool(ck.CKA_TOKEN, true),
-		ck.Bool(ck.CKA_PRIVATE, true),
-		ck.String(ck.CKA_LABEL, label),
-		ck.Bytes(ck.CKA_ID, id),
-		ck.Bytes(ck.CKA_VALUE, value),
-	}, usage...)
-	h, err := p.CreateObject(testContext(t), tmpl)
-	require.NoError(t, err)
-	k, err := p.KeyByHandle(testContext(t), h)
-	require.NoError(t, err)
-	return k
-}
 
 func randomBytes(t *testing.T, n int) []byte {
 	b := make([]byte, n)
@@ -72,7 +53,7 @@ func TestPKCS11ToolAES(t *testing.T) {
 	require.NoError(t, os.WriteFile(message, []byte("encrypted by pkcs11-tool through libkeyhold, not a whole block\n"), 0o644))
 	const iv = "000102030405060708090a0b0c0d0e0f"
 	value := randomBytes(t, 32)
-	importSecret(t, p, ck.CKK_AES, "aes-known", []byte{0xa1}, value, ck.Bool(ck.CKA_ENCRYPT, true), ck.Bool(ck.CKA_DECRYPT, true))
+	hsmtest.ImportSecret(t, p, ck.CKK_AES, value, ck.String(ck.CKA_LABEL, "aes-known"), ck.Bytes(ck.CKA_ID, []byte{0xa1}), ck.Bool(ck.CKA_ENCRYPT, true), ck.Bool(ck.CKA_DECRYPT, true))
 
 	for _, tc := range []struct{ name, id string }{{"known", "a1"}, {"generated", "a2"}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,7 +91,7 @@ func TestPKCS11ToolHMAC(t *testing.T) {
 	message := filepath.Join(dir, "message.txt")
 	require.NoError(t, os.WriteFile(message, msg, 0o644))
 	value := randomBytes(t, 32)
-	importSecret(t, p, ck.CKK_GENERIC_SECRET, "hmac", []byte{0xb1}, value, ck.Bool(ck.CKA_SIGN, true), ck.Bool(ck.CKA_VERIFY, true))
+	hsmtest.ImportSecret(t, p, ck.CKK_GENERIC_SECRET, value, ck.String(ck.CKA_LABEL, "hmac"), ck.Bytes(ck.CKA_ID, []byte{0xb1}), ck.Bool(ck.CKA_SIGN, true), ck.Bool(ck.CKA_VERIFY, true))
 
 	macFile := filepath.Join(dir, "message.mac")
 	loggedInTool(t, h, lib, "--sign", "-m", "SHA256-HMAC", "--id", "b1", "-i", message, "-o", macFile)
@@ -177,8 +158,8 @@ func TestPKCS11ToolWrap(t *testing.T) {
 	p := sdkPartition(t, h, h.Partition, h.UserPIN)
 	dir := t.TempDir()
 	kekValue, keyValue := randomBytes(t, 16), randomBytes(t, 16)
-	importSecret(t, p, ck.CKK_AES, "kek", []byte{0xd1}, kekValue, ck.Bool(ck.CKA_WRAP, true), ck.Bool(ck.CKA_UNWRAP, true))
-	importSecret(t, p, ck.CKK_AES, "movable", []byte{0xd2}, keyValue, ck.Bool(ck.CKA_EXTRACTABLE, true))
+	hsmtest.ImportSecret(t, p, ck.CKK_AES, kekValue, ck.String(ck.CKA_LABEL, "kek"), ck.Bytes(ck.CKA_ID, []byte{0xd1}), ck.Bool(ck.CKA_WRAP, true), ck.Bool(ck.CKA_UNWRAP, true))
+	hsmtest.ImportSecret(t, p, ck.CKK_AES, keyValue, ck.String(ck.CKA_LABEL, "movable"), ck.Bytes(ck.CKA_ID, []byte{0xd2}), ck.Bool(ck.CKA_EXTRACTABLE, true))
 
 	wrappedFile := filepath.Join(dir, "wrapped.key")
 	loggedInTool(t, h, lib, "--wrap", "--id", "d1", "--application-id", "d2", "-m", "AES-KEY-WRAP", "-o", wrappedFile)
