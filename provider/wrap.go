@@ -106,3 +106,24 @@ func renameKeyError(err error, handle, keyType ck.ReturnValue) error {
 	}
 	return err
 }
+
+// CheckKeys reports what is wrong with the session h or one of the keys it
+// names, in that order, before anything else about a call is judged
+// (PKCS#11: a bad session or key handle is reported as such, whatever the
+// mechanism). codes give each key's name for an invalid handle, such as
+// CKR_WRAPPING_KEY_HANDLE_INVALID.
+func (m *Module) CheckKeys(h SessionHandle, keys []ObjectHandle, codes []ck.ReturnValue) error {
+	s, err := m.session(h)
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		if _, err := m.keyFacts(s.slot, k); err != nil {
+			if ReturnValue(err) == ck.CKR_KEY_HANDLE_INVALID && codes[i] != ck.CKR_KEY_HANDLE_INVALID {
+				return errorf(codes[i], "%v", err)
+			}
+			return err
+		}
+	}
+	return nil
+}

@@ -15,6 +15,7 @@ package main
 import "C"
 
 import (
+	"cmp"
 	"unsafe"
 
 	"github.com/keyhold/keyhold/ck"
@@ -781,7 +782,8 @@ func go_C_WrapKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, h
 	}
 	mech, err := mechanism(pMechanism)
 	if err != nil {
-		return rv("C_WrapKey", err)
+		return rv("C_WrapKey", cmp.Or(m.CheckKeys(uint64(hSession), []uint64{uint64(hWrappingKey), uint64(hKey)},
+			[]ck.ReturnValue{ck.CKR_WRAPPING_KEY_HANDLE_INVALID, ck.CKR_KEY_HANDLE_INVALID}), err))
 	}
 	data, n, err := m.WrapKey(uint64(hSession), mech, uint64(hWrappingKey), uint64(hKey), out)
 	return deliver("C_WrapKey", pWrappedKey, pulWrappedKeyLen, data, n, err)
@@ -800,7 +802,10 @@ func go_C_UnwrapKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR,
 	if !ok {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	return newKey("C_UnwrapKey", pMechanism, pTemplate, ulCount, phKey, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
+	check := func() error {
+		return m.CheckKeys(uint64(hSession), []uint64{uint64(hUnwrappingKey)}, []ck.ReturnValue{ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID})
+	}
+	return newKey("C_UnwrapKey", pMechanism, pTemplate, ulCount, phKey, check, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
 		return m.UnwrapKey(uint64(hSession), mech, uint64(hUnwrappingKey), wrapped, tmpl)
 	})
 }
@@ -814,18 +819,23 @@ func go_C_DeriveKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR,
 	if phKey == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	return newKey("C_DeriveKey", pMechanism, pTemplate, ulCount, phKey, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
+	check := func() error {
+		return m.CheckKeys(uint64(hSession), []uint64{uint64(hBaseKey)}, []ck.ReturnValue{ck.CKR_KEY_HANDLE_INVALID})
+	}
+	return newKey("C_DeriveKey", pMechanism, pTemplate, ulCount, phKey, check, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
 		return m.DeriveKey(uint64(hSession), mech, uint64(hBaseKey), tmpl)
 	})
 }
 
 // newKey reads the mechanism and template of a call that makes one key from
-// another (C_UnwrapKey, C_DeriveKey), makes it, and returns its handle.
+// another (C_UnwrapKey, C_DeriveKey), makes it, and returns its handle. A
+// mechanism that cannot be read is reported after what check finds wrong
+// with the session and key handles.
 func newKey(fn string, pMechanism C.CK_MECHANISM_PTR, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG, phKey C.CK_OBJECT_HANDLE_PTR,
-	make func(ck.Mechanism, ck.Template) (uint64, error)) C.CK_RV {
+	check func() error, make func(ck.Mechanism, ck.Template) (uint64, error)) C.CK_RV {
 	mech, err := mechanism(pMechanism)
 	if err != nil {
-		return rv(fn, err)
+		return rv(fn, cmp.Or(check(), err))
 	}
 	tmpl, err := template(pTemplate, ulCount)
 	if err != nil {

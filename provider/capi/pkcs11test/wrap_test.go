@@ -197,3 +197,32 @@ func TestWrapRSAOAEP(t *testing.T) {
 }
 
 func bigOf(b []byte) *big.Int { return new(big.Int).SetBytes(b) }
+
+// TestKeyCallsCheckHandlesFirst: C_WrapKey, C_UnwrapKey and C_DeriveKey
+// report a bad session or key handle as such, whatever the mechanism, and
+// name the wrapping and unwrapping keys' handles as the specification does.
+func TestKeyCallsCheckHandlesFirst(t *testing.T) {
+	f := setup(t)
+	sh := f.userSession()
+	kek := f.genAES(sh, 16, "kek", pkcs11.NewAttribute(pkcs11.CKA_WRAP, true), pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true))
+	unknown := mech(pkcs11.CKM_VENDOR_DEFINED+1, []byte{1})
+	const bad = pkcs11.ObjectHandle(0x7fff0001)
+
+	_, err := f.p.WrapKey(sh, unknown, bad, kek)
+	requireRV(t, pkcs11.CKR_WRAPPING_KEY_HANDLE_INVALID, err)
+	_, err = f.p.WrapKey(sh, unknown, kek, bad)
+	requireRV(t, pkcs11.CKR_KEY_HANDLE_INVALID, err)
+	_, err = f.p.WrapKey(sh, unknown, kek, kek)
+	requireRV(t, pkcs11.CKR_MECHANISM_INVALID, err)
+	_, err = f.p.WrapKey(sh+1000, unknown, kek, kek)
+	requireRV(t, pkcs11.CKR_SESSION_HANDLE_INVALID, err)
+
+	_, err = f.p.UnwrapKey(sh, unknown, bad, make([]byte, 24), unwrapTemplate(pkcs11.CKK_AES))
+	requireRV(t, pkcs11.CKR_UNWRAPPING_KEY_HANDLE_INVALID, err)
+	_, err = f.p.UnwrapKey(sh, mech(pkcs11.CKM_AES_KEY_WRAP, nil), bad, make([]byte, 24), unwrapTemplate(pkcs11.CKK_AES))
+	requireRV(t, pkcs11.CKR_UNWRAPPING_KEY_HANDLE_INVALID, err)
+	_, err = f.p.DeriveKey(sh, unknown, bad, unwrapTemplate(pkcs11.CKK_AES))
+	requireRV(t, pkcs11.CKR_KEY_HANDLE_INVALID, err)
+	_, err = f.p.DeriveKey(sh+1000, unknown, kek, unwrapTemplate(pkcs11.CKK_AES))
+	requireRV(t, pkcs11.CKR_SESSION_HANDLE_INVALID, err)
+}
