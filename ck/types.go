@@ -107,6 +107,27 @@ type Mechanism struct {
 	PSS  *PSSParams    `cbor:"2,keyasint,omitempty"`
 	OAEP *OAEPParams   `cbor:"3,keyasint,omitempty"`
 	GCM  *GCMParams    `cbor:"4,keyasint,omitempty"`
+	// IV is the initialisation vector of CKM_AES_CBC and CKM_AES_CBC_PAD
+	// (16 bytes), whose parameter is a bare byte array.
+	IV   []byte      `cbor:"5,keyasint,omitempty"`
+	CTR  *CTRParams  `cbor:"6,keyasint,omitempty"`
+	ECDH *ECDHParams `cbor:"7,keyasint,omitempty"`
+}
+
+// CTRParams are CK_AES_CTR_PARAMS: the initial counter block, whose last
+// CounterBits bits are the counter.
+type CTRParams struct {
+	CounterBits uint32 `cbor:"1,keyasint"`
+	Block       []byte `cbor:"2,keyasint"` // 16 bytes
+}
+
+// ECDHParams are CK_ECDH1_DERIVE_PARAMS: the key derivation function
+// (CKD_NULL, ...), its shared data, and the other party's public point
+// (an X9.62 uncompressed point, raw or in a DER OCTET STRING).
+type ECDHParams struct {
+	KDF        uint32 `cbor:"1,keyasint"`
+	SharedData []byte `cbor:"2,keyasint,omitempty"`
+	PublicData []byte `cbor:"3,keyasint"`
 }
 
 // PSSParams are CK_RSA_PKCS_PSS_PARAMS.

@@ -92,6 +92,19 @@ type Backend interface {
 	Decrypt(ctx context.Context, r Request, h ObjectHandle, m Mechanism, data []byte) ([]byte, error)
 	// GenerateRandom returns n random bytes.
 	GenerateRandom(ctx context.Context, r Request, n int) ([]byte, error)
+
+	// WrapKey returns the key h encrypted with the wrapping key w.
+	WrapKey(ctx context.Context, r Request, w ObjectHandle, m Mechanism, h ObjectHandle) ([]byte, error)
+	// UnwrapKey decrypts a wrapped key with u and stores it as a new object
+	// with the attributes of tmpl.
+	UnwrapKey(ctx context.Context, r Request, u ObjectHandle, m Mechanism, wrapped []byte, tmpl Template) (ObjectHandle, error)
+	// DeriveKey derives a new key with the attributes of tmpl from the base
+	// key (ECDH).
+	DeriveKey(ctx context.Context, r Request, base ObjectHandle, m Mechanism, tmpl Template) (ObjectHandle, error)
+	// Agree returns the ECDH shared secret of the EC private key h and the
+	// public point in m's parameters (CKM_ECDH1_DERIVE, CKD_NULL), leaving
+	// no object behind.
+	Agree(ctx context.Context, r Request, h ObjectHandle, m Mechanism) ([]byte, error)
 }
 
 // Request is what every backend call carries besides its own arguments.

@@ -20,8 +20,9 @@ type KeySpec struct {
 	// Type is the algorithm family (required).
 	Type KeyType
 	// Bits is the RSA modulus size (2048, 3072, 4096, and 1024 on a partition
-	// that allows legacy keys; default 2048) or the
-	// AES key size (128, 192, 256; default 256).
+	// that allows legacy keys; default 2048), the AES key size (128, 192,
+	// 256; default 256) or the generic secret's size (a multiple of 8;
+	// default 256).
 	Bits int
 	// Curve is the EC curve: elliptic.P256() (default), P224(), P384() or
 	// P521().
@@ -36,8 +37,13 @@ type KeySpec struct {
 	// be read in the clear.
 	Extractable bool
 	// NoSign and NoDecrypt remove CKA_SIGN / CKA_DECRYPT from the private or
-	// secret key. By default signature keys sign, RSA and AES keys decrypt.
+	// secret key. By default signature keys sign, RSA and AES keys decrypt,
+	// generic secrets sign (HMAC).
 	NoSign, NoDecrypt bool
+	// Wrap makes an AES key a key-wrapping key (CKA_WRAP and CKA_UNWRAP), an
+	// RSA key pair one whose public key wraps and private key unwraps, and
+	// an EC private key one that derives (ECDH, CKA_DERIVE).
+	Wrap bool
 }
 
 func (s *KeySpec) id() ([]byte, error) {
@@ -89,6 +95,10 @@ func (p *Partition) GenerateKey(ctx context.Context, spec KeySpec) (*Key, error)
 			ck.Bytes(ck.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}),
 			ck.Bool(ck.CKA_ENCRYPT, true))
 		private = append(private, ck.Bool(ck.CKA_DECRYPT, !spec.NoDecrypt))
+		if spec.Wrap {
+			public = append(public, ck.Bool(ck.CKA_WRAP, true))
+			private = append(private, ck.Bool(ck.CKA_UNWRAP, true))
+		}
 	case KeyEC:
 		curve := spec.Curve
 		if curve == nil {
@@ -103,13 +113,16 @@ func (p *Partition) GenerateKey(ctx context.Context, spec KeySpec) (*Key, error)
 		// Said explicitly: the default is the token's, and some (SoftHSM2)
 		// let any private key decrypt.
 		private = append(private, ck.Bool(ck.CKA_DECRYPT, false))
+		if spec.Wrap {
+			private = append(private, ck.Bool(ck.CKA_DERIVE, true))
+		}
 	case KeyEd25519:
 		params, _ := asn1.Marshal(oidEd25519)
 		mech.Type = ck.CKM_EC_EDWARDS_KEY_PAIR_GEN
 		public = append(public, ck.Bytes(ck.CKA_EC_PARAMS, params))
 		private = append(private, ck.Bool(ck.CKA_DECRYPT, false))
-	case KeyAES:
-		return p.generateAES(ctx, spec, id)
+	case KeyAES, KeyGenericSecret:
+		return p.generateSecret(ctx, spec, id)
 	default:
 		return nil, newError("generate key", p, ErrKeyType, "unknown key type %v", spec.Type)
 	}
@@ -136,29 +149,57 @@ func (p *Partition) newKey(ctx context.Context, h ObjectHandle, class ck.ObjectC
 	return p.keyFromObject(objs[0])
 }
 
-func (p *Partition) generateAES(ctx context.Context, spec KeySpec, id []byte) (*Key, error) {
+// generateSecret generates an AES key, which encrypts and decrypts, or a
+// generic secret, which signs and verifies (HMAC).
+func (p *Partition) generateSecret(ctx context.Context, spec KeySpec, id []byte) (*Key, error) {
 	bits := spec.Bits
 	if bits == 0 {
 		bits = 256
 	}
-	tmpl := Template{
-		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_SECRET_KEY)),
-		ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_AES)),
+	tmpl := append(secretTemplate(spec, id), ck.ULong(ck.CKA_VALUE_LEN, uint64(bits/8)))
+	mech := Mechanism{Type: ck.CKM_AES_KEY_GEN}
+	if spec.Type == KeyGenericSecret {
+		mech.Type = ck.CKM_GENERIC_SECRET_KEY_GEN
+	}
+	h, err := p.GenerateKeyObject(ctx, mech, tmpl)
+	if err != nil {
+		return nil, err
+	}
+	return p.newKey(ctx, h, ck.CKO_SECRET_KEY, id)
+}
+
+// secretTemplate is the template of a secret key of spec: AES keys encrypt
+// and decrypt, generic secrets sign and verify, and both wrap other keys
+// when spec asks.
+func secretTemplate(spec KeySpec, id []byte) Template {
+	kt, crypt, mac := ck.CKK_AES, !spec.NoDecrypt, false
+	if spec.Type == KeyGenericSecret {
+		kt, crypt, mac = ck.CKK_GENERIC_SECRET, false, !spec.NoSign
+	}
+	return append(hiddenKeyTemplate(ck.CKO_SECRET_KEY, kt, spec, id),
+		ck.Bool(ck.CKA_ENCRYPT, crypt),
+		ck.Bool(ck.CKA_DECRYPT, crypt),
+		ck.Bool(ck.CKA_SIGN, mac),
+		ck.Bool(ck.CKA_VERIFY, mac),
+		ck.Bool(ck.CKA_WRAP, spec.Wrap),
+		ck.Bool(ck.CKA_UNWRAP, spec.Wrap),
+	)
+}
+
+// hiddenKeyTemplate is the start of the template of a private or secret
+// key of spec: a private token object, sensitive, extractable only when
+// spec says so.
+func hiddenKeyTemplate(class ck.ObjectClass, kt ck.KeyType, spec KeySpec, id []byte) Template {
+	return Template{
+		ck.ULong(ck.CKA_CLASS, uint64(class)),
+		ck.ULong(ck.CKA_KEY_TYPE, uint64(kt)),
 		ck.Bool(ck.CKA_TOKEN, true),
 		ck.String(ck.CKA_LABEL, spec.Label),
 		ck.Bytes(ck.CKA_ID, id),
 		ck.Bool(ck.CKA_PRIVATE, true),
 		ck.Bool(ck.CKA_SENSITIVE, true),
 		ck.Bool(ck.CKA_EXTRACTABLE, spec.Extractable),
-		ck.Bool(ck.CKA_ENCRYPT, !spec.NoDecrypt),
-		ck.Bool(ck.CKA_DECRYPT, !spec.NoDecrypt),
-		ck.ULong(ck.CKA_VALUE_LEN, uint64(bits/8)),
 	}
-	h, err := p.GenerateKeyObject(ctx, Mechanism{Type: ck.CKM_AES_KEY_GEN}, tmpl)
-	if err != nil {
-		return nil, err
-	}
-	return p.newKey(ctx, h, ck.CKO_SECRET_KEY, id)
 }
 
 // keyByHandle reads the attributes of a new key object and returns it as a Key.

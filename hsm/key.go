@@ -26,6 +26,9 @@ const (
 	KeyEC
 	KeyEd25519
 	KeyAES
+	// KeyGenericSecret is a CKK_GENERIC_SECRET key: an HMAC key, or the
+	// result of a key agreement.
+	KeyGenericSecret
 )
 
 func (t KeyType) String() string {
@@ -38,6 +41,8 @@ func (t KeyType) String() string {
 		return "Ed25519"
 	case KeyAES:
 		return "AES"
+	case KeyGenericSecret:
+		return "generic secret"
 	}
 	return fmt.Sprintf("KeyType(%d)", int(t))
 }
@@ -134,6 +139,8 @@ func (p *Partition) keyFromObject(o Object) (*Key, error) {
 		k.kind = KeyEd25519
 	case ck.CKK_AES:
 		k.kind = KeyAES
+	case ck.CKK_GENERIC_SECRET:
+		k.kind = KeyGenericSecret
 	default:
 		return nil, newError("find key", p, ErrKeyType, "unsupported key type %#x", uint32(keyType))
 	}

@@ -6,15 +6,16 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/hsmtest"
 	"github.com/keyhold/keyhold/testenv"
 )
 
 // TestMain fails the package if any test leaves a goroutine behind: Close
-// must end everything a Client started.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// must end everything a Client started. It also removes the SoftHSM2 tokens
+// the tests that run on every kind of HSM made.
+func TestMain(m *testing.M) { hsmtest.Main(m) }
 
 // open starts a software HSM and returns a client of it, closed at the end
 // of the test, and the environment.

@@ -394,6 +394,37 @@ func (n *netNode) GenerateRandom(ctx context.Context, r Request, length int) ([]
 	return reply.Data, nil
 }
 
+// WrapKey implements Backend.
+func (n *netNode) WrapKey(ctx context.Context, r Request, w ObjectHandle, m Mechanism, h ObjectHandle) ([]byte, error) {
+	var reply wire.DataReply
+	err := n.call(ctx, wire.OpWrapKey, &wire.WrapKeyRequest{Partition: r.Partition, Ticket: r.Ticket, Mechanism: m, Wrapping: w, Key: h}, &reply)
+	if err != nil {
+		return nil, err
+	}
+	return reply.Data, nil
+}
+
+// UnwrapKey implements Backend.
+func (n *netNode) UnwrapKey(ctx context.Context, r Request, u ObjectHandle, m Mechanism, wrapped []byte, tmpl Template) (ObjectHandle, error) {
+	var reply wire.HandleReply
+	err := n.call(ctx, wire.OpUnwrapKey, &wire.UnwrapKeyRequest{Partition: r.Partition, Ticket: r.Ticket, Mechanism: m,
+		Unwrapping: u, Wrapped: wrapped, Template: tmpl, OpID: opID(r.ID)}, &reply)
+	return reply.Handle, err
+}
+
+// DeriveKey implements Backend.
+func (n *netNode) DeriveKey(ctx context.Context, r Request, base ObjectHandle, m Mechanism, tmpl Template) (ObjectHandle, error) {
+	var reply wire.HandleReply
+	err := n.call(ctx, wire.OpDeriveKey, &wire.DeriveKeyRequest{Partition: r.Partition, Ticket: r.Ticket, Mechanism: m,
+		Base: base, Template: tmpl, OpID: opID(r.ID)}, &reply)
+	return reply.Handle, err
+}
+
+// Agree implements Backend.
+func (n *netNode) Agree(ctx context.Context, r Request, h ObjectHandle, m Mechanism) ([]byte, error) {
+	return n.crypt(ctx, wire.OpAgree, r, h, m, nil)
+}
+
 // createClient, revokeClient and listClients are the SO's client
 // administration, which only network nodes have.
 func (n *netNode) createClient(ctx context.Context, r Request, name string, ttl time.Duration) (string, error) {

@@ -29,6 +29,10 @@ type (
 	MGF = ck.MGF
 	// GCMParams are the parameters of CKM_AES_GCM.
 	GCMParams = ck.GCMParams
+	// CTRParams are the parameters of CKM_AES_CTR.
+	CTRParams = ck.CTRParams
+	// ECDHParams are the parameters of CKM_ECDH1_DERIVE.
+	ECDHParams = ck.ECDHParams
 	// ObjectHandle identifies an object within its partition, on every node of
 	// the partition's cluster.
 	ObjectHandle = uint64

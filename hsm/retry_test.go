@@ -107,6 +107,18 @@ func (f *fakeBackend) Decrypt(context.Context, Request, ObjectHandle, Mechanism,
 func (f *fakeBackend) GenerateRandom(context.Context, Request, int) ([]byte, error) {
 	return nil, nil
 }
+func (f *fakeBackend) WrapKey(context.Context, Request, ObjectHandle, Mechanism, ObjectHandle) ([]byte, error) {
+	return nil, nil
+}
+func (f *fakeBackend) UnwrapKey(context.Context, Request, ObjectHandle, Mechanism, []byte, Template) (ObjectHandle, error) {
+	return 0, nil
+}
+func (f *fakeBackend) DeriveKey(context.Context, Request, ObjectHandle, Mechanism, Template) (ObjectHandle, error) {
+	return 0, nil
+}
+func (f *fakeBackend) Agree(context.Context, Request, ObjectHandle, Mechanism) ([]byte, error) {
+	return nil, nil
+}
 
 func (f *fakeBackend) signCalls() int {
 	f.mu.Lock()

@@ -25,6 +25,7 @@ type mechanism struct {
 	keyType ck.KeyType // key type it works with; for digests, none
 	params  paramKind
 	hash    crypto.Hash // hash-and-sign and digest mechanisms
+	macLen  int         // MACs (HMAC, CMAC): the length of the MAC, which the HSM computes over the whole message
 }
 
 type paramKind int
@@ -35,6 +36,9 @@ const (
 	paramsOAEP
 	paramsGCM
 	paramsEdDSA // optional CK_EDDSA_PARAMS; only pure Ed25519 is offered
+	paramsIV    // a 16-byte IV (CKM_AES_CBC, CKM_AES_CBC_PAD)
+	paramsCTR   // CK_AES_CTR_PARAMS
+	paramsECDH  // CK_ECDH1_DERIVE_PARAMS
 )
 
 // Key sizes as PKCS#11 counts them: RSA and EC in bits, Edwards curves by
@@ -45,12 +49,15 @@ const (
 	edBits                 = 255
 	aesMinBytes            = 16
 	aesMaxBytes            = 32
+	// Generic secrets (HMAC keys) are counted in bits.
+	genericMinBits, genericMaxBits = 8, 4096
 
 	// CKF_HW is on every HSM mechanism: the operation runs in the device.
 	// (pkcs11-tool's self-test, for one, only exercises mechanisms that say
 	// so.) Digests run in this library, so they do not carry it.
 	hsmSign  = ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY
 	hsmCrypt = ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT
+	hsmWrap  = ck.CKF_HW | ck.CKF_WRAP | ck.CKF_UNWRAP
 	ecFlags  = ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_UNCOMPRESS
 )
 
@@ -63,7 +70,7 @@ var mechanisms = map[ck.MechanismType]mechanism{
 
 	ck.CKM_RSA_PKCS:          {info: MechanismInfo{rsaMinBits, rsaMaxBits, hsmSign | hsmCrypt}, keyType: ck.CKK_RSA},
 	ck.CKM_RSA_PKCS_PSS:      {info: MechanismInfo{rsaMinBits, rsaMaxBits, hsmSign}, keyType: ck.CKK_RSA, params: paramsPSS},
-	ck.CKM_RSA_PKCS_OAEP:     {info: MechanismInfo{rsaMinBits, rsaMaxBits, hsmCrypt}, keyType: ck.CKK_RSA, params: paramsOAEP},
+	ck.CKM_RSA_PKCS_OAEP:     {info: MechanismInfo{rsaMinBits, rsaMaxBits, hsmCrypt | hsmWrap}, keyType: ck.CKK_RSA, params: paramsOAEP},
 	ck.CKM_SHA1_RSA_PKCS:     {info: MechanismInfo{rsaMinBits, rsaMaxBits, hsmSign}, keyType: ck.CKK_RSA, hash: crypto.SHA1},
 	ck.CKM_SHA224_RSA_PKCS:   {info: MechanismInfo{rsaMinBits, rsaMaxBits, hsmSign}, keyType: ck.CKK_RSA, hash: crypto.SHA224},
 	ck.CKM_SHA256_RSA_PKCS:   {info: MechanismInfo{rsaMinBits, rsaMaxBits, hsmSign}, keyType: ck.CKK_RSA, hash: crypto.SHA256},
@@ -87,7 +94,27 @@ var mechanisms = map[ck.MechanismType]mechanism{
 	ck.CKM_ECDSA_SHA512: {info: MechanismInfo{ecMinBits, ecMaxBits, hsmSign | ecFlags}, keyType: ck.CKK_EC, hash: crypto.SHA512},
 	ck.CKM_EDDSA:        {info: MechanismInfo{edBits, edBits, hsmSign}, keyType: ck.CKK_EC_EDWARDS, params: paramsEdDSA},
 
-	ck.CKM_AES_GCM: {info: MechanismInfo{aesMinBytes, aesMaxBytes, hsmCrypt}, keyType: ck.CKK_AES, params: paramsGCM},
+	ck.CKM_AES_GCM:     {info: MechanismInfo{aesMinBytes, aesMaxBytes, hsmCrypt}, keyType: ck.CKK_AES, params: paramsGCM},
+	ck.CKM_AES_ECB:     {info: MechanismInfo{aesMinBytes, aesMaxBytes, hsmCrypt}, keyType: ck.CKK_AES},
+	ck.CKM_AES_CBC:     {info: MechanismInfo{aesMinBytes, aesMaxBytes, hsmCrypt}, keyType: ck.CKK_AES, params: paramsIV},
+	ck.CKM_AES_CBC_PAD: {info: MechanismInfo{aesMinBytes, aesMaxBytes, hsmCrypt}, keyType: ck.CKK_AES, params: paramsIV},
+	ck.CKM_AES_CTR:     {info: MechanismInfo{aesMinBytes, aesMaxBytes, hsmCrypt}, keyType: ck.CKK_AES, params: paramsCTR},
+	ck.CKM_AES_CMAC:    {info: MechanismInfo{aesMinBytes, aesMaxBytes, hsmSign}, keyType: ck.CKK_AES, macLen: 16},
+	// RFC 3394; RFC 5649 under its v2.40 name (as SoftHSM2 has it) and its
+	// v3.0 name.
+	ck.CKM_AES_KEY_WRAP:     {info: MechanismInfo{aesMinBytes, aesMaxBytes, hsmWrap}, keyType: ck.CKK_AES},
+	ck.CKM_AES_KEY_WRAP_PAD: {info: MechanismInfo{aesMinBytes, aesMaxBytes, hsmWrap}, keyType: ck.CKK_AES},
+	ck.CKM_AES_KEY_WRAP_KWP: {info: MechanismInfo{aesMinBytes, aesMaxBytes, hsmWrap}, keyType: ck.CKK_AES},
+
+	ck.CKM_GENERIC_SECRET_KEY_GEN: {info: MechanismInfo{genericMinBits, genericMaxBits, ck.CKF_HW | ck.CKF_GENERATE}, keyType: ck.CKK_GENERIC_SECRET},
+	ck.CKM_SHA_1_HMAC:             {info: MechanismInfo{genericMinBits, genericMaxBits, hsmSign}, keyType: ck.CKK_GENERIC_SECRET, macLen: 20},
+	ck.CKM_SHA224_HMAC:            {info: MechanismInfo{genericMinBits, genericMaxBits, hsmSign}, keyType: ck.CKK_GENERIC_SECRET, macLen: 28},
+	ck.CKM_SHA256_HMAC:            {info: MechanismInfo{genericMinBits, genericMaxBits, hsmSign}, keyType: ck.CKK_GENERIC_SECRET, macLen: 32},
+	ck.CKM_SHA384_HMAC:            {info: MechanismInfo{genericMinBits, genericMaxBits, hsmSign}, keyType: ck.CKK_GENERIC_SECRET, macLen: 48},
+	ck.CKM_SHA512_HMAC:            {info: MechanismInfo{genericMinBits, genericMaxBits, hsmSign}, keyType: ck.CKK_GENERIC_SECRET, macLen: 64},
+
+	ck.CKM_ECDH1_DERIVE:          {info: MechanismInfo{ecMinBits, ecMaxBits, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}, keyType: ck.CKK_EC, params: paramsECDH},
+	ck.CKM_ECDH1_COFACTOR_DERIVE: {info: MechanismInfo{ecMinBits, ecMaxBits, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}, keyType: ck.CKK_EC, params: paramsECDH},
 
 	ck.CKM_SHA_1:  {info: MechanismInfo{0, 0, ck.CKF_DIGEST}, hash: crypto.SHA1},
 	ck.CKM_SHA224: {info: MechanismInfo{0, 0, ck.CKF_DIGEST}, hash: crypto.SHA224},

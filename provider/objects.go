@@ -36,7 +36,7 @@ var findAttributes = []ck.AttributeType{
 // factAttributes are what key operations need to know before they start.
 var factAttributes = []ck.AttributeType{
 	ck.CKA_CLASS, ck.CKA_KEY_TYPE, ck.CKA_MODULUS, ck.CKA_EC_PARAMS, ck.CKA_VALUE_LEN,
-	ck.CKA_SIGN, ck.CKA_VERIFY, ck.CKA_ENCRYPT, ck.CKA_DECRYPT,
+	ck.CKA_SIGN, ck.CKA_VERIFY, ck.CKA_ENCRYPT, ck.CKA_DECRYPT, ck.CKA_WRAP, ck.CKA_UNWRAP, ck.CKA_DERIVE,
 }
 
 // keyFacts are what the library knows about a key without asking the HSM:
@@ -46,9 +46,10 @@ type keyFacts struct {
 	class   ck.ObjectClass
 	keyType ck.KeyType
 	// size is the RSA modulus, an EC coordinate, an Edwards public key or an
-	// AES key, in bytes.
+	// AES key or generic secret, in bytes.
 	size                           int
 	sign, verify, encrypt, decrypt bool
+	wrap, unwrap, derive           bool
 }
 
 // signatureLen is the length of a signature in PKCS#11 form.
@@ -249,11 +250,18 @@ func parseKeyFacts(res []AttributeResult) (*keyFacts, error) {
 		if n, _ := ulong(values[ck.CKA_VALUE_LEN]); n <= aesMaxBytes {
 			f.size = int(n)
 		}
+	case ck.CKK_GENERIC_SECRET:
+		if n, _ := ulong(values[ck.CKA_VALUE_LEN]); n <= genericMaxBits/8 {
+			f.size = int(n)
+		}
 	}
 	f.sign = boolean(values[ck.CKA_SIGN])
 	f.verify = boolean(values[ck.CKA_VERIFY])
 	f.encrypt = boolean(values[ck.CKA_ENCRYPT])
 	f.decrypt = boolean(values[ck.CKA_DECRYPT])
+	f.wrap = boolean(values[ck.CKA_WRAP])
+	f.unwrap = boolean(values[ck.CKA_UNWRAP])
+	f.derive = boolean(values[ck.CKA_DERIVE])
 	return f, nil
 }
 
@@ -364,6 +372,13 @@ func (m *Module) CreateObject(h SessionHandle, tmpl ck.Template) (ObjectHandle, 
 	if err != nil {
 		return 0, err
 	}
+	return m.makeObject(s, tmpl, s.slot.p.CreateObject)
+}
+
+// makeObject makes one object with the template tmpl through make: a
+// session object (CKA_TOKEN false, the default) belongs to the session, a
+// token object needs a R/W session.
+func (m *Module) makeObject(s *session, tmpl ck.Template, make func(context.Context, ck.Template) (ObjectHandle, error)) (ObjectHandle, error) {
 	tmpl, token, err := isTokenObject(tmpl)
 	if err != nil {
 		return 0, err
@@ -373,7 +388,7 @@ func (m *Module) CreateObject(h SessionHandle, tmpl ck.Template) (ObjectHandle, 
 	}
 	ctx, cancel := m.context()
 	defer cancel()
-	obj, err := s.slot.p.CreateObject(ctx, tmpl)
+	obj, err := make(ctx, tmpl)
 	if err != nil {
 		return 0, err
 	}
@@ -449,23 +464,9 @@ func (m *Module) GenerateKey(h SessionHandle, mech ck.Mechanism, tmpl ck.Templat
 	if d, ok := mechanisms[mech.Type]; !ok || d.info.Flags&ck.CKF_GENERATE == 0 {
 		return 0, errorf(ck.CKR_MECHANISM_INVALID, "%v does not generate keys", mech.Type)
 	}
-	tmpl, token, err := isTokenObject(tmpl)
-	if err != nil {
-		return 0, err
-	}
-	if err := s.mayMake(token); err != nil {
-		return 0, err
-	}
-	ctx, cancel := m.context()
-	defer cancel()
-	obj, err := s.slot.p.GenerateKeyObject(ctx, mech, tmpl)
-	if err != nil {
-		return 0, err
-	}
-	if !token {
-		s.slot.objects.own(obj, s.h)
-	}
-	return obj, nil
+	return m.makeObject(s, tmpl, func(ctx context.Context, tmpl ck.Template) (ObjectHandle, error) {
+		return s.slot.p.GenerateKeyObject(ctx, mech, tmpl)
+	})
 }
 
 // dropSessionObjects destroys the session objects of a closing session. A

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"crypto"
 	"hash"
 
@@ -26,6 +27,9 @@ const (
 	ParamsOAEP                   // CK_RSA_PKCS_OAEP_PARAMS
 	ParamsGCM                    // CK_GCM_PARAMS
 	ParamsEdDSA                  // optional CK_EDDSA_PARAMS
+	ParamsIV                     // a byte array: the IV of CKM_AES_CBC and CKM_AES_CBC_PAD
+	ParamsCTR                    // CK_AES_CTR_PARAMS
+	ParamsECDH                   // CK_ECDH1_DERIVE_PARAMS
 )
 
 // Supported reports whether the library offers mechanism t at all.
@@ -46,6 +50,12 @@ func MechanismParams(t ck.MechanismType) ParamKind {
 		return ParamsGCM
 	case paramsEdDSA:
 		return ParamsEdDSA
+	case paramsIV:
+		return ParamsIV
+	case paramsCTR:
+		return ParamsCTR
+	case paramsECDH:
+		return ParamsECDH
 	}
 	return ParamsNone
 }
@@ -109,6 +119,18 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 		if len(mech.GCM.IV) == 0 || len(mech.GCM.IV) > maxGCMIV {
 			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "GCM IV of %d bytes: 1..%d are accepted", len(mech.GCM.IV), maxGCMIV)
 		}
+	case paramsIV:
+		if len(mech.IV) != aesBlock {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs a %d-byte IV, not %d bytes", mech.Type, aesBlock, len(mech.IV))
+		}
+	case paramsCTR:
+		if mech.CTR == nil || len(mech.CTR.Block) != aesBlock || mech.CTR.CounterBits == 0 || mech.CTR.CounterBits > 8*aesBlock {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_AES_CTR_PARAMS with 1 to 128 counter bits", mech.Type)
+		}
+	case paramsECDH:
+		if mech.ECDH == nil {
+			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_ECDH1_DERIVE_PARAMS", mech.Type)
+		}
 	}
 	if f == nil {
 		return d, nil
@@ -126,6 +148,12 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 		allowed = f.encrypt
 	case ck.CKF_DECRYPT:
 		allowed = f.decrypt
+	case ck.CKF_WRAP:
+		allowed = f.wrap
+	case ck.CKF_UNWRAP:
+		allowed = f.unwrap
+	case ck.CKF_DERIVE:
+		allowed = f.derive
 	}
 	if !allowed {
 		return d, errorf(ck.CKR_KEY_FUNCTION_NOT_PERMITTED, "the key's attributes forbid this operation")
@@ -133,8 +161,12 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 	return d, nil
 }
 
-// maxGCMIV is the longest GCM IV the HSM takes.
-const maxGCMIV = 128
+// maxGCMIV is the longest GCM IV the HSM takes; aesBlock is AES's block
+// size.
+const (
+	maxGCMIV = 128
+	aesBlock = 16
+)
 
 // checkHashAndMGF checks the hash and MGF1 variant of PSS or OAEP
 // parameters: SHA-1 and SHA-2 are offered.
@@ -270,6 +302,14 @@ func (m *Module) initSignOp(h SessionHandle, mech ck.Mechanism, key ObjectHandle
 	return nil
 }
 
+// sigLen is the length of the operation's signature or MAC.
+func (op *signOp) sigLen() int {
+	if op.def.macLen > 0 {
+		return op.def.macLen
+	}
+	return op.facts.signatureLen()
+}
+
 // update feeds one part of a multi-part sign or verify operation.
 func (op *signOp) update(part []byte) error {
 	op.multi = true
@@ -370,7 +410,7 @@ func (m *Module) finishSign(h SessionHandle, data []byte, out Output, final bool
 		s.mu.Unlock()
 		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part signature was in progress; it is ended")
 	}
-	need := op.facts.signatureLen()
+	need := op.sigLen()
 	if out.Query || out.Cap < need {
 		s.mu.Unlock()
 		if out.Query {
@@ -432,8 +472,8 @@ func (m *Module) finishVerify(h SessionHandle, data, sig []byte, final bool) err
 	}
 	s.verify = nil
 	s.mu.Unlock()
-	if len(sig) != op.facts.signatureLen() {
-		return errorf(ck.CKR_SIGNATURE_LEN_RANGE, "a signature of this key has %d bytes, not %d", op.facts.signatureLen(), len(sig))
+	if len(sig) != op.sigLen() {
+		return errorf(ck.CKR_SIGNATURE_LEN_RANGE, "a signature of this key has %d bytes, not %d", op.sigLen(), len(sig))
 	}
 	if final {
 		data = op.data
@@ -452,7 +492,8 @@ func (m *Module) finishVerify(h SessionHandle, data, sig []byte, final bool) err
 
 // cryptOp is an active encryption or decryption. PKCS#11 allows Update
 // calls to return nothing: parts accumulate and the HSM, which works on whole
-// messages (AES-GCM authenticates all of it), sees them at Final.
+// messages (AES-GCM authenticates all of it), sees them at Final. The AES
+// block modes are the exception: their parts stream (see blockStream).
 type cryptOp struct {
 	sl     *slot
 	key    ObjectHandle
@@ -460,16 +501,38 @@ type cryptOp struct {
 	mech   ck.Mechanism
 	data   []byte
 	multi  bool
-	result []byte // a decryption too large for the caller's buffer, kept for the next call
-	done   bool   // result is set
+	stream *blockStream // AES-ECB, AES-CBC, AES-CBC-PAD, AES-CTR
+	busy   bool         // a stream's Update is waiting for the HSM
+	result []byte       // a decryption too large for the caller's buffer, kept for the next call
+	done   bool         // result is set
 }
 
 // maxLen is the output length for n input bytes: exact for encryption and
 // AES-GCM decryption, an upper bound for RSA decryption (whose padding is
 // known only after decrypting).
-func (op *cryptOp) maxLen(n int, decrypt bool) (int, error) {
-	if op.mech.Type == ck.CKM_AES_GCM {
-		tag := int(op.mech.GCM.TagBits / 8)
+func (op *cryptOp) maxLen(mech ck.Mechanism, n int, decrypt bool) (int, error) {
+	switch mech.Type {
+	case ck.CKM_AES_ECB, ck.CKM_AES_CBC:
+		if n%aesBlock == 0 {
+			return n, nil
+		}
+		if decrypt {
+			return 0, errorf(ck.CKR_ENCRYPTED_DATA_LEN_RANGE, "%v ciphertext is whole %d-byte blocks", mech.Type, aesBlock)
+		}
+		return 0, errorf(ck.CKR_DATA_LEN_RANGE, "%v encrypts whole %d-byte blocks", mech.Type, aesBlock)
+	case ck.CKM_AES_CBC_PAD:
+		if !decrypt {
+			return n + aesBlock - n%aesBlock, nil
+		}
+		if n == 0 || n%aesBlock != 0 {
+			return 0, errorf(ck.CKR_ENCRYPTED_DATA_LEN_RANGE, "%v ciphertext is one or more whole %d-byte blocks", mech.Type, aesBlock)
+		}
+		return n, nil // an upper bound: the padding is known only after decrypting
+	case ck.CKM_AES_CTR:
+		return n, nil
+	}
+	if mech.Type == ck.CKM_AES_GCM {
+		tag := int(mech.GCM.TagBits / 8)
 		if !decrypt {
 			return n + tag, nil
 		}
@@ -517,7 +580,7 @@ func (m *Module) initCrypt(h SessionHandle, mech ck.Mechanism, key ObjectHandle,
 	if _, err := checkMechanism(mech, flag, f); err != nil {
 		return err
 	}
-	op := &cryptOp{sl: s.slot, key: key, facts: f, mech: mech}
+	op := &cryptOp{sl: s.slot, key: key, facts: f, mech: mech, stream: newBlockStream(mech)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if *slotOp != nil {
@@ -532,9 +595,10 @@ func (m *Module) Encrypt(h SessionHandle, data []byte, out Output) ([]byte, int,
 	return m.finishCrypt(h, data, out, ck.CKF_ENCRYPT, false)
 }
 
-// EncryptUpdate is C_EncryptUpdate; its output is always empty.
-func (m *Module) EncryptUpdate(h SessionHandle, part []byte) error {
-	return m.updateCrypt(h, part, ck.CKF_ENCRYPT)
+// EncryptUpdate is C_EncryptUpdate. Its output is the part's whole blocks
+// for the AES block modes, empty for the rest, whose output Final returns.
+func (m *Module) EncryptUpdate(h SessionHandle, part []byte, out Output) ([]byte, int, error) {
+	return m.updateCrypt(h, part, out, ck.CKF_ENCRYPT)
 }
 
 // EncryptFinal is C_EncryptFinal.
@@ -547,9 +611,9 @@ func (m *Module) Decrypt(h SessionHandle, data []byte, out Output) ([]byte, int,
 	return m.finishCrypt(h, data, out, ck.CKF_DECRYPT, false)
 }
 
-// DecryptUpdate is C_DecryptUpdate; its output is always empty.
-func (m *Module) DecryptUpdate(h SessionHandle, part []byte) error {
-	return m.updateCrypt(h, part, ck.CKF_DECRYPT)
+// DecryptUpdate is C_DecryptUpdate, with output as for EncryptUpdate.
+func (m *Module) DecryptUpdate(h SessionHandle, part []byte, out Output) ([]byte, int, error) {
+	return m.updateCrypt(h, part, out, ck.CKF_DECRYPT)
 }
 
 // DecryptFinal is C_DecryptFinal.
@@ -557,25 +621,103 @@ func (m *Module) DecryptFinal(h SessionHandle, out Output) ([]byte, int, error) 
 	return m.finishCrypt(h, nil, out, ck.CKF_DECRYPT, true)
 }
 
-func (m *Module) updateCrypt(h SessionHandle, part []byte, flag uint64) error {
+func (m *Module) updateCrypt(h SessionHandle, part []byte, out Output, flag uint64) ([]byte, int, error) {
 	s, err := m.session(h)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	slotOp := s.cryptSlot(flag)
 	op := *slotOp
 	if op == nil {
-		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation is active")
+		s.mu.Unlock()
+		return nil, 0, errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation is active")
+	}
+	if op.stream != nil {
+		s.mu.Unlock()
+		return m.streamUpdate(s, slotOp, op, part, out, flag == ck.CKF_DECRYPT)
+	}
+	defer s.mu.Unlock()
+	if out.Query {
+		return nil, 0, nil // nothing comes out before Final; the part is not taken
 	}
 	op.multi = true
 	if len(op.data)+len(part) > hsm.MaxData {
 		*slotOp = nil
-		return errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes", hsm.MaxData)
+		return nil, 0, errorf(ck.CKR_DATA_LEN_RANGE, "more than %d bytes", hsm.MaxData)
 	}
 	op.data = append(op.data, part...)
-	return nil
+	return nil, 0, nil
+}
+
+// streamUpdate is an Update of an AES block mode: the whole blocks of what
+// is pending and part go to the HSM now, in requests of at most MaxData
+// bytes, and their output is the call's. A length query, or a buffer too
+// small for that output, takes nothing. The session's lock is not held
+// across the requests: the stream's state is read before them and stored
+// after, and the operation is marked busy meanwhile, so that a second
+// thread using the same session (which PKCS#11 forbids) gets an error
+// rather than a corrupt stream, and an Abort meanwhile wins.
+func (m *Module) streamUpdate(s *session, slotOp **cryptOp, op *cryptOp, part []byte, out Output, decrypt bool) ([]byte, int, error) {
+	end := func(err error) ([]byte, int, error) {
+		s.mu.Lock()
+		op.busy = false
+		if *slotOp == op {
+			*slotOp = nil
+		}
+		s.mu.Unlock()
+		return nil, 0, err
+	}
+	s.mu.Lock()
+	if op.busy || *slotOp != op {
+		s.mu.Unlock()
+		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "another call of this session is using the operation")
+	}
+	data := append(bytes.Clone(op.stream.pending), part...)
+	n, err := op.stream.ready(op.mech.Type, len(data), decrypt)
+	if err != nil {
+		s.mu.Unlock()
+		return end(err)
+	}
+	if out.Query || out.Cap < n {
+		s.mu.Unlock()
+		return m.tooSmall(out, n)
+	}
+	op.multi, op.busy = true, true
+	st := *op.stream // advance replaces its slices, never writes into them
+	s.mu.Unlock()
+
+	res := make([]byte, 0, n)
+	ctx, cancel := m.context()
+	defer cancel()
+	const chunk = hsm.MaxData / aesBlock * aesBlock
+	for off := 0; off < n; off += chunk {
+		in := data[off:min(off+chunk, n)]
+		var got []byte
+		if decrypt {
+			got, err = op.sl.p.Decrypt(ctx, op.key, st.chunk(op.mech), in)
+		} else {
+			got, err = op.sl.p.Encrypt(ctx, op.key, st.chunk(op.mech), in)
+		}
+		if err != nil {
+			return end(err)
+		}
+		if len(got) != len(in) {
+			return end(errorf(ck.CKR_DEVICE_ERROR, "the HSM returned %d bytes for %d", len(got), len(in)))
+		}
+		st.advance(op.mech, in, got, decrypt)
+		res = append(res, got...)
+	}
+	st.pending = data[n:]
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	op.busy = false
+	if *slotOp != op {
+		return nil, 0, errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "the operation was ended while this part was encrypted")
+	}
+	*op.stream = st
+	return res, len(res), nil
 }
 
 func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint64, final bool) ([]byte, int, error) {
@@ -595,9 +737,30 @@ func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint
 		*slotOp = nil // an error ends the operation
 		s.mu.Unlock()
 		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part operation was in progress; it is ended")
+	case op.busy:
+		s.mu.Unlock()
+		return nil, 0, errorf(ck.CKR_OPERATION_ACTIVE, "another call of this session is using the operation")
 	}
+	mech := op.mech
 	if final {
 		data = op.data
+		if op.stream != nil && op.multi {
+			// The rest of a stream: a last partial block, or the padding.
+			var send bool
+			mech, data, send, err = op.stream.final(op.mech, decrypt)
+			switch {
+			case err != nil:
+				*slotOp = nil
+				s.mu.Unlock()
+				return nil, 0, err
+			case !send:
+				if !out.Query {
+					*slotOp = nil
+				}
+				s.mu.Unlock()
+				return []byte{}, 0, nil
+			}
+		}
 	}
 	if op.done {
 		// The result of an earlier call whose buffer was too small.
@@ -610,7 +773,7 @@ func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint
 		s.mu.Unlock()
 		return res, len(res), nil
 	}
-	need, err := op.maxLen(len(data), decrypt)
+	need, err := op.maxLen(mech, len(data), decrypt)
 	if err != nil {
 		*slotOp = nil
 		s.mu.Unlock()
@@ -631,9 +794,9 @@ func (m *Module) finishCrypt(h SessionHandle, data []byte, out Output, flag uint
 	defer cancel()
 	var res []byte
 	if decrypt {
-		res, err = op.sl.p.Decrypt(ctx, op.key, op.mech, data)
+		res, err = op.sl.p.Decrypt(ctx, op.key, mech, data)
 	} else {
-		res, err = op.sl.p.Encrypt(ctx, op.key, op.mech, data)
+		res, err = op.sl.p.Encrypt(ctx, op.key, mech, data)
 	}
 	if err != nil {
 		if decrypt && ReturnValue(err) == ck.CKR_DATA_INVALID {

@@ -46,6 +46,10 @@ var handlers = [...]handler{
 	wire.OpCopyObject:      inPartition(wire.OpCopyObject, (*Node).copyObject),
 	wire.OpObjectSize:      inPartition(wire.OpObjectSize, (*Node).objectSize),
 	wire.OpInitToken:       handle(wire.OpInitToken, (*Node).initToken),
+	wire.OpWrapKey:         inPartition(wire.OpWrapKey, (*Node).wrapKey),
+	wire.OpUnwrapKey:       inPartition(wire.OpUnwrapKey, (*Node).unwrapKey),
+	wire.OpDeriveKey:       inPartition(wire.OpDeriveKey, (*Node).deriveKey),
+	wire.OpAgree:           inPartition(wire.OpAgree, crypt((*token.Token).Agree)),
 }
 
 // handle is the one path every request takes: its body is decoded into a
@@ -116,7 +120,7 @@ func inPartition[Req any, P targeted[Req]](op wire.Op, act func(n *Node, c *conn
 // the partition, so that running it again after catching up is harmless.
 func readsObject(op wire.Op) bool {
 	switch op {
-	case wire.OpSign, wire.OpVerify, wire.OpEncrypt, wire.OpDecrypt, wire.OpGetAttributes, wire.OpObjectSize:
+	case wire.OpSign, wire.OpVerify, wire.OpEncrypt, wire.OpDecrypt, wire.OpGetAttributes, wire.OpObjectSize, wire.OpWrapKey, wire.OpAgree:
 		return true
 	}
 	return false
@@ -245,7 +249,10 @@ func checkTypes(ts []ck.AttributeType) error {
 func checkMechanism(m ck.Mechanism) error {
 	switch {
 	case m.OAEP != nil && len(m.OAEP.Label) > wire.MaxAttributeValue,
-		m.GCM != nil && (len(m.GCM.IV) > wire.MaxAttributeValue || len(m.GCM.AAD) > wire.MaxData):
+		m.GCM != nil && (len(m.GCM.IV) > wire.MaxAttributeValue || len(m.GCM.AAD) > wire.MaxData),
+		len(m.IV) > wire.MaxAttributeValue,
+		m.CTR != nil && len(m.CTR.Block) > wire.MaxAttributeValue,
+		m.ECDH != nil && (len(m.ECDH.PublicData) > wire.MaxAttributeValue || len(m.ECDH.SharedData) > wire.MaxAttributeValue):
 		return ck.Errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v parameters exceed the protocol limits", m.Type)
 	}
 	return nil
@@ -294,7 +301,25 @@ type (
 	copyObjectRequest      wire.CopyObjectRequest
 	objectSizeRequest      wire.ObjectSizeRequest
 	initTokenRequest       wire.InitTokenRequest
+	wrapKeyRequest         wire.WrapKeyRequest
+	unwrapKeyRequest       wire.UnwrapKeyRequest
+	deriveKeyRequest       wire.DeriveKeyRequest
 )
+
+func (r *wrapKeyRequest) target() (uint32, []byte)   { return r.Partition, r.Ticket }
+func (r *unwrapKeyRequest) target() (uint32, []byte) { return r.Partition, r.Ticket }
+func (r *deriveKeyRequest) target() (uint32, []byte) { return r.Partition, r.Ticket }
+
+func (r *wrapKeyRequest) check() error { return checkMechanism(r.Mechanism) }
+func (r *unwrapKeyRequest) check() error {
+	if len(r.Wrapped) > wire.MaxData {
+		return ck.Errorf(ck.CKR_WRAPPED_KEY_LEN_RANGE, "%d-byte wrapped key, limit %d", len(r.Wrapped), wire.MaxData)
+	}
+	return errors.Join(checkMechanism(r.Mechanism), checkTemplate(r.Template))
+}
+func (r *deriveKeyRequest) check() error {
+	return errors.Join(checkMechanism(r.Mechanism), checkTemplate(r.Template))
+}
 
 func (r *initPINRequest) target() (uint32, []byte)         { return r.Partition, r.Ticket }
 func (r *findObjectsRequest) target() (uint32, []byte)     { return r.Partition, r.Ticket }
@@ -590,7 +615,7 @@ func (n *Node) objectSize(_ *conn, req *objectSizeRequest, p *partition, acc tok
 	return wire.ObjectSizeReply{Size: size}, nil
 }
 
-// crypt serves OpSign, OpEncrypt or OpDecrypt with the token operation of
+// crypt serves OpSign, OpEncrypt, OpDecrypt or OpAgree with the token operation of
 // the same name: one key, one mechanism, data in, data out.
 func crypt(apply func(*token.Token, token.Access, token.Handle, ck.Mechanism, []byte) ([]byte, error)) func(*Node, *conn, *cryptRequest, *partition, token.Access) (any, error) {
 	return func(_ *Node, _ *conn, req *cryptRequest, p *partition, acc token.Access) (any, error) {
@@ -600,6 +625,38 @@ func crypt(apply func(*token.Token, token.Access, token.Handle, ck.Mechanism, []
 		}
 		return wire.DataReply{Data: out}, nil
 	}
+}
+
+func (n *Node) wrapKey(_ *conn, req *wrapKeyRequest, p *partition, acc token.Access) (any, error) {
+	out, err := p.tok.WrapKey(acc, token.Handle(req.Wrapping), req.Mechanism, token.Handle(req.Key))
+	if err != nil {
+		return nil, err
+	}
+	return wire.DataReply{Data: out}, nil
+}
+
+// unwrapKey and deriveKey make objects: like generation, a retry must
+// return the first object, never make a second (the OpID).
+func (n *Node) unwrapKey(c *conn, req *unwrapKeyRequest, p *partition, acc token.Access) (any, error) {
+	return n.once(c, p, wire.OpUnwrapKey, acc, req.OpID, func(ch *change) (any, error) {
+		h, err := p.tok.UnwrapKey(acc, token.Handle(req.Unwrapping), req.Mechanism, req.Wrapped, req.Template)
+		if err != nil {
+			return nil, err
+		}
+		ch.put(h)
+		return wire.HandleReply{Handle: uint64(h)}, nil
+	})
+}
+
+func (n *Node) deriveKey(c *conn, req *deriveKeyRequest, p *partition, acc token.Access) (any, error) {
+	return n.once(c, p, wire.OpDeriveKey, acc, req.OpID, func(ch *change) (any, error) {
+		h, err := p.tok.DeriveKey(acc, token.Handle(req.Base), req.Mechanism, req.Template)
+		if err != nil {
+			return nil, err
+		}
+		ch.put(h)
+		return wire.HandleReply{Handle: uint64(h)}, nil
+	})
 }
 
 func (n *Node) verify(_ *conn, req *verifyRequest, p *partition, acc token.Access) (any, error) {

@@ -752,7 +752,7 @@ func (b *backend) Decrypt(ctx context.Context, r hsm.Request, h hsm.ObjectHandle
 		return err
 	}, "C_Decrypt", false)
 	if err != nil {
-		return nil, err
+		return nil, b.tok.quirks.specificRefusal(err, m.Type, false)
 	}
 	return out, nil
 }

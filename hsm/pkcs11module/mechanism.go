@@ -3,6 +3,9 @@
 package pkcs11module
 
 import (
+	"encoding/binary"
+	"math/bits"
+
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/miekg/pkcs11"
@@ -12,7 +15,10 @@ import (
 func checkMechanism(m ck.Mechanism) error {
 	switch {
 	case m.OAEP != nil && len(m.OAEP.Label) > hsm.MaxAttributeValue,
-		m.GCM != nil && (len(m.GCM.IV) > hsm.MaxAttributeValue || len(m.GCM.AAD) > hsm.MaxData):
+		m.GCM != nil && (len(m.GCM.IV) > hsm.MaxAttributeValue || len(m.GCM.AAD) > hsm.MaxData),
+		len(m.IV) > hsm.MaxAttributeValue,
+		m.CTR != nil && len(m.CTR.Block) != 16,
+		m.ECDH != nil && (len(m.ECDH.PublicData) > hsm.MaxAttributeValue || len(m.ECDH.SharedData) > hsm.MaxAttributeValue):
 		return ck.Errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v parameters too large", m.Type)
 	case m.GCM != nil && m.GCM.TagBits > 128:
 		return ck.Errorf(ck.CKR_MECHANISM_PARAM_INVALID, "GCM tag of %d bits", m.GCM.TagBits)
@@ -43,6 +49,27 @@ func nativeMechanism(m ck.Mechanism) ([]*pkcs11.Mechanism, func(), error) {
 	case m.GCM != nil:
 		p := pkcs11.NewGCMParams(m.GCM.IV, m.GCM.AAD, int(m.GCM.TagBits))
 		return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m.Type), p)}, p.Free, nil
+	case m.IV != nil:
+		return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m.Type), m.IV)}, func() {}, nil
+	case m.CTR != nil:
+		return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m.Type), ctrParams(m.CTR))}, func() {}, nil
+	case m.ECDH != nil:
+		p := pkcs11.NewECDH1DeriveParams(uint(m.ECDH.KDF), m.ECDH.SharedData, m.ECDH.PublicData)
+		return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m.Type), p)}, func() {}, nil
 	}
 	return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m.Type), nil)}, func() {}, nil
+}
+
+// ctrParams lays out CK_AES_CTR_PARAMS: a CK_ULONG (the C long, which is
+// Go's uint on the platforms cgo builds this for) and the 16-byte block.
+func ctrParams(p *ck.CTRParams) []byte {
+	n := bits.UintSize / 8
+	out := make([]byte, n+len(p.Block))
+	if n == 8 {
+		binary.NativeEndian.PutUint64(out, uint64(p.CounterBits))
+	} else {
+		binary.NativeEndian.PutUint32(out, p.CounterBits)
+	}
+	copy(out[n:], p.Block)
+	return out
 }

@@ -12,10 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/hsm/pkcs11module/softhsmtest"
 	"github.com/keyhold/keyhold/testenv"
@@ -121,4 +123,31 @@ func WriteConfig(t testing.TB, tg *Target) string {
 		t.Fatalf("hsmtest: %v", err)
 	}
 	return path
+}
+
+// ImportSecret stores a secret key of key type kt with a known value (a
+// private, sensitive token object) and the extra attributes given (usage,
+// label, ID), and returns it, so that a test can check what the HSM does
+// with it against the standard library.
+func ImportSecret(t testing.TB, p *hsm.Partition, kt ck.KeyType, value []byte, extra ...hsm.Attribute) *hsm.Key {
+	t.Helper()
+	tmpl := append(hsm.Template{
+		ck.ULong(ck.CKA_CLASS, uint64(ck.CKO_SECRET_KEY)),
+		ck.ULong(ck.CKA_KEY_TYPE, uint64(kt)),
+		ck.Bool(ck.CKA_TOKEN, true),
+		ck.Bool(ck.CKA_PRIVATE, true),
+		ck.Bool(ck.CKA_SENSITIVE, true),
+		ck.Bytes(ck.CKA_VALUE, value),
+	}, extra...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := p.CreateObject(ctx, tmpl)
+	if err != nil {
+		t.Fatalf("hsmtest: import a secret key: %v", err)
+	}
+	k, err := p.KeyByHandle(ctx, h)
+	if err != nil {
+		t.Fatalf("hsmtest: read the imported key: %v", err)
+	}
+	return k
 }

@@ -265,7 +265,7 @@ type DestroyObjectRequest struct {
 	OpID      OpID   `cbor:"4,keyasint"`
 }
 
-// CryptRequest is the request of OpSign, OpEncrypt and OpDecrypt: one
+// CryptRequest is the request of OpSign, OpEncrypt, OpDecrypt and OpAgree: one
 // mechanism applied with one key to Data. For hash-and-sign schemes the
 // client hashes and sends the raw mechanism with the digest (CKM_ECDSA,
 // CKM_RSA_PKCS on a DigestInfo, CKM_RSA_PKCS_PSS); pure EdDSA sends the
@@ -293,6 +293,39 @@ type VerifyRequest struct {
 	Mechanism ck.Mechanism `cbor:"4,keyasint"`
 	Data      []byte       `cbor:"5,keyasint"`
 	Signature []byte       `cbor:"6,keyasint"`
+}
+
+// WrapKeyRequest wraps the key Key with the wrapping key Wrapping; the
+// reply is a DataReply with the wrapped key.
+type WrapKeyRequest struct {
+	Partition uint32       `cbor:"1,keyasint"`
+	Ticket    []byte       `cbor:"2,keyasint,omitempty"`
+	Mechanism ck.Mechanism `cbor:"3,keyasint"`
+	Wrapping  uint64       `cbor:"4,keyasint"`
+	Key       uint64       `cbor:"5,keyasint"`
+}
+
+// UnwrapKeyRequest unwraps Wrapped with the key Unwrapping into a new object
+// with the attributes of Template; the reply is a HandleReply.
+type UnwrapKeyRequest struct {
+	Partition  uint32       `cbor:"1,keyasint"`
+	Ticket     []byte       `cbor:"2,keyasint,omitempty"`
+	Mechanism  ck.Mechanism `cbor:"3,keyasint"`
+	Unwrapping uint64       `cbor:"4,keyasint"`
+	Wrapped    []byte       `cbor:"5,keyasint"`
+	Template   ck.Template  `cbor:"6,keyasint"`
+	OpID       OpID         `cbor:"7,keyasint"`
+}
+
+// DeriveKeyRequest derives a new key with the attributes of Template from
+// the base key Base; the reply is a HandleReply.
+type DeriveKeyRequest struct {
+	Partition uint32       `cbor:"1,keyasint"`
+	Ticket    []byte       `cbor:"2,keyasint,omitempty"`
+	Mechanism ck.Mechanism `cbor:"3,keyasint"`
+	Base      uint64       `cbor:"4,keyasint"`
+	Template  ck.Template  `cbor:"5,keyasint"`
+	OpID      OpID         `cbor:"6,keyasint"`
 }
 
 // GenerateRandomRequest asks for Length random bytes (at most MaxRandom).

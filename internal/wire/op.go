@@ -37,8 +37,10 @@ const (
 	OpListInvalidated Op = 26 // SO lists the destroyed objects a partition keeps invalidated
 	OpReactivate      Op = 27 // SO makes an invalidated object live again
 	OpPurge           Op = 28 // SO destroys an invalidated object for good
-
-	// 29 to 39 are kept for the symmetric-key operations.
+	OpWrapKey         Op = 29 // export a key encrypted under a wrapping key
+	OpUnwrapKey       Op = 30 // import a wrapped key as a new object
+	OpDeriveKey       Op = 31 // derive a new secret key from a base key (ECDH)
+	OpAgree           Op = 32 // compute an ECDH shared secret and return it, storing nothing
 
 	OpCopyObject Op = 40 // copy an object, changing attributes a copy may change
 	OpObjectSize Op = 41 // the size of one object (C_GetObjectSize)
@@ -56,6 +58,7 @@ var opNames = [...]string{
 	OpCreateClient: "CreateClient", OpRevokeClient: "RevokeClient", OpListClients: "ListClients",
 	OpBackup: "Backup", OpListInvalidated: "ListInvalidated", OpReactivate: "Reactivate", OpPurge: "Purge",
 	OpCopyObject: "CopyObject", OpObjectSize: "ObjectSize", OpInitToken: "InitToken",
+	OpWrapKey: "WrapKey", OpUnwrapKey: "UnwrapKey", OpDeriveKey: "DeriveKey", OpAgree: "Agree",
 }
 
 func (o Op) String() string {
@@ -78,7 +81,7 @@ func (o Op) Known() bool { return int(o) < len(opNames) && opNames[o] != "" }
 func (o Op) Idempotent() bool {
 	switch o {
 	case OpInitPIN, OpSetPIN, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey, OpDestroyObject,
-		OpReactivate, OpPurge, OpCopyObject, OpInitToken:
+		OpReactivate, OpPurge, OpCopyObject, OpInitToken, OpUnwrapKey, OpDeriveKey:
 		return false
 	case OpEnroll, OpRotate, OpRetire:
 		// Enroll spends a one-time password, Rotate issues a certificate

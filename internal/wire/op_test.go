@@ -51,6 +51,11 @@ func TestOp(t *testing.T) {
 		{OpListInvalidated, "ListInvalidated", true, true},
 		{OpReactivate, "Reactivate", true, false},
 		{OpPurge, "Purge", true, false},
+		{OpWrapKey, "WrapKey", true, true},
+		{OpUnwrapKey, "UnwrapKey", true, false},
+		{OpDeriveKey, "DeriveKey", true, false},
+		{OpAgree, "Agree", true, true},
+		{33, "Op(33)", false, true},
 		{OpCopyObject, "CopyObject", true, false},
 		{OpObjectSize, "ObjectSize", true, true},
 		{OpInitToken, "InitToken", true, false},
@@ -73,7 +78,7 @@ func TestOpNumbersAreFixed(t *testing.T) {
 		OpGetAttributes, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey,
 		OpDestroyObject, OpSign, OpVerify, OpEncrypt, OpDecrypt, OpGenerateRandom,
 		OpEnroll, OpRotate, OpRetire, OpCreateClient, OpRevokeClient, OpListClients, OpBackup,
-		OpListInvalidated, OpReactivate, OpPurge}
+		OpListInvalidated, OpReactivate, OpPurge, OpWrapKey, OpUnwrapKey, OpDeriveKey, OpAgree}
 	for i, op := range want {
 		assert.Equal(t, Op(i+1), op, "%v", op)
 	}

@@ -80,6 +80,17 @@ var requestSamples = map[Op]any{
 		Template: ck.Template{ck.Bool(ck.CKA_TOKEN, true), ck.String(ck.CKA_LABEL, "copy")}, OpID: sampleOpID},
 	OpObjectSize: ObjectSizeRequest{Partition: 3, Ticket: sampleTicket, Handle: 1<<64 - 1},
 	OpInitToken:  InitTokenRequest{Partition: 3, SOPIN: []byte("so-pin"), Label: "relabelled ✓", OpID: sampleOpID},
+	OpWrapKey: WrapKeyRequest{Partition: 1, Ticket: sampleTicket, Mechanism: ck.Mechanism{Type: ck.CKM_AES_KEY_WRAP_PAD},
+		Wrapping: 1<<64 - 1, Key: 45},
+	OpUnwrapKey: UnwrapKeyRequest{Partition: 1, Ticket: sampleTicket,
+		Mechanism:  ck.Mechanism{Type: ck.CKM_AES_CBC_PAD, IV: bytes.Repeat([]byte{0x12}, 16)},
+		Unwrapping: 46, Wrapped: bytes.Repeat([]byte{0x34}, 40), Template: sampleTemplate(), OpID: sampleOpID},
+	OpDeriveKey: DeriveKeyRequest{Partition: 1, Ticket: sampleTicket,
+		Mechanism: ck.Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &ck.ECDHParams{KDF: ck.CKD_NULL, SharedData: []byte{1},
+			PublicData: bytes.Repeat([]byte{0x04}, 65)}},
+		Base: 47, Template: ck.Template{ck.ULong(ck.CKA_VALUE_LEN, 16)}, OpID: sampleOpID},
+	OpAgree: CryptRequest{Partition: 1, Ticket: sampleTicket, Handle: 48,
+		Mechanism: ck.Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &ck.ECDHParams{KDF: ck.CKD_NULL, PublicData: bytes.Repeat([]byte{0x04}, 65)}}},
 }
 
 // replySamples maps every operation to a sample of its reply message.
@@ -119,6 +130,10 @@ var replySamples = map[Op]any{
 	OpCopyObject: HandleReply{Handle: 24},
 	OpObjectSize: ObjectSizeReply{Size: 1<<64 - 1},
 	OpInitToken:  EmptyReply{},
+	OpWrapKey:    DataReply{Data: bytes.Repeat([]byte{0x56}, 40)},
+	OpUnwrapKey:  HandleReply{Handle: 48},
+	OpDeriveKey:  HandleReply{Handle: 49},
+	OpAgree:      DataReply{Data: bytes.Repeat([]byte{0x57}, 32)},
 }
 
 // otherSamples lists the messages that belong to no single operation.

@@ -169,6 +169,40 @@ func mechanism(p C.CK_MECHANISM_PTR) (ck.Mechanism, error) {
 			aadb = nil
 		}
 		m.GCM = &ck.GCMParams{IV: ivb, AAD: aadb, TagBits: uint32(tagBits)}
+	case provider.ParamsIV:
+		// A bare byte array; its length is checked where the IV is used.
+		if uint64(size) > maxParamData {
+			return m, paramInvalid(t, "out of range")
+		}
+		iv, _ := copied(param, C.CK_ULONG(size))
+		m.IV = iv
+	case provider.ParamsCTR:
+		if size != unsafe.Sizeof(C.CK_AES_CTR_PARAMS{}) {
+			return m, paramInvalid(t, "needs CK_AES_CTR_PARAMS")
+		}
+		cp := (*C.CK_AES_CTR_PARAMS)(param)
+		if uint64(cp.ulCounterBits) > 128 {
+			return m, paramInvalid(t, "out of range")
+		}
+		block := C.GoBytes(unsafe.Pointer(&cp.cb[0]), 16)
+		m.CTR = &ck.CTRParams{CounterBits: uint32(cp.ulCounterBits), Block: block}
+	case provider.ParamsECDH:
+		if size != unsafe.Sizeof(C.CK_ECDH1_DERIVE_PARAMS{}) {
+			return m, paramInvalid(t, "needs CK_ECDH1_DERIVE_PARAMS")
+		}
+		ep := (*C.CK_ECDH1_DERIVE_PARAMS)(param)
+		if uint64(ep.kdf) > math.MaxUint32 || uint64(ep.ulSharedDataLen) > maxParamData || uint64(ep.ulPublicDataLen) > maxParamData {
+			return m, paramInvalid(t, "out of range")
+		}
+		shared, ok1 := copied(unsafe.Pointer(ep.pSharedData), ep.ulSharedDataLen)
+		public, ok2 := copied(unsafe.Pointer(ep.pPublicData), ep.ulPublicDataLen)
+		if !ok1 || !ok2 {
+			return m, paramInvalid(t, "NULL data with a length")
+		}
+		if len(shared) == 0 {
+			shared = nil
+		}
+		m.ECDH = &ck.ECDHParams{KDF: uint32(ep.kdf), SharedData: shared, PublicData: public}
 	case provider.ParamsEdDSA:
 		// Only pure Ed25519 is offered: no prehash, no context.
 		if size == 0 {

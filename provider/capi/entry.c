@@ -535,6 +535,47 @@ KEYHOLD_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession,
 				    phPrivateKey);
 }
 
+KEYHOLD_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE hSession,
+			       CK_MECHANISM_PTR pMechanism,
+			       CK_OBJECT_HANDLE hWrappingKey,
+			       CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey,
+			       CK_ULONG_PTR pulWrappedKeyLen)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_WrapKey(hSession, pMechanism, hWrappingKey, hKey,
+			    pWrappedKey, pulWrappedKeyLen);
+}
+
+KEYHOLD_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession,
+				 CK_MECHANISM_PTR pMechanism,
+				 CK_OBJECT_HANDLE hUnwrappingKey,
+				 CK_BYTE_PTR pWrappedKey,
+				 CK_ULONG ulWrappedKeyLen,
+				 CK_ATTRIBUTE_PTR pTemplate,
+				 CK_ULONG ulAttributeCount,
+				 CK_OBJECT_HANDLE_PTR phKey)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_UnwrapKey(hSession, pMechanism, hUnwrappingKey,
+			      pWrappedKey, ulWrappedKeyLen, pTemplate,
+			      ulAttributeCount, phKey);
+}
+
+KEYHOLD_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession,
+				 CK_MECHANISM_PTR pMechanism,
+				 CK_OBJECT_HANDLE hBaseKey,
+				 CK_ATTRIBUTE_PTR pTemplate,
+				 CK_ULONG ulAttributeCount,
+				 CK_OBJECT_HANDLE_PTR phKey)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_DeriveKey(hSession, pMechanism, hBaseKey, pTemplate,
+			      ulAttributeCount, phKey);
+}
+
 KEYHOLD_EXPORT CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed,
 				  CK_ULONG ulSeedLen)
 {
@@ -650,37 +691,6 @@ KEYHOLD_EXPORT CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession,
 					   CK_ULONG ulEncryptedPartLen,
 					   CK_BYTE_PTR pPart,
 					   CK_ULONG_PTR pulPartLen)
-{
-	return not_supported();
-}
-
-KEYHOLD_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE hSession,
-			       CK_MECHANISM_PTR pMechanism,
-			       CK_OBJECT_HANDLE hWrappingKey,
-			       CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey,
-			       CK_ULONG_PTR pulWrappedKeyLen)
-{
-	return not_supported();
-}
-
-KEYHOLD_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession,
-				 CK_MECHANISM_PTR pMechanism,
-				 CK_OBJECT_HANDLE hUnwrappingKey,
-				 CK_BYTE_PTR pWrappedKey,
-				 CK_ULONG ulWrappedKeyLen,
-				 CK_ATTRIBUTE_PTR pTemplate,
-				 CK_ULONG ulAttributeCount,
-				 CK_OBJECT_HANDLE_PTR phKey)
-{
-	return not_supported();
-}
-
-KEYHOLD_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession,
-				 CK_MECHANISM_PTR pMechanism,
-				 CK_OBJECT_HANDLE hBaseKey,
-				 CK_ATTRIBUTE_PTR pTemplate,
-				 CK_ULONG ulAttributeCount,
-				 CK_OBJECT_HANDLE_PTR phKey)
 {
 	return not_supported();
 }

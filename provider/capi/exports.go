@@ -15,6 +15,7 @@ package main
 import "C"
 
 import (
+	"cmp"
 	"unsafe"
 
 	"github.com/keyhold/keyhold/ck"
@@ -560,30 +561,26 @@ func update(fn string, h C.CK_SESSION_HANDLE, op provider.Operation, pPart C.CK_
 }
 
 // updateCrypt is update for C_EncryptUpdate and C_DecryptUpdate, whose
-// output is always empty: the HSM works on whole messages, which their
-// Final calls return. A NULL output buffer only asks for that length
-// (PKCS#11 5.2), so the part is not consumed then.
+// output (the AES block modes' whole blocks; nothing for the other
+// mechanisms, which their Final calls return) follows the buffer rules of
+// the single-part calls: a NULL buffer asks for the length and a buffer too
+// small gets it, and neither takes the part (PKCS#11 5.2).
 func updateCrypt(fn string, h C.CK_SESSION_HANDLE, op provider.Operation, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG,
-	pOut C.CK_BYTE_PTR, pulOutLen C.CK_ULONG_PTR, run func(m *provider.Module, part []byte) error) C.CK_RV {
+	pOut C.CK_BYTE_PTR, pulOutLen C.CK_ULONG_PTR, run func(m *provider.Module, part []byte, out provider.Output) ([]byte, int, error)) C.CK_RV {
 	m, code := current()
 	if code != C.CKR_OK {
 		return code
 	}
-	if pulOutLen == nil {
+	out, ok := output(pOut, pulOutLen)
+	if !ok {
 		return argumentsBad(m, h, op)
 	}
-	if pOut == nil {
-		if err := m.Active(uint64(h), op); err != nil {
-			return rv(fn, err)
-		}
-		*pulOutLen = 0
-		return C.CKR_OK
+	part, ok := view(unsafe.Pointer(pPart), ulPartLen)
+	if !ok {
+		return argumentsBad(m, h, op)
 	}
-	code = update(fn, h, op, pPart, ulPartLen, run)
-	if code == C.CKR_OK {
-		*pulOutLen = 0
-	}
-	return code
+	data, n, err := run(m, part, out)
+	return deliver(fn, pOut, pulOutLen, data, n, err)
 }
 
 // argumentsBad refuses a call whose pointers are wrong, ending the operation
@@ -611,8 +608,8 @@ func go_C_Encrypt(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C
 
 //export go_C_EncryptUpdate
 func go_C_EncryptUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG, pEncryptedPart C.CK_BYTE_PTR, pulEncryptedPartLen C.CK_ULONG_PTR) C.CK_RV {
-	return updateCrypt("C_EncryptUpdate", hSession, provider.OpEncrypt, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen, func(m *provider.Module, part []byte) error {
-		return m.EncryptUpdate(uint64(hSession), part)
+	return updateCrypt("C_EncryptUpdate", hSession, provider.OpEncrypt, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen, func(m *provider.Module, part []byte, out provider.Output) ([]byte, int, error) {
+		return m.EncryptUpdate(uint64(hSession), part, out)
 	})
 }
 
@@ -640,8 +637,8 @@ func go_C_Decrypt(hSession C.CK_SESSION_HANDLE, pEncryptedData C.CK_BYTE_PTR, ul
 
 //export go_C_DecryptUpdate
 func go_C_DecryptUpdate(hSession C.CK_SESSION_HANDLE, pEncryptedPart C.CK_BYTE_PTR, ulEncryptedPartLen C.CK_ULONG, pPart C.CK_BYTE_PTR, pulPartLen C.CK_ULONG_PTR) C.CK_RV {
-	return updateCrypt("C_DecryptUpdate", hSession, provider.OpDecrypt, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen, func(m *provider.Module, part []byte) error {
-		return m.DecryptUpdate(uint64(hSession), part)
+	return updateCrypt("C_DecryptUpdate", hSession, provider.OpDecrypt, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen, func(m *provider.Module, part []byte, out provider.Output) ([]byte, int, error) {
+		return m.DecryptUpdate(uint64(hSession), part, out)
 	})
 }
 
@@ -836,5 +833,84 @@ func go_C_GenerateRandom(hSession C.CK_SESSION_HANDLE, RandomData C.CK_BYTE_PTR,
 	if len(b) > 0 {
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(RandomData)), len(b)), b)
 	}
+	return C.CKR_OK
+}
+
+//export go_C_WrapKey
+func go_C_WrapKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hWrappingKey, hKey C.CK_OBJECT_HANDLE, pWrappedKey C.CK_BYTE_PTR, pulWrappedKeyLen C.CK_ULONG_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	out, ok := output(pWrappedKey, pulWrappedKeyLen)
+	if !ok {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	mech, err := mechanism(pMechanism)
+	if err != nil {
+		return rv("C_WrapKey", cmp.Or(m.CheckKeys(uint64(hSession), []uint64{uint64(hWrappingKey), uint64(hKey)},
+			[]ck.ReturnValue{ck.CKR_WRAPPING_KEY_HANDLE_INVALID, ck.CKR_KEY_HANDLE_INVALID}), err))
+	}
+	data, n, err := m.WrapKey(uint64(hSession), mech, uint64(hWrappingKey), uint64(hKey), out)
+	return deliver("C_WrapKey", pWrappedKey, pulWrappedKeyLen, data, n, err)
+}
+
+//export go_C_UnwrapKey
+func go_C_UnwrapKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hUnwrappingKey C.CK_OBJECT_HANDLE, pWrappedKey C.CK_BYTE_PTR, ulWrappedKeyLen C.CK_ULONG, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG, phKey C.CK_OBJECT_HANDLE_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	if phKey == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	wrapped, ok := copied(unsafe.Pointer(pWrappedKey), ulWrappedKeyLen)
+	if !ok {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	check := func() error {
+		return m.CheckKeys(uint64(hSession), []uint64{uint64(hUnwrappingKey)}, []ck.ReturnValue{ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID})
+	}
+	return newKey("C_UnwrapKey", pMechanism, pTemplate, ulCount, phKey, check, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
+		return m.UnwrapKey(uint64(hSession), mech, uint64(hUnwrappingKey), wrapped, tmpl)
+	})
+}
+
+//export go_C_DeriveKey
+func go_C_DeriveKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hBaseKey C.CK_OBJECT_HANDLE, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG, phKey C.CK_OBJECT_HANDLE_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	if phKey == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	check := func() error {
+		return m.CheckKeys(uint64(hSession), []uint64{uint64(hBaseKey)}, []ck.ReturnValue{ck.CKR_KEY_HANDLE_INVALID})
+	}
+	return newKey("C_DeriveKey", pMechanism, pTemplate, ulCount, phKey, check, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
+		return m.DeriveKey(uint64(hSession), mech, uint64(hBaseKey), tmpl)
+	})
+}
+
+// newKey reads the mechanism and template of a call that makes one key from
+// another (C_UnwrapKey, C_DeriveKey), makes it, and returns its handle. A
+// mechanism that cannot be read is reported after what check finds wrong
+// with the session and key handles.
+func newKey(fn string, pMechanism C.CK_MECHANISM_PTR, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG, phKey C.CK_OBJECT_HANDLE_PTR,
+	check func() error, make func(ck.Mechanism, ck.Template) (uint64, error)) C.CK_RV {
+	mech, err := mechanism(pMechanism)
+	if err != nil {
+		return rv(fn, cmp.Or(check(), err))
+	}
+	tmpl, err := template(pTemplate, ulCount)
+	if err != nil {
+		return rv(fn, err)
+	}
+	h, err := make(mech, tmpl)
+	if err != nil {
+		return rv(fn, err)
+	}
+	*phKey = C.CK_OBJECT_HANDLE(h)
 	return C.CKR_OK
 }

@@ -213,6 +213,23 @@ typedef struct CK_EDDSA_PARAMS {
 } CK_EDDSA_PARAMS;
 typedef CK_EDDSA_PARAMS *CK_EDDSA_PARAMS_PTR;
 
+typedef struct CK_AES_CTR_PARAMS {
+	CK_ULONG ulCounterBits;
+	CK_BYTE cb[16];
+} CK_AES_CTR_PARAMS;
+typedef CK_AES_CTR_PARAMS *CK_AES_CTR_PARAMS_PTR;
+
+typedef CK_ULONG CK_EC_KDF_TYPE;
+
+typedef struct CK_ECDH1_DERIVE_PARAMS {
+	CK_EC_KDF_TYPE kdf;
+	CK_ULONG ulSharedDataLen;
+	CK_BYTE_PTR pSharedData;
+	CK_ULONG ulPublicDataLen;
+	CK_BYTE_PTR pPublicData;
+} CK_ECDH1_DERIVE_PARAMS;
+typedef CK_ECDH1_DERIVE_PARAMS *CK_ECDH1_DERIVE_PARAMS_PTR;
+
 /* Callbacks and C_Initialize's arguments */
 
 typedef CK_RV (*CK_NOTIFY)(CK_SESSION_HANDLE hSession, CK_NOTIFICATION event,

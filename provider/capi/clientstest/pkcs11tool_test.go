@@ -207,7 +207,8 @@ func TestPKCS11ToolSign(t *testing.T) {
 }
 
 // TestPKCS11ToolSelfTest runs pkcs11-tool's own test of a token: digests,
-// random numbers, and signatures and decryption with every key present.
+// random numbers, and signatures and decryption with every key present, on
+// a partition that holds RSA, EC, AES and generic secret keys.
 func TestPKCS11ToolSelfTest(t *testing.T) {
 	libtest.NeedProgram(t, pkcs11Tool, "opensc")
 	lib := libtest.Library(t)
@@ -219,6 +220,8 @@ func TestPKCS11ToolSelfTest(t *testing.T) {
 	// RSA mechanisms with it.
 	generate(t, p, hsm.KeySpec{Type: hsm.KeyRSA, Bits: 2048, Label: "selftest-rsa"})
 	generate(t, p, hsm.KeySpec{Type: hsm.KeyEC, Label: "selftest-ec"})
+	generate(t, p, hsm.KeySpec{Type: hsm.KeyAES, Label: "selftest-aes", Wrap: true})
+	generate(t, p, hsm.KeySpec{Type: hsm.KeyGenericSecret, Label: "selftest-hmac"})
 
 	out, _ := mustRun(t, h, pkcs11Tool, pkcs11ToolArgs(lib, h.Partition,
 		"--test", "--login", "--pin", "env:"+pinEnv), withEnv(pinEnv+"="+h.UserPIN))

@@ -26,6 +26,7 @@ const (
 	ckkECEdwards         = uint(ck.CKK_EC_EDWARDS)
 	ckmEdwardsKeyPairGen = uint(ck.CKM_EC_EDWARDS_KEY_PAIR_GEN)
 	ckmEdDSA             = uint(ck.CKM_EDDSA)
+	ckmAESKeyWrapKWP     = uint(ck.CKM_AES_KEY_WRAP_KWP)
 )
 
 // unknownAttribute is an attribute type that no PKCS#11 version defines and

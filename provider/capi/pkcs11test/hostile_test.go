@@ -57,6 +57,7 @@ var attrTypes = []uint{
 // pointers: they get real structures (or NULL), never random bytes.
 var pointerParams = map[uint]bool{
 	pkcs11.CKM_AES_GCM: true, pkcs11.CKM_RSA_PKCS_OAEP: true, ckmEdDSA: true,
+	pkcs11.CKM_ECDH1_DERIVE: true, pkcs11.CKM_ECDH1_COFACTOR_DERIVE: true,
 }
 
 func (h *hostile) pick(n int) int { return h.r.IntN(n) }

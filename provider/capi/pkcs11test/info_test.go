@@ -227,6 +227,7 @@ type mechanismSpec struct {
 const (
 	signVerify     = pkcs11.CKF_SIGN | pkcs11.CKF_VERIFY
 	encryptDecrypt = pkcs11.CKF_ENCRYPT | pkcs11.CKF_DECRYPT
+	wrapUnwrap     = pkcs11.CKF_WRAP | pkcs11.CKF_UNWRAP
 )
 
 var mechanismSpecs = map[uint]mechanismSpec{
@@ -247,7 +248,7 @@ var mechanismSpecs = map[uint]mechanismSpec{
 	pkcs11.CKM_SHA256_RSA_PKCS_PSS: {2048, 4096, signVerify},
 	pkcs11.CKM_SHA384_RSA_PKCS_PSS: {2048, 4096, signVerify},
 	pkcs11.CKM_SHA512_RSA_PKCS_PSS: {2048, 4096, signVerify},
-	pkcs11.CKM_RSA_PKCS_OAEP:       {2048, 4096, encryptDecrypt},
+	pkcs11.CKM_RSA_PKCS_OAEP:       {2048, 4096, encryptDecrypt | wrapUnwrap},
 	pkcs11.CKM_ECDSA:               {224, 521, signVerify},
 	pkcs11.CKM_ECDSA_SHA1:          {224, 521, signVerify},
 	pkcs11.CKM_ECDSA_SHA224:        {224, 521, signVerify},
@@ -256,11 +257,28 @@ var mechanismSpecs = map[uint]mechanismSpec{
 	pkcs11.CKM_ECDSA_SHA512:        {224, 521, signVerify},
 	ckmEdDSA:                       {255, 255, signVerify},
 	pkcs11.CKM_AES_GCM:             {16, 32, encryptDecrypt},
-	pkcs11.CKM_SHA_1:               {0, 0, pkcs11.CKF_DIGEST},
-	pkcs11.CKM_SHA224:              {0, 0, pkcs11.CKF_DIGEST},
-	pkcs11.CKM_SHA256:              {0, 0, pkcs11.CKF_DIGEST},
-	pkcs11.CKM_SHA384:              {0, 0, pkcs11.CKF_DIGEST},
-	pkcs11.CKM_SHA512:              {0, 0, pkcs11.CKF_DIGEST},
+	pkcs11.CKM_AES_ECB:             {16, 32, encryptDecrypt},
+	pkcs11.CKM_AES_CBC:             {16, 32, encryptDecrypt},
+	pkcs11.CKM_AES_CBC_PAD:         {16, 32, encryptDecrypt},
+	pkcs11.CKM_AES_CTR:             {16, 32, encryptDecrypt},
+	pkcs11.CKM_AES_CMAC:            {16, 32, signVerify},
+	pkcs11.CKM_AES_KEY_WRAP:        {16, 32, wrapUnwrap},
+	pkcs11.CKM_AES_KEY_WRAP_PAD:    {16, 32, wrapUnwrap},
+	ckmAESKeyWrapKWP:               {16, 32, wrapUnwrap},
+	// Generic secret sizes are in bits.
+	pkcs11.CKM_GENERIC_SECRET_KEY_GEN: {8, 4096, pkcs11.CKF_GENERATE},
+	pkcs11.CKM_SHA_1_HMAC:             {8, 4096, signVerify},
+	pkcs11.CKM_SHA224_HMAC:            {8, 4096, signVerify},
+	pkcs11.CKM_SHA256_HMAC:            {8, 4096, signVerify},
+	pkcs11.CKM_SHA384_HMAC:            {8, 4096, signVerify},
+	pkcs11.CKM_SHA512_HMAC:            {8, 4096, signVerify},
+	pkcs11.CKM_ECDH1_DERIVE:           {256, 521, pkcs11.CKF_DERIVE},
+	pkcs11.CKM_ECDH1_COFACTOR_DERIVE:  {256, 521, pkcs11.CKF_DERIVE},
+	pkcs11.CKM_SHA_1:                  {0, 0, pkcs11.CKF_DIGEST},
+	pkcs11.CKM_SHA224:                 {0, 0, pkcs11.CKF_DIGEST},
+	pkcs11.CKM_SHA256:                 {0, 0, pkcs11.CKF_DIGEST},
+	pkcs11.CKM_SHA384:                 {0, 0, pkcs11.CKF_DIGEST},
+	pkcs11.CKM_SHA512:                 {0, 0, pkcs11.CKF_DIGEST},
 }
 
 func TestMechanisms(t *testing.T) {
@@ -301,7 +319,7 @@ func TestMechanisms(t *testing.T) {
 		})
 	}
 
-	for _, m := range []uint{pkcs11.CKM_MD5, pkcs11.CKM_DES3_CBC, pkcs11.CKM_SHA256_HMAC, pkcs11.CKM_VENDOR_DEFINED + 1} {
+	for _, m := range []uint{pkcs11.CKM_MD5, pkcs11.CKM_DES3_CBC, pkcs11.CKM_AES_XCBC_MAC, pkcs11.CKM_VENDOR_DEFINED + 1} {
 		_, err := f.p.GetMechanismInfo(f.slot, mech(m, nil))
 		requireRV(t, pkcs11.CKR_MECHANISM_INVALID, err, "mechanism %#x", m)
 	}

@@ -37,7 +37,7 @@ func (t *Token) useKey(acc Access, h Handle, m ck.Mechanism, o op) (*object, err
 	// it without a login, as SoftHSM2 and hardware tokens do. Verifying and
 	// encrypting with a public key need no login either.
 	secret := obj.kind.class == ck.CKO_SECRET_KEY ||
-		(obj.kind.class == ck.CKO_PRIVATE_KEY && (o == opSign || o == opDecrypt))
+		(obj.kind.class == ck.CKO_PRIVATE_KEY && (o == opSign || o == opDecrypt || o == opUnwrap || o == opDerive))
 	if secret && obj.private && acc != User {
 		return nil, ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "using this key to %v needs the user to be logged in", o)
 	}
@@ -109,6 +109,8 @@ func (t *Token) Sign(acc Access, h Handle, m ck.Mechanism, data []byte) ([]byte,
 		return rawECDSA(der, k.ecSize)
 	case ck.CKM_EDDSA:
 		return ed25519.Sign(k.ed, data), nil
+	case ck.CKM_AES_CMAC, ck.CKM_SHA_1_HMAC, ck.CKM_SHA224_HMAC, ck.CKM_SHA256_HMAC, ck.CKM_SHA384_HMAC, ck.CKM_SHA512_HMAC:
+		return k.mac(m.Type, data)
 	}
 	return nil, ck.Errorf(ck.CKR_MECHANISM_INVALID, "%v cannot sign", m.Type)
 }
@@ -177,6 +179,8 @@ func (t *Token) Verify(acc Access, h Handle, m ck.Mechanism, data, sig []byte) e
 			return invalid
 		}
 		return nil
+	case ck.CKM_AES_CMAC, ck.CKM_SHA_1_HMAC, ck.CKM_SHA224_HMAC, ck.CKM_SHA256_HMAC, ck.CKM_SHA384_HMAC, ck.CKM_SHA512_HMAC:
+		return k.verifyMAC(m.Type, data, sig)
 	}
 	return ck.Errorf(ck.CKR_MECHANISM_INVALID, "%v cannot verify", m.Type)
 }
@@ -219,6 +223,8 @@ func (t *Token) Decrypt(acc Access, h Handle, m ck.Mechanism, data []byte) ([]by
 		return pt, nil
 	case ck.CKM_AES_GCM:
 		return k.gcmOpen(m.GCM, data)
+	case ck.CKM_AES_ECB, ck.CKM_AES_CBC, ck.CKM_AES_CBC_PAD, ck.CKM_AES_CTR:
+		return k.aesCrypt(m, data, true)
 	}
 	return nil, ck.Errorf(ck.CKR_MECHANISM_INVALID, "%v cannot decrypt", m.Type)
 }
@@ -235,18 +241,7 @@ func (t *Token) Encrypt(acc Access, h Handle, m ck.Mechanism, data []byte) ([]by
 	k := o.key
 	switch m.Type {
 	case ck.CKM_RSA_PKCS_OAEP:
-		opts, err := oaepOptions(m.OAEP)
-		if err != nil {
-			return nil, err
-		}
-		if max := k.rsaPub.Size() - 2*opts.Hash.Size() - 2; len(data) > max {
-			return nil, ck.Errorf(ck.CKR_DATA_LEN_RANGE, "OAEP with these parameters encrypts at most %d bytes with this key", max)
-		}
-		ct, err := rsa.EncryptOAEPWithOptions(rand.Reader, k.rsaPub, data, opts)
-		if err != nil {
-			return nil, ck.Errorf(ck.CKR_FUNCTION_FAILED, "RSA-OAEP encryption failed")
-		}
-		return ct, nil
+		return k.oaepEncrypt(m.OAEP, data, ck.CKR_DATA_LEN_RANGE)
 	case ck.CKM_RSA_PKCS:
 		if max := k.rsaPub.Size() - 11; len(data) > max {
 			return nil, ck.Errorf(ck.CKR_DATA_LEN_RANGE, "%v encrypts at most %d bytes with this key", m.Type, max)
@@ -259,8 +254,28 @@ func (t *Token) Encrypt(acc Access, h Handle, m ck.Mechanism, data []byte) ([]by
 		return ct, nil
 	case ck.CKM_AES_GCM:
 		return k.gcmSeal(m.GCM, data)
+	case ck.CKM_AES_ECB, ck.CKM_AES_CBC, ck.CKM_AES_CBC_PAD, ck.CKM_AES_CTR:
+		return k.aesCrypt(m, data, false)
 	}
 	return nil, ck.Errorf(ck.CKR_MECHANISM_INVALID, "%v cannot encrypt", m.Type)
+}
+
+// oaepEncrypt encrypts data with RSA-OAEP; data longer than the parameters
+// allow with this key is tooLong (CKR_DATA_LEN_RANGE for C_Encrypt,
+// CKR_KEY_SIZE_RANGE for the key of C_WrapKey).
+func (k *keyMaterial) oaepEncrypt(p *ck.OAEPParams, data []byte, tooLong ck.ReturnValue) ([]byte, error) {
+	opts, err := oaepOptions(p)
+	if err != nil {
+		return nil, err
+	}
+	if max := k.rsaPub.Size() - 2*opts.Hash.Size() - 2; len(data) > max {
+		return nil, ck.Errorf(tooLong, "OAEP with these parameters encrypts at most %d bytes with this key", max)
+	}
+	ct, err := rsa.EncryptOAEPWithOptions(rand.Reader, k.rsaPub, data, opts)
+	if err != nil {
+		return nil, ck.Errorf(ck.CKR_FUNCTION_FAILED, "RSA-OAEP encryption failed")
+	}
+	return ct, nil
 }
 
 // pssParams checks CK_RSA_PKCS_PSS_PARAMS for a signature on digest with

@@ -36,7 +36,7 @@ func (t *Token) GenerateKeyPair(acc Access, m ck.Mechanism, pub, priv ck.Templat
 }
 
 // GenerateKey generates a secret key (C_GenerateKey) with CKM_AES_KEY_GEN
-// and stores it.
+// or CKM_GENERIC_SECRET_KEY_GEN and stores it.
 func (t *Token) GenerateKey(acc Access, m ck.Mechanism, tmpl ck.Template) (Handle, error) {
 	def, ok := mechDefs[m.Type]
 	if !ok || def.ops&opsGenerateKey == 0 {
@@ -52,8 +52,8 @@ func (t *Token) GenerateKey(acc Access, m ck.Mechanism, tmpl ck.Template) (Handl
 	}
 	lenV, _ := vals.get(ck.CKA_VALUE_LEN)
 	n := ulongOf(lenV)
-	if n != 16 && n != 24 && n != 32 {
-		return 0, ck.Errorf(ck.CKR_KEY_SIZE_RANGE, "%v must be 16, 24 or 32 for an AES key", ck.CKA_VALUE_LEN)
+	if err := checkSecretLen(def.keyType, n); err != nil {
+		return 0, err
 	}
 	key := make([]byte, n)
 	_, _ = rand.Read(key) // never fails (crypto/rand, Go 1.24+)
@@ -68,6 +68,22 @@ func (t *Token) GenerateKey(acc Access, m ck.Mechanism, tmpl ck.Template) (Handl
 		return 0, err
 	}
 	return hs[0], nil
+}
+
+// checkSecretLen checks a secret key length in bytes (CKA_VALUE_LEN) for
+// key type kt.
+func checkSecretLen(kt ck.KeyType, n uint64) error {
+	switch kt {
+	case ck.CKK_AES:
+		if n != 16 && n != 24 && n != 32 {
+			return ck.Errorf(ck.CKR_KEY_SIZE_RANGE, "%v must be 16, 24 or 32 for an AES key", ck.CKA_VALUE_LEN)
+		}
+	case ck.CKK_GENERIC_SECRET:
+		if n < genericMinBytes || n > genericMaxBytes {
+			return ck.Errorf(ck.CKR_KEY_SIZE_RANGE, "%v must be %d to %d for a generic secret", ck.CKA_VALUE_LEN, genericMinBytes, genericMaxBytes)
+		}
+	}
+	return nil
 }
 
 // genTemplate validates one generation template for an object of kind k:

@@ -34,6 +34,8 @@ type keyMaterial struct {
 	block cipher.Block
 	gcm   cipher.AEAD // 12-byte IV, 16-byte tag: what nearly every caller uses
 
+	secret []byte // a generic secret's value (HMAC keys)
+
 	// CRT values, for the variable-time PSS path (empty salt) that Go's
 	// crypto/rsa cannot express.
 	dp, dq, qinv *big.Int
@@ -240,6 +242,8 @@ func (b *builder) buildKey() (*keyMaterial, error) {
 		return b.buildECPrivate()
 	case objKind{ck.CKO_SECRET_KEY, uint32(ck.CKK_AES)}:
 		return b.buildAES()
+	case objKind{ck.CKO_SECRET_KEY, uint32(ck.CKK_GENERIC_SECRET)}:
+		return b.buildGenericSecret()
 	}
 	return nil, ck.Errorf(ck.CKR_GENERAL_ERROR, "no key builder for %v/%v", b.kind.class, b.kind.keyType())
 }
@@ -426,6 +430,29 @@ func (b *builder) buildAES() (*keyMaterial, error) {
 		return nil, err
 	}
 	return &keyMaterial{block: block, gcm: gcm}, nil
+}
+
+// Generic secret lengths, in bytes. Anything from one byte is a valid HMAC
+// key; the upper bound keeps a key within an attribute value.
+const (
+	genericMinBytes = 1
+	genericMaxBytes = 512
+)
+
+func (b *builder) buildGenericSecret() (*keyMaterial, error) {
+	value, _ := b.get(ck.CKA_VALUE)
+	if len(value) < genericMinBytes || len(value) > genericMaxBytes {
+		return nil, ck.Errorf(ck.CKR_ATTRIBUTE_VALUE_INVALID, "%v of a generic secret must be %d to %d bytes", ck.CKA_VALUE, genericMinBytes, genericMaxBytes)
+	}
+	if err := b.derive(ck.CKA_VALUE_LEN, ulongValue(uint64(len(value)))); err != nil {
+		return nil, err
+	}
+	// PKCS#11 v3.0: the first three bytes of the SHA-1 hash of the value.
+	sum := sha1.Sum(value)
+	if err := b.derive(ck.CKA_CHECK_VALUE, bytes.Clone(sum[:3])); err != nil {
+		return nil, err
+	}
+	return &keyMaterial{secret: bytes.Clone(value)}, nil
 }
 
 // buildCertificate parses CKA_VALUE as an X.509 certificate, takes the

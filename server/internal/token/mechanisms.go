@@ -19,13 +19,17 @@ type MechanismInfo struct {
 }
 
 // opSet is the set of operations a mechanism performs.
-type opSet uint8
+// The first bits follow the order of op, so that op.set names them.
+type opSet uint16
 
 const (
 	opsSign opSet = 1 << iota
 	opsVerify
 	opsEncrypt
 	opsDecrypt
+	opsWrap
+	opsUnwrap
+	opsDerive
 	opsGenerateKey
 	opsGenerateKeyPair
 )
@@ -40,6 +44,9 @@ const (
 	paramsPSS
 	paramsOAEP
 	paramsGCM
+	paramsIV   // a bare 16-byte IV (CBC)
+	paramsCTR  // CK_AES_CTR_PARAMS
+	paramsECDH // CK_ECDH1_DERIVE_PARAMS
 )
 
 // mechDef describes a supported mechanism.
@@ -65,8 +72,8 @@ var mechDefs = map[ck.MechanismType]mechDef{
 		MechanismInfo{rsaMinBits, rsaMaxBits, ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY | ck.CKF_ENCRYPT | ck.CKF_DECRYPT}},
 	ck.CKM_RSA_PKCS_PSS: {ck.CKK_RSA, opsSign | opsVerify, paramsPSS,
 		MechanismInfo{rsaMinBits, rsaMaxBits, ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY}},
-	ck.CKM_RSA_PKCS_OAEP: {ck.CKK_RSA, opsEncrypt | opsDecrypt, paramsOAEP,
-		MechanismInfo{rsaMinBits, rsaMaxBits, ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT}},
+	ck.CKM_RSA_PKCS_OAEP: {ck.CKK_RSA, opsEncrypt | opsDecrypt | opsWrap | opsUnwrap, paramsOAEP,
+		MechanismInfo{rsaMinBits, rsaMaxBits, ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT | ck.CKF_WRAP | ck.CKF_UNWRAP}},
 	ck.CKM_EC_KEY_PAIR_GEN: {ck.CKK_EC, opsGenerateKeyPair, paramsNone,
 		MechanismInfo{224, 521, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR | ecFlags}},
 	ck.CKM_ECDSA: {ck.CKK_EC, opsSign | opsVerify, paramsNone,
@@ -80,6 +87,51 @@ var mechDefs = map[ck.MechanismType]mechDef{
 		MechanismInfo{16, 32, ck.CKF_HW | ck.CKF_GENERATE}},
 	ck.CKM_AES_GCM: {ck.CKK_AES, opsEncrypt | opsDecrypt, paramsGCM,
 		MechanismInfo{16, 32, ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT}},
+	ck.CKM_AES_ECB: {ck.CKK_AES, opsEncrypt | opsDecrypt, paramsNone,
+		MechanismInfo{16, 32, ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT}},
+	ck.CKM_AES_CBC: {ck.CKK_AES, opsEncrypt | opsDecrypt, paramsIV,
+		MechanismInfo{16, 32, ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT}},
+	ck.CKM_AES_CBC_PAD: {ck.CKK_AES, opsEncrypt | opsDecrypt, paramsIV,
+		MechanismInfo{16, 32, ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT}},
+	ck.CKM_AES_CTR: {ck.CKK_AES, opsEncrypt | opsDecrypt, paramsCTR,
+		MechanismInfo{16, 32, ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT}},
+	ck.CKM_AES_CMAC: {ck.CKK_AES, opsSign | opsVerify, paramsNone,
+		MechanismInfo{16, 32, ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY}},
+	// RFC 3394, and RFC 5649 under both of the names PKCS#11 has given it
+	// (CKM_AES_KEY_WRAP_PAD is RFC 5649 in SoftHSM2 and v2.40 modules).
+	ck.CKM_AES_KEY_WRAP: {ck.CKK_AES, opsWrap | opsUnwrap, paramsNone,
+		MechanismInfo{16, 32, ck.CKF_HW | ck.CKF_WRAP | ck.CKF_UNWRAP}},
+	ck.CKM_AES_KEY_WRAP_PAD: {ck.CKK_AES, opsWrap | opsUnwrap, paramsNone,
+		MechanismInfo{16, 32, ck.CKF_HW | ck.CKF_WRAP | ck.CKF_UNWRAP}},
+	ck.CKM_AES_KEY_WRAP_KWP: {ck.CKK_AES, opsWrap | opsUnwrap, paramsNone,
+		MechanismInfo{16, 32, ck.CKF_HW | ck.CKF_WRAP | ck.CKF_UNWRAP}},
+
+	// Generic secrets: sizes in bits, as PKCS#11 counts them for these.
+	ck.CKM_GENERIC_SECRET_KEY_GEN: {ck.CKK_GENERIC_SECRET, opsGenerateKey, paramsNone,
+		MechanismInfo{8 * genericMinBytes, 8 * genericMaxBytes, ck.CKF_HW | ck.CKF_GENERATE}},
+	ck.CKM_SHA_1_HMAC:  hmacDef,
+	ck.CKM_SHA224_HMAC: hmacDef,
+	ck.CKM_SHA256_HMAC: hmacDef,
+	ck.CKM_SHA384_HMAC: hmacDef,
+	ck.CKM_SHA512_HMAC: hmacDef,
+
+	// ECDH on prime curves, whose cofactor is 1: both variants agree.
+	ck.CKM_ECDH1_DERIVE: {ck.CKK_EC, opsDerive, paramsECDH,
+		MechanismInfo{256, 521, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}},
+	ck.CKM_ECDH1_COFACTOR_DERIVE: {ck.CKK_EC, opsDerive, paramsECDH,
+		MechanismInfo{256, 521, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}},
+}
+
+var hmacDef = mechDef{ck.CKK_GENERIC_SECRET, opsSign | opsVerify, paramsNone,
+	MechanismInfo{8 * genericMinBytes, 8 * genericMaxBytes, ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY}}
+
+// hmacHashes maps the HMAC mechanisms to their hash.
+var hmacHashes = map[ck.MechanismType]crypto.Hash{
+	ck.CKM_SHA_1_HMAC:  crypto.SHA1,
+	ck.CKM_SHA224_HMAC: crypto.SHA224,
+	ck.CKM_SHA256_HMAC: crypto.SHA256,
+	ck.CKM_SHA384_HMAC: crypto.SHA384,
+	ck.CKM_SHA512_HMAC: crypto.SHA512,
 }
 
 // Mechanisms returns the mechanisms the token supports, with their true
@@ -110,6 +162,15 @@ func checkParamsShape(m ck.Mechanism, want params) error {
 	}
 	if m.GCM != nil {
 		n, got = n+1, paramsGCM
+	}
+	if m.IV != nil {
+		n, got = n+1, paramsIV
+	}
+	if m.CTR != nil {
+		n, got = n+1, paramsCTR
+	}
+	if m.ECDH != nil {
+		n, got = n+1, paramsECDH
 	}
 	switch {
 	case n > 1 || (n == 1 && got != want):

@@ -16,11 +16,14 @@ const (
 	opVerify
 	opEncrypt
 	opDecrypt
+	opWrap   // the wrapping key of C_WrapKey
+	opUnwrap // the unwrapping key of C_UnwrapKey
+	opDerive // the base key of C_DeriveKey
 	numOps
 )
 
 func (o op) String() string {
-	return [...]string{"sign", "verify", "encrypt", "decrypt"}[o]
+	return [...]string{"sign", "verify", "encrypt", "decrypt", "wrap", "unwrap", "derive"}[o]
 }
 
 // object is one stored object. It is immutable once built: SetAttributes
@@ -63,6 +66,7 @@ func newObject(k objKind, vals map[ck.AttributeType][]byte, key *keyMaterial) *o
 	case ck.CKO_PUBLIC_KEY:
 		o.can[opVerify] = o.flag(ck.CKA_VERIFY)
 		o.can[opEncrypt] = o.flag(ck.CKA_ENCRYPT)
+		o.can[opWrap] = o.flag(ck.CKA_WRAP)
 	case ck.CKO_PRIVATE_KEY:
 		o.hidden = o.flag(ck.CKA_SENSITIVE) || !o.flag(ck.CKA_EXTRACTABLE)
 		o.can[opSign] = o.flag(ck.CKA_SIGN)
@@ -74,12 +78,17 @@ func newObject(k objKind, vals map[ck.AttributeType][]byte, key *keyMaterial) *o
 		// encrypts: a client encrypts with the public key object, or with
 		// the public half it reads from CKA_MODULUS/CKA_PUBLIC_EXPONENT.
 		o.can[opDecrypt] = o.flag(ck.CKA_DECRYPT)
+		o.can[opUnwrap] = o.flag(ck.CKA_UNWRAP)
+		o.can[opDerive] = o.flag(ck.CKA_DERIVE)
 	case ck.CKO_SECRET_KEY:
 		o.hidden = o.flag(ck.CKA_SENSITIVE) || !o.flag(ck.CKA_EXTRACTABLE)
 		o.can[opSign] = o.flag(ck.CKA_SIGN)
 		o.can[opVerify] = o.flag(ck.CKA_VERIFY)
 		o.can[opEncrypt] = o.flag(ck.CKA_ENCRYPT)
 		o.can[opDecrypt] = o.flag(ck.CKA_DECRYPT)
+		o.can[opWrap] = o.flag(ck.CKA_WRAP)
+		o.can[opUnwrap] = o.flag(ck.CKA_UNWRAP)
+		o.can[opDerive] = o.flag(ck.CKA_DERIVE)
 	}
 	if v := vals[ck.CKA_ALLOWED_MECHANISMS]; len(v) > 0 {
 		o.allowed = mechsOf(v)
@@ -150,6 +159,7 @@ const (
 	originCreate   origin = iota // C_CreateObject: imported
 	originGenerate               // C_GenerateKey / C_GenerateKeyPair
 	originRestore                // a snapshot record, from this node or another of the cluster
+	originUnwrap                 // C_UnwrapKey / C_DeriveKey: key material from the token, the rest from the template
 )
 
 // builder assembles the attributes of a new object. Building is separate from
@@ -320,7 +330,7 @@ func checkTemplate(k objKind, vals attrs, from origin, acc Access) error {
 			if r&(rTokenSet|rNoCreate) != 0 {
 				return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v is set by the token and may not be given on creation", a.Type)
 			}
-		case originGenerate:
+		case originGenerate, originUnwrap:
 			if r&(rTokenSet|rNoGen|rDerived) != 0 {
 				return ck.Errorf(ck.CKR_ATTRIBUTE_READ_ONLY, "attribute %v is set by the token and may not be given to key generation", a.Type)
 			}

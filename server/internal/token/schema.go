@@ -201,13 +201,16 @@ var schemas = map[objKind]schema{
 	{ck.CKO_PRIVATE_KEY, uint32(ck.CKK_EC)}:         merge(commonAttrs, keyAttrs, privateKeyAttrs, ecPrivateAttrs),
 	{ck.CKO_PRIVATE_KEY, uint32(ck.CKK_EC_EDWARDS)}: merge(commonAttrs, keyAttrs, privateKeyAttrs, ecPrivateAttrs),
 	{ck.CKO_SECRET_KEY, uint32(ck.CKK_AES)}:         merge(commonAttrs, keyAttrs, secretKeyAttrs, aesAttrs),
+	// A generic secret has the same attributes as an AES key: a value and
+	// its length.
+	{ck.CKO_SECRET_KEY, uint32(ck.CKK_GENERIC_SECRET)}: merge(commonAttrs, keyAttrs, secretKeyAttrs, aesAttrs),
 }
 
 // supportedKeyTypes are the key types of some supported kind. A key type
 // outside it is an unsupported value (CKR_ATTRIBUTE_VALUE_INVALID); a
 // supported key type in the wrong class is an inconsistent template.
 var supportedKeyTypes = map[ck.KeyType]bool{
-	ck.CKK_RSA: true, ck.CKK_EC: true, ck.CKK_EC_EDWARDS: true, ck.CKK_AES: true,
+	ck.CKK_RSA: true, ck.CKK_EC: true, ck.CKK_EC_EDWARDS: true, ck.CKK_AES: true, ck.CKK_GENERIC_SECRET: true,
 }
 
 func merge(parts ...schema) schema {
@@ -271,13 +274,16 @@ func defaults(k objKind) []ck.Attribute {
 			ck.Attribute{Type: ck.CKA_ALWAYS_AUTHENTICATE, Value: f},
 		)
 	case ck.CKO_SECRET_KEY:
+		// An AES key encrypts and decrypts, a generic secret signs and
+		// verifies (HMAC): each key type's main purpose, and no other use
+		// unless the template asks. Wrapping is never a default.
+		mac := k.keyType() == ck.CKK_GENERIC_SECRET
 		d = append(d,
 			ck.Attribute{Type: ck.CKA_SENSITIVE, Value: t},
-			ck.Attribute{Type: ck.CKA_ENCRYPT, Value: t},
-			ck.Attribute{Type: ck.CKA_DECRYPT, Value: t},
-			// No MAC or wrapping mechanism is implemented: nothing to enable.
-			ck.Attribute{Type: ck.CKA_SIGN, Value: f},
-			ck.Attribute{Type: ck.CKA_VERIFY, Value: f},
+			ck.Attribute{Type: ck.CKA_ENCRYPT, Value: boolValue(!mac)},
+			ck.Attribute{Type: ck.CKA_DECRYPT, Value: boolValue(!mac)},
+			ck.Attribute{Type: ck.CKA_SIGN, Value: boolValue(mac)},
+			ck.Attribute{Type: ck.CKA_VERIFY, Value: boolValue(mac)},
 			ck.Attribute{Type: ck.CKA_WRAP, Value: f},
 			ck.Attribute{Type: ck.CKA_UNWRAP, Value: f},
 			ck.Attribute{Type: ck.CKA_EXTRACTABLE, Value: f},

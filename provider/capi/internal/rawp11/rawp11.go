@@ -969,10 +969,9 @@ func (l *Lib) SeedRandom(session uint, seed In) uint {
 	return uint(C.kh_SeedRandom(l.fl, C.CK_SESSION_HANDLE(session), p, n))
 }
 
-// Unsupported names the v2.40 functions that CallUnsupported can call, in
-// its numbering: those libkeyhold.so did not implement at first, some of
-// which it implements now.
-var Unsupported = []string{
+// unsupportedCalls names the v2.40 functions kh_unsupported can call, in
+// its numbering.
+var unsupportedCalls = []string{
 	"C_InitToken", "C_GetOperationState", "C_SetOperationState", "C_CopyObject",
 	"C_GetObjectSize", "C_DigestKey", "C_SignRecoverInit", "C_SignRecover",
 	"C_VerifyRecoverInit", "C_VerifyRecover", "C_DigestEncryptUpdate",
@@ -981,10 +980,21 @@ var Unsupported = []string{
 	"C_GetFunctionStatus", "C_CancelFunction",
 }
 
-// CallUnsupported calls the function name (one of Unsupported) with
-// well-formed arguments naming slot, session and object.
+// Unsupported names the v2.40 functions the library does not implement,
+// which CallUnsupported can call.
+var Unsupported = []string{
+	"C_InitToken", "C_GetOperationState", "C_SetOperationState", "C_CopyObject",
+	"C_GetObjectSize", "C_DigestKey", "C_SignRecoverInit", "C_SignRecover",
+	"C_VerifyRecoverInit", "C_VerifyRecover", "C_DigestEncryptUpdate",
+	"C_DecryptDigestUpdate", "C_SignEncryptUpdate", "C_DecryptVerifyUpdate",
+	"C_WaitForSlotEvent", "C_GetFunctionStatus", "C_CancelFunction",
+}
+
+// CallUnsupported calls the function name (one of Unsupported, or a
+// function that was once unsupported, such as C_WrapKey) with well-formed
+// arguments naming slot, session and object.
 func (l *Lib) CallUnsupported(name string, slot, session, object uint) (uint, error) {
-	for i, n := range Unsupported {
+	for i, n := range unsupportedCalls {
 		if n == name {
 			return uint(C.kh_unsupported(l.fl, C.int(i), C.CK_SLOT_ID(slot), C.CK_SESSION_HANDLE(session), C.CK_OBJECT_HANDLE(object))), nil
 		}
