@@ -46,9 +46,12 @@ const (
 const (
 	rsaMinBits, rsaMaxBits = 2048, 4096 // a partition may allow 1024 (TokenInfo)
 	ecMinBits, ecMaxBits   = 224, 521
-	edBits                 = 255
-	aesMinBytes            = 16
-	aesMaxBytes            = 32
+	// ecdhMinBits: key agreement starts at P-256, as crypto/ecdh's curves
+	// do.
+	ecdhMinBits = 256
+	edBits      = 255
+	aesMinBytes = 16
+	aesMaxBytes = 32
 	// Generic secrets (HMAC keys) are counted in bits.
 	genericMinBits, genericMaxBits = 8, 4096
 
@@ -113,8 +116,8 @@ var mechanisms = map[ck.MechanismType]mechanism{
 	ck.CKM_SHA384_HMAC:            {info: MechanismInfo{genericMinBits, genericMaxBits, hsmSign}, keyType: ck.CKK_GENERIC_SECRET, macLen: 48},
 	ck.CKM_SHA512_HMAC:            {info: MechanismInfo{genericMinBits, genericMaxBits, hsmSign}, keyType: ck.CKK_GENERIC_SECRET, macLen: 64},
 
-	ck.CKM_ECDH1_DERIVE:          {info: MechanismInfo{ecMinBits, ecMaxBits, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}, keyType: ck.CKK_EC, params: paramsECDH},
-	ck.CKM_ECDH1_COFACTOR_DERIVE: {info: MechanismInfo{ecMinBits, ecMaxBits, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}, keyType: ck.CKK_EC, params: paramsECDH},
+	ck.CKM_ECDH1_DERIVE:          {info: MechanismInfo{ecdhMinBits, ecMaxBits, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}, keyType: ck.CKK_EC, params: paramsECDH},
+	ck.CKM_ECDH1_COFACTOR_DERIVE: {info: MechanismInfo{ecdhMinBits, ecMaxBits, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}, keyType: ck.CKK_EC, params: paramsECDH},
 
 	ck.CKM_SHA_1:  {info: MechanismInfo{0, 0, ck.CKF_DIGEST}, hash: crypto.SHA1},
 	ck.CKM_SHA224: {info: MechanismInfo{0, 0, ck.CKF_DIGEST}, hash: crypto.SHA224},
