@@ -293,7 +293,9 @@ func NewClientEntry(name string, ttl time.Duration) (ClientEntry, string, error)
 // AddClient adds a prepared entry, unless the node already has it (from a
 // peer, or an earlier AddClient). Every process adds the same record
 // (version 1, writer 0), so they agree whichever adds it first, and an entry
-// that was used meanwhile (a later version) stays used.
+// that was used meanwhile (a later version) stays used. It returns
+// ErrNoQuorum when its cluster has no majority to commit the entry: nothing
+// was added, and the caller may try again.
 func (n *Node) AddClient(ce ClientEntry) error {
 	salt, err1 := hex.DecodeString(ce.Salt)
 	hash, err2 := hex.DecodeString(ce.Hash)
@@ -317,7 +319,20 @@ func (n *Node) AddClient(ce ClientEntry) error {
 	}
 	n.clients.putLocked(e)
 	n.clients.mu.Unlock()
-	return n.replicateClient(e)
+	if err := n.replicateClient(e); err != nil {
+		// Not committed: forget it, so that the caller may try again once
+		// the cluster has a majority.
+		n.clients.mu.Lock()
+		if n.clients.entries[ce.Name] == e {
+			delete(n.clients.entries, ce.Name)
+		}
+		n.clients.mu.Unlock()
+		if err == errNoQuorum {
+			return fmt.Errorf("%w: client entry %q not added", ErrNoQuorum, ce.Name)
+		}
+		return err
+	}
+	return nil
 }
 
 // CreateClient creates a client entry called name with a new one-time setup
@@ -384,7 +399,16 @@ func (n *Node) RevokeClient(name string) error {
 	e.Revoked = true
 	n.clients.putLocked(e)
 	n.clients.mu.Unlock()
-	return n.replicateClient(e)
+	if err := n.replicateClient(e); err != nil {
+		if err == errNoQuorum {
+			// Refused by the cluster, but revoked here all the same: a
+			// node never honours a credential its administrator revoked.
+			// The revocation reaches the others when it is repeated.
+			return fmt.Errorf("%w: revocation of %q not committed; repeat it", ErrNoQuorum, name)
+		}
+		return err
+	}
+	return nil
 }
 
 // CreateClient creates a client entry on the cluster (see Node.CreateClient):

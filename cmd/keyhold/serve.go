@@ -467,7 +467,7 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		// (and maybe used it). A joining node gets it through the log once
 		// it is added.
 		if !o.join {
-			if err := node.AddClient(*st.Enroll); err != nil {
+			if err := addClientOnQuorum(ctx, node, *st.Enroll); err != nil {
 				return err
 			}
 		}
@@ -536,6 +536,25 @@ func writeEnrollment(c *server.Cluster, dir, name string) (string, error) {
 		}
 	}
 	return writeClientConfig(dir, clusterConfig(c.Nodes()), c.PKI().NodeCAPEM(), nil, name)
+}
+
+// addClientOnQuorum adds the client entry once the cluster has a majority:
+// the processes of a new cluster start at about the same time, and the
+// first to run waits for enough of the others.
+func addClientOnQuorum(ctx context.Context, node *server.Node, ce server.ClientEntry) error {
+	for {
+		err := node.AddClient(ce)
+		if !errors.Is(err, server.ErrNoQuorum) {
+			return err
+		}
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 // reportLeadership prints a line each time the node becomes its cluster's

@@ -552,12 +552,19 @@ func TestServePeersEnrollScript(t *testing.T) {
 		addrs = append(addrs, ln.Addr().String())
 		ln.Close()
 	}
-	var logs []*lockedBuffer
-	for _, a := range addrs {
-		logs = append(logs, startServe(t, "serve", "--dir", dir, "--partitions", partName,
-			"--user-pin", userPIN, "--so-pin", "ppin-test-so-pin", "--workers", "2", "--enroll", "ci-host",
-			"--listen", a, "--peers", strings.Join(addrs, ",")))
+	// The processes of a cluster start together, as a script starts them
+	// in the background: the entry --enroll makes is committed once a
+	// majority runs.
+	logs := make([]*lockedBuffer, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Go(func() {
+			logs[i] = startServe(t, "serve", "--dir", dir, "--partitions", partName,
+				"--user-pin", userPIN, "--so-pin", "ppin-test-so-pin", "--workers", "2", "--enroll", "ci-host",
+				"--listen", a, "--peers", strings.Join(addrs, ","))
+		})
 	}
+	wg.Wait()
 	checkScriptedEnrollment(t, dir, logs...)
 }
 
