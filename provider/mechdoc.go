@@ -19,11 +19,27 @@ var mechanismNotes = map[ck.MechanismType]string{
 	ck.CKM_EC_EDWARDS_KEY_PAIR_GEN: "Ed25519",
 	ck.CKM_RSA_PKCS:                "signs a DigestInfo",
 	ck.CKM_RSA_PKCS_PSS:            "signs a digest",
-	ck.CKM_RSA_PKCS_OAEP:           "SHA-1 to SHA-512, MGF1 of any of them, a label",
+	ck.CKM_RSA_PKCS_OAEP:           "SHA-1 to SHA-512, MGF1 of any of them, a label; wraps secret keys",
 	ck.CKM_ECDSA:                   "signs a digest; signatures are r‖s",
 	ck.CKM_EDDSA:                   "pure Ed25519 on a message",
 	ck.CKM_AES_KEY_GEN:             "16, 24 or 32 bytes",
 	ck.CKM_AES_GCM:                 "tags of 32–128 bits, IVs given by the application",
+	ck.CKM_AES_ECB:                 "whole blocks",
+	ck.CKM_AES_CBC:                 "whole blocks",
+	ck.CKM_AES_CBC_PAD:             "PKCS #7 padding",
+	ck.CKM_AES_CTR:                 "a counter of 1–128 bits, which may not wrap around",
+	ck.CKM_AES_CMAC:                "16-byte MACs",
+	ck.CKM_AES_KEY_WRAP:            "RFC 3394: keys of a multiple of 8 bytes",
+	ck.CKM_AES_KEY_WRAP_PAD:        "RFC 5649: keys of any length (the v2.40 name, as SoftHSM2 has it)",
+	ck.CKM_AES_KEY_WRAP_KWP:        "RFC 5649: keys of any length (the v3.0 name)",
+	ck.CKM_GENERIC_SECRET_KEY_GEN:  "CKA_VALUE_LEN in bytes",
+	ck.CKM_SHA_1_HMAC:              "full-length MACs",
+	ck.CKM_SHA224_HMAC:             "full-length MACs",
+	ck.CKM_SHA256_HMAC:             "full-length MACs",
+	ck.CKM_SHA384_HMAC:             "full-length MACs",
+	ck.CKM_SHA512_HMAC:             "full-length MACs",
+	ck.CKM_ECDH1_DERIVE:            "P-256, P-384, P-521; CKD_NULL without shared data; the peer's uncompressed point, bare or in a DER OCTET STRING",
+	ck.CKM_ECDH1_COFACTOR_DERIVE:   "as CKM_ECDH1_DERIVE: these curves' cofactor is 1",
 }
 
 // mechanismTable renders the mechanisms the library offers as the Markdown
@@ -64,10 +80,14 @@ func paramsName(p paramKind) string {
 		return "`CK_GCM_PARAMS`"
 	case paramsEdDSA:
 		return "`CK_EDDSA_PARAMS` (optional)"
-	case paramsNone:
-		return ""
+	case paramsIV:
+		return "a 16-byte IV"
+	case paramsCTR:
+		return "`CK_AES_CTR_PARAMS`"
+	case paramsECDH:
+		return "`CK_ECDH1_DERIVE_PARAMS`"
 	}
-	return "yes"
+	return ""
 }
 
 func keyTypeName(k ck.KeyType) string {
@@ -85,14 +105,15 @@ func keyTypeName(k ck.KeyType) string {
 }
 
 // sizeRange is CK_MECHANISM_INFO's key sizes with PKCS#11's unit for the key
-// type: bytes for AES (and other secret keys), bits for the rest.
+// type: bytes for AES, bits for the rest, generic secrets included (PKCS#11
+// 2.40 counts those in bits, as the library does).
 func sizeRange(d mechanism) string {
 	lo, hi := d.info.MinKeySize, d.info.MaxKeySize
 	if lo == 0 && hi == 0 {
 		return ""
 	}
 	unit := "bits"
-	if d.keyType == ck.CKK_AES || d.keyType == ck.CKK_GENERIC_SECRET {
+	if d.keyType == ck.CKK_AES {
 		unit = "bytes"
 	}
 	if lo == hi {

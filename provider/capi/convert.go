@@ -104,6 +104,13 @@ func mechanism(p C.CK_MECHANISM_PTR) (ck.Mechanism, error) {
 	if param == nil && size != 0 {
 		return m, paramInvalid(t, "NULL parameter with a length")
 	}
+	if param == nil && provider.MechanismParams(t) != provider.ParamsNone {
+		// No parameters at all. Whether the mechanism does the operation
+		// asked is judged first (CKR_MECHANISM_INVALID, as for a mechanism
+		// unknown to the library); the provider then refuses the missing
+		// parameters with CKR_MECHANISM_PARAM_INVALID.
+		return m, nil
+	}
 	switch provider.MechanismParams(t) {
 	case provider.ParamsNone:
 		if size != 0 && !provider.Supported(t) {

@@ -1,13 +1,10 @@
 package pkcs11test
 
 import (
-	"sync"
 	"testing"
 
 	"github.com/miekg/pkcs11"
 	"github.com/stretchr/testify/require"
-
-	"github.com/keyhold/keyhold/hsm/pkcs11module/softhsmtest"
 )
 
 // A token is a slot of a PKCS#11 module with a logged-in R/W session:
@@ -24,51 +21,22 @@ type token struct {
 // tokenKinds names the modules the shared cases run on.
 var tokenKinds = []string{"keyhold", "softhsm2"}
 
-var (
-	softhsmOnce sync.Once
-	softhsmCtx  *pkcs11.Ctx
-	softhsmErr  error
-)
-
 // openToken returns a logged-in session on a fresh token of kind.
 func openToken(tb testing.TB, kind string) *token {
 	tb.Helper()
+	var f *fixture
 	switch kind {
 	case "keyhold":
-		f := setup(tb)
-		return &token{tb: tb, name: kind, p: f.p, sh: f.userSession()}
+		f = setup(tb)
 	case "softhsm2":
-		tk := softhsmtest.NewToken(tb)
-		// SoftHSM2 is initialised once per process and never finalized:
-		// its configuration is the test binary's (softhsmtest).
-		softhsmOnce.Do(func() {
-			softhsmCtx = pkcs11.New(tk.Module)
-			if softhsmCtx == nil {
-				softhsmErr = pkcs11.Error(pkcs11.CKR_GENERAL_ERROR)
-				return
-			}
-			softhsmErr = softhsmCtx.Initialize()
-		})
-		require.NoError(tb, softhsmErr, "loading %s", tk.Module)
-		p := softhsmCtx
-		slots, err := p.GetSlotList(true)
-		require.NoError(tb, err)
-		for _, s := range slots {
-			ti, err := p.GetTokenInfo(s)
-			require.NoError(tb, err)
-			if ti.Label != tk.Label {
-				continue
-			}
-			sh, err := p.OpenSession(s, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-			require.NoError(tb, err)
-			tb.Cleanup(func() { _ = p.CloseSession(sh) })
-			require.NoError(tb, p.Login(sh, pkcs11.CKU_USER, tk.PIN))
-			return &token{tb: tb, name: kind, p: p, sh: sh}
-		}
-		tb.Fatalf("no SoftHSM2 slot holds token %q", tk.Label)
+		// The process's one SoftHSM2 initialization, which every test
+		// shares: loading and initializing the module a second time
+		// would be answered CKR_CRYPTOKI_ALREADY_INITIALIZED.
+		f = softHSM(tb)
+	default:
+		tb.Fatalf("unknown token kind %q", kind)
 	}
-	tb.Fatalf("unknown token kind %q", kind)
-	return nil
+	return &token{tb: tb, name: kind, p: f.p, sh: f.userSession()}
 }
 
 // onTokens runs a shared case on every kind of token.
