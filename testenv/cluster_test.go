@@ -439,10 +439,16 @@ func TestPeerOperationsNeedAPeerCertificate(t *testing.T) {
 	requireCode(t, c.Call(ctxT(t), wire.OpPeerApply, apply, nil), wire.CodeUnknownOp)
 	requireCode(t, c.Call(ctxT(t), wire.OpPeerJoin, wire.PeerJoinRequest{Address: env.Nodes[1].Addr()}, nil), wire.CodeUnknownOp)
 
-	// A peer certificate sending client operations.
+	// A peer certificate sending client operations, to the leader, which
+	// takes peer operations (a follower answers PeerApply CodeNoQuorum).
 	peer, err := env.PKI.PeerCertificate("intruder")
 	require.NoError(t, err)
-	pc := dial(t, env, peer)
+	leader := env.Nodes[0]
+	if l := leader.Leader(); l != leader.Addr() {
+		leader = env.Nodes[1]
+	}
+	require.Equal(t, leader.Addr(), leader.Leader())
+	pc := dialCert(t, env, leader, peer)
 	requireCode(t, pc.Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: p, User: ck.CKU_USER, PIN: []byte(env.UserPIN)}, nil), wire.CodeUnknownOp)
 	requireCode(t, pc.Call(ctxT(t), wire.OpFindObjects, wire.FindObjectsRequest{Partition: p}, nil), wire.CodeUnknownOp)
 	require.NoError(t, pc.Call(ctxT(t), wire.OpPeerApply, apply, nil))
