@@ -199,7 +199,7 @@ func (n *Node) replicateClient(e *clientEntry) error {
 		if cur, ok := n.clients.entry(e.Name); ok {
 			r.clients = []wire.PeerClient{cur}
 		}
-		return n.commitRaft(r)
+		return n.commitEverywhere(r)
 	}
 	if n.st != nil {
 		err := n.st.commit(func() records {

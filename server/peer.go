@@ -74,8 +74,18 @@ func (c *conn) servePeer(h wire.Header, body []byte) {
 // peerHandlers serve the peer operations, through the same decode path as
 // clients' requests (see handle).
 var peerHandlers = map[wire.Op]handler{
-	wire.OpPeerJoin:  handle(wire.OpPeerJoin, (*Node).peerJoin),
-	wire.OpPeerApply: handle(wire.OpPeerApply, (*Node).peerApply),
+	wire.OpPeerJoin:    handle(wire.OpPeerJoin, (*Node).peerJoin),
+	wire.OpPeerApply:   handle(wire.OpPeerApply, (*Node).peerApply),
+	wire.OpPeerApplied: handle(wire.OpPeerApplied, (*Node).peerApplied),
+}
+
+// peerApplied answers how far this node has applied the log.
+func (n *Node) peerApplied(_ *conn, _ *wire.PeerAppliedRequest) (any, error) {
+	rf := n.raft()
+	if rf == nil {
+		return nil, errNoQuorum
+	}
+	return wire.PeerApplyReply{Index: rf.applied.Load()}, nil
 }
 
 // peerJoin changes the membership of the node's Raft cluster (see

@@ -262,11 +262,30 @@ func (n *Node) commitRaftClaims(r records) ([]uint64, error) {
 	}
 	req := r.request()
 	n.stats.replications.Add(1)
-	claimants, err := rf.commit(&req)
+	_, claimants, err := rf.commit(&req)
 	if err != nil {
 		n.stats.replicationFailures.Add(1)
 	}
 	return claimants, err
+}
+
+// commitEverywhere is commitRaft for a change every node must honour at
+// once (client entries): it also waits until the other members that answer
+// have applied it.
+func (n *Node) commitEverywhere(r records) error {
+	rf := n.raft()
+	if rf == nil {
+		return errNoQuorum
+	}
+	req := r.request()
+	n.stats.replications.Add(1)
+	idx, _, err := rf.commit(&req)
+	if err != nil {
+		n.stats.replicationFailures.Add(1)
+		return err
+	}
+	rf.everywhere(idx)
+	return nil
 }
 
 // leader returns the address of the leader this node knows of, "" when
@@ -315,44 +334,92 @@ func (rn *raftNode) writable() bool {
 // not applied catches up first (see readsState). While the cluster elects a
 // leader it tries again, within the commit timeout; an entry sent twice
 // merges to the same state.
-func (rn *raftNode) commit(req *wire.PeerApplyRequest) ([]uint64, error) {
+func (rn *raftNode) commit(req *wire.PeerApplyRequest) (uint64, []uint64, error) {
 	deadline := time.Now().Add(DefaultCommitTimeout)
 	backoff := 10 * time.Millisecond
 	for {
-		claimants, err := rn.submit(req, deadline)
+		idx, claimants, err := rn.submit(req, deadline)
 		if err == nil {
-			return claimants, nil
+			return idx, claimants, nil
 		}
 		if errors.Is(err, errStorage) || rn.r.State() == raft.Shutdown || time.Now().Add(backoff).After(deadline) {
-			return nil, err
+			return 0, nil, err
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
 		case <-rn.n.closing:
 			t.Stop()
-			return nil, errShuttingDown
+			return 0, nil, errShuttingDown
 		}
 		backoff = min(2*backoff, 200*time.Millisecond)
 	}
 }
 
+// everywhere waits, up to the replication timeout, until every other
+// member of the cluster that answers has applied the entry at idx: a client
+// entry revoked, retired or rotated is then refused or honoured by every
+// node at once, not only by those that applied it. A member that does not
+// answer in time (down, or cut off) is not waited for.
+func (rn *raftNode) everywhere(idx uint64) {
+	members, err := rn.n.Members()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rn.timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, addr := range members {
+		if addr == rn.n.addr {
+			continue
+		}
+		wg.Go(func() { rn.waitMember(ctx, addr, idx) })
+	}
+	wg.Wait()
+}
+
+// waitMember polls the member at addr until it has applied idx, or ctx
+// ends.
+func (rn *raftNode) waitMember(ctx context.Context, addr string, idx uint64) {
+	c, err := wire.Dial(ctx, addr, rn.peerTLS, wire.DialOptions{Hello: wire.HelloRequest{
+		MinVersion: wire.MinVersion, MaxVersion: wire.MaxVersion, Client: "keyhold-peer " + rn.n.name,
+	}})
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var rep wire.PeerApplyReply
+		if err := c.Call(ctx, wire.OpPeerApplied, wire.PeerAppliedRequest{}, &rep); err != nil || rep.Index >= idx {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		case <-rn.n.closing:
+			return
+		}
+	}
+}
+
 // submit appends req through the leader: directly on the leader, else
 // forwarded to it. It returns the winning token of each claim of req.
-func (rn *raftNode) submit(req *wire.PeerApplyRequest, deadline time.Time) ([]uint64, error) {
+func (rn *raftNode) submit(req *wire.PeerApplyRequest, deadline time.Time) (uint64, []uint64, error) {
 	if rn.r.State() == raft.Leader {
-		_, claimants, err := rn.leaderApply(req, time.Until(deadline))
-		return claimants, err
+		return rn.leaderApply(req, time.Until(deadline))
 	}
 	addr := rn.leader()
 	if addr == "" {
-		return nil, errNoQuorum
+		return 0, nil, errNoQuorum
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	c, err := rn.forwardConn(ctx, addr)
 	if err != nil {
-		return nil, errNoQuorum
+		return 0, nil, errNoQuorum
 	}
 	var rep wire.PeerApplyReply
 	if err := c.Call(ctx, wire.OpPeerApply, req, &rep); err != nil {
@@ -361,11 +428,11 @@ func (rn *raftNode) submit(req *wire.PeerApplyRequest, deadline time.Time) ([]ui
 			rn.dropForward(c)
 		}
 		if errors.As(err, &ce) && ce.RV == errStorage.RV {
-			return nil, errStorage
+			return 0, nil, errStorage
 		}
-		return nil, errNoQuorum
+		return 0, nil, errNoQuorum
 	}
-	return rep.Claimants, nil
+	return rep.Index, rep.Claimants, nil
 }
 
 // leaderApply appends req to the log on the leader. It returns once the

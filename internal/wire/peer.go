@@ -21,6 +21,10 @@ const (
 	// for the leader to append to the cluster's log. An empty one asks the
 	// leader how far it has applied, for the follower to catch up.
 	OpPeerApply Op = 65
+	// OpPeerApplied asks a node how far it has applied the cluster's log
+	// (PeerApplyReply.Index): a node that changed a client entry waits
+	// until every member has it.
+	OpPeerApplied Op = 67
 )
 
 // PeerCertificateURI marks a node's peer certificate (a URI SAN), issued by
@@ -30,8 +34,9 @@ const (
 const PeerCertificateURI = "urn:keyhold:peer"
 
 var peerOpNames = map[Op]string{
-	OpPeerJoin:  "PeerJoin",
-	OpPeerApply: "PeerApply",
+	OpPeerJoin:    "PeerJoin",
+	OpPeerApply:   "PeerApply",
+	OpPeerApplied: "PeerApplied",
 }
 
 // Peer reports whether o is a node-to-node operation.
@@ -51,6 +56,10 @@ type PeerJoinRequest struct {
 	Raft   bool `cbor:"2,keyasint,omitempty"`
 	Remove bool `cbor:"3,keyasint,omitempty"`
 }
+
+// PeerAppliedRequest asks how far the receiver has applied the log; the
+// reply is a PeerApplyReply with its Index.
+type PeerAppliedRequest struct{}
 
 // PeerJoinReply says the membership changed.
 type PeerJoinReply struct{}
