@@ -1013,8 +1013,9 @@ func (r records) request() wire.PeerApplyRequest {
 // the addresses in nodes) in turn until the leader does it. It
 // authenticates with a peer certificate of pki, the cluster's: only who
 // holds the cluster's CA keys changes its membership. A node added was
-// started with NodeOptions.Join (`keyhold serve --join`). It returns
-// ErrNoQuorum when no node did it.
+// started with NodeOptions.Join (`keyhold serve --join`). While no node
+// does it (the cluster may be electing a leader) it asks again, until ctx
+// ends (30 s when ctx has no deadline), and then returns ErrNoQuorum.
 func ChangeMembership(ctx context.Context, pki *PKI, nodes []string, addr string, remove bool) error {
 	cert, err := pki.PeerCertificate("keyhold membership")
 	if err != nil {
@@ -1024,25 +1025,41 @@ func ChangeMembership(ctx context.Context, pki *PKI, nodes []string, addr string
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, a := range nodes {
-		err := func() error {
-			c, err := wire.Dial(ctx, a, cfg, wire.DialOptions{Hello: wire.HelloRequest{
-				MinVersion: wire.MinVersion, MaxVersion: wire.MaxVersion, Client: "keyhold membership",
-			}})
-			if err != nil {
-				return err
+	if _, ok := ctx.Deadline(); !ok {
+		// Long enough for the cluster to elect a leader a few times over.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, membershipWait)
+		defer cancel()
+	}
+	for {
+		var errs []error
+		for _, a := range nodes {
+			err := func() error {
+				c, err := wire.Dial(ctx, a, cfg, wire.DialOptions{Hello: wire.HelloRequest{
+					MinVersion: wire.MinVersion, MaxVersion: wire.MaxVersion, Client: "keyhold membership",
+				}})
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				return c.Call(ctx, wire.OpPeerJoin, wire.PeerJoinRequest{Address: addr, Raft: true, Remove: remove}, nil)
+			}()
+			if err == nil {
+				return nil
 			}
-			defer c.Close()
-			return c.Call(ctx, wire.OpPeerJoin, wire.PeerJoinRequest{Address: addr, Raft: true, Remove: remove}, nil)
-		}()
-		if err == nil {
-			return nil
+			errs = append(errs, fmt.Errorf("%s: %w", a, err))
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", a, err))
-		if ctx.Err() != nil {
-			break
+		// No node did it: the cluster may be electing a leader (a busy
+		// machine makes elections slower). Ask again until the deadline.
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w: no node changed the membership: %w", ErrNoQuorum, errors.Join(errs...))
+		case <-t.C:
 		}
 	}
-	return fmt.Errorf("%w: no node changed the membership: %w", ErrNoQuorum, errors.Join(errs...))
 }
+
+// membershipWait bounds ChangeMembership when its context has no deadline.
+const membershipWait = 30 * time.Second
