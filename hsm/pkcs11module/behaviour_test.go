@@ -33,9 +33,7 @@ func signAndCheck(t testing.TB, k *hsm.Key, msg []byte) {
 	t.Helper()
 	sig, err := k.Sign(context.Background(), ecdsaSHA256, msg)
 	require.NoError(t, err)
-	d := sha256.Sum256(msg)
-	n := len(sig) / 2
-	require.True(t, ecdsa.Verify(k.Public().(*ecdsa.PublicKey), d[:], new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])))
+	require.NoError(t, checkECDSASHA256(k.Public().(*ecdsa.PublicKey), msg, sig))
 }
 
 func TestWrongPINInOneClientLeavesTheOtherSigning(t *testing.T) {
@@ -135,11 +133,7 @@ func TestOneSessionTokenUnderConcurrentSigners(t *testing.T) {
 				msg := binary.BigEndian.AppendUint64([]byte{byte(g)}, uint64(i))
 				sig, err := k.Sign(ctx, ecdsaSHA256, msg)
 				if err == nil {
-					d := sha256.Sum256(msg)
-					n := len(sig) / 2
-					if !ecdsa.Verify(k.Public().(*ecdsa.PublicKey), d[:], new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])) {
-						err = errors.New("bad signature")
-					}
+					err = checkECDSASHA256(k.Public().(*ecdsa.PublicKey), msg, sig)
 				}
 				errs <- err
 			}
@@ -203,11 +197,7 @@ func TestRedundantTokensShareHandlesAndFailOver(t *testing.T) {
 					msg := []byte{byte(round), byte(g), byte(i)}
 					sig, err := k.Sign(ctx, ecdsaSHA256, msg)
 					if err == nil {
-						d := sha256.Sum256(msg)
-						n := len(sig) / 2
-						if !ecdsa.Verify(&key.PublicKey, d[:], new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])) {
-							err = errors.New("bad signature")
-						}
+						err = checkECDSASHA256(&key.PublicKey, msg, sig)
 					}
 					errs <- err
 				}
@@ -437,11 +427,7 @@ func TestHealsUnderLoad(t *testing.T) {
 				sig, err := k.Sign(ctx, ecdsaSHA256, msg)
 				switch {
 				case err == nil:
-					d := sha256.Sum256(msg)
-					n := len(sig) / 2
-					if !ecdsa.Verify(k.Public().(*ecdsa.PublicKey), d[:], new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])) {
-						err = errors.New("bad signature")
-					} else if ph != 1 {
+					if err = checkECDSASHA256(k.Public().(*ecdsa.PublicKey), msg, sig); err == nil && ph != 1 {
 						if counts[ph].Add(1) == phaseOps {
 							reachOnce[ph].Do(func() { close(reached[ph]) })
 						}
@@ -563,4 +549,15 @@ func TestStaleNativeHandleIsFoundAgain(t *testing.T) {
 	require.NoError(t, err)
 	d := sha256.Sum256(msg)
 	assert.True(t, ecdsa.Verify(&replacement.PublicKey, d[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])))
+}
+
+// checkECDSASHA256 verifies a raw (r‖s) ECDSA signature over SHA-256(msg)
+// with the standard library.
+func checkECDSASHA256(pub *ecdsa.PublicKey, msg, sig []byte) error {
+	d := sha256.Sum256(msg)
+	n := len(sig) / 2
+	if !ecdsa.Verify(pub, d[:], new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])) {
+		return errors.New("bad signature")
+	}
+	return nil
 }

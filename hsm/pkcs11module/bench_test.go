@@ -34,17 +34,7 @@ func BenchmarkSign(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
-			cfg, tk := softhsmtest.Config(b)
-			c, err := hsm.Open(ctx, cfg)
-			require.NoError(b, err)
-			defer c.Close()
-			p, err := c.Partition(softhsmtest.PartitionName)
-			require.NoError(b, err)
-			require.NoError(b, p.Login(ctx, tk.PIN))
-			spec := tc.spec
-			spec.Label = "bench"
-			k, err := p.GenerateKey(ctx, spec)
-			require.NoError(b, err)
+			k, _ := benchKey(b, tc.spec)
 			d := sha256.Sum256([]byte("benchmark"))
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
@@ -70,19 +60,11 @@ func BenchmarkSign(b *testing.B) {
 //	go test -run - -bench SignSerial -count 6 ./hsm/pkcs11module/
 func BenchmarkSignSerial(b *testing.B) {
 	ctx := context.Background()
-	cfg, tk := softhsmtest.Config(b)
-	c, err := hsm.Open(ctx, cfg)
-	require.NoError(b, err)
-	defer c.Close()
-	p, err := c.Partition(softhsmtest.PartitionName)
-	require.NoError(b, err)
-	require.NoError(b, p.Login(ctx, tk.PIN))
-	k, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "bench"})
-	require.NoError(b, err)
+	k, tk := benchKey(b, hsm.KeySpec{Type: hsm.KeyEC})
 	d := sha256.Sum256([]byte("benchmark"))
 	mech := hsm.Mechanism{Type: ck.CKM_ECDSA}
 	// The first signature puts the key in the token's handle cache.
-	_, err = k.Sign(ctx, mech, d[:])
+	_, err := k.Sign(ctx, mech, d[:])
 	require.NoError(b, err)
 	paths := []struct {
 		name string
@@ -111,15 +93,7 @@ func BenchmarkSignSerial(b *testing.B) {
 //	go test -run - -bench SignCallers -count 6 ./hsm/pkcs11module/
 func BenchmarkSignCallers(b *testing.B) {
 	ctx := context.Background()
-	cfg, tk := softhsmtest.Config(b)
-	c, err := hsm.Open(ctx, cfg)
-	require.NoError(b, err)
-	defer c.Close()
-	p, err := c.Partition(softhsmtest.PartitionName)
-	require.NoError(b, err)
-	require.NoError(b, p.Login(ctx, tk.PIN))
-	k, err := p.GenerateKey(ctx, hsm.KeySpec{Type: hsm.KeyEC, Label: "bench"})
-	require.NoError(b, err)
+	k, _ := benchKey(b, hsm.KeySpec{Type: hsm.KeyEC})
 	d := sha256.Sum256([]byte("benchmark"))
 	mech := hsm.Mechanism{Type: ck.CKM_ECDSA}
 	for _, callers := range []int{1, 32, 128} {
@@ -140,4 +114,22 @@ func BenchmarkSignCallers(b *testing.B) {
 			wg.Wait()
 		})
 	}
+}
+
+// benchKey opens an engine on a new SoftHSM2 token, logs in and generates
+// a key of spec labelled "bench"; the engine closes with the benchmark.
+func benchKey(b *testing.B, spec hsm.KeySpec) (*hsm.Key, softhsmtest.Token) {
+	b.Helper()
+	ctx := context.Background()
+	cfg, tk := softhsmtest.Config(b)
+	c, err := hsm.Open(ctx, cfg)
+	require.NoError(b, err)
+	b.Cleanup(func() { c.Close() })
+	p, err := c.Partition(softhsmtest.PartitionName)
+	require.NoError(b, err)
+	require.NoError(b, p.Login(ctx, tk.PIN))
+	spec.Label = "bench"
+	k, err := p.GenerateKey(ctx, spec)
+	require.NoError(b, err)
+	return k, tk
 }
