@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,4 +28,49 @@ func TestServerIsNotATestHarness(t *testing.T) {
 		}
 	}
 	assert.Subset(t, []string{"github.com/hashicorp/raft"}, importers, "packages linked into keyhold that import testing")
+}
+
+// TestBinaryHoldsNoTestCode builds keyhold and reads where its code comes
+// from. Because hashicorp/raft's testing.go imports "testing", the package is
+// linked, but the linker keeps only what is reachable: testing's package
+// initializer and the data it sets. No function of package testing (no T, no
+// B, no flag parsing, no test main) and no function of raft's testing.go may
+// be in the program; if a change ever makes one reachable, this fails.
+func TestBinaryHoldsNoTestCode(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "keyhold")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = exec.Command("go", "tool", "nm", bin).Output()
+	require.NoError(t, err)
+
+	var testCode, raftAddrs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) != 3 || (fields[1] != "T" && fields[1] != "t") {
+			continue
+		}
+		addr, name := fields[0], fields[2]
+		switch {
+		case strings.HasPrefix(name, "testing.") && name != "testing.init":
+			testCode = append(testCode, name)
+		case strings.HasPrefix(name, "github.com/hashicorp/raft."):
+			raftAddrs = append(raftAddrs, "0x"+addr)
+		}
+	}
+	require.NotEmpty(t, raftAddrs, "keyhold links hashicorp/raft")
+
+	// addr2line answers two lines per address: the function, then file:line.
+	where := exec.Command("go", "tool", "addr2line", bin)
+	where.Stdin = strings.NewReader(strings.Join(raftAddrs, "\n") + "\n")
+	out, err = where.Output()
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.Len(t, lines, 2*len(raftAddrs))
+	for i := 0; i < len(lines); i += 2 {
+		file, _, _ := strings.Cut(lines[i+1], ":")
+		if filepath.Base(file) == "testing.go" {
+			testCode = append(testCode, lines[i])
+		}
+	}
+	assert.Empty(t, testCode, "test code linked into keyhold")
 }
