@@ -175,11 +175,14 @@ func (n *Node) login(c *conn, p *partition, user ck.UserType, pin []byte) (wire.
 	if n.raftMode {
 		// A PIN is judged on the cluster's latest state: a PIN changed, a
 		// lockout lifted or a wrong PIN counted through another node a
-		// moment ago is applied here first. A node that cannot reach the
-		// leader judges on what it has; a wrong PIN it counts then is
-		// refused with the rest of its changes.
-		if rf := n.raft(); rf != nil {
-			rf.catchUp()
+		// moment ago is applied here first. While the cluster has a leader
+		// (or elects one) the node tries as a write does, and answers busy
+		// rather than judge on a state it knows may be old: the client
+		// tries another node. A node cut off from the majority judges on
+		// what it has; a wrong PIN it counts then is refused with the rest
+		// of its changes.
+		if rf := n.raft(); rf != nil && !rf.catchUp() && rf.writable() && !rf.catchUpToWrite() {
+			return wire.LoginReply{}, errBusy
 		}
 	}
 	// The generation is read before the PIN is checked: if the PIN changes in
