@@ -419,7 +419,7 @@ func runKeysGenerate(ctx context.Context, args []string, stdout, stderr io.Write
 
 // runKeysImport implements "keyhold keys import".
 func runKeysImport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCmdline("keys import", "keys import --label LABEL [--id HEX] [--partition NAME] FILE\n\nFILE is a PEM private key: PKCS#8 (\"PRIVATE KEY\"), PKCS#1 (\"RSA PRIVATE KEY\")\nor SEC1 (\"EC PRIVATE KEY\"), unencrypted. The key becomes sensitive in the\nHSM; delete FILE afterwards if the HSM is to be its only copy.", true, stdout, stderr)
+	c := newCmdline("keys import", "keys import --label LABEL [--id HEX] [--partition NAME] FILE\n\nFILE is a PEM private key: PKCS#8 (\"PRIVATE KEY\"; ML-DSA keys too, in a keyhold\nbuilt with Go 1.27), PKCS#1 (\"RSA PRIVATE KEY\") or SEC1 (\"EC PRIVATE KEY\"),\nunencrypted. The key becomes sensitive in the\nHSM; delete FILE afterwards if the HSM is to be its only copy.", true, stdout, stderr)
 	var f newKeyFlags
 	f.register(c)
 	pos, code, ok := c.parse(args)

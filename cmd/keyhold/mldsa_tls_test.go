@@ -6,6 +6,7 @@ import (
 	"crypto/mldsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net"
 	"os"
@@ -101,4 +102,18 @@ func TestMLDSATLS(t *testing.T) {
 	assert.True(t, pub.Equal(printed))
 	require.Len(t, st.VerifiedChains, 1)
 	assert.Len(t, st.VerifiedChains[0], 2)
+}
+
+// TestKeysImportMLDSA: keys import takes an ML-DSA key in PKCS#8 (its
+// seed), and the partition key has its public key.
+func TestKeysImportMLDSA(t *testing.T) {
+	c, env := startCLI(t)
+	sk, err := mldsa.GenerateKey(mldsa.MLDSA44())
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(sk)
+	require.NoError(t, err)
+	file := c.file("mldsa.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	r := c.ok("keys", "import", "--partition", "web", "--label", "imported-mldsa", file)
+	assert.Contains(t, r.stdout, "ML-DSA-44")
+	assert.True(t, sk.PublicKey().Equal(engineKey(t, env, "web", "imported-mldsa").Public()))
 }
