@@ -27,20 +27,20 @@ func (s *Signer) signMLDSA(ctx context.Context, msg []byte, opts crypto.SignerOp
 	default:
 		return nil, fmt.Errorf("signer: %w: ML-DSA signs the message itself (or crypto.MLDSAMu), not a %v digest", hsm.ErrMechanismParam, opts.HashFunc())
 	}
-	var context string
+	var sigCtx string // FIPS 204's context string
 	if o, ok := opts.(*mldsa.Options); ok && o != nil {
-		context = o.Context
+		sigCtx = o.Context
 	}
-	if len(context) > 255 {
-		return nil, fmt.Errorf("signer: %w: ML-DSA context of %d bytes, at most 255", hsm.ErrMechanismParam, len(context))
+	if len(sigCtx) > 255 {
+		return nil, fmt.Errorf("signer: %w: ML-DSA context of %d bytes, at most 255", hsm.ErrMechanismParam, len(sigCtx))
 	}
 	if len(msg) > hsm.MaxData {
 		pub := s.key.Public().(*mldsa.PublicKey)
-		return s.key.Sign(ctx, hsm.Mechanism{Type: ck.CKM_ML_DSA_EXTERNAL_MU}, mu(pub, msg, context))
+		return s.key.Sign(ctx, hsm.Mechanism{Type: ck.CKM_ML_DSA_EXTERNAL_MU}, mu(pub, msg, sigCtx))
 	}
 	m := hsm.Mechanism{Type: ck.CKM_ML_DSA}
-	if context != "" {
-		m.SignContext = &ck.SignContextParams{Hedge: ck.CKH_HEDGE_PREFERRED, Context: []byte(context)}
+	if sigCtx != "" {
+		m.SignContext = &ck.SignContextParams{Hedge: ck.CKH_HEDGE_PREFERRED, Context: []byte(sigCtx)}
 	}
 	return s.key.Sign(ctx, m, msg)
 }
