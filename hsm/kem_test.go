@@ -40,6 +40,17 @@ func TestMLKEMDecapsulate(t *testing.T) {
 		_, err = k.Decapsulate(ctx(t), ct[1:])
 		require.ErrorIs(t, err, hsm.ErrDataInvalid)
 	}
+
+	// Another key does not decapsulate, and an ML-KEM key does not sign.
+	ec, err := p.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyEC, Label: "not-kem"})
+	require.NoError(t, err)
+	_, err = ec.Decapsulate(ctx(t), make([]byte, 1088))
+	require.ErrorIs(t, err, hsm.ErrKeyType)
+	assert.Nil(t, ec.Encapsulator())
+	kem, err := p.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyMLKEM, Label: "kem-no-sign"})
+	require.NoError(t, err)
+	_, err = kem.Sign(ctx(t), hsm.Mechanism{Type: ck.CKM_ML_KEM}, []byte("x"))
+	require.ErrorIs(t, err, hsm.ErrMechanismUnsupported)
 }
 
 // TestMLKEMKeyObjects runs C_EncapsulateKey and C_DecapsulateKey's
