@@ -2,6 +2,7 @@ package tlsconfig_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -26,14 +27,21 @@ import (
 //
 //	go test -run '^$' -bench HandshakeP256 -benchtime 3s ./tlsconfig/
 func BenchmarkHandshakeP256(b *testing.B) {
+	memKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(b, err)
+	benchHandshakes(b, "BenchmarkHandshakeP256", hsm.KeySpec{Type: hsm.KeyEC, Curve: elliptic.P256()}, memKey)
+}
+
+// benchHandshakes runs the handshake benchmark of BenchmarkHandshakeP256
+// for a partition key of spec against memKey, a key of the same kind in
+// memory, and prints the result under name.
+func benchHandshakes(b *testing.B, name string, spec hsm.KeySpec, memKey crypto.Signer) {
 	f := newFixture(b, hsmtest.Software)
-	_, _ = f.keyWithCert(b, hsm.KeySpec{Type: hsm.KeyEC, Curve: elliptic.P256()}, "bench")
+	_, _ = f.keyWithCert(b, spec, "bench")
 	id, err := tlsconfig.NewIdentity(context.Background(), f.client, tlsconfig.Options{Key: f.uri("bench")})
 	require.NoError(b, err)
 	b.Cleanup(func() { id.Close() })
 
-	memKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(b, err)
 	memLeaf := f.ca.issue(b, memKey.Public(), "bench")
 	memory := &tls.Config{Certificates: []tls.Certificate{{
 		Certificate: [][]byte{memLeaf.Raw, f.ca.cert.Raw}, PrivateKey: memKey, Leaf: memLeaf,
@@ -73,7 +81,7 @@ func BenchmarkHandshakeP256(b *testing.B) {
 	if rates["memory"] > 0 && rates["partition"] > 0 {
 		// Printed rather than logged: a parent benchmark's log shows only
 		// with -v, and this line is the result.
-		fmt.Printf("BenchmarkHandshakeP256: partition key %.0f handshakes/s, in-memory key %.0f handshakes/s: %.0f%% of the in-memory rate\n",
-			rates["partition"], rates["memory"], 100*rates["partition"]/rates["memory"])
+		fmt.Printf("%s: partition key %.0f handshakes/s, in-memory key %.0f handshakes/s: %.0f%% of the in-memory rate\n",
+			name, rates["partition"], rates["memory"], 100*rates["partition"]/rates["memory"])
 	}
 }

@@ -15,7 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/pqkey"
 )
 
 // keyInfo describes a key in the output of keys list, generate, import and
@@ -62,6 +64,15 @@ func infoOf(p *hsm.Partition, k *hsm.Key, hasCert bool) keyInfo {
 		ki.Class = "public"
 	}
 	ki.describePublic(k.Public())
+	if set := k.ParameterSet(); set != 0 {
+		kt := ck.CKK_ML_DSA
+		if k.Type() == hsm.KeyMLKEM {
+			kt = ck.CKK_ML_KEM
+		}
+		if params, err := pqkey.Lookup(kt, set); err == nil {
+			ki.Type = params.Name
+		}
+	}
 	ki.URI = keyURI(p, k, ki.Class)
 	return ki
 }
@@ -113,7 +124,28 @@ func publicPEM(pub any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+	return pemPublicKey(der), nil
+}
+
+func pemPublicKey(der []byte) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// keyPublicPEM is publicPEM of a partition key. The standard library has
+// no SubjectPublicKeyInfo for ML-KEM keys, whose encoding pqkey gives.
+func keyPublicPEM(k *hsm.Key) (string, error) {
+	if ek := k.Encapsulator(); ek != nil {
+		params, err := pqkey.Lookup(ck.CKK_ML_KEM, k.ParameterSet())
+		if err != nil {
+			return "", err
+		}
+		der, err := params.MarshalSPKI(ek.Bytes())
+		if err != nil {
+			return "", err
+		}
+		return pemPublicKey(der), nil
+	}
+	return publicPEM(k.Public())
 }
 
 // certInfo describes a certificate in the output of cert import and export.

@@ -19,9 +19,9 @@ import (
 	"github.com/keyhold/keyhold/signer"
 )
 
-// maxEd25519Message bounds what sign and verify read for Ed25519: pure
-// Ed25519 signs the whole message, and the protocol carries at most 512 KiB
-// of data in one request.
+// maxEd25519Message bounds what sign and verify read for Ed25519 and
+// ML-DSA: pure Ed25519 and ML-DSA sign the whole message, and the protocol
+// carries at most 512 KiB of data in one request.
 const maxEd25519Message = 512 << 10
 
 // signatureFlags are the flags sign and verify share.
@@ -33,15 +33,15 @@ type signatureFlags struct {
 // register adds the flags to c.
 func (f *signatureFlags) register(c *cmdline) {
 	c.fs.StringVar(&f.key, "key", "", "the key: pkcs11:token=PARTITION;object=LABEL or PARTITION/LABEL (required)")
-	c.fs.StringVar(&f.hash, "hash", "", "hash for RSA and ECDSA: sha256 (default), sha384 or sha512; Ed25519 signs the file itself")
+	c.fs.StringVar(&f.hash, "hash", "", "hash for RSA and ECDSA: sha256 (default), sha384 or sha512; Ed25519 and ML-DSA sign the file itself")
 	c.fs.BoolVar(&f.pss, "pss", false, "RSA-PSS (salt as long as the hash) instead of PKCS#1 v1.5")
 	c.fs.BoolVar(&f.b64, "base64", false, "the signature is base64 text instead of raw bytes")
 }
 
 // scheme is a signature scheme chosen from the flags and the key.
 type scheme struct {
-	name string      // "ECDSA", "RSA-PKCS1v15", "RSA-PSS" or "Ed25519"
-	hash crypto.Hash // 0 for Ed25519
+	name string      // "ECDSA", "RSA-PKCS1v15", "RSA-PSS", "Ed25519" or "ML-DSA"
+	hash crypto.Hash // 0 for Ed25519 and ML-DSA
 }
 
 // choose checks the flags against the key type and returns the scheme.
@@ -73,6 +73,12 @@ func (f *signatureFlags) choose(pub crypto.PublicKey) (scheme, error) {
 		}
 		return scheme{"Ed25519", 0}, nil
 	}
+	if isMLDSA(pub) {
+		if f.pss || f.hash != "" {
+			return scheme{}, usagef("ML-DSA signs the message itself (pure ML-DSA, empty context): --hash and --pss do not apply")
+		}
+		return scheme{"ML-DSA", 0}, nil
+	}
 	return scheme{}, fmt.Errorf("key type %T cannot sign: %w", pub, hsm.ErrKeyType)
 }
 
@@ -94,7 +100,7 @@ func (s scheme) input(name string) ([]byte, error) {
 			return nil, err
 		}
 		if len(msg) > maxEd25519Message {
-			return nil, fmt.Errorf("%s: Ed25519 signs whole messages, at most %d bytes: %w", name, maxEd25519Message, hsm.ErrDataInvalid)
+			return nil, fmt.Errorf("%s: %s signs whole messages, at most %d bytes: %w", name, s.name, maxEd25519Message, hsm.ErrDataInvalid)
 		}
 		return msg, nil
 	}
@@ -239,6 +245,8 @@ func verifyLocal(pub crypto.PublicKey, s scheme, in, sig []byte) error {
 		}
 	case ed25519.PublicKey:
 		valid = ed25519.Verify(k, in, sig)
+	default:
+		valid = verifyMLDSA(pub, in, sig)
 	}
 	if !valid {
 		return errSignatureInvalid
