@@ -914,3 +914,49 @@ func newKey(fn string, pMechanism C.CK_MECHANISM_PTR, pTemplate C.CK_ATTRIBUTE_P
 	*phKey = C.CK_OBJECT_HANDLE(h)
 	return C.CKR_OK
 }
+
+//export go_C_VerifySignatureInit
+func go_C_VerifySignatureInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hKey C.CK_OBJECT_HANDLE, pSignature C.CK_BYTE_PTR, ulSignatureLen C.CK_ULONG) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	if pMechanism == nil {
+		// PKCS#11 v3.2: a NULL mechanism ends the active verification.
+		if err := m.Active(uint64(hSession), provider.OpVerifySignature); err != nil && provider.ReturnValue(err) != ck.CKR_OPERATION_NOT_INITIALIZED {
+			return rv("C_VerifySignatureInit", err)
+		}
+		m.Abort(uint64(hSession), provider.OpVerifySignature)
+		return C.CKR_OK
+	}
+	sig, ok := view(unsafe.Pointer(pSignature), ulSignatureLen)
+	if !ok {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	return initOp("C_VerifySignatureInit", pMechanism, func(m *provider.Module, mech ck.Mechanism) error {
+		return m.VerifySignatureInit(uint64(hSession), mech, uint64(hKey), sig)
+	})
+}
+
+//export go_C_VerifySignature
+func go_C_VerifySignature(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG) C.CK_RV {
+	return update("C_VerifySignature", hSession, provider.OpVerifySignature, pData, ulDataLen, func(m *provider.Module, data []byte) error {
+		return m.VerifySignature(uint64(hSession), data)
+	})
+}
+
+//export go_C_VerifySignatureUpdate
+func go_C_VerifySignatureUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG) C.CK_RV {
+	return update("C_VerifySignatureUpdate", hSession, provider.OpVerifySignature, pPart, ulPartLen, func(m *provider.Module, part []byte) error {
+		return m.VerifySignatureUpdate(uint64(hSession), part)
+	})
+}
+
+//export go_C_VerifySignatureFinal
+func go_C_VerifySignatureFinal(hSession C.CK_SESSION_HANDLE) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	return rv("C_VerifySignatureFinal", m.VerifySignatureFinal(uint64(hSession)))
+}

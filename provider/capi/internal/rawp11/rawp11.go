@@ -203,6 +203,34 @@ static CK_RV kh_v3(CK_FUNCTION_LIST_3_0_PTR f, int which, CK_SESSION_HANDLE h, C
 	return CKR_GENERAL_ERROR;
 }
 
+// The functions PKCS#11 v3.2 added that libkeyhold.so does not implement,
+// through a v3.2 function list, with well-formed arguments.
+static CK_RV kh_v32(CK_FUNCTION_LIST_3_2_PTR f, int which, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o) {
+	CK_BYTE buf[256];
+	CK_ULONG n = sizeof buf;
+	CK_FLAGS flags = 0;
+	CK_ASYNC_DATA result;
+	CK_OBJECT_HANDLE out = 0;
+	CK_MECHANISM m = { 0x00001087UL, NULL, 0 }; // CKM_AES_GCM
+	CK_UTF8CHAR fn[] = "C_Sign";
+	memset(buf, 0, sizeof buf);
+	memset(&result, 0, sizeof result);
+	switch (which) {
+	case 0: return f->C_GetSessionValidationFlags(h, 0, &flags);
+	case 1: return f->C_AsyncComplete(h, fn, &result);
+	case 2: return f->C_AsyncGetID(h, fn, &n);
+	case 3: return f->C_AsyncJoin(h, fn, 1, buf, sizeof buf);
+	case 4: return f->C_WrapKeyAuthenticated(h, &m, o, o, buf, 16, buf, &n);
+	case 5: return f->C_UnwrapKeyAuthenticated(h, &m, o, buf, 32, NULL, 0, buf, 16, &out);
+	}
+	return CKR_GENERAL_ERROR;
+}
+
+static CK_RV kh_VerifySignatureInit(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_BYTE_PTR s, CK_ULONG sn) { return f->C_VerifySignatureInit(h, m, k, s, sn); }
+static CK_RV kh_VerifySignature(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dn) { return f->C_VerifySignature(h, d, dn); }
+static CK_RV kh_VerifySignatureUpdate(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dn) { return f->C_VerifySignatureUpdate(h, d, dn); }
+static CK_RV kh_VerifySignatureFinal(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h) { return f->C_VerifySignatureFinal(h); }
+
 // kh_null_members counts the NULL function pointers of a function list of
 // n members after its version.
 static int kh_null_members(void *list, int n, int *first) {
@@ -222,6 +250,9 @@ static int kh_members_2_40(void) {
 }
 static int kh_members_3_0(void) {
 	return (sizeof(CK_FUNCTION_LIST_3_0) - offsetof(CK_FUNCTION_LIST_3_0, C_Initialize)) / sizeof(void *);
+}
+static int kh_members_3_2(void) {
+	return (sizeof(CK_FUNCTION_LIST_3_2) - offsetof(CK_FUNCTION_LIST_3_2, C_Initialize)) / sizeof(void *);
 }
 */
 import "C"
@@ -1038,14 +1069,18 @@ func interfaceOf(ci *C.CK_INTERFACE) Interface {
 var ErrNoList = errors.New("rawp11: interface without function list")
 
 // NullFunctions returns the number of NULL members of the interface's
-// function list, read as a v3.0 list when its version is 3.x and as a
-// v2.40 list otherwise, and the index of the first (-1 when none).
+// function list, read as a v3.2 list when its version is 3.2 or later, as
+// a v3.0 list when it is 3.0 or 3.1 and as a v2.40 list otherwise, and the
+// index of the first (-1 when none).
 func (i Interface) NullFunctions() (count, first int, err error) {
 	if i.list == nil {
 		return 0, 0, ErrNoList
 	}
 	members := C.kh_members_2_40()
-	if i.Version.Major >= 3 {
+	switch {
+	case i.Version.Major > 3 || i.Version.Major == 3 && i.Version.Minor >= 2:
+		members = C.kh_members_3_2()
+	case i.Version.Major == 3:
 		members = C.kh_members_3_0()
 	}
 	var f C.int
@@ -1081,6 +1116,95 @@ func (i Interface) CallV3(name string, session, object uint) (uint, error) {
 		}
 	}
 	return 0, fmt.Errorf("rawp11: %s is not a v3.0 function CallV3 knows", name)
+}
+
+// Members returns the number of function pointers of the function lists of
+// versions 2.40, 3.0 and 3.2, as this package's header declares them.
+func Members() (v240, v30, v32 int) {
+	return int(C.kh_members_2_40()), int(C.kh_members_3_0()), int(C.kh_members_3_2())
+}
+
+// V32Unsupported names the functions PKCS#11 v3.2 added that CallV32 can
+// call, in its numbering.
+var V32Unsupported = []string{
+	"C_GetSessionValidationFlags", "C_AsyncComplete", "C_AsyncGetID", "C_AsyncJoin",
+	"C_WrapKeyAuthenticated", "C_UnwrapKeyAuthenticated",
+}
+
+// v32 returns the interface's function list as a v3.2 one.
+func (i Interface) v32() (C.CK_FUNCTION_LIST_3_2_PTR, error) {
+	if i.list == nil {
+		return nil, ErrNoList
+	}
+	if i.Version.Major < 3 || i.Version.Major == 3 && i.Version.Minor < 2 {
+		return nil, fmt.Errorf("rawp11: interface %s %v has no v3.2 functions", i.Name, i.Version)
+	}
+	return C.CK_FUNCTION_LIST_3_2_PTR(i.list), nil
+}
+
+// CallV32 calls the v3.2 function name (one of V32Unsupported) through the
+// interface's function list, which must be a v3.2 one, with well-formed
+// arguments naming session and object.
+func (i Interface) CallV32(name string, session, object uint) (uint, error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, err
+	}
+	for n, fn := range V32Unsupported {
+		if fn == name {
+			return uint(C.kh_v32(f, C.int(n), C.CK_SESSION_HANDLE(session), C.CK_OBJECT_HANDLE(object))), nil
+		}
+	}
+	return 0, fmt.Errorf("rawp11: %s is not a v3.2 function CallV32 knows", name)
+}
+
+// VerifySignatureInit calls C_VerifySignatureInit through the interface's
+// v3.2 function list; a nil mech passes a NULL pMechanism.
+func (i Interface) VerifySignatureInit(session uint, mech *Mechanism, key uint, sig In) (uint, error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, err
+	}
+	var m cmem
+	defer m.free()
+	sp, sn := sig.c(&m)
+	return uint(C.kh_VerifySignatureInit(f, C.CK_SESSION_HANDLE(session), mech.c(&m), C.CK_OBJECT_HANDLE(key), sp, sn)), nil
+}
+
+// VerifySignature calls C_VerifySignature through the interface's v3.2
+// function list.
+func (i Interface) VerifySignature(session uint, data In) (uint, error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, err
+	}
+	var m cmem
+	defer m.free()
+	dp, dn := data.c(&m)
+	return uint(C.kh_VerifySignature(f, C.CK_SESSION_HANDLE(session), dp, dn)), nil
+}
+
+// VerifySignatureUpdate calls C_VerifySignatureUpdate through the
+// interface's v3.2 function list.
+func (i Interface) VerifySignatureUpdate(session uint, part In) (uint, error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, err
+	}
+	var m cmem
+	defer m.free()
+	dp, dn := part.c(&m)
+	return uint(C.kh_VerifySignatureUpdate(f, C.CK_SESSION_HANDLE(session), dp, dn)), nil
+}
+
+// VerifySignatureFinal calls C_VerifySignatureFinal through the interface's
+// v3.2 function list.
+func (i Interface) VerifySignatureFinal(session uint) (uint, error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, err
+	}
+	return uint(C.kh_VerifySignatureFinal(f, C.CK_SESSION_HANDLE(session))), nil
 }
 
 // GetInterfaceList calls the exported C_GetInterfaceList.
