@@ -1,6 +1,6 @@
 package ck
 
-// Numeric constants of PKCS#11 v2.40 and v3.0 (pkcs11t.h). Names are the
+// Numeric constants of PKCS#11 v2.40, v3.0 and v3.2 (pkcs11t.h). Names are the
 // specification's own, so any of them can be looked up in the standard.
 //
 // A few names are aliases the specification keeps for compatibility (for
@@ -45,6 +45,30 @@ const (
 	CKP_AUTHENTICATION_TOKEN      = 0x00000003
 	CKP_PUBLIC_CERTIFICATES_TOKEN = 0x00000004
 	CKP_VENDOR_DEFINED            = 0x80000000
+)
+
+// ML-DSA parameter sets (CK_ML_DSA_PARAMETER_SET_TYPE, CKA_PARAMETER_SET of a
+// CKK_ML_DSA key; v3.2).
+const (
+	CKP_ML_DSA_44 = 0x00000001
+	CKP_ML_DSA_65 = 0x00000002
+	CKP_ML_DSA_87 = 0x00000003
+)
+
+// ML-KEM parameter sets (CK_ML_KEM_PARAMETER_SET_TYPE, CKA_PARAMETER_SET of a
+// CKK_ML_KEM key; v3.2).
+const (
+	CKP_ML_KEM_512  = 0x00000001
+	CKP_ML_KEM_768  = 0x00000002
+	CKP_ML_KEM_1024 = 0x00000003
+)
+
+// Hedging variants (CK_HEDGE_TYPE, CK_SIGN_ADDITIONAL_CONTEXT.hedgeVariant;
+// v3.2): whether an ML-DSA signature mixes fresh randomness into its nonce.
+const (
+	CKH_HEDGE_PREFERRED        = 0x00000000 // hedged if the token can, else deterministic
+	CKH_HEDGE_REQUIRED         = 0x00000001 // hedged, or the operation fails
+	CKH_DETERMINISTIC_REQUIRED = 0x00000002 // deterministic: the same key and message give the same signature
 )
 
 // Key types (CK_KEY_TYPE, CKA_KEY_TYPE).
@@ -112,7 +136,10 @@ const (
 	CKK_SHA512_224_HMAC  KeyType = 0x00000043
 	CKK_SHA512_256_HMAC  KeyType = 0x00000044
 	CKK_SHA512_T_HMAC    KeyType = 0x00000045
-	CKK_VENDOR_DEFINED   KeyType = 0x80000000
+	// v3.2
+	CKK_ML_KEM         KeyType = 0x00000049
+	CKK_ML_DSA         KeyType = 0x0000004A
+	CKK_VENDOR_DEFINED KeyType = 0x80000000
 )
 
 // Certificate types (CK_CERTIFICATE_TYPE, CKA_CERTIFICATE_TYPE).
@@ -273,7 +300,12 @@ const (
 	CKA_X2RATCHET_NS         AttributeType = 0x00000610
 	CKA_X2RATCHET_PNS        AttributeType = 0x00000611
 	CKA_X2RATCHET_RK         AttributeType = 0x00000612
-	CKA_VENDOR_DEFINED       AttributeType = 0x80000000
+	// v3.2
+	CKA_PARAMETER_SET  AttributeType = 0x0000061D // CKP_ML_DSA_* or CKP_ML_KEM_*
+	CKA_ENCAPSULATE    AttributeType = 0x00000633
+	CKA_DECAPSULATE    AttributeType = 0x00000634
+	CKA_SEED           AttributeType = 0x00000637 // ML-DSA (32 bytes) and ML-KEM (64 bytes) private key seed
+	CKA_VENDOR_DEFINED AttributeType = 0x80000000
 )
 
 // Mechanism types (CK_MECHANISM_TYPE).
@@ -293,6 +325,7 @@ const (
 	CKM_SHA1_RSA_X9_31                  MechanismType = 0x0000000C
 	CKM_RSA_PKCS_PSS                    MechanismType = 0x0000000D
 	CKM_SHA1_RSA_PKCS_PSS               MechanismType = 0x0000000E
+	CKM_ML_KEM_KEY_PAIR_GEN             MechanismType = 0x0000000F // v3.2
 	CKM_DSA_KEY_PAIR_GEN                MechanismType = 0x00000010
 	CKM_DSA                             MechanismType = 0x00000011
 	CKM_DSA_SHA1                        MechanismType = 0x00000012
@@ -300,10 +333,14 @@ const (
 	CKM_DSA_SHA256                      MechanismType = 0x00000014
 	CKM_DSA_SHA384                      MechanismType = 0x00000015
 	CKM_DSA_SHA512                      MechanismType = 0x00000016
+	CKM_ML_KEM                          MechanismType = 0x00000017 // v3.2
 	CKM_DSA_SHA3_224                    MechanismType = 0x00000018 // v3.0
 	CKM_DSA_SHA3_256                    MechanismType = 0x00000019 // v3.0
 	CKM_DSA_SHA3_384                    MechanismType = 0x0000001A // v3.0
 	CKM_DSA_SHA3_512                    MechanismType = 0x0000001B // v3.0
+	CKM_ML_DSA_KEY_PAIR_GEN             MechanismType = 0x0000001C // v3.2
+	CKM_ML_DSA                          MechanismType = 0x0000001D // v3.2
+	CKM_HASH_ML_DSA                     MechanismType = 0x0000001F // v3.2
 	CKM_DH_PKCS_KEY_PAIR_GEN            MechanismType = 0x00000020
 	CKM_DH_PKCS_DERIVE                  MechanismType = 0x00000021
 	CKM_X9_42_DH_KEY_PAIR_GEN           MechanismType = 0x00000030
@@ -717,6 +754,8 @@ const (
 	CKM_IKE_PRF_DERIVE                  MechanismType = 0x0000402F // v3.0
 	CKM_IKE1_PRF_DERIVE                 MechanismType = 0x00004030 // v3.0
 	CKM_IKE1_EXTENDED_DERIVE            MechanismType = 0x00004031 // v3.0
+	CKM_ML_DSA_EXTERNAL_MU_GEN          MechanismType = 0x0000403B // v3.3 draft: not in v3.2; may change before v3.3 is final
+	CKM_ML_DSA_EXTERNAL_MU              MechanismType = 0x0000403C // v3.3 draft: signs a caller-computed 64-byte mu (FIPS 204)
 	CKM_VENDOR_DEFINED                  MechanismType = 0x80000000
 )
 
@@ -905,6 +944,8 @@ const (
 	CKF_EC_UNCOMPRESS     = 0x01000000
 	CKF_EC_COMPRESS       = 0x02000000
 	CKF_EC_CURVENAME      = 0x04000000 // v3.0
+	CKF_ENCAPSULATE       = 0x10000000 // v3.2
+	CKF_DECAPSULATE       = 0x20000000 // v3.2
 	CKF_EXTENSION         = 0x80000000
 )
 
