@@ -112,6 +112,18 @@ type Mechanism struct {
 	IV   []byte      `cbor:"5,keyasint,omitempty"`
 	CTR  *CTRParams  `cbor:"6,keyasint,omitempty"`
 	ECDH *ECDHParams `cbor:"7,keyasint,omitempty"`
+	// SignContext is the optional parameter of CKM_ML_DSA and
+	// CKM_ML_DSA_EXTERNAL_MU; nil means an empty context, hedging preferred.
+	SignContext *SignContextParams `cbor:"8,keyasint,omitempty"`
+}
+
+// SignContextParams are CK_SIGN_ADDITIONAL_CONTEXT (PKCS#11 v3.2): how an
+// ML-DSA signature is randomised and the context string it binds (FIPS 204,
+// at most 255 bytes; not allowed with an external mu, which already
+// includes it).
+type SignContextParams struct {
+	Hedge   uint32 `cbor:"1,keyasint"` // CKH_HEDGE_PREFERRED, CKH_HEDGE_REQUIRED or CKH_DETERMINISTIC_REQUIRED
+	Context []byte `cbor:"2,keyasint,omitempty"`
 }
 
 // CTRParams are CK_AES_CTR_PARAMS: the initial counter block, whose last

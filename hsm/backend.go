@@ -105,6 +105,17 @@ type Backend interface {
 	// public point in m's parameters (CKM_ECDH1_DERIVE, CKD_NULL), leaving
 	// no object behind.
 	Agree(ctx context.Context, r Request, h ObjectHandle, m Mechanism) ([]byte, error)
+
+	// Decapsulate returns the shared secret that ciphertext encapsulates to
+	// the ML-KEM private key h (CKM_ML_KEM), leaving no object behind.
+	Decapsulate(ctx context.Context, r Request, h ObjectHandle, m Mechanism, ciphertext []byte) ([]byte, error)
+	// DecapsulateKey decapsulates ciphertext with the private key h into a
+	// new secret key object with the attributes of tmpl (C_DecapsulateKey).
+	DecapsulateKey(ctx context.Context, r Request, h ObjectHandle, m Mechanism, ciphertext []byte, tmpl Template) (ObjectHandle, error)
+	// EncapsulateKey encapsulates a fresh shared secret to the public key h,
+	// stores it as a new secret key object with the attributes of tmpl, and
+	// returns the ciphertext and the object (C_EncapsulateKey).
+	EncapsulateKey(ctx context.Context, r Request, h ObjectHandle, m Mechanism, tmpl Template) (ciphertext []byte, key ObjectHandle, err error)
 }
 
 // Request is what every backend call carries besides its own arguments.

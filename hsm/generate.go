@@ -27,6 +27,11 @@ type KeySpec struct {
 	// Curve is the EC curve: elliptic.P256() (default), P224(), P384() or
 	// P521().
 	Curve elliptic.Curve
+	// ParameterSet is the CKA_PARAMETER_SET of an ML-DSA key
+	// (ck.CKP_ML_DSA_44, ck.CKP_ML_DSA_65 (default) or ck.CKP_ML_DSA_87) or
+	// of an ML-KEM key (ck.CKP_ML_KEM_768 (default) or ck.CKP_ML_KEM_1024;
+	// the software HSM has no ML-KEM-512).
+	ParameterSet uint64
 	// Label is CKA_LABEL.
 	Label string
 	// ID is CKA_ID, which ties a key to its public half and certificates;
@@ -37,8 +42,9 @@ type KeySpec struct {
 	// be read in the clear.
 	Extractable bool
 	// NoSign and NoDecrypt remove CKA_SIGN / CKA_DECRYPT from the private or
-	// secret key. By default signature keys sign, RSA and AES keys decrypt,
-	// generic secrets sign (HMAC).
+	// secret key (for an ML-KEM key, NoDecrypt removes CKA_DECAPSULATE). By
+	// default signature keys sign, RSA and AES keys decrypt, ML-KEM keys
+	// decapsulate, generic secrets sign (HMAC).
 	NoSign, NoDecrypt bool
 	// Wrap makes an AES key a key-wrapping key (CKA_WRAP and CKA_UNWRAP), an
 	// RSA key pair one whose public key wraps and private key unwraps, and
@@ -121,6 +127,16 @@ func (p *Partition) GenerateKey(ctx context.Context, spec KeySpec) (*Key, error)
 		mech.Type = ck.CKM_EC_EDWARDS_KEY_PAIR_GEN
 		public = append(public, ck.Bytes(ck.CKA_EC_PARAMS, params))
 		private = append(private, ck.Bool(ck.CKA_DECRYPT, false))
+	case KeyMLDSA, KeyMLKEM:
+		params, err := pqParams(spec)
+		if err != nil {
+			return nil, newError("generate key", p, ErrKeyType, "%v", err)
+		}
+		mech.Type = ck.CKM_ML_DSA_KEY_PAIR_GEN
+		if spec.Type == KeyMLKEM {
+			mech.Type = ck.CKM_ML_KEM_KEY_PAIR_GEN
+		}
+		public, private = pqTemplates(spec, params, public, private)
 	case KeyAES, KeyGenericSecret:
 		return p.generateSecret(ctx, spec, id)
 	default:
@@ -218,9 +234,11 @@ func (p *Partition) keyByHandle(ctx context.Context, op string, h ObjectHandle) 
 }
 
 // ImportKey stores an existing private key (*rsa.PrivateKey,
-// *ecdsa.PrivateKey or ed25519.PrivateKey) in the partition, with its public
-// key as a public object, and returns it. The key becomes sensitive: its
-// value can't be read back. spec.Type, Bits and Curve are taken from the key.
+// *ecdsa.PrivateKey, ed25519.PrivateKey, *mlkem.DecapsulationKey768 or
+// 1024, and with Go 1.27 *mldsa.PrivateKey) in the partition, with its
+// public key as a public object, and returns it. The key becomes sensitive:
+// its value (for ML-DSA and ML-KEM keys, the seed, CKA_SEED) can't be read
+// back. spec.Type, Bits, Curve and ParameterSet are taken from the key.
 // Needs a User login.
 func (p *Partition) ImportKey(ctx context.Context, priv crypto.PrivateKey, spec KeySpec) (*Key, error) {
 	id, err := spec.id()
@@ -244,6 +262,15 @@ func (p *Partition) ImportKey(ctx context.Context, priv crypto.PrivateKey, spec 
 		ck.Bytes(ck.CKA_ID, id),
 		ck.Bool(ck.CKA_PRIVATE, false),
 		ck.Bool(ck.CKA_VERIFY, true),
+	}
+	if params, seed, pub, ok := pqPrivateKey(priv); ok {
+		if params.KeyType == ck.CKK_ML_KEM {
+			spec.Type = KeyMLKEM
+		}
+		public, private = pqTemplates(spec, params, public, private)
+		private = append(private, ck.Bytes(ck.CKA_SEED, seed))
+		public = append(public, ck.Bytes(ck.CKA_VALUE, pub))
+		return p.importPair(ctx, public, private)
 	}
 	switch k := priv.(type) {
 	case *rsa.PrivateKey:
@@ -306,6 +333,12 @@ func (p *Partition) ImportKey(ctx context.Context, priv crypto.PrivateKey, spec 
 	default:
 		return nil, newError("import key", p, ErrKeyType, "unsupported private key type %T", priv)
 	}
+	return p.importPair(ctx, public, private)
+}
+
+// importPair creates an imported key's private and public objects, or
+// neither, and returns the private key.
+func (p *Partition) importPair(ctx context.Context, public, private Template) (*Key, error) {
 	h, err := p.CreateObject(ctx, private)
 	if err != nil {
 		return nil, err

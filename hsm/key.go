@@ -15,6 +15,7 @@ import (
 	"math/big"
 
 	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/internal/pqkey"
 )
 
 // KeyType is the algorithm family of a key.
@@ -29,6 +30,12 @@ const (
 	// KeyGenericSecret is a CKK_GENERIC_SECRET key: an HMAC key, or the
 	// result of a key agreement.
 	KeyGenericSecret
+	// KeyMLDSA is an ML-DSA (FIPS 204) signature key, CKK_ML_DSA; its
+	// parameter set is KeySpec.ParameterSet. Signing needs a node built
+	// with Go 1.27 or later, and so does Key.Public (*mldsa.PublicKey).
+	KeyMLDSA
+	// KeyMLKEM is an ML-KEM (FIPS 203) key encapsulation key, CKK_ML_KEM.
+	KeyMLKEM
 )
 
 func (t KeyType) String() string {
@@ -43,6 +50,10 @@ func (t KeyType) String() string {
 		return "AES"
 	case KeyGenericSecret:
 		return "generic secret"
+	case KeyMLDSA:
+		return "ML-DSA"
+	case KeyMLKEM:
+		return "ML-KEM"
 	}
 	return fmt.Sprintf("KeyType(%d)", int(t))
 }
@@ -61,6 +72,7 @@ type Key struct {
 	sign    bool
 	decrypt bool
 	public  crypto.PublicKey // nil for secret keys
+	params  *pqkey.Params    // ML-DSA and ML-KEM keys
 }
 
 // Partition returns the partition holding the key.
@@ -78,9 +90,20 @@ func (k *Key) ID() []byte { return append([]byte(nil), k.id...) }
 // Type returns the key's algorithm family.
 func (k *Key) Type() KeyType { return k.kind }
 
-// Public returns the public key (*rsa.PublicKey, *ecdsa.PublicKey or
-// ed25519.PublicKey), or nil for a secret key.
+// Public returns the public key (*rsa.PublicKey, *ecdsa.PublicKey,
+// ed25519.PublicKey, *mlkem.EncapsulationKey768 or 1024, and with Go 1.27
+// *mldsa.PublicKey), or nil for a secret key (and for an ML-DSA key in a
+// program built with Go 1.26, which has no type for it).
 func (k *Key) Public() crypto.PublicKey { return k.public }
+
+// ParameterSet returns the CKA_PARAMETER_SET of an ML-DSA or ML-KEM key
+// (ck.CKP_ML_DSA_65, ck.CKP_ML_KEM_768, ...), or 0 for another key.
+func (k *Key) ParameterSet() uint64 {
+	if k.params == nil {
+		return 0
+	}
+	return k.params.Set
+}
 
 // IsPrivate reports whether the key is a private key object (as opposed to
 // a public or secret key).
@@ -141,10 +164,22 @@ func (p *Partition) keyFromObject(o Object) (*Key, error) {
 		k.kind = KeyAES
 	case ck.CKK_GENERIC_SECRET:
 		k.kind = KeyGenericSecret
+	case ck.CKK_ML_DSA:
+		k.kind = KeyMLDSA
+	case ck.CKK_ML_KEM:
+		k.kind = KeyMLKEM
 	default:
 		return nil, newError("find key", p, ErrKeyType, "unsupported key type %#x", uint32(keyType))
 	}
 	if k.class == ck.CKO_SECRET_KEY {
+		return k, nil
+	}
+	if k.kind == KeyMLDSA || k.kind == KeyMLKEM {
+		params, pub, err := pqPublicKey(k.kind, Template(o.Attributes))
+		if err != nil {
+			return nil, newError("find key", p, ErrAttributeInvalid, "public key of %q: %v", k.label, err)
+		}
+		k.params, k.public = params, pub
 		return k, nil
 	}
 	pub, err := publicKeyFromAttributes(k.kind, Template(o.Attributes))

@@ -425,6 +425,30 @@ func (n *netNode) Agree(ctx context.Context, r Request, h ObjectHandle, m Mechan
 	return n.crypt(ctx, wire.OpAgree, r, h, m, nil)
 }
 
+// Decapsulate implements Backend.
+func (n *netNode) Decapsulate(ctx context.Context, r Request, h ObjectHandle, m Mechanism, ciphertext []byte) ([]byte, error) {
+	return n.crypt(ctx, wire.OpDecapsulate, r, h, m, ciphertext)
+}
+
+// DecapsulateKey implements Backend.
+func (n *netNode) DecapsulateKey(ctx context.Context, r Request, h ObjectHandle, m Mechanism, ciphertext []byte, tmpl Template) (ObjectHandle, error) {
+	var reply wire.HandleReply
+	err := n.call(ctx, wire.OpDecapsulateKey, &wire.DecapsulateKeyRequest{Partition: r.Partition, Ticket: r.Ticket, Mechanism: m,
+		Key: h, Ciphertext: ciphertext, Template: tmpl, OpID: opID(r.ID)}, &reply)
+	return reply.Handle, err
+}
+
+// EncapsulateKey implements Backend.
+func (n *netNode) EncapsulateKey(ctx context.Context, r Request, h ObjectHandle, m Mechanism, tmpl Template) ([]byte, ObjectHandle, error) {
+	var reply wire.EncapsulateKeyReply
+	err := n.call(ctx, wire.OpEncapsulateKey, &wire.EncapsulateKeyRequest{Partition: r.Partition, Ticket: r.Ticket, Mechanism: m,
+		Key: h, Template: tmpl, OpID: opID(r.ID)}, &reply)
+	if err != nil {
+		return nil, 0, err
+	}
+	return reply.Ciphertext, reply.Handle, nil
+}
+
 // createClient, revokeClient and listClients are the SO's client
 // administration, which only network nodes have.
 func (n *netNode) createClient(ctx context.Context, r Request, name string, ttl time.Duration) (string, error) {

@@ -119,6 +119,15 @@ func (f *fakeBackend) DeriveKey(context.Context, Request, ObjectHandle, Mechanis
 func (f *fakeBackend) Agree(context.Context, Request, ObjectHandle, Mechanism) ([]byte, error) {
 	return nil, nil
 }
+func (f *fakeBackend) Decapsulate(context.Context, Request, ObjectHandle, Mechanism, []byte) ([]byte, error) {
+	return nil, nil
+}
+func (f *fakeBackend) DecapsulateKey(context.Context, Request, ObjectHandle, Mechanism, []byte, Template) (ObjectHandle, error) {
+	return 0, nil
+}
+func (f *fakeBackend) EncapsulateKey(context.Context, Request, ObjectHandle, Mechanism, Template) ([]byte, ObjectHandle, error) {
+	return nil, 0, nil
+}
 
 func (f *fakeBackend) signCalls() int {
 	f.mu.Lock()

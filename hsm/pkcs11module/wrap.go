@@ -153,3 +153,20 @@ func (t *token) withKey(s pkcs11.SessionHandle, a auth, h hsm.ObjectHandle, m hs
 		return f(e.native, mech)
 	})
 }
+
+// Decapsulate implements hsm.Backend. The PKCS#11 v2.40 interface this
+// package calls has no key encapsulation (C_DecapsulateKey is v3.2), so a
+// module token answers that it has no such mechanism.
+func (b *backend) Decapsulate(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, m hsm.Mechanism, ciphertext []byte) ([]byte, error) {
+	return nil, b.tok.noMechanism(m.Type)
+}
+
+// DecapsulateKey implements hsm.Backend; see Decapsulate.
+func (b *backend) DecapsulateKey(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, m hsm.Mechanism, ciphertext []byte, tmpl hsm.Template) (hsm.ObjectHandle, error) {
+	return 0, b.tok.noMechanism(m.Type)
+}
+
+// EncapsulateKey implements hsm.Backend; see Decapsulate.
+func (b *backend) EncapsulateKey(ctx context.Context, r hsm.Request, h hsm.ObjectHandle, m hsm.Mechanism, tmpl hsm.Template) ([]byte, hsm.ObjectHandle, error) {
+	return nil, 0, b.tok.noMechanism(m.Type)
+}

@@ -265,8 +265,9 @@ type DestroyObjectRequest struct {
 	OpID      OpID   `cbor:"4,keyasint"`
 }
 
-// CryptRequest is the request of OpSign, OpEncrypt, OpDecrypt and OpAgree: one
-// mechanism applied with one key to Data. For hash-and-sign schemes the
+// CryptRequest is the request of OpSign, OpEncrypt, OpDecrypt, OpAgree and
+// OpDecapsulate (Data is the ciphertext): one mechanism applied with one key
+// to Data. For hash-and-sign schemes the
 // client hashes and sends the raw mechanism with the digest (CKM_ECDSA,
 // CKM_RSA_PKCS on a DigestInfo, CKM_RSA_PKCS_PSS); pure EdDSA sends the
 // message itself, at most MaxData bytes.
@@ -315,6 +316,38 @@ type UnwrapKeyRequest struct {
 	Wrapped    []byte       `cbor:"5,keyasint"`
 	Template   ck.Template  `cbor:"6,keyasint"`
 	OpID       OpID         `cbor:"7,keyasint"`
+}
+
+// DecapsulateKeyRequest decapsulates Ciphertext with the private key Key
+// (CKM_ML_KEM) into a new secret key with the attributes of Template; the
+// reply is a HandleReply.
+type DecapsulateKeyRequest struct {
+	Partition  uint32       `cbor:"1,keyasint"`
+	Ticket     []byte       `cbor:"2,keyasint,omitempty"`
+	Mechanism  ck.Mechanism `cbor:"3,keyasint"`
+	Key        uint64       `cbor:"4,keyasint"`
+	Ciphertext []byte       `cbor:"5,keyasint"`
+	Template   ck.Template  `cbor:"6,keyasint"`
+	OpID       OpID         `cbor:"7,keyasint"`
+}
+
+// EncapsulateKeyRequest encapsulates a fresh shared secret to the public key
+// Key (CKM_ML_KEM) and stores the secret as a new secret key with the
+// attributes of Template; the reply is an EncapsulateKeyReply.
+type EncapsulateKeyRequest struct {
+	Partition uint32       `cbor:"1,keyasint"`
+	Ticket    []byte       `cbor:"2,keyasint,omitempty"`
+	Mechanism ck.Mechanism `cbor:"3,keyasint"`
+	Key       uint64       `cbor:"4,keyasint"`
+	Template  ck.Template  `cbor:"5,keyasint"`
+	OpID      OpID         `cbor:"6,keyasint"`
+}
+
+// EncapsulateKeyReply is the ciphertext for the holder of the private key,
+// and the handle of the new secret key holding the shared secret.
+type EncapsulateKeyReply struct {
+	Handle     uint64 `cbor:"1,keyasint"`
+	Ciphertext []byte `cbor:"2,keyasint"`
 }
 
 // DeriveKeyRequest derives a new key with the attributes of Template from

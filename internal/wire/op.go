@@ -45,6 +45,11 @@ const (
 	OpCopyObject Op = 40 // copy an object, changing attributes a copy may change
 	OpObjectSize Op = 41 // the size of one object (C_GetObjectSize)
 	OpInitToken  Op = 42 // the SO initializes a partition again: objects wiped, label set (C_InitToken)
+
+	// From 43, the key encapsulation mechanisms of PKCS#11 v3.2 (ML-KEM).
+	OpDecapsulate    Op = 43 // decapsulate a ciphertext and return the shared secret, storing nothing
+	OpDecapsulateKey Op = 44 // decapsulate a ciphertext into a new secret key object (C_DecapsulateKey)
+	OpEncapsulateKey Op = 45 // encapsulate to a public key: a ciphertext and a new secret key object (C_EncapsulateKey)
 )
 
 var opNames = [...]string{
@@ -59,6 +64,7 @@ var opNames = [...]string{
 	OpBackup: "Backup", OpListInvalidated: "ListInvalidated", OpReactivate: "Reactivate", OpPurge: "Purge",
 	OpCopyObject: "CopyObject", OpObjectSize: "ObjectSize", OpInitToken: "InitToken",
 	OpWrapKey: "WrapKey", OpUnwrapKey: "UnwrapKey", OpDeriveKey: "DeriveKey", OpAgree: "Agree",
+	OpDecapsulate: "Decapsulate", OpDecapsulateKey: "DecapsulateKey", OpEncapsulateKey: "EncapsulateKey",
 }
 
 func (o Op) String() string {
@@ -81,7 +87,8 @@ func (o Op) Known() bool { return int(o) < len(opNames) && opNames[o] != "" }
 func (o Op) Idempotent() bool {
 	switch o {
 	case OpInitPIN, OpSetPIN, OpSetAttributes, OpCreateObject, OpGenerateKeyPair, OpGenerateKey, OpDestroyObject,
-		OpReactivate, OpPurge, OpCopyObject, OpInitToken, OpUnwrapKey, OpDeriveKey:
+		OpReactivate, OpPurge, OpCopyObject, OpInitToken, OpUnwrapKey, OpDeriveKey,
+		OpDecapsulateKey, OpEncapsulateKey:
 		return false
 	case OpEnroll, OpRotate, OpRetire:
 		// Enroll spends a one-time password, Rotate issues a certificate

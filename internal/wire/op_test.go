@@ -59,6 +59,10 @@ func TestOp(t *testing.T) {
 		{OpCopyObject, "CopyObject", true, false},
 		{OpObjectSize, "ObjectSize", true, true},
 		{OpInitToken, "InitToken", true, false},
+		{OpDecapsulate, "Decapsulate", true, true},
+		{OpDecapsulateKey, "DecapsulateKey", true, false},
+		{OpEncapsulateKey, "EncapsulateKey", true, false},
+		{46, "Op(46)", false, true},
 		{48, "Op(48)", false, true},
 		{0x100, "Op(256)", false, true},
 		{0xffff, "Op(65535)", false, true},
@@ -83,7 +87,7 @@ func TestOpNumbersAreFixed(t *testing.T) {
 		assert.Equal(t, Op(i+1), op, "%v", op)
 	}
 	// From 40, the object operations of PKCS#11 beyond the first set.
-	for i, op := range []Op{OpCopyObject, OpObjectSize, OpInitToken} {
+	for i, op := range []Op{OpCopyObject, OpObjectSize, OpInitToken, OpDecapsulate, OpDecapsulateKey, OpEncapsulateKey} {
 		assert.Equal(t, Op(40+i), op, "%v", op)
 	}
 }

@@ -91,6 +91,12 @@ var requestSamples = map[Op]any{
 		Base: 47, Template: ck.Template{ck.ULong(ck.CKA_VALUE_LEN, 16)}, OpID: sampleOpID},
 	OpAgree: CryptRequest{Partition: 1, Ticket: sampleTicket, Handle: 48,
 		Mechanism: ck.Mechanism{Type: ck.CKM_ECDH1_DERIVE, ECDH: &ck.ECDHParams{KDF: ck.CKD_NULL, PublicData: bytes.Repeat([]byte{0x04}, 65)}}},
+	OpDecapsulate: CryptRequest{Partition: 1, Ticket: sampleTicket, Handle: 50, Mechanism: ck.Mechanism{Type: ck.CKM_ML_KEM},
+		Data: bytes.Repeat([]byte{0x58}, 1088)},
+	OpDecapsulateKey: DecapsulateKeyRequest{Partition: 1, Ticket: sampleTicket, Mechanism: ck.Mechanism{Type: ck.CKM_ML_KEM},
+		Key: 1<<64 - 1, Ciphertext: bytes.Repeat([]byte{0x59}, 1568), Template: sampleTemplate(), OpID: sampleOpID},
+	OpEncapsulateKey: EncapsulateKeyRequest{Partition: 1, Ticket: sampleTicket, Mechanism: ck.Mechanism{Type: ck.CKM_ML_KEM},
+		Key: 51, Template: ck.Template{ck.ULong(ck.CKA_KEY_TYPE, uint64(ck.CKK_GENERIC_SECRET))}, OpID: sampleOpID},
 }
 
 // replySamples maps every operation to a sample of its reply message.
@@ -134,6 +140,10 @@ var replySamples = map[Op]any{
 	OpUnwrapKey:  HandleReply{Handle: 48},
 	OpDeriveKey:  HandleReply{Handle: 49},
 	OpAgree:      DataReply{Data: bytes.Repeat([]byte{0x57}, 32)},
+
+	OpDecapsulate:    DataReply{Data: bytes.Repeat([]byte{0x5a}, 32)},
+	OpDecapsulateKey: HandleReply{Handle: 52},
+	OpEncapsulateKey: EncapsulateKeyReply{Handle: 1<<64 - 1, Ciphertext: bytes.Repeat([]byte{0x5b}, 1088)},
 }
 
 // otherSamples lists the messages that belong to no single operation.
@@ -145,6 +155,7 @@ var otherSamples = []any{
 	AttributeResult{Type: ck.CKA_ID},
 	ClientStatus{Name: "web-3", Revoked: true, Retired: [][]byte{bytes.Repeat([]byte{0x78}, 32)}},
 	InvalidatedObject{Handle: 44, Invalidated: 1767225600000, Purge: 1767225600001},
+	ck.Mechanism{Type: ck.CKM_ML_DSA, SignContext: &ck.SignContextParams{Hedge: ck.CKH_DETERMINISTIC_REQUIRED, Context: []byte("ctx ✓")}},
 }
 
 // requestOps lists the operations in a fixed order, so that a fuzz input's
