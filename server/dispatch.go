@@ -50,6 +50,9 @@ var handlers = [...]handler{
 	wire.OpUnwrapKey:       inPartition(wire.OpUnwrapKey, (*Node).unwrapKey),
 	wire.OpDeriveKey:       inPartition(wire.OpDeriveKey, (*Node).deriveKey),
 	wire.OpAgree:           inPartition(wire.OpAgree, crypt((*token.Token).Agree)),
+	wire.OpDecapsulate:     inPartition(wire.OpDecapsulate, crypt((*token.Token).Decapsulate)),
+	wire.OpDecapsulateKey:  inPartition(wire.OpDecapsulateKey, (*Node).decapsulateKey),
+	wire.OpEncapsulateKey:  inPartition(wire.OpEncapsulateKey, (*Node).encapsulateKey),
 }
 
 // handle is the one path every request takes: its body is decoded into a
@@ -120,7 +123,8 @@ func inPartition[Req any, P targeted[Req]](op wire.Op, act func(n *Node, c *conn
 // the partition, so that running it again after catching up is harmless.
 func readsObject(op wire.Op) bool {
 	switch op {
-	case wire.OpSign, wire.OpVerify, wire.OpEncrypt, wire.OpDecrypt, wire.OpGetAttributes, wire.OpObjectSize, wire.OpWrapKey, wire.OpAgree:
+	case wire.OpSign, wire.OpVerify, wire.OpEncrypt, wire.OpDecrypt, wire.OpGetAttributes, wire.OpObjectSize, wire.OpWrapKey, wire.OpAgree,
+		wire.OpDecapsulate:
 		return true
 	}
 	return false
@@ -252,7 +256,8 @@ func checkMechanism(m ck.Mechanism) error {
 		m.GCM != nil && (len(m.GCM.IV) > wire.MaxAttributeValue || len(m.GCM.AAD) > wire.MaxData),
 		len(m.IV) > wire.MaxAttributeValue,
 		m.CTR != nil && len(m.CTR.Block) > wire.MaxAttributeValue,
-		m.ECDH != nil && (len(m.ECDH.PublicData) > wire.MaxAttributeValue || len(m.ECDH.SharedData) > wire.MaxAttributeValue):
+		m.ECDH != nil && (len(m.ECDH.PublicData) > wire.MaxAttributeValue || len(m.ECDH.SharedData) > wire.MaxAttributeValue),
+		m.SignContext != nil && len(m.SignContext.Context) > wire.MaxAttributeValue:
 		return ck.Errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v parameters exceed the protocol limits", m.Type)
 	}
 	return nil
@@ -304,7 +309,18 @@ type (
 	wrapKeyRequest         wire.WrapKeyRequest
 	unwrapKeyRequest       wire.UnwrapKeyRequest
 	deriveKeyRequest       wire.DeriveKeyRequest
+	decapsulateKeyRequest  wire.DecapsulateKeyRequest
+	encapsulateKeyRequest  wire.EncapsulateKeyRequest
 )
+
+func (r *decapsulateKeyRequest) target() (uint32, []byte) { return r.Partition, r.Ticket }
+func (r *encapsulateKeyRequest) target() (uint32, []byte) { return r.Partition, r.Ticket }
+func (r *decapsulateKeyRequest) check() error {
+	return errors.Join(checkMechanism(r.Mechanism), checkTemplate(r.Template), checkData(r.Ciphertext))
+}
+func (r *encapsulateKeyRequest) check() error {
+	return errors.Join(checkMechanism(r.Mechanism), checkTemplate(r.Template))
+}
 
 func (r *wrapKeyRequest) target() (uint32, []byte)   { return r.Partition, r.Ticket }
 func (r *unwrapKeyRequest) target() (uint32, []byte) { return r.Partition, r.Ticket }
@@ -633,6 +649,31 @@ func (n *Node) wrapKey(_ *conn, req *wrapKeyRequest, p *partition, acc token.Acc
 		return nil, err
 	}
 	return wire.DataReply{Data: out}, nil
+}
+
+// decapsulateKey and encapsulateKey make a secret key object each: a retry
+// returns the first (the OpID), and for encapsulation the first
+// ciphertext, which alone matches the stored secret.
+func (n *Node) decapsulateKey(c *conn, req *decapsulateKeyRequest, p *partition, acc token.Access) (any, error) {
+	return n.once(c, p, wire.OpDecapsulateKey, acc, req.OpID, func(ch *change) (any, error) {
+		h, err := p.tok.DecapsulateKey(acc, token.Handle(req.Key), req.Mechanism, req.Ciphertext, req.Template)
+		if err != nil {
+			return nil, err
+		}
+		ch.put(h)
+		return wire.HandleReply{Handle: uint64(h)}, nil
+	})
+}
+
+func (n *Node) encapsulateKey(c *conn, req *encapsulateKeyRequest, p *partition, acc token.Access) (any, error) {
+	return n.once(c, p, wire.OpEncapsulateKey, acc, req.OpID, func(ch *change) (any, error) {
+		ct, h, err := p.tok.EncapsulateKey(acc, token.Handle(req.Key), req.Mechanism, req.Template)
+		if err != nil {
+			return nil, err
+		}
+		ch.put(h)
+		return wire.EncapsulateKeyReply{Handle: uint64(h), Ciphertext: ct}, nil
+	})
 }
 
 // unwrapKey and deriveKey make objects: like generation, a retry must

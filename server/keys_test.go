@@ -78,9 +78,13 @@ func oid(t testing.TB, o asn1.ObjectIdentifier) []byte {
 	return der
 }
 
-// importKeys imports an ECDSA P-256, an Ed25519, an RSA-2048 and an AES
-// key into part.
+// importKeys imports an ECDSA P-256, an Ed25519, an RSA-2048, an AES and
+// the post-quantum keys (pqKeys) into part.
 func importKeys(t *testing.T, c *wire.Conn, part uint32, ticket []byte) []importedKey {
+	return append(classicKeys(t, c, part, ticket), pqKeys(t, c, part, ticket)...)
+}
+
+func classicKeys(t *testing.T, c *wire.Conn, part uint32, ticket []byte) []importedKey {
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	scalar, err := ec.Bytes()

@@ -1,6 +1,8 @@
 // Package signer turns a partition key into the standard library's crypto
-// interfaces: crypto.Signer and crypto.MessageSigner (New), and for RSA keys
-// also crypto.Decrypter (NewDecrypter). The
+// interfaces: crypto.Signer and crypto.MessageSigner (New; with Go 1.27 also
+// for ML-DSA keys), for RSA keys also crypto.Decrypter (NewDecrypter), and
+// for ML-KEM keys crypto.Decapsulator (NewDecapsulator), which crypto/hpke
+// takes. The
 // private key never leaves the HSM; each signature or decryption is one
 // request to the partition.
 //
@@ -38,11 +40,15 @@ var (
 	_ crypto.Decrypter     = (*Decrypter)(nil)
 )
 
-// New returns key as a Signer. key must be a private key (RSA, EC or
-// Ed25519), as Partition.FindKey and Partition.GenerateKey return.
+// New returns key as a Signer. key must be a private key (RSA, EC,
+// Ed25519, or with Go 1.27 ML-DSA), as Partition.FindKey and
+// Partition.GenerateKey return.
 func New(key *hsm.Key) (*Signer, error) {
 	if key == nil || !key.IsPrivate() || key.Public() == nil {
 		return nil, fmt.Errorf("signer: %w: not a private key", hsm.ErrKeyType)
+	}
+	if key.Type() == hsm.KeyMLKEM {
+		return nil, fmt.Errorf("signer: %w: an ML-KEM key does not sign (see NewDecapsulator)", hsm.ErrKeyType)
 	}
 	return &Signer{key: key}, nil
 }
@@ -50,14 +56,17 @@ func New(key *hsm.Key) (*Signer, error) {
 // Key returns the partition key behind the signer.
 func (s *Signer) Key() *hsm.Key { return s.key }
 
-// Public returns the public key: *rsa.PublicKey, *ecdsa.PublicKey or
-// ed25519.PublicKey.
+// Public returns the public key: *rsa.PublicKey, *ecdsa.PublicKey,
+// ed25519.PublicKey or *mldsa.PublicKey.
 func (s *Signer) Public() crypto.PublicKey { return s.key.Public() }
 
 // Sign signs digest as the standard library's keys do: for RSA a PKCS#1 v1.5
 // signature, or PSS when opts is *rsa.PSSOptions; for ECDSA an ASN.1 DER
 // signature; for Ed25519 a pure signature of the message itself (opts must
-// be crypto.Hash(0)). rand is ignored: the HSM supplies randomness.
+// be crypto.Hash(0)); for ML-DSA a hedged signature of the message itself,
+// with the context of opts when it is *mldsa.Options, or of a 64-byte
+// message representative mu when opts.HashFunc() is crypto.MLDSAMu. rand is
+// ignored: the HSM supplies randomness.
 //
 // The call is bounded by the client's request timeout; use SignContext to
 // give a deadline of your own.
@@ -69,6 +78,9 @@ func (s *Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	if opts == nil {
 		opts = crypto.Hash(0)
+	}
+	if s.key.Type() == hsm.KeyMLDSA {
+		return s.signMLDSA(ctx, digest, opts)
 	}
 	hash := opts.HashFunc()
 	switch pub := s.key.Public().(type) {
@@ -142,9 +154,9 @@ func (s *Signer) signPSS(ctx context.Context, pub *rsa.PublicKey, digest []byte,
 	}, digest)
 }
 
-// SignMessage signs msg: Ed25519 signs it as it is; the other keys hash it
-// with opts.HashFunc() here and sign the digest, so only the digest crosses
-// the network.
+// SignMessage signs msg: Ed25519 and ML-DSA sign it as it is; the other
+// keys hash it with opts.HashFunc() here and sign the digest, so only the
+// digest crosses the network.
 func (s *Signer) SignMessage(_ io.Reader, msg []byte, opts crypto.SignerOpts) ([]byte, error) {
 	return s.SignMessageContext(context.Background(), msg, opts)
 }
@@ -154,7 +166,7 @@ func (s *Signer) SignMessageContext(ctx context.Context, msg []byte, opts crypto
 	if opts == nil {
 		opts = crypto.Hash(0)
 	}
-	if _, ok := s.key.Public().(ed25519.PublicKey); ok {
+	if _, ok := s.key.Public().(ed25519.PublicKey); ok || s.key.Type() == hsm.KeyMLDSA {
 		return s.SignContext(ctx, msg, opts)
 	}
 	hash := opts.HashFunc()

@@ -37,7 +37,7 @@ func (t *Token) useKey(acc Access, h Handle, m ck.Mechanism, o op) (*object, err
 	// it without a login, as SoftHSM2 and hardware tokens do. Verifying and
 	// encrypting with a public key need no login either.
 	secret := obj.kind.class == ck.CKO_SECRET_KEY ||
-		(obj.kind.class == ck.CKO_PRIVATE_KEY && (o == opSign || o == opDecrypt || o == opUnwrap || o == opDerive))
+		(obj.kind.class == ck.CKO_PRIVATE_KEY && (o == opSign || o == opDecrypt || o == opUnwrap || o == opDerive || o == opDecapsulate))
 	if secret && obj.private && acc != User {
 		return nil, ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "using this key to %v needs the user to be logged in", o)
 	}
@@ -66,7 +66,9 @@ func (t *Token) useKey(acc Access, h Handle, m ck.Mechanism, o op) (*object, err
 //   - CKM_RSA_PKCS_PSS: data is the digest; PSSParams required;
 //   - CKM_ECDSA: data is the digest; the signature is r||s, each padded to
 //     the curve's size, as PKCS#11 defines it;
-//   - CKM_EDDSA: pure Ed25519 of the message.
+//   - CKM_EDDSA: pure Ed25519 of the message;
+//   - CKM_ML_DSA: pure ML-DSA of the message, CKM_ML_DSA_EXTERNAL_MU of a
+//     64-byte mu, with an optional CK_SIGN_ADDITIONAL_CONTEXT (Go 1.27).
 func (t *Token) Sign(acc Access, h Handle, m ck.Mechanism, data []byte) ([]byte, error) {
 	o, err := t.useKey(acc, h, m, opSign)
 	if err != nil {
@@ -109,6 +111,8 @@ func (t *Token) Sign(acc Access, h Handle, m ck.Mechanism, data []byte) ([]byte,
 		return rawECDSA(der, k.ecSize)
 	case ck.CKM_EDDSA:
 		return ed25519.Sign(k.ed, data), nil
+	case ck.CKM_ML_DSA, ck.CKM_ML_DSA_EXTERNAL_MU:
+		return k.signMLDSA(m, data)
 	case ck.CKM_AES_CMAC, ck.CKM_SHA_1_HMAC, ck.CKM_SHA224_HMAC, ck.CKM_SHA256_HMAC, ck.CKM_SHA384_HMAC, ck.CKM_SHA512_HMAC:
 		return k.mac(m.Type, data)
 	}
@@ -179,6 +183,8 @@ func (t *Token) Verify(acc Access, h Handle, m ck.Mechanism, data, sig []byte) e
 			return invalid
 		}
 		return nil
+	case ck.CKM_ML_DSA:
+		return k.verifyMLDSA(m, data, sig)
 	case ck.CKM_AES_CMAC, ck.CKM_SHA_1_HMAC, ck.CKM_SHA224_HMAC, ck.CKM_SHA256_HMAC, ck.CKM_SHA384_HMAC, ck.CKM_SHA512_HMAC:
 		return k.verifyMAC(m.Type, data, sig)
 	}

@@ -206,8 +206,12 @@ func (p *keyPairPlan) generate() (pubObj, privObj *object, err error) {
 		}
 		pb.vals[ck.CKA_EC_POINT] = derOctetString(pub)
 		sb.vals[ck.CKA_VALUE] = bytes.Clone(priv.Seed())
+	case ck.CKK_ML_DSA, ck.CKK_ML_KEM:
+		if err := generatePQ(pb, sb); err != nil {
+			return nil, nil, err
+		}
 	}
-	if p.keyType != ck.CKK_RSA {
+	if p.curve != curveNone {
 		// The curve is named in the public template only (PKCS#11: the
 		// private template must not give it); the private key has it too.
 		sb.vals[ck.CKA_EC_PARAMS] = bytes.Clone(pb.vals[ck.CKA_EC_PARAMS])

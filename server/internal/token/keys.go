@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/mlkem"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
@@ -14,6 +15,7 @@ import (
 	"math/big"
 
 	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/internal/pqkey"
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -35,6 +37,13 @@ type keyMaterial struct {
 	gcm   cipher.AEAD // 12-byte IV, 16-byte tag: what nearly every caller uses
 
 	secret []byte // a generic secret's value (HMAC keys)
+
+	pq      *pqkey.Params // ML-DSA and ML-KEM keys: the parameter set
+	mldsa   mldsaKey      // an ML-DSA private or public key (nil in a Go 1.26 build)
+	kem768  *mlkem.DecapsulationKey768
+	kem1024 *mlkem.DecapsulationKey1024
+	ek768   *mlkem.EncapsulationKey768
+	ek1024  *mlkem.EncapsulationKey1024
 
 	// CRT values, for the variable-time PSS path (empty salt) that Go's
 	// crypto/rsa cannot express.
@@ -240,6 +249,10 @@ func (b *builder) buildKey() (*keyMaterial, error) {
 		return b.buildECPublic()
 	case objKind{ck.CKO_PRIVATE_KEY, uint32(ck.CKK_EC)}, objKind{ck.CKO_PRIVATE_KEY, uint32(ck.CKK_EC_EDWARDS)}:
 		return b.buildECPrivate()
+	case objKind{ck.CKO_PUBLIC_KEY, uint32(ck.CKK_ML_DSA)}, objKind{ck.CKO_PUBLIC_KEY, uint32(ck.CKK_ML_KEM)}:
+		return b.buildPQPublic()
+	case objKind{ck.CKO_PRIVATE_KEY, uint32(ck.CKK_ML_DSA)}, objKind{ck.CKO_PRIVATE_KEY, uint32(ck.CKK_ML_KEM)}:
+		return b.buildPQPrivate()
 	case objKind{ck.CKO_SECRET_KEY, uint32(ck.CKK_AES)}:
 		return b.buildAES()
 	case objKind{ck.CKO_SECRET_KEY, uint32(ck.CKK_GENERIC_SECRET)}:

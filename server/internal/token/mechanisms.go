@@ -30,6 +30,8 @@ const (
 	opsWrap
 	opsUnwrap
 	opsDerive
+	opsEncapsulate
+	opsDecapsulate
 	opsGenerateKey
 	opsGenerateKeyPair
 )
@@ -47,6 +49,8 @@ const (
 	paramsIV   // a bare 16-byte IV (CBC)
 	paramsCTR  // CK_AES_CTR_PARAMS
 	paramsECDH // CK_ECDH1_DERIVE_PARAMS
+	// paramsSignContext: an optional CK_SIGN_ADDITIONAL_CONTEXT (ML-DSA).
+	paramsSignContext
 )
 
 // mechDef describes a supported mechanism.
@@ -120,6 +124,13 @@ var mechDefs = map[ck.MechanismType]mechDef{
 		MechanismInfo{256, 521, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}},
 	ck.CKM_ECDH1_COFACTOR_DERIVE: {ck.CKK_EC, opsDerive, paramsECDH,
 		MechanismInfo{256, 521, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}},
+
+	// ML-KEM (PKCS#11 v3.2): the key sizes are the parameter sets
+	// (CKP_ML_KEM_*) the token supports. Go has no ML-KEM-512.
+	ck.CKM_ML_KEM_KEY_PAIR_GEN: {ck.CKK_ML_KEM, opsGenerateKeyPair, paramsNone,
+		MechanismInfo{ck.CKP_ML_KEM_768, ck.CKP_ML_KEM_1024, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR}},
+	ck.CKM_ML_KEM: {ck.CKK_ML_KEM, opsEncapsulate | opsDecapsulate, paramsNone,
+		MechanismInfo{ck.CKP_ML_KEM_768, ck.CKP_ML_KEM_1024, ck.CKF_HW | ck.CKF_ENCAPSULATE | ck.CKF_DECAPSULATE}},
 }
 
 var hmacDef = mechDef{ck.CKK_GENERIC_SECRET, opsSign | opsVerify, paramsNone,
@@ -172,7 +183,12 @@ func checkParamsShape(m ck.Mechanism, want params) error {
 	if m.ECDH != nil {
 		n, got = n+1, paramsECDH
 	}
+	if m.SignContext != nil {
+		n, got = n+1, paramsSignContext
+	}
 	switch {
+	case n == 0 && want == paramsSignContext:
+		return nil // optional: an empty context, hedging preferred
 	case n > 1 || (n == 1 && got != want):
 		return ck.Errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v does not take these parameters", m.Type)
 	case n == 0 && want != paramsNone:

@@ -37,6 +37,12 @@ func TestMechanisms(t *testing.T) {
 		ck.CKM_SHA512_HMAC:             {8, 4096, ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY},
 		ck.CKM_ECDH1_DERIVE:            {256, 521, ck.CKF_HW | ck.CKF_DERIVE | ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_UNCOMPRESS},
 		ck.CKM_ECDH1_COFACTOR_DERIVE:   {256, 521, ck.CKF_HW | ck.CKF_DERIVE | ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_UNCOMPRESS},
+		// Post-quantum sizes are parameter sets (CKP_*).
+		ck.CKM_ML_KEM_KEY_PAIR_GEN: {ck.CKP_ML_KEM_768, ck.CKP_ML_KEM_1024, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR},
+		ck.CKM_ML_KEM:              {ck.CKP_ML_KEM_768, ck.CKP_ML_KEM_1024, ck.CKF_HW | ck.CKF_ENCAPSULATE | ck.CKF_DECAPSULATE},
+	}
+	for m, info := range mldsaMechanisms {
+		want[m] = info
 	}
 	assert.Equal(t, want, ms)
 	// The map is a copy.

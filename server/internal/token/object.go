@@ -16,14 +16,16 @@ const (
 	opVerify
 	opEncrypt
 	opDecrypt
-	opWrap   // the wrapping key of C_WrapKey
-	opUnwrap // the unwrapping key of C_UnwrapKey
-	opDerive // the base key of C_DeriveKey
+	opWrap        // the wrapping key of C_WrapKey
+	opUnwrap      // the unwrapping key of C_UnwrapKey
+	opDerive      // the base key of C_DeriveKey
+	opEncapsulate // the public key of C_EncapsulateKey
+	opDecapsulate // the private key of C_DecapsulateKey
 	numOps
 )
 
 func (o op) String() string {
-	return [...]string{"sign", "verify", "encrypt", "decrypt", "wrap", "unwrap", "derive"}[o]
+	return [...]string{"sign", "verify", "encrypt", "decrypt", "wrap", "unwrap", "derive", "encapsulate", "decapsulate"}[o]
 }
 
 // object is one stored object. It is immutable once built: SetAttributes
@@ -67,6 +69,7 @@ func newObject(k objKind, vals map[ck.AttributeType][]byte, key *keyMaterial) *o
 		o.can[opVerify] = o.flag(ck.CKA_VERIFY)
 		o.can[opEncrypt] = o.flag(ck.CKA_ENCRYPT)
 		o.can[opWrap] = o.flag(ck.CKA_WRAP)
+		o.can[opEncapsulate] = o.flag(ck.CKA_ENCAPSULATE)
 	case ck.CKO_PRIVATE_KEY:
 		o.hidden = o.flag(ck.CKA_SENSITIVE) || !o.flag(ck.CKA_EXTRACTABLE)
 		o.can[opSign] = o.flag(ck.CKA_SIGN)
@@ -80,6 +83,7 @@ func newObject(k objKind, vals map[ck.AttributeType][]byte, key *keyMaterial) *o
 		o.can[opDecrypt] = o.flag(ck.CKA_DECRYPT)
 		o.can[opUnwrap] = o.flag(ck.CKA_UNWRAP)
 		o.can[opDerive] = o.flag(ck.CKA_DERIVE)
+		o.can[opDecapsulate] = o.flag(ck.CKA_DECAPSULATE)
 	case ck.CKO_SECRET_KEY:
 		o.hidden = o.flag(ck.CKA_SENSITIVE) || !o.flag(ck.CKA_EXTRACTABLE)
 		o.can[opSign] = o.flag(ck.CKA_SIGN)

@@ -162,6 +162,22 @@ var (
 		// public key without finding the public key object as well.
 		ck.CKA_EC_POINT: rDerived,
 	}
+	// ML-DSA and ML-KEM (PKCS#11 v3.2). The parameter set is named in the
+	// public template of a generation; the private template may repeat it.
+	// A private key is its seed: the expanded private key (CKA_VALUE of
+	// the specification) is neither accepted nor kept, because the seed
+	// determines it and Go builds the key from the seed alone.
+	pqPublicAttrs = schema{
+		ck.CKA_PARAMETER_SET: rReqCreate | rReqGen,
+		ck.CKA_VALUE:         rReqCreate | rNoGen,
+	}
+	pqPrivateAttrs = schema{
+		ck.CKA_PARAMETER_SET: rReqCreate,
+		ck.CKA_SEED:          rReqCreate | rNoGen | rSecret,
+	}
+	kemPublicAttrs  = schema{ck.CKA_ENCAPSULATE: rMod}
+	kemPrivateAttrs = schema{ck.CKA_DECAPSULATE: rMod}
+
 	aesAttrs = schema{
 		ck.CKA_VALUE:     rReqCreate | rNoGen | rSecret,
 		ck.CKA_VALUE_LEN: rNoCreate | rReqGen,
@@ -201,6 +217,10 @@ var schemas = map[objKind]schema{
 	{ck.CKO_PRIVATE_KEY, uint32(ck.CKK_EC)}:         merge(commonAttrs, keyAttrs, privateKeyAttrs, ecPrivateAttrs),
 	{ck.CKO_PRIVATE_KEY, uint32(ck.CKK_EC_EDWARDS)}: merge(commonAttrs, keyAttrs, privateKeyAttrs, ecPrivateAttrs),
 	{ck.CKO_SECRET_KEY, uint32(ck.CKK_AES)}:         merge(commonAttrs, keyAttrs, secretKeyAttrs, aesAttrs),
+	{ck.CKO_PUBLIC_KEY, uint32(ck.CKK_ML_DSA)}:      merge(commonAttrs, keyAttrs, publicKeyAttrs, pqPublicAttrs),
+	{ck.CKO_PRIVATE_KEY, uint32(ck.CKK_ML_DSA)}:     merge(commonAttrs, keyAttrs, privateKeyAttrs, pqPrivateAttrs),
+	{ck.CKO_PUBLIC_KEY, uint32(ck.CKK_ML_KEM)}:      merge(commonAttrs, keyAttrs, publicKeyAttrs, pqPublicAttrs, kemPublicAttrs),
+	{ck.CKO_PRIVATE_KEY, uint32(ck.CKK_ML_KEM)}:     merge(commonAttrs, keyAttrs, privateKeyAttrs, pqPrivateAttrs, kemPrivateAttrs),
 	// A generic secret has the same attributes as an AES key: a value and
 	// its length.
 	{ck.CKO_SECRET_KEY, uint32(ck.CKK_GENERIC_SECRET)}: merge(commonAttrs, keyAttrs, secretKeyAttrs, aesAttrs),
@@ -209,8 +229,10 @@ var schemas = map[objKind]schema{
 // supportedKeyTypes are the key types of some supported kind. A key type
 // outside it is an unsupported value (CKR_ATTRIBUTE_VALUE_INVALID); a
 // supported key type in the wrong class is an inconsistent template.
+// CKK_ML_DSA joins them in a node built with Go 1.27 (mldsa.go).
 var supportedKeyTypes = map[ck.KeyType]bool{
 	ck.CKK_RSA: true, ck.CKK_EC: true, ck.CKK_EC_EDWARDS: true, ck.CKK_AES: true, ck.CKK_GENERIC_SECRET: true,
+	ck.CKK_ML_KEM: true,
 }
 
 func merge(parts ...schema) schema {
@@ -251,12 +273,21 @@ func defaults(k objKind) []ck.Attribute {
 		)
 	}
 	isRSA := k.keyType() == ck.CKK_RSA
+	// An ML-KEM key encapsulates and decapsulates, and does nothing else.
+	isKEM := k.keyType() == ck.CKK_ML_KEM
+	if isKEM {
+		if k.class == ck.CKO_PUBLIC_KEY {
+			d = append(d, ck.Attribute{Type: ck.CKA_ENCAPSULATE, Value: t})
+		} else {
+			d = append(d, ck.Attribute{Type: ck.CKA_DECAPSULATE, Value: t})
+		}
+	}
 	switch k.class {
 	case ck.CKO_PUBLIC_KEY:
 		d = append(d,
 			ck.Attribute{Type: ck.CKA_SUBJECT, Value: empty},
 			ck.Attribute{Type: ck.CKA_ENCRYPT, Value: boolValue(isRSA)},
-			ck.Attribute{Type: ck.CKA_VERIFY, Value: t},
+			ck.Attribute{Type: ck.CKA_VERIFY, Value: boolValue(!isKEM)},
 			ck.Attribute{Type: ck.CKA_VERIFY_RECOVER, Value: f},
 			ck.Attribute{Type: ck.CKA_WRAP, Value: f},
 			ck.Attribute{Type: ck.CKA_TRUSTED, Value: f},
@@ -266,7 +297,7 @@ func defaults(k objKind) []ck.Attribute {
 			ck.Attribute{Type: ck.CKA_SUBJECT, Value: empty},
 			ck.Attribute{Type: ck.CKA_SENSITIVE, Value: t},
 			ck.Attribute{Type: ck.CKA_DECRYPT, Value: boolValue(isRSA)},
-			ck.Attribute{Type: ck.CKA_SIGN, Value: t},
+			ck.Attribute{Type: ck.CKA_SIGN, Value: boolValue(!isKEM)},
 			ck.Attribute{Type: ck.CKA_SIGN_RECOVER, Value: f},
 			ck.Attribute{Type: ck.CKA_UNWRAP, Value: f},
 			ck.Attribute{Type: ck.CKA_EXTRACTABLE, Value: f},

@@ -96,6 +96,10 @@ var attrKinds = map[ck.AttributeType]kind{
 	ck.CKA_ALWAYS_AUTHENTICATE:  kBool,
 	ck.CKA_WRAP_WITH_TRUSTED:    kBool,
 	ck.CKA_ALLOWED_MECHANISMS:   kMechs,
+	ck.CKA_PARAMETER_SET:        kULong,
+	ck.CKA_SEED:                 kBytes,
+	ck.CKA_ENCAPSULATE:          kBool,
+	ck.CKA_DECAPSULATE:          kBool,
 }
 
 // attrs is a validated template: every attribute known, well formed, and

@@ -275,40 +275,12 @@ func (t *Token) DeriveKey(acc Access, base Handle, m ck.Mechanism, tmpl ck.Templ
 	if err != nil {
 		return 0, err
 	}
-	if k.class != ck.CKO_SECRET_KEY {
-		return 0, ck.Errorf(ck.CKR_TEMPLATE_INCONSISTENT, "%v derives secret keys", m.Type)
-	}
 	z, err := bo.key.ecdh(m.ECDH)
 	if err != nil {
 		return 0, err
 	}
 	defer clear(z)
-	n := uint64(len(z))
-	if v, ok := vals.get(ck.CKA_VALUE_LEN); ok {
-		n = ulongOf(v)
-		if n > uint64(len(z)) {
-			return 0, ck.Errorf(ck.CKR_KEY_SIZE_RANGE, "the shared secret has %d bytes, fewer than %v asks", len(z), ck.CKA_VALUE_LEN)
-		}
-	}
-	if err := checkSecretLen(k.keyType(), n); err != nil {
-		return 0, err
-	}
-	b := newBuilder(k, vals)
-	b.vals[ck.CKA_VALUE] = bytes.Clone(z[uint64(len(z))-n:])
-	km, err := b.buildKey()
-	if err != nil {
-		return 0, err
-	}
-	o := b.finish(km, originUnwrap, 0)
-	// PKCS#11: a derived key has always been sensitive, and never
-	// extractable, if both it and its base key have.
-	o.attrs[ck.CKA_ALWAYS_SENSITIVE] = boolValue(bo.flag(ck.CKA_ALWAYS_SENSITIVE) && o.flag(ck.CKA_SENSITIVE))
-	o.attrs[ck.CKA_NEVER_EXTRACTABLE] = boolValue(bo.flag(ck.CKA_NEVER_EXTRACTABLE) && !o.flag(ck.CKA_EXTRACTABLE))
-	hs, err := t.insert(o)
-	if err != nil {
-		return 0, err
-	}
-	return hs[0], nil
+	return t.insertSecret(m, k, vals, z, bo.flag(ck.CKA_ALWAYS_SENSITIVE), bo.flag(ck.CKA_NEVER_EXTRACTABLE))
 }
 
 // Agree computes the ECDH shared secret of the EC private key h and the
