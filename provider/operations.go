@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/pqkey"
 )
 
 // Output describes the caller's output buffer: absent (a length query, a
@@ -22,14 +23,15 @@ type ParamKind int
 
 // Parameter structures.
 const (
-	ParamsNone  ParamKind = iota // pParameter must be NULL
-	ParamsPSS                    // CK_RSA_PKCS_PSS_PARAMS
-	ParamsOAEP                   // CK_RSA_PKCS_OAEP_PARAMS
-	ParamsGCM                    // CK_GCM_PARAMS
-	ParamsEdDSA                  // optional CK_EDDSA_PARAMS
-	ParamsIV                     // a byte array: the IV of CKM_AES_CBC and CKM_AES_CBC_PAD
-	ParamsCTR                    // CK_AES_CTR_PARAMS
-	ParamsECDH                   // CK_ECDH1_DERIVE_PARAMS
+	ParamsNone        ParamKind = iota // pParameter must be NULL
+	ParamsPSS                          // CK_RSA_PKCS_PSS_PARAMS
+	ParamsOAEP                         // CK_RSA_PKCS_OAEP_PARAMS
+	ParamsGCM                          // CK_GCM_PARAMS
+	ParamsEdDSA                        // optional CK_EDDSA_PARAMS
+	ParamsIV                           // a byte array: the IV of CKM_AES_CBC and CKM_AES_CBC_PAD
+	ParamsCTR                          // CK_AES_CTR_PARAMS
+	ParamsECDH                         // CK_ECDH1_DERIVE_PARAMS
+	ParamsSignContext                  // optional CK_SIGN_ADDITIONAL_CONTEXT (v3.2)
 )
 
 // Supported reports whether the library offers mechanism t at all.
@@ -56,6 +58,8 @@ func MechanismParams(t ck.MechanismType) ParamKind {
 		return ParamsCTR
 	case paramsECDH:
 		return ParamsECDH
+	case paramsSignContext:
+		return ParamsSignContext
 	}
 	return ParamsNone
 }
@@ -132,12 +136,26 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 		if mech.ECDH == nil {
 			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_ECDH1_DERIVE_PARAMS", mech.Type)
 		}
+	case paramsSignContext:
+		// Optional: none is an empty context, hedging preferred.
+		if sc := mech.SignContext; sc != nil {
+			switch {
+			case sc.Hedge > ck.CKH_DETERMINISTIC_REQUIRED:
+				return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v with hedge variant %d", mech.Type, sc.Hedge)
+			case len(sc.Context) > pqkey.MaxContext:
+				return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "an ML-DSA context of %d bytes: at most %d", len(sc.Context), pqkey.MaxContext)
+			}
+		}
 	}
 	if f == nil {
 		return d, nil
 	}
 	if f.keyType != d.keyType {
 		return d, errorf(ck.CKR_KEY_TYPE_INCONSISTENT, "%v does not work with a %v key", mech.Type, f.keyType)
+	}
+	if (f.keyType == ck.CKK_ML_DSA || f.keyType == ck.CKK_ML_KEM) && f.pq == nil {
+		// Its output's length would be unknown.
+		return d, errorf(ck.CKR_KEY_SIZE_RANGE, "the %v key's parameter set is not one the library knows", f.keyType)
 	}
 	var allowed bool
 	switch flag {
@@ -155,6 +173,10 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 		allowed = f.unwrap
 	case ck.CKF_DERIVE:
 		allowed = f.derive
+	case ck.CKF_ENCAPSULATE:
+		allowed = f.encapsulate
+	case ck.CKF_DECAPSULATE:
+		allowed = f.decapsulate
 	}
 	if !allowed {
 		return d, errorf(ck.CKR_KEY_FUNCTION_NOT_PERMITTED, "the key's attributes forbid this operation")

@@ -593,6 +593,40 @@ KEYHOLD_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession,
 	return go_C_GenerateRandom(hSession, RandomData, ulRandomLen);
 }
 
+/* v3.2: key encapsulation */
+
+KEYHOLD_EXPORT CK_RV C_EncapsulateKey(CK_SESSION_HANDLE hSession,
+				      CK_MECHANISM_PTR pMechanism,
+				      CK_OBJECT_HANDLE hPublicKey,
+				      CK_ATTRIBUTE_PTR pTemplate,
+				      CK_ULONG ulAttributeCount,
+				      CK_BYTE_PTR pCiphertext,
+				      CK_ULONG_PTR pulCiphertextLen,
+				      CK_OBJECT_HANDLE_PTR phKey)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_EncapsulateKey(hSession, pMechanism, hPublicKey, pTemplate,
+				   ulAttributeCount, pCiphertext,
+				   pulCiphertextLen, phKey);
+}
+
+KEYHOLD_EXPORT CK_RV C_DecapsulateKey(CK_SESSION_HANDLE hSession,
+				      CK_MECHANISM_PTR pMechanism,
+				      CK_OBJECT_HANDLE hPrivateKey,
+				      CK_ATTRIBUTE_PTR pTemplate,
+				      CK_ULONG ulAttributeCount,
+				      CK_BYTE_PTR pCiphertext,
+				      CK_ULONG ulCiphertextLen,
+				      CK_OBJECT_HANDLE_PTR phKey)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_DecapsulateKey(hSession, pMechanism, hPrivateKey, pTemplate,
+				   ulAttributeCount, pCiphertext,
+				   ulCiphertextLen, phKey);
+}
+
 /* v3.2: verification with the signature given at initialization */
 
 KEYHOLD_EXPORT CK_RV C_VerifySignatureInit(CK_SESSION_HANDLE hSession,
@@ -944,34 +978,9 @@ KEYHOLD_EXPORT CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession)
 }
 
 /*
- * v3.2 functions keyhold does not implement: key encapsulation comes with
- * the post-quantum keys; validation flags, asynchronous operations and
- * authenticated wrapping are not offered.
+ * v3.2 functions keyhold does not implement: validation flags, asynchronous
+ * operations and authenticated wrapping.
  */
-
-KEYHOLD_EXPORT CK_RV C_EncapsulateKey(CK_SESSION_HANDLE hSession,
-				      CK_MECHANISM_PTR pMechanism,
-				      CK_OBJECT_HANDLE hPublicKey,
-				      CK_ATTRIBUTE_PTR pTemplate,
-				      CK_ULONG ulAttributeCount,
-				      CK_BYTE_PTR pCiphertext,
-				      CK_ULONG_PTR pulCiphertextLen,
-				      CK_OBJECT_HANDLE_PTR phKey)
-{
-	return not_supported();
-}
-
-KEYHOLD_EXPORT CK_RV C_DecapsulateKey(CK_SESSION_HANDLE hSession,
-				      CK_MECHANISM_PTR pMechanism,
-				      CK_OBJECT_HANDLE hPrivateKey,
-				      CK_ATTRIBUTE_PTR pTemplate,
-				      CK_ULONG ulAttributeCount,
-				      CK_BYTE_PTR pCiphertext,
-				      CK_ULONG ulCiphertextLen,
-				      CK_OBJECT_HANDLE_PTR phKey)
-{
-	return not_supported();
-}
 
 KEYHOLD_EXPORT CK_RV C_GetSessionValidationFlags(
 	CK_SESSION_HANDLE hSession, CK_SESSION_VALIDATION_FLAGS_TYPE type,

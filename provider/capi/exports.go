@@ -960,3 +960,50 @@ func go_C_VerifySignatureFinal(hSession C.CK_SESSION_HANDLE) C.CK_RV {
 	}
 	return rv("C_VerifySignatureFinal", m.VerifySignatureFinal(uint64(hSession)))
 }
+
+//export go_C_EncapsulateKey
+func go_C_EncapsulateKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hPublicKey C.CK_OBJECT_HANDLE, pTemplate C.CK_ATTRIBUTE_PTR, ulAttributeCount C.CK_ULONG, pCiphertext C.CK_BYTE_PTR, pulCiphertextLen C.CK_ULONG_PTR, phKey C.CK_OBJECT_HANDLE_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	out, ok := output(pCiphertext, pulCiphertextLen)
+	if !ok || phKey == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	mech, err := mechanism(pMechanism)
+	if err != nil {
+		return rv("C_EncapsulateKey", cmp.Or(m.CheckKeys(uint64(hSession), []uint64{uint64(hPublicKey)}, []ck.ReturnValue{ck.CKR_KEY_HANDLE_INVALID}), err))
+	}
+	tmpl, err := template(pTemplate, ulAttributeCount)
+	if err != nil {
+		return rv("C_EncapsulateKey", err)
+	}
+	ct, n, key, err := m.EncapsulateKey(uint64(hSession), mech, uint64(hPublicKey), tmpl, out)
+	if code := deliver("C_EncapsulateKey", pCiphertext, pulCiphertextLen, ct, n, err); code != C.CKR_OK || ct == nil {
+		return code
+	}
+	*phKey = C.CK_OBJECT_HANDLE(key)
+	return C.CKR_OK
+}
+
+//export go_C_DecapsulateKey
+func go_C_DecapsulateKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hPrivateKey C.CK_OBJECT_HANDLE, pTemplate C.CK_ATTRIBUTE_PTR, ulAttributeCount C.CK_ULONG, pCiphertext C.CK_BYTE_PTR, ulCiphertextLen C.CK_ULONG, phKey C.CK_OBJECT_HANDLE_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	if phKey == nil {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	ciphertext, ok := copied(unsafe.Pointer(pCiphertext), ulCiphertextLen)
+	if !ok {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	check := func() error {
+		return m.CheckKeys(uint64(hSession), []uint64{uint64(hPrivateKey)}, []ck.ReturnValue{ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID})
+	}
+	return newKey("C_DecapsulateKey", pMechanism, pTemplate, ulAttributeCount, phKey, check, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
+		return m.DecapsulateKey(uint64(hSession), mech, uint64(hPrivateKey), ciphertext, tmpl)
+	})
+}

@@ -226,6 +226,8 @@ static CK_RV kh_v32(CK_FUNCTION_LIST_3_2_PTR f, int which, CK_SESSION_HANDLE h, 
 	return CKR_GENERAL_ERROR;
 }
 
+static CK_RV kh_EncapsulateKey(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_ATTRIBUTE_PTR t, CK_ULONG tn, CK_BYTE_PTR ct, CK_ULONG_PTR ctn, CK_OBJECT_HANDLE_PTR o) { return f->C_EncapsulateKey(h, m, k, t, tn, ct, ctn, o); }
+static CK_RV kh_DecapsulateKey(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_ATTRIBUTE_PTR t, CK_ULONG tn, CK_BYTE_PTR ct, CK_ULONG ctn, CK_OBJECT_HANDLE_PTR o) { return f->C_DecapsulateKey(h, m, k, t, tn, ct, ctn, o); }
 static CK_RV kh_VerifySignatureInit(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_BYTE_PTR s, CK_ULONG sn) { return f->C_VerifySignatureInit(h, m, k, s, sn); }
 static CK_RV kh_VerifySignature(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dn) { return f->C_VerifySignature(h, d, dn); }
 static CK_RV kh_VerifySignatureUpdate(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dn) { return f->C_VerifySignatureUpdate(h, d, dn); }
@@ -792,11 +794,19 @@ type OAEPParams struct {
 // PSSParams is a CK_RSA_PKCS_PSS_PARAMS.
 type PSSParams struct{ Hash, MGF, SaltLen uint }
 
+// SignContextParams is a CK_SIGN_ADDITIONAL_CONTEXT (PKCS#11 v3.2).
+type SignContextParams struct {
+	Hedge   uint
+	Context In
+}
+
 // Sizes of the parameter structures, for tests that pass wrong ones.
 var (
 	SizeofGCMParams  = uint(C.sizeof_CK_GCM_PARAMS)
 	SizeofOAEPParams = uint(C.sizeof_CK_RSA_PKCS_OAEP_PARAMS)
 	SizeofPSSParams  = uint(C.sizeof_CK_RSA_PKCS_PSS_PARAMS)
+	// SizeofSignContext is the size of CK_SIGN_ADDITIONAL_CONTEXT.
+	SizeofSignContext = uint(C.sizeof_CK_SIGN_ADDITIONAL_CONTEXT)
 )
 
 // Mechanism is a CK_MECHANISM. Its parameter is Param's bytes, or the
@@ -811,6 +821,7 @@ type Mechanism struct {
 	GCM       *GCMParams
 	OAEP      *OAEPParams
 	PSS       *PSSParams
+	SignCtx   *SignContextParams
 	NullParam bool
 	SetLen    bool
 	ParamLen  uint
@@ -853,6 +864,12 @@ func (mech *Mechanism) c(m *cmem) C.CK_MECHANISM_PTR {
 		s.hashAlg = C.CK_MECHANISM_TYPE(mech.PSS.Hash)
 		s.mgf = C.CK_RSA_PKCS_MGF_TYPE(mech.PSS.MGF)
 		s.sLen = C.CK_ULONG(mech.PSS.SaltLen)
+	case mech.SignCtx != nil:
+		size = SizeofSignContext
+		p = m.alloc(int(max(size, mech.ParamLen)))
+		sc := (*C.CK_SIGN_ADDITIONAL_CONTEXT)(p)
+		sc.hedgeVariant = C.CK_HEDGE_TYPE(mech.SignCtx.Hedge)
+		sc.pContext, sc.ulContextLen = mech.SignCtx.Context.c(m)
 	case mech.Param != nil:
 		size = uint(len(mech.Param))
 		p = m.alloc(int(max(size, mech.ParamLen)))
@@ -1156,6 +1173,47 @@ func (i Interface) CallV32(name string, session, object uint) (uint, error) {
 		}
 	}
 	return 0, fmt.Errorf("rawp11: %s is not a v3.2 function CallV32 knows", name)
+}
+
+// EncapsulateKey calls C_EncapsulateKey through the interface's v3.2
+// function list, with the ciphertext buffer o; nullKey passes a NULL phKey.
+func (i Interface) EncapsulateKey(session uint, mech *Mechanism, pub uint, t Template, o Out, nullKey bool) (rv, n uint, ct []byte, key uint, err error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, 0, nil, 0, err
+	}
+	var m cmem
+	defer m.free()
+	tp, tn := t.c(&m)
+	p, np := o.c(&m, 1)
+	var h C.CK_OBJECT_HANDLE
+	hp := &h
+	if nullKey {
+		hp = nil
+	}
+	r := C.kh_EncapsulateKey(f, C.CK_SESSION_HANDLE(session), mech.c(&m), C.CK_OBJECT_HANDLE(pub), tp, tn, C.CK_BYTE_PTR(p), np, hp)
+	n, ct = o.bytes(r, p, np)
+	return uint(r), n, ct, uint(h), nil
+}
+
+// DecapsulateKey calls C_DecapsulateKey through the interface's v3.2
+// function list; nullKey passes a NULL phKey.
+func (i Interface) DecapsulateKey(session uint, mech *Mechanism, priv uint, t Template, ct In, nullKey bool) (rv, key uint, err error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, 0, err
+	}
+	var m cmem
+	defer m.free()
+	tp, tn := t.c(&m)
+	cp, cn := ct.c(&m)
+	var h C.CK_OBJECT_HANDLE
+	hp := &h
+	if nullKey {
+		hp = nil
+	}
+	r := C.kh_DecapsulateKey(f, C.CK_SESSION_HANDLE(session), mech.c(&m), C.CK_OBJECT_HANDLE(priv), tp, tn, cp, cn, hp)
+	return uint(r), uint(h), nil
 }
 
 // VerifySignatureInit calls C_VerifySignatureInit through the interface's

@@ -1,0 +1,161 @@
+package pkcs11test
+
+import (
+	"crypto/elliptic"
+	"crypto/mlkem"
+	"testing"
+
+	"github.com/miekg/pkcs11"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyhold/keyhold/internal/pqkey"
+	"github.com/keyhold/keyhold/provider/capi/internal/rawp11"
+)
+
+// secretKeys counts the session's visible secret keys: a refused call must
+// not leave one behind.
+func (f *fixture) secretKeys(sh pkcs11.SessionHandle) int {
+	f.tb.Helper()
+	return len(f.find(sh, pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY)))
+}
+
+// TestMLKEM checks ML-KEM through the PKCS#11 3.2 interface: key pairs of
+// both parameter sets, whose CKA_VALUE crypto/mlkem takes; C_DecapsulateKey
+// recovers what crypto/mlkem encapsulated; C_EncapsulateKey's ciphertext
+// length is answered before any key is made, and its key is the one
+// C_DecapsulateKey makes from its ciphertext.
+func TestMLKEM(t *testing.T) {
+	f := setup(t)
+	i := v32(t)
+	sh := f.userSession()
+	s := uint(sh)
+	kem := &rawp11.Mechanism{Type: ckmMLKEM}
+
+	info, err := f.p.GetMechanismInfo(f.slot, mech(ckmMLKEM, nil))
+	require.NoError(t, err)
+	assert.Equal(t, uint(pkcs11.CKF_HW)|ckfEncapsulate|ckfDecapsulate, info.Flags)
+	assert.Equal(t, []uint{1184, 1568}, []uint{info.MinKeySize, info.MaxKeySize}, "public key bytes of ML-KEM-768 and ML-KEM-1024")
+
+	for _, p := range []*pqkey.Params{pqkey.MLKEM768, pqkey.MLKEM1024} {
+		t.Run(p.Name, func(t *testing.T) {
+			k := f.genPQ(sh, p, "kem "+p.Name)
+			assert.Equal(t, uint(p.Set), f.ulongAttr(sh, k.pub, ckaParameterSet))
+			assert.Equal(t, uint(p.Set), f.ulongAttr(sh, k.priv, ckaParameterSet))
+			pubValue := f.attr(sh, k.pub, pkcs11.CKA_VALUE)
+
+			// The other party encapsulates with the standard library.
+			var secret, ct []byte
+			switch p {
+			case pqkey.MLKEM768:
+				ek, err := mlkem.NewEncapsulationKey768(pubValue)
+				require.NoError(t, err)
+				secret, ct = ek.Encapsulate()
+			case pqkey.MLKEM1024:
+				ek, err := mlkem.NewEncapsulationKey1024(pubValue)
+				require.NoError(t, err)
+				secret, ct = ek.Encapsulate()
+			}
+			rv, h, err := i.DecapsulateKey(s, kem, uint(k.priv), rawTemplate(kemSecretTemplate()), rawp11.Bytes(ct), false)
+			require.NoError(t, err)
+			requireRawRV(t, pkcs11.CKR_OK, rv, "C_DecapsulateKey")
+			assert.Equal(t, secret, f.attr(sh, pkcs11.ObjectHandle(h), pkcs11.CKA_VALUE), "the shared secret crypto/mlkem encapsulated")
+			assert.Equal(t, uint(pkcs11.CKO_SECRET_KEY), f.ulongAttr(sh, pkcs11.ObjectHandle(h), pkcs11.CKA_CLASS))
+
+			// C_EncapsulateKey: the length first, as applications ask it.
+			before := f.secretKeys(sh)
+			rv, n, _, key, err := i.EncapsulateKey(s, kem, uint(k.pub), rawTemplate(kemSecretTemplate()), rawp11.Query(), false)
+			require.NoError(t, err)
+			requireRawRV(t, pkcs11.CKR_OK, rv, "C_EncapsulateKey length query")
+			assert.Equal(t, uint(p.OutputSize), n)
+			assert.Zero(t, key, "a length query makes no key")
+			rv, n, _, _, err = i.EncapsulateKey(s, kem, uint(k.pub), rawTemplate(kemSecretTemplate()), rawp11.Buffer(uint(p.OutputSize-1)), false)
+			require.NoError(t, err)
+			requireRawRV(t, pkcs11.CKR_BUFFER_TOO_SMALL, rv)
+			assert.Equal(t, uint(p.OutputSize), n)
+			assert.Equal(t, before, f.secretKeys(sh), "neither made a key")
+
+			rv, n, ct2, key, err := i.EncapsulateKey(s, kem, uint(k.pub), rawTemplate(kemSecretTemplate()), rawp11.Buffer(uint(p.OutputSize)), false)
+			require.NoError(t, err)
+			requireRawRV(t, pkcs11.CKR_OK, rv, "C_EncapsulateKey")
+			require.Len(t, ct2, p.OutputSize)
+			assert.Equal(t, uint(p.OutputSize), n)
+			encapsulated := f.attr(sh, pkcs11.ObjectHandle(key), pkcs11.CKA_VALUE)
+			assert.Len(t, encapsulated, pqkey.SharedSecretSize)
+			rv, back, err := i.DecapsulateKey(s, kem, uint(k.priv), rawTemplate(kemSecretTemplate()), rawp11.Bytes(ct2), false)
+			require.NoError(t, err)
+			requireRawRV(t, pkcs11.CKR_OK, rv)
+			assert.Equal(t, encapsulated, f.attr(sh, pkcs11.ObjectHandle(back), pkcs11.CKA_VALUE), "C_DecapsulateKey of C_EncapsulateKey's ciphertext")
+		})
+	}
+}
+
+// TestMLKEMBadInput checks that C_EncapsulateKey and C_DecapsulateKey
+// refuse what is wrong with the exact code and make no key.
+func TestMLKEMBadInput(t *testing.T) {
+	f := setup(t)
+	i := v32(t)
+	sh := f.userSession()
+	s := uint(sh)
+	kem := &rawp11.Mechanism{Type: ckmMLKEM}
+	k := f.genPQ(sh, pqkey.MLKEM768, "kem-bad")
+	ec := f.genEC(sh, elliptic.P256(), "kem-bad-ec")
+	noDecap := f.genPQ(sh, pqkey.MLKEM768, "kem-no-decapsulate", pkcs11.NewAttribute(ckaDecapsulate, false))
+	tmpl := rawTemplate(kemSecretTemplate())
+	ct := make([]byte, pqkey.MLKEM768.OutputSize)
+	before := f.secretKeys(sh)
+
+	decap := []struct {
+		name string
+		mech *rawp11.Mechanism
+		key  uint
+		tmpl rawp11.Template
+		ct   rawp11.In
+		want uint
+	}{
+		{"a ciphertext one byte short", kem, uint(k.priv), tmpl, rawp11.Bytes(ct[1:]), pkcs11.CKR_WRAPPED_KEY_LEN_RANGE},
+		{"an ML-KEM-1024 ciphertext", kem, uint(k.priv), tmpl, rawp11.Bytes(make([]byte, pqkey.MLKEM1024.OutputSize)), pkcs11.CKR_WRAPPED_KEY_LEN_RANGE},
+		{"NULL ciphertext with a length", kem, uint(k.priv), tmpl, rawp11.NullIn(uint(len(ct))), pkcs11.CKR_ARGUMENTS_BAD},
+		{"a parameter", &rawp11.Mechanism{Type: ckmMLKEM, Param: []byte{1}}, uint(k.priv), tmpl, rawp11.Bytes(ct), pkcs11.CKR_MECHANISM_PARAM_INVALID},
+		{"the public key", kem, uint(k.pub), tmpl, rawp11.Bytes(ct), pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED},
+		{"a key without CKA_DECAPSULATE", kem, uint(noDecap.priv), tmpl, rawp11.Bytes(ct), pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED},
+		{"an EC key", kem, uint(ec.priv), tmpl, rawp11.Bytes(ct), pkcs11.CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT},
+		{"no such key", kem, 0x7fff0001, tmpl, rawp11.Bytes(ct), pkcs11.CKR_UNWRAPPING_KEY_HANDLE_INVALID},
+		{"NULL mechanism", nil, uint(k.priv), tmpl, rawp11.Bytes(ct), pkcs11.CKR_ARGUMENTS_BAD},
+		{"a key type the secret cannot be", kem, uint(k.priv), rawTemplate(kemSecretTemplate(pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA))), rawp11.Bytes(ct),
+			pkcs11.CKR_TEMPLATE_INCONSISTENT},
+	}
+	for _, c := range decap {
+		rv, _, err := i.DecapsulateKey(s, c.mech, c.key, c.tmpl, c.ct, false)
+		require.NoError(t, err)
+		requireRawRV(t, c.want, rv, "C_DecapsulateKey with %s", c.name)
+	}
+	rv, _, err := i.DecapsulateKey(s, kem, uint(k.priv), tmpl, rawp11.Bytes(ct), true)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_ARGUMENTS_BAD, rv, "C_DecapsulateKey with a NULL phKey")
+
+	encap := []struct {
+		name string
+		mech *rawp11.Mechanism
+		key  uint
+		want uint
+	}{
+		{"the private key", kem, uint(k.priv), pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED},
+		{"an EC key", kem, uint(ec.pub), pkcs11.CKR_KEY_TYPE_INCONSISTENT},
+		{"no such key", kem, 0x7fff0001, pkcs11.CKR_KEY_HANDLE_INVALID},
+		{"a parameter", &rawp11.Mechanism{Type: ckmMLKEM, Param: []byte{1}}, uint(k.pub), pkcs11.CKR_MECHANISM_PARAM_INVALID},
+	}
+	for _, c := range encap {
+		rv, _, _, _, err := i.EncapsulateKey(s, c.mech, c.key, tmpl, rawp11.Buffer(4096), false)
+		require.NoError(t, err)
+		requireRawRV(t, c.want, rv, "C_EncapsulateKey with %s", c.name)
+	}
+	rv, _, _, _, err = i.EncapsulateKey(s, kem, uint(k.pub), tmpl, rawp11.Buffer(4096), true)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_ARGUMENTS_BAD, rv, "C_EncapsulateKey with a NULL phKey")
+	rv, _, _, _, err = i.EncapsulateKey(s, kem, uint(k.pub), tmpl, rawp11.Out{Cap: 4096, NullLen: true}, false)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_ARGUMENTS_BAD, rv, "C_EncapsulateKey with a NULL pulCiphertextLen")
+
+	assert.Equal(t, before, f.secretKeys(sh), "no refused call made a key")
+}
