@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,15 +62,8 @@ func (r pq32Result) ulong(t *testing.T, name string) uint64 {
 // checked by checkPQ32MLDSA, which depends on the Go version (crypto/mldsa
 // is Go 1.27's).
 func TestPQ32CCaller(t *testing.T) {
-	libtest.NeedProgram(t, "gcc", "gcc")
+	prog := libtest.CompileC(t, filepath.Join("testdata", "pq32.c"), "-ldl")
 	lib := libtest.Library(t)
-	headerDir, err := filepath.Abs("..")
-	require.NoError(t, err)
-	prog := filepath.Join(t.TempDir(), "pq32")
-	build := exec.Command("gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", headerDir,
-		"-o", prog, filepath.Join("testdata", "pq32.c"), "-ldl")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "compiling pq32.c:\n%s", out)
 
 	h := libtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)

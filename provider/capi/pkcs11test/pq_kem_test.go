@@ -159,3 +159,28 @@ func TestMLKEMBadInput(t *testing.T) {
 
 	assert.Equal(t, before, f.secretKeys(sh), "no refused call made a key")
 }
+
+// TestMLKEMLengthQueryLocal: C_EncapsulateKey's ciphertext length follows
+// from the key's parameter set, which the library learnt at the key's first
+// use: it answers with the HSM down (DESIGN.md: length queries are answered
+// locally).
+func TestMLKEMLengthQueryLocal(t *testing.T) {
+	f := setup(t)
+	i := v32(t)
+	sh := f.userSession()
+	k := f.genPQ(sh, pqkey.MLKEM1024, "kem-local")
+	tmpl := rawTemplate(kemSecretTemplate())
+	rv, _, _, _, err := i.EncapsulateKey(uint(sh), &rawp11.Mechanism{Type: ckmMLKEM}, uint(k.pub), tmpl, rawp11.Buffer(4096), false)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_OK, rv)
+
+	f.hsm.Node.Stop()
+	rv, n, _, _, err := i.EncapsulateKey(uint(sh), &rawp11.Mechanism{Type: ckmMLKEM}, uint(k.pub), tmpl, rawp11.Query(), false)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_OK, rv, "length query with the HSM down")
+	assert.Equal(t, uint(pqkey.MLKEM1024.OutputSize), n)
+	rv, _, _, _, err = i.EncapsulateKey(uint(sh), &rawp11.Mechanism{Type: ckmMLKEM}, uint(k.pub), tmpl, rawp11.Buffer(4096), false)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_DEVICE_REMOVED, rv, "the encapsulation itself needs the HSM")
+	require.NoError(t, f.hsm.Node.Restart())
+}

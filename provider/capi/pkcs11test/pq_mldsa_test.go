@@ -172,3 +172,24 @@ func TestMLDSABadInput(t *testing.T) {
 	_, _, err := f.p.GenerateKeyPair(sh, mech(ckmMLDSAKeyPairGen, nil), pubT, privT)
 	requireRV(t, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID, err, "CKA_PARAMETER_SET 9")
 }
+
+// TestMLDSALengthQueryLocal: an ML-DSA signature's length follows from the
+// key's parameter set, which the library learnt at the key's first use: a
+// C_Sign length query is answered with the HSM down.
+func TestMLDSALengthQueryLocal(t *testing.T) {
+	f := setup(t)
+	l := raw(t)
+	sh := f.userSession()
+	s := uint(sh)
+	k := f.genPQ(sh, pqkey.MLDSA87, "mldsa-local")
+	signMLDSA(t, l, s, uint(k.priv), nil, []byte("m"))
+	requireRawRV(t, pkcs11.CKR_OK, l.Init(rawp11.Sign, s, &rawp11.Mechanism{Type: ckmMLDSA}, uint(k.priv)))
+
+	f.hsm.Node.Stop()
+	rv, n, _ := l.Single(rawp11.Sign, s, rawp11.Bytes([]byte("m")), rawp11.Query())
+	requireRawRV(t, pkcs11.CKR_OK, rv, "length query with the HSM down")
+	assert.Equal(t, uint(pqkey.MLDSA87.OutputSize), n)
+	rv, _, _ = l.Single(rawp11.Sign, s, rawp11.Bytes([]byte("m")), rawp11.Buffer(n))
+	requireRawRV(t, pkcs11.CKR_DEVICE_REMOVED, rv, "the signature itself needs the HSM")
+	require.NoError(t, f.hsm.Node.Restart())
+}
