@@ -21,6 +21,7 @@ const (
 	ckaParameterSet    = uint(ck.CKA_PARAMETER_SET)
 	ckaEncapsulate     = uint(ck.CKA_ENCAPSULATE)
 	ckaDecapsulate     = uint(ck.CKA_DECAPSULATE)
+	ckaSeed            = uint(ck.CKA_SEED)
 	ckfEncapsulate     = uint(ck.CKF_ENCAPSULATE)
 	ckfDecapsulate     = uint(ck.CKF_DECAPSULATE)
 )

@@ -184,3 +184,51 @@ func TestMLKEMLengthQueryLocal(t *testing.T) {
 	requireRawRV(t, pkcs11.CKR_DEVICE_REMOVED, rv, "the encapsulation itself needs the HSM")
 	require.NoError(t, f.hsm.Node.Restart())
 }
+
+// TestMLKEMImported: keys of crypto/mlkem imported with C_CreateObject (the
+// private key by its seed, CKA_SEED; the public key by its encoding,
+// CKA_VALUE) work both ways with the standard library: the HSM decapsulates
+// what crypto/mlkem encapsulated, and crypto/mlkem decapsulates what
+// C_EncapsulateKey encapsulated.
+func TestMLKEMImported(t *testing.T) {
+	f := setup(t)
+	i := v32(t)
+	sh := f.userSession()
+	s := uint(sh)
+	kem := &rawp11.Mechanism{Type: ckmMLKEM}
+	dk, err := mlkem.GenerateKey768()
+	require.NoError(t, err)
+
+	priv, err := f.p.CreateObject(sh, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkMLKEM),
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+		pkcs11.NewAttribute(ckaDecapsulate, true),
+		pkcs11.NewAttribute(ckaParameterSet, uint(pqkey.MLKEM768.Set)),
+		pkcs11.NewAttribute(ckaSeed, dk.Bytes()),
+	})
+	require.NoError(t, err, "C_CreateObject of an ML-KEM-768 private key by its seed")
+	secret, ct := dk.EncapsulationKey().Encapsulate()
+	rv, h, err := i.DecapsulateKey(s, kem, uint(priv), rawTemplate(kemSecretTemplate()), rawp11.Bytes(ct), false)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_OK, rv)
+	assert.Equal(t, secret, f.attr(sh, pkcs11.ObjectHandle(h), pkcs11.CKA_VALUE))
+
+	pub, err := f.p.CreateObject(sh, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkMLKEM),
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
+		pkcs11.NewAttribute(ckaEncapsulate, true),
+		pkcs11.NewAttribute(ckaParameterSet, uint(pqkey.MLKEM768.Set)),
+		pkcs11.NewAttribute(pkcs11.CKA_VALUE, dk.EncapsulationKey().Bytes()),
+	})
+	require.NoError(t, err, "C_CreateObject of an ML-KEM-768 public key by its encoding")
+	rv, _, ct, key, err := i.EncapsulateKey(s, kem, uint(pub), rawTemplate(kemSecretTemplate()), rawp11.Buffer(4096), false)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_OK, rv)
+	want, err := dk.Decapsulate(ct)
+	require.NoError(t, err)
+	assert.Equal(t, want, f.attr(sh, pkcs11.ObjectHandle(key), pkcs11.CKA_VALUE), "crypto/mlkem decapsulates C_EncapsulateKey's ciphertext")
+}

@@ -193,3 +193,35 @@ func TestMLDSALengthQueryLocal(t *testing.T) {
 	requireRawRV(t, pkcs11.CKR_DEVICE_REMOVED, rv, "the signature itself needs the HSM")
 	require.NoError(t, f.hsm.Node.Restart())
 }
+
+// TestMLDSAImported: an ML-DSA key of crypto/mldsa imported by its seed
+// (CKA_SEED) signs in the HSM exactly as crypto/mldsa signs: deterministic
+// signatures, with a context, are equal byte for byte.
+func TestMLDSAImported(t *testing.T) {
+	f := setup(t)
+	l := raw(t)
+	sh := f.userSession()
+	msg, ctx := []byte("imported"), "a context"
+	for _, p := range []*pqkey.Params{pqkey.MLDSA44, pqkey.MLDSA65, pqkey.MLDSA87} {
+		t.Run(p.Name, func(t *testing.T) {
+			sk, err := mldsa.GenerateKey(mldsaParams(p))
+			require.NoError(t, err)
+			priv, err := f.p.CreateObject(sh, []*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
+				pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkMLDSA),
+				pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
+				pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+				pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+				pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
+				pkcs11.NewAttribute(ckaParameterSet, uint(p.Set)),
+				pkcs11.NewAttribute(ckaSeed, sk.Bytes()),
+			})
+			require.NoError(t, err, "C_CreateObject of an %s private key by its seed", p.Name)
+			det := &rawp11.SignContextParams{Hedge: uint(ck.CKH_DETERMINISTIC_REQUIRED), Context: rawp11.Bytes([]byte(ctx))}
+			got := signMLDSA(t, l, uint(sh), uint(priv), det, msg)
+			want, err := sk.SignDeterministic(msg, &mldsa.Options{Context: ctx})
+			require.NoError(t, err)
+			assert.Equal(t, want, got, "the HSM's deterministic signature is crypto/mldsa's")
+		})
+	}
+}
