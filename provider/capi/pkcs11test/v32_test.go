@@ -34,6 +34,12 @@ func TestInterfaceVersions(t *testing.T) {
 	assert.Equal(t, 68, v240)
 	assert.Equal(t, 92, v30)
 	assert.Equal(t, 104, v32n)
+	// The library exports every function by name too, as PKCS#11 allows
+	// applications to look them up.
+	for _, fn := range append([]string{"C_EncapsulateKey", "C_DecapsulateKey", "C_VerifySignatureInit", "C_VerifySignature",
+		"C_VerifySignatureUpdate", "C_VerifySignatureFinal"}, rawp11.V32Unsupported...) {
+		assert.True(t, l.HasSymbol(fn), fn)
+	}
 
 	name := "PKCS 11"
 	for _, v := range []rawp11.Version{{Major: 3, Minor: 2}, {Major: 3, Minor: 0}} {
