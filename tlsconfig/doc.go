@@ -13,7 +13,10 @@
 //	srv := &http.Server{TLSConfig: tlsconfig.Server(id, nil)}
 //
 // TLS 1.2 and 1.3 are supported with RSA (PKCS#1 v1.5 and PSS, which TLS 1.3
-// requires), ECDSA (P-256, P-384, P-521) and Ed25519 keys.
+// requires), ECDSA (P-256, P-384, P-521) and Ed25519 keys, and, in programs
+// built with Go 1.27 or later, TLS 1.3 with ML-DSA-44, -65 and -87 keys
+// (signature schemes mldsa44/65/87): the post-quantum certificate key stays
+// in the partition like any other.
 //
 // Each handshake's signature is one request to the partition, bounded by the
 // handshake's own context (tls.ClientHelloInfo.Context on a server,

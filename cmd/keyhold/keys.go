@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/pqkey"
 )
 
 var keysCommands = []subcommand{
@@ -197,6 +198,16 @@ func infoOfObject(p *hsm.Partition, class ck.ObjectClass, attrs hsm.Template) ke
 				ki.Bits = int(n) * 8
 			}
 		}
+	case ck.CKK_ML_DSA, ck.CKK_ML_KEM:
+		ki.Type = "ML-DSA"
+		if ck.KeyType(keyType) == ck.CKK_ML_KEM {
+			ki.Type = "ML-KEM"
+		}
+		if a, ok := attrs.Find(ck.CKA_PUBLIC_KEY_INFO); ok {
+			if params, _, err := pqkey.ParseSPKI(a.Value); err == nil {
+				ki.Type = params.Name
+			}
+		}
 	default:
 		ki.Type = fmt.Sprintf("CKK_%#x", keyType)
 	}
@@ -208,6 +219,17 @@ func infoOfObject(p *hsm.Partition, class ck.ObjectClass, attrs hsm.Template) ke
 	id, _ := hex.DecodeString(ki.ID)
 	ki.URI = hsm.URI{Token: p.Name(), Object: ki.Label, ID: id, Type: ki.Class}.String()
 	return ki
+}
+
+// pqKeyTypes are the --type names of the post-quantum keys.
+var pqKeyTypes = map[string]hsm.KeySpec{
+	"ml-dsa":      {Type: hsm.KeyMLDSA, ParameterSet: ck.CKP_ML_DSA_65},
+	"ml-dsa-44":   {Type: hsm.KeyMLDSA, ParameterSet: ck.CKP_ML_DSA_44},
+	"ml-dsa-65":   {Type: hsm.KeyMLDSA, ParameterSet: ck.CKP_ML_DSA_65},
+	"ml-dsa-87":   {Type: hsm.KeyMLDSA, ParameterSet: ck.CKP_ML_DSA_87},
+	"ml-kem":      {Type: hsm.KeyMLKEM, ParameterSet: ck.CKP_ML_KEM_768},
+	"ml-kem-768":  {Type: hsm.KeyMLKEM, ParameterSet: ck.CKP_ML_KEM_768},
+	"ml-kem-1024": {Type: hsm.KeyMLKEM, ParameterSet: ck.CKP_ML_KEM_1024},
 }
 
 // curveOfParams returns the NIST curve a CKA_EC_PARAMS names, or nil.
@@ -313,10 +335,10 @@ func printNewKey(c *cmdline, verb string, ki keyInfo) int {
 
 // runKeysGenerate implements "keyhold keys generate".
 func runKeysGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCmdline("keys generate", "keys generate --label LABEL [--type rsa|ec|ed25519|aes] [--bits N] [--curve p224|p256|p384|p521] [--id HEX] [--partition NAME]", true, stdout, stderr)
+	c := newCmdline("keys generate", "keys generate --label LABEL [--type rsa|ec|ed25519|aes|ml-dsa-44|ml-dsa-65|ml-dsa-87|ml-kem-768|ml-kem-1024] [--bits N] [--curve p224|p256|p384|p521] [--id HEX] [--partition NAME]", true, stdout, stderr)
 	var f newKeyFlags
 	f.register(c)
-	typ := c.fs.String("type", "ec", "key type: rsa, ec, ed25519 or aes")
+	typ := c.fs.String("type", "ec", "key type: rsa, ec, ed25519, aes, ml-dsa-44, ml-dsa-65 (or ml-dsa), ml-dsa-87, ml-kem-768 (or ml-kem) or ml-kem-1024")
 	bits := c.fs.Int("bits", 0, "RSA modulus bits (2048, 3072, 4096; default 2048) or AES key bits (128, 192, 256; default 256)")
 	curve := c.fs.String("curve", "", "EC curve: p256 (default), p224, p384 or p521")
 	pos, code, ok := c.parse(args)
@@ -347,7 +369,11 @@ func runKeysGenerate(ctx context.Context, args []string, stdout, stderr io.Write
 			return c.fail(usagef("--bits %d: AES keys have 128, 192 or 256 bits", *bits))
 		}
 	default:
-		return c.fail(usagef("--type %q: want rsa, ec, ed25519 or aes", *typ))
+		pq, ok := pqKeyTypes[strings.ToLower(*typ)]
+		if !ok {
+			return c.fail(usagef("--type %q: want rsa, ec, ed25519, aes, ml-dsa-44, ml-dsa-65, ml-dsa-87, ml-kem-768 or ml-kem-1024", *typ))
+		}
+		spec.Type, spec.ParameterSet = pq.Type, pq.ParameterSet
 	}
 	if *bits != 0 && spec.Type != hsm.KeyRSA && spec.Type != hsm.KeyAES {
 		return c.fail(usagef("--bits applies to rsa and aes keys; EC keys take --curve"))

@@ -15,7 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/pqkey"
 )
 
 // keyInfo describes a key in the output of keys list, generate, import and
@@ -62,6 +64,15 @@ func infoOf(p *hsm.Partition, k *hsm.Key, hasCert bool) keyInfo {
 		ki.Class = "public"
 	}
 	ki.describePublic(k.Public())
+	if set := k.ParameterSet(); set != 0 {
+		kt := ck.CKK_ML_DSA
+		if k.Type() == hsm.KeyMLKEM {
+			kt = ck.CKK_ML_KEM
+		}
+		if params, err := pqkey.Lookup(kt, set); err == nil {
+			ki.Type = params.Name
+		}
+	}
 	ki.URI = keyURI(p, k, ki.Class)
 	return ki
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/mlkem"
 	"crypto/rand"
 	"errors"
 	"slices"
@@ -29,11 +30,19 @@ var fuzzBases = sync.OnceValue(func() []ck.Template {
 		panic(err)
 	}
 	rsaKey := testRSA(nil)
+	kem, err := mlkem.GenerateKey768()
+	if err != nil {
+		panic(err)
+	}
 	return []ck.Template{
 		rsaPrivTemplate(rsaKey), rsaPubTemplate(&rsaKey.PublicKey),
 		ecPrivTemplate(ecKey), ecPubTemplate(&ecKey.PublicKey),
 		edPrivTemplate(edKey), edPubTemplate(edPub),
 		aesTemplate(make([]byte, 16)), certTemplate(der), dataTemplate(), nil,
+		pqPrivTemplate(ck.CKK_ML_KEM, ck.CKP_ML_KEM_768, kem.Bytes()),
+		pqPubTemplate(ck.CKK_ML_KEM, ck.CKP_ML_KEM_768, kem.EncapsulationKey().Bytes()),
+		// An ML-DSA key by its seed: refused by a Go 1.26 build.
+		pqPrivTemplate(ck.CKK_ML_DSA, ck.CKP_ML_DSA_44, make([]byte, 32)),
 	}
 })
 
@@ -124,6 +133,8 @@ func FuzzTemplates(f *testing.F) {
 				mech.OAEP = &ck.OAEPParams{Hash: ck.CKM_SHA_1, MGF: ck.CKG_MGF1_SHA512}
 			case paramsGCM:
 				mech.GCM = &ck.GCMParams{IV: make([]byte, 1+len(b)%20), TagBits: 96}
+			case paramsSignContext:
+				mech.SignContext = &ck.SignContextParams{Hedge: uint32(len(b) % 4), Context: b}
 			}
 			_, err = tok.Sign(User, h, mech, b)
 			isCK(err)
@@ -131,6 +142,12 @@ func FuzzTemplates(f *testing.F) {
 			_, err = tok.Encrypt(User, h, mech, b)
 			isCK(err)
 			_, err = tok.Decrypt(User, h, mech, b)
+			isCK(err)
+			_, err = tok.Decapsulate(User, h, mech, b)
+			isCK(err)
+			_, err = tok.DecapsulateKey(User, h, mech, b, tmpl)
+			isCK(err)
+			_, _, err = tok.EncapsulateKey(User, h, mech, tmpl)
 			isCK(err)
 		}
 		other := newTestToken(t)
