@@ -967,8 +967,9 @@ func go_C_EncapsulateKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM
 	if code != C.CKR_OK {
 		return code
 	}
+	// A length query makes no key, so it needs no phKey.
 	out, ok := output(pCiphertext, pulCiphertextLen)
-	if !ok || phKey == nil {
+	if !ok || phKey == nil && !out.Query {
 		return C.CKR_ARGUMENTS_BAD
 	}
 	mech, err := mechanism(pMechanism)

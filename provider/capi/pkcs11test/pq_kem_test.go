@@ -156,6 +156,21 @@ func TestMLKEMBadInput(t *testing.T) {
 	rv, _, _, _, err = i.EncapsulateKey(s, kem, uint(k.pub), tmpl, rawp11.Out{Cap: 4096, NullLen: true}, false)
 	require.NoError(t, err)
 	requireRawRV(t, pkcs11.CKR_ARGUMENTS_BAD, rv, "C_EncapsulateKey with a NULL pulCiphertextLen")
+	rv, n, _, _, err := i.EncapsulateKey(s, kem, uint(k.pub), tmpl, rawp11.Query(), true)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_OK, rv, "a length query needs no phKey")
+	assert.Equal(t, uint(pqkey.MLKEM768.OutputSize), n)
+
+	// A token key needs a R/W session (the login is the application's, so
+	// the R/O session may use the private key).
+	ro := uint(f.open(false))
+	token := rawTemplate(kemSecretTemplate(pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true)))
+	rv, _, _, _, err = i.EncapsulateKey(ro, kem, uint(k.pub), token, rawp11.Buffer(4096), false)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_SESSION_READ_ONLY, rv, "C_EncapsulateKey of a token key in a R/O session")
+	rv, _, err = i.DecapsulateKey(ro, kem, uint(k.priv), token, rawp11.Bytes(ct), false)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_SESSION_READ_ONLY, rv, "C_DecapsulateKey of a token key in a R/O session")
 
 	assert.Equal(t, before, f.secretKeys(sh), "no refused call made a key")
 }
