@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"encoding/asn1"
+	"slices"
 	"sync"
 	"time"
 
@@ -531,6 +532,22 @@ type findOp struct {
 // FindObjectsInit is C_FindObjectsInit. The search runs here, in one round
 // trip that also reads the attributes applications usually ask for next.
 func (m *Module) FindObjectsInit(h SessionHandle, tmpl ck.Template) error {
+	return m.findObjectsInit(h, tmpl, false)
+}
+
+// FindObjectsInitV240 is C_FindObjectsInit for an application of PKCS#11
+// v2.40 (one that took C_GetFunctionList's list): objects of the key types
+// v3.2 added (CKK_ML_DSA, CKK_ML_KEM) are left out of its searches. It has
+// no name for them, and some such applications give up on a whole token
+// when a search returns a key type they do not know.
+func (m *Module) FindObjectsInitV240(h SessionHandle, tmpl ck.Template) error {
+	return m.findObjectsInit(h, tmpl, true)
+}
+
+// v32KeyTypes are the key types PKCS#11 v3.2 added.
+var v32KeyTypes = []ck.KeyType{ck.CKK_ML_DSA, ck.CKK_ML_KEM}
+
+func (m *Module) findObjectsInit(h SessionHandle, tmpl ck.Template, v240 bool) error {
 	s, err := m.session(h)
 	if err != nil {
 		return err
@@ -555,6 +572,11 @@ func (m *Module) FindObjectsInit(h SessionHandle, tmpl ck.Template) error {
 			// Another application's session object: PKCS#11 keeps
 			// session objects private to the application that made them.
 			if _, mine := sl.objects.owner(o.Handle); !mine {
+				continue
+			}
+		}
+		if kt, ok := o.Attributes.Find(ck.CKA_KEY_TYPE); v240 && ok {
+			if n, err := kt.AsULong(); err == nil && slices.Contains(v32KeyTypes, ck.KeyType(n)) {
 				continue
 			}
 		}

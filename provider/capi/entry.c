@@ -302,6 +302,22 @@ KEYHOLD_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession,
 	return go_C_FindObjectsInit(hSession, pTemplate, ulCount);
 }
 
+/*
+ * C_FindObjectsInit of the v2.40 list, which applications get from
+ * C_GetFunctionList: its searches leave out objects of the key types v3.2
+ * added (ML-DSA, ML-KEM). Such an application has no name for them, and
+ * some give up on a whole token when a search returns a key type they do
+ * not know (libp11, under OpenSSL's engine, finds no key at all).
+ */
+static CK_RV find_objects_init_v2_40(CK_SESSION_HANDLE hSession,
+				     CK_ATTRIBUTE_PTR pTemplate,
+				     CK_ULONG ulCount)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_FindObjectsInit_v2_40(hSession, pTemplate, ulCount);
+}
+
 KEYHOLD_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession,
 				   CK_OBJECT_HANDLE_PTR phObject,
 				   CK_ULONG ulMaxObjectCount,
@@ -1040,7 +1056,7 @@ KEYHOLD_EXPORT CK_RV C_UnwrapKeyAuthenticated(
  * The 68 functions of v2.40, in every list: the v3.0 and v3.2 lists begin
  * with them.
  */
-#define KEYHOLD_V2_40_FUNCTIONS \
+#define KEYHOLD_V2_40_FUNCTIONS(find_objects_init) \
 	.C_Initialize = C_Initialize, \
 	.C_Finalize = C_Finalize, \
 	.C_GetInfo = C_GetInfo, \
@@ -1067,7 +1083,7 @@ KEYHOLD_EXPORT CK_RV C_UnwrapKeyAuthenticated(
 	.C_GetObjectSize = C_GetObjectSize, \
 	.C_GetAttributeValue = C_GetAttributeValue, \
 	.C_SetAttributeValue = C_SetAttributeValue, \
-	.C_FindObjectsInit = C_FindObjectsInit, \
+	.C_FindObjectsInit = find_objects_init, \
 	.C_FindObjects = C_FindObjects, \
 	.C_FindObjectsFinal = C_FindObjectsFinal, \
 	.C_EncryptInit = C_EncryptInit, \
@@ -1139,18 +1155,18 @@ KEYHOLD_EXPORT CK_RV C_UnwrapKeyAuthenticated(
 
 static CK_FUNCTION_LIST function_list_2_40 = {
 	.version = { 2, 40 },
-	KEYHOLD_V2_40_FUNCTIONS
+	KEYHOLD_V2_40_FUNCTIONS(find_objects_init_v2_40)
 };
 
 static CK_FUNCTION_LIST_3_0 function_list_3_0 = {
 	.version = { 3, 0 },
-	KEYHOLD_V2_40_FUNCTIONS
+	KEYHOLD_V2_40_FUNCTIONS(C_FindObjectsInit)
 	KEYHOLD_V3_0_FUNCTIONS
 };
 
 static CK_FUNCTION_LIST_3_2 function_list_3_2 = {
 	.version = { 3, 2 },
-	KEYHOLD_V2_40_FUNCTIONS
+	KEYHOLD_V2_40_FUNCTIONS(C_FindObjectsInit)
 	KEYHOLD_V3_0_FUNCTIONS
 	.C_EncapsulateKey = C_EncapsulateKey,
 	.C_DecapsulateKey = C_DecapsulateKey,

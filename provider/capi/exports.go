@@ -470,6 +470,22 @@ func go_C_FindObjectsInit(hSession C.CK_SESSION_HANDLE, pTemplate C.CK_ATTRIBUTE
 	return rv("C_FindObjectsInit", m.FindObjectsInit(uint64(hSession), tmpl))
 }
 
+// go_C_FindObjectsInit_v2_40 is C_FindObjectsInit of the v2.40 function
+// list (see entry.c).
+//
+//export go_C_FindObjectsInit_v2_40
+func go_C_FindObjectsInit_v2_40(hSession C.CK_SESSION_HANDLE, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	tmpl, err := template(pTemplate, ulCount)
+	if err != nil {
+		return rv("C_FindObjectsInit", err)
+	}
+	return rv("C_FindObjectsInit", m.FindObjectsInitV240(uint64(hSession), tmpl))
+}
+
 //export go_C_FindObjects
 func go_C_FindObjects(hSession C.CK_SESSION_HANDLE, phObject C.CK_OBJECT_HANDLE_PTR, ulMaxObjectCount C.CK_ULONG, pulObjectCount C.CK_ULONG_PTR) C.CK_RV {
 	m, code := current()

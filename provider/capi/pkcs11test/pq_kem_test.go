@@ -247,3 +247,34 @@ func TestMLKEMImported(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want, f.attr(sh, pkcs11.ObjectHandle(key), pkcs11.CKA_VALUE), "crypto/mlkem decapsulates C_EncapsulateKey's ciphertext")
 }
+
+// TestV240ViewLeavesOutPQKeys: the searches of an application that took
+// C_GetFunctionList's v2.40 list leave out the key types v3.2 added, which
+// it has no name for (libp11, under OpenSSL's engine, gives up on the whole
+// token when it meets one); the v3.0 and v3.2 interfaces see every object.
+func TestV240ViewLeavesOutPQKeys(t *testing.T) {
+	f := setup(t)
+	l := raw(t)
+	sh := f.userSession()
+	k := f.genPQ(sh, pqkey.MLKEM768, "view-kem")
+	ec := f.genEC(sh, elliptic.P256(), "view-ec")
+	byLabel := func(label string) rawp11.Template {
+		return rawTemplate([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, label)})
+	}
+
+	// miekg/pkcs11 takes C_GetFunctionList's list.
+	assert.Empty(t, f.find(sh, pkcs11.NewAttribute(pkcs11.CKA_LABEL, "view-kem")), "a v2.40 search")
+	assert.ElementsMatch(t, []pkcs11.ObjectHandle{ec.pub, ec.priv}, f.find(sh, pkcs11.NewAttribute(pkcs11.CKA_LABEL, "view-ec")))
+	name := "PKCS 11"
+	for _, v := range []rawp11.Version{{Major: 3, Minor: 0}, {Major: 3, Minor: 2}} {
+		rv, i, err := l.GetInterface(&name, &v, 0, false)
+		require.NoError(t, err)
+		requireRawRV(t, pkcs11.CKR_OK, rv)
+		rv, found, err := i.FindObjects(uint(sh), byLabel("view-kem"))
+		require.NoError(t, err)
+		requireRawRV(t, pkcs11.CKR_OK, rv)
+		assert.ElementsMatch(t, []uint{uint(k.pub), uint(k.priv)}, found, "a v%v search", v)
+	}
+	// The objects are there for a v2.40 application that has their handles.
+	assert.Equal(t, ckkMLKEM, f.ulongAttr(sh, k.pub, pkcs11.CKA_KEY_TYPE))
+}

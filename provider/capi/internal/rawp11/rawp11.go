@@ -1216,6 +1216,37 @@ func (i Interface) DecapsulateKey(session uint, mech *Mechanism, priv uint, t Te
 	return uint(r), uint(h), nil
 }
 
+// FindObjects runs a whole search through the interface's function list
+// (C_FindObjectsInit, C_FindObjects for up to 64 objects,
+// C_FindObjectsFinal) and returns the first code that is not CKR_OK, or the
+// objects found.
+func (i Interface) FindObjects(session uint, t Template) (uint, []uint, error) {
+	if i.list == nil {
+		return 0, nil, ErrNoList
+	}
+	fl := C.CK_FUNCTION_LIST_PTR(i.list)
+	var m cmem
+	defer m.free()
+	tp, tn := t.c(&m)
+	if rv := C.kh_FindObjectsInit(fl, C.CK_SESSION_HANDLE(session), tp, tn); rv != C.CKR_OK {
+		return uint(rv), nil, nil
+	}
+	out := make([]C.CK_OBJECT_HANDLE, 64)
+	var n C.CK_ULONG
+	rv := C.kh_FindObjects(fl, C.CK_SESSION_HANDLE(session), &out[0], C.CK_ULONG(len(out)), &n)
+	if final := C.kh_FindObjectsFinal(fl, C.CK_SESSION_HANDLE(session)); rv == C.CKR_OK {
+		rv = final
+	}
+	if rv != C.CKR_OK {
+		return uint(rv), nil, nil
+	}
+	objs := make([]uint, n)
+	for k := range objs {
+		objs[k] = uint(out[k])
+	}
+	return uint(rv), objs, nil
+}
+
 // VerifySignatureInit calls C_VerifySignatureInit through the interface's
 // v3.2 function list; a nil mech passes a NULL pMechanism.
 func (i Interface) VerifySignatureInit(session uint, mech *Mechanism, key uint, sig In) (uint, error) {
