@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/pqkey"
+	"github.com/keyhold/keyhold/provider/capi/internal/rawp11"
 )
 
 // PKCS#11 v3.2 names that miekg/pkcs11 v1.1.2 does not define.
@@ -92,4 +93,16 @@ func kemSecretTemplate(extra ...*pkcs11.Attribute) []*pkcs11.Attribute {
 		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, false),
 		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true),
 	}, extra)
+}
+
+// objectCount counts the objects of the session's view through the v3.2
+// interface, which sees every object (the v2.40 list leaves post-quantum
+// keys out): a refused call must leave it as it was.
+func (f *fixture) objectCount(t *testing.T, sh pkcs11.SessionHandle) int {
+	t.Helper()
+	rv, objs, err := v32(t).FindObjects(uint(sh), rawp11.Template{})
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_OK, rv, "a search through the v3.2 interface")
+	require.Less(t, len(objs), 64, "a test partition holds fewer objects than one C_FindObjects returns")
+	return len(objs)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/internal/pqkey"
 	"github.com/keyhold/keyhold/provider/capi/internal/rawp11"
 )
@@ -103,7 +104,7 @@ func TestMLKEMBadInput(t *testing.T) {
 	noDecap := f.genPQ(sh, pqkey.MLKEM768, "kem-no-decapsulate", pkcs11.NewAttribute(ckaDecapsulate, false))
 	tmpl := rawTemplate(kemSecretTemplate())
 	ct := make([]byte, pqkey.MLKEM768.OutputSize)
-	before := f.secretKeys(sh)
+	before := f.objectCount(t, sh)
 
 	decap := []struct {
 		name string
@@ -172,7 +173,16 @@ func TestMLKEMBadInput(t *testing.T) {
 	require.NoError(t, err)
 	requireRawRV(t, pkcs11.CKR_SESSION_READ_ONLY, rv, "C_DecapsulateKey of a token key in a R/O session")
 
-	assert.Equal(t, before, f.secretKeys(sh), "no refused call made a key")
+	// Key pairs of parameter sets keyhold does not offer: ML-KEM-512 (Go
+	// has none) and a number no set has.
+	for _, set := range []uint{uint(ck.CKP_ML_KEM_512), 9} {
+		pubT, privT := pqTemplates(pqkey.MLKEM768, "kem-bad-set")
+		pubT = override(pubT, []*pkcs11.Attribute{pkcs11.NewAttribute(ckaParameterSet, set)})
+		_, _, err := f.p.GenerateKeyPair(sh, mech(ckmMLKEMKeyPairGen, nil), pubT, privT)
+		requireRV(t, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID, err, "ML-KEM CKA_PARAMETER_SET %d", set)
+	}
+
+	assert.Equal(t, before, f.objectCount(t, sh), "no refused call made an object")
 }
 
 // TestMLKEMLengthQueryLocal: C_EncapsulateKey's ciphertext length follows

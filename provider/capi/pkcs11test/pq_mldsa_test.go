@@ -136,6 +136,7 @@ func TestMLDSABadInput(t *testing.T) {
 	ec := f.genEC(sh, elliptic.P256(), "mldsa-bad-ec")
 	kem := f.genPQ(sh, pqkey.MLKEM768, "mldsa-bad-kem")
 	ctx := func(n int) rawp11.In { return rawp11.Bytes(bytes.Repeat([]byte{'c'}, n)) }
+	before := f.objectCount(t, sh)
 
 	cases := []struct {
 		name string
@@ -171,6 +172,7 @@ func TestMLDSABadInput(t *testing.T) {
 	pubT = override(pubT, []*pkcs11.Attribute{pkcs11.NewAttribute(ckaParameterSet, 9)})
 	_, _, err := f.p.GenerateKeyPair(sh, mech(ckmMLDSAKeyPairGen, nil), pubT, privT)
 	requireRV(t, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID, err, "CKA_PARAMETER_SET 9")
+	assert.Equal(t, before, f.objectCount(t, sh), "no refused call made an object")
 }
 
 // TestMLDSALengthQueryLocal: an ML-DSA signature's length follows from the
