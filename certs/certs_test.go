@@ -49,6 +49,9 @@ func TestSelfSignedIssueRequest(t *testing.T) {
 		if spec.Curve != nil {
 			name += spec.Curve.Params().Name
 		}
+		if spec.ParameterSet != 0 {
+			name += fmt.Sprint(spec.ParameterSet)
+		}
 		t.Run(name, func(t *testing.T) {
 			caSpec, leafSpec := spec, spec
 			caSpec.Label, leafSpec.Label = name+"-ca", name+"-leaf"

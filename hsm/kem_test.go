@@ -3,6 +3,7 @@ package hsm_test
 import (
 	"bytes"
 	"crypto/mlkem"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/testenv"
 )
 
 // TestMLKEMDecapsulate generates ML-KEM keys of both parameter sets in the
@@ -101,5 +103,28 @@ func TestMLKEMImport(t *testing.T) {
 	assert.Equal(t, ck.CKR_ATTRIBUTE_SENSITIVE, vals[0].RV)
 }
 
-// TestMLDSAOnGo126Node: without crypto/mldsa the node refuses ML-DSA key
-// generation with the typed error, and changes nothing.
+// TestMLKEMCluster generates an ML-KEM key through a 3-node Raft cluster
+// and decapsulates on each node alone: the key, stored once, is replicated
+// like every other.
+func TestMLKEMCluster(t *testing.T) {
+	p, env := loggedIn(t, testenv.WithNodes(3))
+	k, err := p.GenerateKey(ctx(t), hsm.KeySpec{Type: hsm.KeyMLKEM, ParameterSet: ck.CKP_ML_KEM_1024, Label: "kem-cluster"})
+	require.NoError(t, err)
+	secret, ct := k.Encapsulator().Encapsulate()
+	for i := range env.Nodes {
+		cfg := env.Config
+		cfg.Partitions = slices.Clone(cfg.Partitions)
+		cfg.Partitions[0].Nodes = cfg.Partitions[0].Nodes[i : i+1]
+		c, err := hsm.Open(ctx(t), cfg)
+		require.NoError(t, err)
+		one, err := c.Partition(env.Partition)
+		require.NoError(t, err)
+		require.NoError(t, one.Login(ctx(t), env.UserPIN))
+		kk, err := one.FindKey(ctx(t), hsm.KeyQuery{Label: "kem-cluster"})
+		require.NoError(t, err)
+		got, err := kk.Decapsulate(ctx(t), ct)
+		require.NoError(t, err)
+		assert.Equal(t, secret, got, "node %d", i)
+		require.NoError(t, c.Close())
+	}
+}

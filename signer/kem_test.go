@@ -14,14 +14,22 @@ import (
 	"github.com/keyhold/keyhold/signer"
 )
 
-// mlkemDecapsulator generates an ML-KEM key of parameter set set in a
-// software HSM partition and returns it as a crypto.Decapsulator.
-func mlkemDecapsulator(t testing.TB, set uint64) *signer.Decapsulator {
+// softwareKey generates a key of spec in a partition of a software HSM
+// started for the test: the post-quantum keys exist on keyhold's software
+// HSM only (SoftHSM2 has none).
+func softwareKey(t testing.TB, spec hsm.KeySpec) *hsm.Key {
 	t.Helper()
 	p := hsmtest.Open(t, hsmtest.Software).Partition
-	k, err := p.GenerateKey(t.Context(), hsm.KeySpec{Type: hsm.KeyMLKEM, ParameterSet: set, Label: "kem"})
+	k, err := p.GenerateKey(t.Context(), spec)
 	require.NoError(t, err)
-	d, err := signer.NewDecapsulator(k)
+	return k
+}
+
+// mlkemDecapsulator generates an ML-KEM key of parameter set set and
+// returns it as a crypto.Decapsulator.
+func mlkemDecapsulator(t testing.TB, set uint64) *signer.Decapsulator {
+	t.Helper()
+	d, err := signer.NewDecapsulator(softwareKey(t, hsm.KeySpec{Type: hsm.KeyMLKEM, ParameterSet: set, Label: "kem"}))
 	require.NoError(t, err)
 	return d
 }
@@ -84,10 +92,7 @@ func TestDecapsulatorHybridHPKE(t *testing.T) {
 }
 
 func TestNewDecapsulatorRefusesOtherKeys(t *testing.T) {
-	p := hsmtest.Open(t, hsmtest.Software).Partition
-	k, err := p.GenerateKey(t.Context(), hsm.KeySpec{Type: hsm.KeyEC, Label: "ec"})
-	require.NoError(t, err)
-	_, err = signer.NewDecapsulator(k)
+	_, err := signer.NewDecapsulator(softwareKey(t, hsm.KeySpec{Type: hsm.KeyEC, Label: "ec"}))
 	require.ErrorIs(t, err, hsm.ErrKeyType)
 	_, err = signer.NewDecapsulator(nil)
 	require.ErrorIs(t, err, hsm.ErrKeyType)

@@ -19,16 +19,14 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
-	"github.com/keyhold/keyhold/internal/hsmtest"
 	"github.com/keyhold/keyhold/signer"
 )
 
+// mldsaSigner generates an ML-DSA key of parameter set set and returns it
+// as a crypto.Signer.
 func mldsaSigner(t testing.TB, set uint64) *signer.Signer {
 	t.Helper()
-	p := hsmtest.Open(t, hsmtest.Software).Partition
-	k, err := p.GenerateKey(t.Context(), hsm.KeySpec{Type: hsm.KeyMLDSA, ParameterSet: set, Label: "mldsa"})
-	require.NoError(t, err)
-	s, err := signer.New(k)
+	s, err := signer.New(softwareKey(t, hsm.KeySpec{Type: hsm.KeyMLDSA, ParameterSet: set, Label: "mldsa"}))
 	require.NoError(t, err)
 	return s
 }

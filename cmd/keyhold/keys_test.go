@@ -521,7 +521,7 @@ func TestKeyCommands(t *testing.T) {
 			{"PIN file missing", []string{"KEYHOLD_PIN=", "KEYHOLD_PIN_FILE=" + filepath.Join(c.dir, "absent")}, []string{"keys", "list"}, exitPIN, "PIN file"},
 			{"unknown command", nil, []string{"frobnicate"}, exitUsage, "unknown command"},
 			{"unknown subcommand", nil, []string{"keys", "frobnicate"}, exitUsage, "unknown subcommand"},
-			{"bad key type", nil, []string{"keys", "generate", "--partition", "payments", "--label", "x", "--type", "dsa"}, exitUsage, "want rsa, ec, ed25519 or aes"},
+			{"bad key type", nil, []string{"keys", "generate", "--partition", "payments", "--label", "x", "--type", "dsa"}, exitUsage, "want rsa, ec, ed25519, aes, ml-dsa-44, ml-dsa-65, ml-dsa-87, ml-kem-768 or ml-kem-1024"},
 			{"bad curve", nil, []string{"keys", "generate", "--partition", "payments", "--label", "x", "--curve", "p999"}, exitUsage, "--curve"},
 			{"bad id", nil, []string{"keys", "generate", "--partition", "payments", "--label", "x", "--id", "zz"}, exitUsage, "not hex"},
 			{"no label", nil, []string{"keys", "generate", "--partition", "payments"}, exitUsage, "--label is required"},

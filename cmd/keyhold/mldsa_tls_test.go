@@ -36,6 +36,7 @@ func TestMLDSATLS(t *testing.T) {
 	caFile := filepath.Join(c.dir, "pq-ca.pem")
 	c.ok("cert", "create", "--key", "payments/pq-ca", "--self-signed", "--is-ca", "--subject", "CN=PQ CA", "--out", caFile)
 	c.ok("cert", "create", "--key", "web/pq-tls", "--ca", caFile+",payments/pq-ca", "--dns", "localhost", "--ip", "127.0.0.1")
+	assert.Contains(t, c.ok("keys", "list", "--partition", "web").stdout, "ML-DSA-65")
 
 	caPEM, err := os.ReadFile(caFile)
 	require.NoError(t, err)

@@ -56,6 +56,14 @@ func nativeMechanism(m ck.Mechanism) ([]*pkcs11.Mechanism, func(), error) {
 	case m.ECDH != nil:
 		p := pkcs11.NewECDH1DeriveParams(uint(m.ECDH.KDF), m.ECDH.SharedData, m.ECDH.PublicData)
 		return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m.Type), p)}, func() {}, nil
+	case m.SignContext != nil:
+		// CK_SIGN_ADDITIONAL_CONTEXT (v3.2) holds a pointer, which the
+		// PKCS#11 binding cannot lay out. Its default (no context, hedging
+		// preferred) is the same as no parameter; anything else is refused
+		// rather than dropped, which would sign without the context.
+		if len(m.SignContext.Context) != 0 || m.SignContext.Hedge != ck.CKH_HEDGE_PREFERRED {
+			return nil, func() {}, ck.Errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v: a context or hedging variant cannot be passed to a PKCS#11 module", m.Type)
+		}
 	}
 	return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m.Type), nil)}, func() {}, nil
 }

@@ -27,6 +27,21 @@ type mldsaKey interface {
 	verify(msg, sig, ctx []byte) bool
 }
 
+// heldKind returns the kind of an ML-DSA key record that a node without
+// ML-DSA (a Go 1.26 build) restores all the same: a cluster member or a
+// restored backup keeps every key the partition holds, and the key, held
+// but unusable here (its mechanisms are not offered), works again on a node
+// that has ML-DSA. Such a node never creates one.
+func heldKind(vals attrs) (objKind, bool) {
+	cv, _ := vals.get(ck.CKA_CLASS)
+	kv, _ := vals.get(ck.CKA_KEY_TYPE)
+	class := ck.ObjectClass(ulongOf(cv))
+	if ulongOf(kv) != uint64(ck.CKK_ML_DSA) || (class != ck.CKO_PRIVATE_KEY && class != ck.CKO_PUBLIC_KEY) {
+		return objKind{}, false
+	}
+	return objKind{class, uint32(ck.CKK_ML_DSA)}, true
+}
+
 // pqParams returns the parameter set CKA_PARAMETER_SET names for the
 // builder's key type.
 func (b *builder) pqParams() (*pqkey.Params, error) {
@@ -69,6 +84,11 @@ func (b *builder) buildPQPrivate() (*keyMaterial, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if pub == nil {
+		// An ML-DSA key held by a node without ML-DSA: the public key
+		// info is the record's.
+		return km, nil
 	}
 	if err := b.derivePQPublicKeyInfo(p, pub); err != nil {
 		return nil, err

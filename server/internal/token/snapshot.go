@@ -100,7 +100,10 @@ func buildRestored(rec ObjectRecord) (*object, error) {
 	}
 	k, err := kindOf(vals)
 	if err != nil {
-		return nil, err
+		var ok bool
+		if k, ok = heldKind(vals); !ok {
+			return nil, err
+		}
 	}
 	// SO access: a record may carry CKA_TRUSTED=true, which the SO set.
 	if err := checkTemplate(k, vals, originRestore, SO); err != nil {
