@@ -137,10 +137,11 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_ECDH1_DERIVE_PARAMS", mech.Type)
 		}
 	case paramsSignContext:
-		// Optional: none is an empty context, hedging preferred.
+		// Optional: none is an empty context, hedging preferred. The
+		// hedge variant is ignored on verification (PKCS#11 v3.2).
 		if sc := mech.SignContext; sc != nil {
 			switch {
-			case sc.Hedge > ck.CKH_DETERMINISTIC_REQUIRED:
+			case flag == ck.CKF_SIGN && sc.Hedge > ck.CKH_DETERMINISTIC_REQUIRED:
 				return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v with hedge variant %d", mech.Type, sc.Hedge)
 			case len(sc.Context) > pqkey.MaxContext:
 				return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "an ML-DSA context of %d bytes: at most %d", len(sc.Context), pqkey.MaxContext)
@@ -286,6 +287,10 @@ func (m *Module) newSignOp(s *session, mech ck.Mechanism, key ObjectHandle, flag
 	d, err := checkMechanism(mech, flag, f)
 	if err != nil {
 		return nil, err
+	}
+	if sc := mech.SignContext; sc != nil && flag == ck.CKF_VERIFY {
+		// What the verification ignores is not passed on.
+		mech.SignContext = &ck.SignContextParams{Hedge: ck.CKH_HEDGE_PREFERRED, Context: sc.Context}
 	}
 	op := &signOp{sl: s.slot, key: key, facts: f, mech: mech, def: d}
 	if d.hash != 0 {

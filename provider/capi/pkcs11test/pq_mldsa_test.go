@@ -108,6 +108,10 @@ func TestMLDSA(t *testing.T) {
 			verify := &rawp11.Mechanism{Type: ckmMLDSA, SignCtx: &rawp11.SignContextParams{Context: rawp11.Bytes(ctx)}}
 			requireRawRV(t, pkcs11.CKR_OK, l.Init(rawp11.VerifyOp, s, verify, uint(k.pub)))
 			requireRawRV(t, pkcs11.CKR_OK, l.Verify(s, rawp11.Bytes(msg), rawp11.Bytes(sig)), "C_Verify")
+			// The hedge variant is ignored on verification, whatever it is.
+			ignored := &rawp11.Mechanism{Type: ckmMLDSA, SignCtx: &rawp11.SignContextParams{Hedge: 7, Context: rawp11.Bytes(ctx)}}
+			requireRawRV(t, pkcs11.CKR_OK, l.Init(rawp11.VerifyOp, s, ignored, uint(k.pub)))
+			requireRawRV(t, pkcs11.CKR_OK, l.Verify(s, rawp11.Bytes(msg), rawp11.Bytes(sig)), "C_Verify with hedge variant 7")
 			requireRawRV(t, pkcs11.CKR_OK, l.Init(rawp11.VerifyOp, s, &rawp11.Mechanism{Type: ckmMLDSA}, uint(k.pub)))
 			requireRawRV(t, pkcs11.CKR_SIGNATURE_INVALID, l.Verify(s, rawp11.Bytes(msg), rawp11.Bytes(sig)), "C_Verify without the context")
 			requireRawRV(t, pkcs11.CKR_OK, l.Init(rawp11.VerifyOp, s, verify, uint(k.pub)))
