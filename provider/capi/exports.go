@@ -877,18 +877,27 @@ func go_C_UnwrapKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR,
 	if code != C.CKR_OK {
 		return code
 	}
+	return keyFromBytes(m, "C_UnwrapKey", hSession, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen, pTemplate, ulCount, phKey, m.UnwrapKey)
+}
+
+// keyFromBytes is C_UnwrapKey and C_DecapsulateKey: a new key from the
+// private or secret key hKey and the caller's bytes (a wrapped key, a
+// ciphertext), whose handle errors are CKR_UNWRAPPING_KEY_HANDLE_INVALID.
+func keyFromBytes(m *provider.Module, fn string, hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hKey C.CK_OBJECT_HANDLE,
+	pIn C.CK_BYTE_PTR, ulInLen C.CK_ULONG, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG, phKey C.CK_OBJECT_HANDLE_PTR,
+	make func(provider.SessionHandle, ck.Mechanism, provider.ObjectHandle, []byte, ck.Template) (provider.ObjectHandle, error)) C.CK_RV {
 	if phKey == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	wrapped, ok := copied(unsafe.Pointer(pWrappedKey), ulWrappedKeyLen)
+	in, ok := copied(unsafe.Pointer(pIn), ulInLen)
 	if !ok {
 		return C.CKR_ARGUMENTS_BAD
 	}
 	check := func() error {
-		return m.CheckKeys(uint64(hSession), []uint64{uint64(hUnwrappingKey)}, []ck.ReturnValue{ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID})
+		return m.CheckKeys(uint64(hSession), []uint64{uint64(hKey)}, []ck.ReturnValue{ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID})
 	}
-	return newKey("C_UnwrapKey", pMechanism, pTemplate, ulCount, phKey, check, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
-		return m.UnwrapKey(uint64(hSession), mech, uint64(hUnwrappingKey), wrapped, tmpl)
+	return newKey(fn, pMechanism, pTemplate, ulCount, phKey, check, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
+		return make(uint64(hSession), mech, uint64(hKey), in, tmpl)
 	})
 }
 
@@ -1010,17 +1019,6 @@ func go_C_DecapsulateKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM
 	if code != C.CKR_OK {
 		return code
 	}
-	if phKey == nil {
-		return C.CKR_ARGUMENTS_BAD
-	}
-	ciphertext, ok := copied(unsafe.Pointer(pCiphertext), ulCiphertextLen)
-	if !ok {
-		return C.CKR_ARGUMENTS_BAD
-	}
-	check := func() error {
-		return m.CheckKeys(uint64(hSession), []uint64{uint64(hPrivateKey)}, []ck.ReturnValue{ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID})
-	}
-	return newKey("C_DecapsulateKey", pMechanism, pTemplate, ulAttributeCount, phKey, check, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
-		return m.DecapsulateKey(uint64(hSession), mech, uint64(hPrivateKey), ciphertext, tmpl)
-	})
+	return keyFromBytes(m, "C_DecapsulateKey", hSession, pMechanism, hPrivateKey, pCiphertext, ulCiphertextLen, pTemplate, ulAttributeCount, phKey,
+		m.DecapsulateKey)
 }

@@ -106,3 +106,26 @@ func (f *fixture) objectCount(t *testing.T, sh pkcs11.SessionHandle) int {
 	require.Less(t, len(objs), 64, "a test partition holds fewer objects than one C_FindObjects returns")
 	return len(objs)
 }
+
+// importPQPrivate makes a session private key of parameter set p from its
+// FIPS seed (CKA_SEED) with C_CreateObject; it signs (ML-DSA) or
+// decapsulates (ML-KEM).
+func (f *fixture) importPQPrivate(sh pkcs11.SessionHandle, p *pqkey.Params, seed []byte) pkcs11.ObjectHandle {
+	f.tb.Helper()
+	use := uint(pkcs11.CKA_SIGN)
+	if p.KeyType == ck.CKK_ML_KEM {
+		use = ckaDecapsulate
+	}
+	h, err := f.p.CreateObject(sh, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, uint(p.KeyType)),
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+		pkcs11.NewAttribute(use, true),
+		pkcs11.NewAttribute(ckaParameterSet, uint(p.Set)),
+		pkcs11.NewAttribute(ckaSeed, seed),
+	})
+	require.NoError(f.tb, err, "C_CreateObject of an %s private key by its seed", p.Name)
+	return h
+}

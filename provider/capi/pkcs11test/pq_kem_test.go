@@ -224,17 +224,7 @@ func TestMLKEMImported(t *testing.T) {
 	dk, err := mlkem.GenerateKey768()
 	require.NoError(t, err)
 
-	priv, err := f.p.CreateObject(sh, []*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
-		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkMLKEM),
-		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
-		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
-		pkcs11.NewAttribute(ckaDecapsulate, true),
-		pkcs11.NewAttribute(ckaParameterSet, uint(pqkey.MLKEM768.Set)),
-		pkcs11.NewAttribute(ckaSeed, dk.Bytes()),
-	})
-	require.NoError(t, err, "C_CreateObject of an ML-KEM-768 private key by its seed")
+	priv := f.importPQPrivate(sh, pqkey.MLKEM768, dk.Bytes())
 	secret, ct := dk.EncapsulationKey().Encapsulate()
 	rv, h, err := i.DecapsulateKey(s, kem, uint(priv), rawTemplate(kemSecretTemplate()), rawp11.Bytes(ct), false)
 	require.NoError(t, err)

@@ -212,17 +212,7 @@ func TestMLDSAImported(t *testing.T) {
 		t.Run(p.Name, func(t *testing.T) {
 			sk, err := mldsa.GenerateKey(mldsaParams(p))
 			require.NoError(t, err)
-			priv, err := f.p.CreateObject(sh, []*pkcs11.Attribute{
-				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
-				pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkMLDSA),
-				pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
-				pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-				pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
-				pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
-				pkcs11.NewAttribute(ckaParameterSet, uint(p.Set)),
-				pkcs11.NewAttribute(ckaSeed, sk.Bytes()),
-			})
-			require.NoError(t, err, "C_CreateObject of an %s private key by its seed", p.Name)
+			priv := f.importPQPrivate(sh, p, sk.Bytes())
 			det := &rawp11.SignContextParams{Hedge: uint(ck.CKH_DETERMINISTIC_REQUIRED), Context: rawp11.Bytes([]byte(ctx))}
 			got := signMLDSA(t, l, uint(sh), uint(priv), det, msg)
 			want, err := sk.SignDeterministic(msg, &mldsa.Options{Context: ctx})

@@ -123,16 +123,22 @@ static void print_value(const char *name, CK_SESSION_HANDLE s,
 	free(v);
 }
 
-static void ml_dsa(CK_SESSION_HANDLE s)
+/*
+ * gen_pair generates a session key pair of key type kt and parameter set
+ * set with mechanism mech, the public key allowed pub_use and the private
+ * key priv_use, and prints the call's code as "name rv=0x...".
+ */
+static CK_RV gen_pair(CK_SESSION_HANDLE s, const char *name,
+		      CK_MECHANISM_TYPE mech, CK_KEY_TYPE kt, CK_ULONG set,
+		      CK_ATTRIBUTE_TYPE pub_use, CK_ATTRIBUTE_TYPE priv_use,
+		      CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
 {
 	CK_OBJECT_CLASS pub_class = CKO_PUBLIC_KEY, priv_class = CKO_PRIVATE_KEY;
-	CK_KEY_TYPE kt = CKK_ML_DSA;
-	CK_ULONG set = CKP_ML_DSA_65;
 	CK_ATTRIBUTE pub_t[] = {
 		{ CKA_CLASS, &pub_class, sizeof pub_class },
 		{ CKA_KEY_TYPE, &kt, sizeof kt },
 		{ CKA_TOKEN, &no, sizeof no },
-		{ CKA_VERIFY, &yes, sizeof yes },
+		{ pub_use, &yes, sizeof yes },
 		{ CKA_PARAMETER_SET, &set, sizeof set },
 	};
 	CK_ATTRIBUTE priv_t[] = {
@@ -141,9 +147,17 @@ static void ml_dsa(CK_SESSION_HANDLE s)
 		{ CKA_TOKEN, &no, sizeof no },
 		{ CKA_PRIVATE, &yes, sizeof yes },
 		{ CKA_SENSITIVE, &yes, sizeof yes },
-		{ CKA_SIGN, &yes, sizeof yes },
+		{ priv_use, &yes, sizeof yes },
 	};
-	CK_MECHANISM gen = { CKM_ML_DSA_KEY_PAIR_GEN, NULL, 0 };
+	CK_MECHANISM gen = { mech, NULL, 0 };
+	CK_RV rv = p11->C_GenerateKeyPair(s, &gen, pub_t, 5, priv_t, 6, pub, priv);
+
+	printf("%s rv=0x%lx\n", name, rv);
+	return rv;
+}
+
+static void ml_dsa(CK_SESSION_HANDLE s)
+{
 	CK_SIGN_ADDITIONAL_CONTEXT param = { CKH_HEDGE_REQUIRED,
 					     (CK_BYTE_PTR)context,
 					     sizeof context - 1 };
@@ -153,9 +167,8 @@ static void ml_dsa(CK_SESSION_HANDLE s)
 	CK_BYTE *sig;
 	CK_RV rv;
 
-	rv = p11->C_GenerateKeyPair(s, &gen, pub_t, 5, priv_t, 6, &pub, &priv);
-	printf("mldsa-keygen rv=0x%lx\n", rv);
-	if (rv != CKR_OK)
+	if (gen_pair(s, "mldsa-keygen", CKM_ML_DSA_KEY_PAIR_GEN, CKK_ML_DSA,
+		     CKP_ML_DSA_65, CKA_VERIFY, CKA_SIGN, &pub, &priv) != CKR_OK)
 		return;
 	print_value("mldsa-pub", s, pub, CKA_VALUE);
 	print_value("mldsa-paramset", s, pub, CKA_PARAMETER_SET);
@@ -214,25 +227,8 @@ static CK_RV decapsulate(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
 
 static void ml_kem(CK_SESSION_HANDLE s)
 {
-	CK_OBJECT_CLASS pub_class = CKO_PUBLIC_KEY, priv_class = CKO_PRIVATE_KEY;
 	CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
-	CK_KEY_TYPE kt = CKK_ML_KEM, gs = CKK_GENERIC_SECRET;
-	CK_ULONG set = CKP_ML_KEM_768;
-	CK_ATTRIBUTE pub_t[] = {
-		{ CKA_CLASS, &pub_class, sizeof pub_class },
-		{ CKA_KEY_TYPE, &kt, sizeof kt },
-		{ CKA_TOKEN, &no, sizeof no },
-		{ CKA_ENCAPSULATE, &yes, sizeof yes },
-		{ CKA_PARAMETER_SET, &set, sizeof set },
-	};
-	CK_ATTRIBUTE priv_t[] = {
-		{ CKA_CLASS, &priv_class, sizeof priv_class },
-		{ CKA_KEY_TYPE, &kt, sizeof kt },
-		{ CKA_TOKEN, &no, sizeof no },
-		{ CKA_PRIVATE, &yes, sizeof yes },
-		{ CKA_SENSITIVE, &yes, sizeof yes },
-		{ CKA_DECAPSULATE, &yes, sizeof yes },
-	};
+	CK_KEY_TYPE gs = CKK_GENERIC_SECRET;
 	CK_ATTRIBUTE key_t[] = {
 		{ CKA_CLASS, &secret, sizeof secret },
 		{ CKA_KEY_TYPE, &gs, sizeof gs },
@@ -240,7 +236,6 @@ static void ml_kem(CK_SESSION_HANDLE s)
 		{ CKA_SENSITIVE, &no, sizeof no },
 		{ CKA_EXTRACTABLE, &yes, sizeof yes },
 	};
-	CK_MECHANISM gen = { CKM_ML_KEM_KEY_PAIR_GEN, NULL, 0 };
 	CK_MECHANISM kem = { CKM_ML_KEM, NULL, 0 };
 	CK_OBJECT_HANDLE pub, priv, key;
 	static CK_BYTE ct[4096];
@@ -249,9 +244,9 @@ static void ml_kem(CK_SESSION_HANDLE s)
 	CK_ULONG ctlen = 0;
 	CK_RV rv;
 
-	rv = p11->C_GenerateKeyPair(s, &gen, pub_t, 5, priv_t, 6, &pub, &priv);
-	printf("mlkem-keygen rv=0x%lx\n", rv);
-	if (rv != CKR_OK)
+	if (gen_pair(s, "mlkem-keygen", CKM_ML_KEM_KEY_PAIR_GEN, CKK_ML_KEM,
+		     CKP_ML_KEM_768, CKA_ENCAPSULATE, CKA_DECAPSULATE, &pub,
+		     &priv) != CKR_OK)
 		return;
 	print_value("mlkem-pub", s, pub, CKA_VALUE);
 	print_value("mlkem-paramset", s, pub, CKA_PARAMETER_SET);
