@@ -54,3 +54,28 @@ func benchDecapsulate(b *testing.B, d crypto.Decapsulator, ct []byte, par int) {
 		}
 	})
 }
+
+// BenchmarkDecapsulateRatio measures the same pair as BenchmarkDecapsulate,
+// interleaved as BenchmarkSignRatio does, so that load from anything else
+// on the machine falls on both alike:
+//
+//	go test ./signer -run '^$' -bench BenchmarkDecapsulateRatio -benchtime 1x
+func BenchmarkDecapsulateRatio(b *testing.B) {
+	kh := mlkemDecapsulator(b, ck.CKP_ML_KEM_768)
+	std, err := mlkem.GenerateKey768()
+	if err != nil {
+		b.Fatal(err)
+	}
+	decap := func(d crypto.Decapsulator) func() error {
+		_, ct := d.Encapsulator().Encapsulate()
+		return func() error {
+			_, err := d.Decapsulate(ct)
+			return err
+		}
+	}
+	for _, par := range []int{1, 32} {
+		b.Run(fmt.Sprintf("ML-KEM-768/par=%d", par), func(b *testing.B) {
+			interleaved(b, decap(std), decap(kh), par)
+		})
+	}
+}

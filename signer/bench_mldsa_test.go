@@ -34,3 +34,21 @@ func BenchmarkSignMLDSA(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSignMLDSARatio measures the same pair as BenchmarkSignMLDSA,
+// interleaved as BenchmarkSignRatio does (Go 1.27):
+//
+//	GOTOOLCHAIN=go1.27.3 go test ./signer -run '^$' -bench BenchmarkSignMLDSARatio -benchtime 1x
+func BenchmarkSignMLDSARatio(b *testing.B) {
+	kh := mldsaSigner(b, ck.CKP_ML_DSA_65)
+	std, err := mldsa.GenerateKey(mldsa.MLDSA65())
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := []byte("benchmark message")
+	for _, par := range []int{1, 32} {
+		b.Run(fmt.Sprintf("ML-DSA-65/par=%d", par), func(b *testing.B) {
+			interleaved(b, signOp(std, msg, crypto.Hash(0)), signOp(kh, msg, crypto.Hash(0)), par)
+		})
+	}
+}

@@ -538,9 +538,12 @@ func runKeysPublic(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return c.fail(err)
 	}
 	if k.Public() == nil {
+		if k.Type() == hsm.KeyMLDSA {
+			return c.fail(fmt.Errorf("key %s is an ML-DSA key, whose public key needs a keyhold built with Go 1.27: %w", u, hsm.ErrKeyType))
+		}
 		return c.fail(fmt.Errorf("key %s is a secret key: it has no public key", u))
 	}
-	pemText, err := publicPEM(k.Public())
+	pemText, err := keyPublicPEM(k)
 	if err != nil {
 		return c.fail(err)
 	}

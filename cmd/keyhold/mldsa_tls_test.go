@@ -85,11 +85,20 @@ func TestMLDSATLS(t *testing.T) {
 
 	st := conn.ConnectionState()
 	assert.Equal(t, uint16(tls.VersionTLS13), st.Version)
+	// Go's default key exchange is post-quantum too: the handshake is
+	// ML-KEM (hybrid) for its secrets and ML-DSA for its authentication.
+	assert.Equal(t, tls.X25519MLKEM768, st.CurveID)
 	leaf := st.PeerCertificates[0]
 	pub, ok := leaf.PublicKey.(*mldsa.PublicKey)
 	require.True(t, ok, "%T", leaf.PublicKey)
 	assert.Equal(t, mldsa.MLDSA65(), pub.Parameters())
 	assert.True(t, id.Key().Public().(*mldsa.PublicKey).Equal(pub), "the partition's key")
+
+	// keys public prints it as the standard library encodes it.
+	pubPEM := c.ok("keys", "public", "web/pq-tls").stdout
+	printed, err := x509.ParsePKIXPublicKey(parsePEM(t, pubPEM, "PUBLIC KEY"))
+	require.NoError(t, err)
+	assert.True(t, pub.Equal(printed))
 	require.Len(t, st.VerifiedChains, 1)
 	assert.Len(t, st.VerifiedChains[0], 2)
 }

@@ -124,7 +124,28 @@ func publicPEM(pub any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+	return pemPublicKey(der), nil
+}
+
+func pemPublicKey(der []byte) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// keyPublicPEM is publicPEM of a partition key. The standard library has
+// no SubjectPublicKeyInfo for ML-KEM keys, whose encoding pqkey gives.
+func keyPublicPEM(k *hsm.Key) (string, error) {
+	if ek := k.Encapsulator(); ek != nil {
+		params, err := pqkey.Lookup(ck.CKK_ML_KEM, k.ParameterSet())
+		if err != nil {
+			return "", err
+		}
+		der, err := params.MarshalSPKI(ek.Bytes())
+		if err != nil {
+			return "", err
+		}
+		return pemPublicKey(der), nil
+	}
+	return publicPEM(k.Public())
 }
 
 // certInfo describes a certificate in the output of cert import and export.
