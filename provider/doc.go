@@ -19,7 +19,12 @@
 //   - output lengths (a NULL output buffer, or one too small) are answered
 //     from cached key facts without a network round trip, and attribute
 //     length queries are answered from the attributes the last search or read
-//     brought back.
+//     brought back;
+//   - the post-quantum keys of PKCS#11 v3.2 (ML-DSA, ML-KEM) are offered
+//     with the v3.2 functions (C_EncapsulateKey, C_DecapsulateKey,
+//     C_VerifySignature*); the searches of a v2.40 application
+//     (FindObjectsInitV240) leave them out, since it has no name for their
+//     key types.
 //
 // Errors are *ck.Error values or the engine's typed errors; ReturnValue maps
 // any of them to the one CK_RV the C function returns.

@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"hash"
+	"maps"
 	"slices"
 
 	"github.com/keyhold/keyhold/ck"
+	"github.com/keyhold/keyhold/internal/pqkey"
 )
 
 // MechanismInfo is CK_MECHANISM_INFO.
@@ -39,6 +41,9 @@ const (
 	paramsIV    // a 16-byte IV (CKM_AES_CBC, CKM_AES_CBC_PAD)
 	paramsCTR   // CK_AES_CTR_PARAMS
 	paramsECDH  // CK_ECDH1_DERIVE_PARAMS
+	// paramsSignContext is the optional CK_SIGN_ADDITIONAL_CONTEXT of
+	// CKM_ML_DSA (PKCS#11 v3.2).
+	paramsSignContext
 )
 
 // Key sizes as PKCS#11 counts them: RSA and EC in bits, Edwards curves by
@@ -61,10 +66,38 @@ const (
 	hsmSign  = ck.CKF_HW | ck.CKF_SIGN | ck.CKF_VERIFY
 	hsmCrypt = ck.CKF_HW | ck.CKF_ENCRYPT | ck.CKF_DECRYPT
 	hsmWrap  = ck.CKF_HW | ck.CKF_WRAP | ck.CKF_UNWRAP
+	hsmKEM   = ck.CKF_HW | ck.CKF_ENCAPSULATE | ck.CKF_DECAPSULATE
 	ecFlags  = ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_UNCOMPRESS
 )
 
-var mechanisms = map[ck.MechanismType]mechanism{
+// Post-quantum key sizes are their public keys' in bytes (PKCS#11 v3.2):
+// ML-DSA-44 to ML-DSA-87, and ML-KEM-768 and ML-KEM-1024 (Go has no
+// ML-KEM-512, so the software HSM offers none).
+var (
+	mldsaMinBytes, mldsaMaxBytes = uint64(pqkey.MLDSA44.PublicSize), uint64(pqkey.MLDSA87.PublicSize)
+	mlkemMinBytes, mlkemMaxBytes = uint64(pqkey.MLKEM768.PublicSize), uint64(pqkey.MLKEM1024.PublicSize)
+)
+
+// mldsaMechanisms are offered by a library built with Go 1.27 or later
+// (mldsaOffered): the software HSM signs with crypto/mldsa, which Go 1.26
+// lacks, and a node built with Go 1.26 refuses them with
+// CKR_MECHANISM_INVALID. The library itself only passes them on.
+var mldsaMechanisms = map[ck.MechanismType]mechanism{
+	ck.CKM_ML_DSA_KEY_PAIR_GEN: {info: MechanismInfo{mldsaMinBytes, mldsaMaxBytes, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR}, keyType: ck.CKK_ML_DSA},
+	ck.CKM_ML_DSA:              {info: MechanismInfo{mldsaMinBytes, mldsaMaxBytes, hsmSign}, keyType: ck.CKK_ML_DSA, params: paramsSignContext},
+}
+
+// mechanisms are the mechanisms the library offers.
+var mechanisms = func() map[ck.MechanismType]mechanism {
+	all := maps.Clone(baseMechanisms)
+	if mldsaOffered {
+		maps.Copy(all, mldsaMechanisms)
+	}
+	return all
+}()
+
+// baseMechanisms are offered by every build.
+var baseMechanisms = map[ck.MechanismType]mechanism{
 	ck.CKM_RSA_PKCS_KEY_PAIR_GEN: {info: MechanismInfo{rsaMinBits, rsaMaxBits, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR}, keyType: ck.CKK_RSA},
 	ck.CKM_EC_KEY_PAIR_GEN:       {info: MechanismInfo{ecMinBits, ecMaxBits, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR | ecFlags}, keyType: ck.CKK_EC},
 	ck.CKM_EC_EDWARDS_KEY_PAIR_GEN: {info: MechanismInfo{edBits, edBits, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR | ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_CURVENAME},
@@ -118,6 +151,9 @@ var mechanisms = map[ck.MechanismType]mechanism{
 
 	ck.CKM_ECDH1_DERIVE:          {info: MechanismInfo{ecdhMinBits, ecMaxBits, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}, keyType: ck.CKK_EC, params: paramsECDH},
 	ck.CKM_ECDH1_COFACTOR_DERIVE: {info: MechanismInfo{ecdhMinBits, ecMaxBits, ck.CKF_HW | ck.CKF_DERIVE | ecFlags}, keyType: ck.CKK_EC, params: paramsECDH},
+
+	ck.CKM_ML_KEM_KEY_PAIR_GEN: {info: MechanismInfo{mlkemMinBytes, mlkemMaxBytes, ck.CKF_HW | ck.CKF_GENERATE_KEY_PAIR}, keyType: ck.CKK_ML_KEM},
+	ck.CKM_ML_KEM:              {info: MechanismInfo{mlkemMinBytes, mlkemMaxBytes, hsmKEM}, keyType: ck.CKK_ML_KEM},
 
 	ck.CKM_SHA_1:  {info: MechanismInfo{0, 0, ck.CKF_DIGEST}, hash: crypto.SHA1},
 	ck.CKM_SHA224: {info: MechanismInfo{0, 0, ck.CKF_DIGEST}, hash: crypto.SHA224},

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -40,18 +41,28 @@ var mechanismNotes = map[ck.MechanismType]string{
 	ck.CKM_SHA512_HMAC:             "full-length MACs",
 	ck.CKM_ECDH1_DERIVE:            "P-256, P-384, P-521; CKD_NULL without shared data; the peer's uncompressed point, bare or in a DER OCTET STRING",
 	ck.CKM_ECDH1_COFACTOR_DERIVE:   "as CKM_ECDH1_DERIVE: these curves' cofactor is 1",
+	ck.CKM_ML_DSA_KEY_PAIR_GEN:     "ML-DSA-44, 65, 87 (CKA_PARAMETER_SET in the public key's template)",
+	ck.CKM_ML_DSA:                  "pure ML-DSA on a message; a context of up to 255 bytes; hedged or deterministic as asked",
+	ck.CKM_ML_KEM_KEY_PAIR_GEN:     "ML-KEM-768, 1024 (CKA_PARAMETER_SET in the public key's template)",
+	ck.CKM_ML_KEM:                  "C_EncapsulateKey, C_DecapsulateKey: the 32-byte shared secret becomes a secret key (v3.2 interface)",
 }
 
 // mechanismTable renders the mechanisms the library offers as the Markdown
 // table of docs/pkcs11.md, from the same table C_GetMechanismList and
 // C_GetMechanismInfo answer from, so that the document cannot say other
 // than the library.
+//
+// The ML-DSA mechanisms are in the table whatever the Go version of the
+// build, marked as Go 1.27's, so that the document is the same from every
+// toolchain.
 func mechanismTable() string {
 	var b strings.Builder
 	b.WriteString("| mechanism | key | sizes | operations | parameters | runs in | notes |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, m := range mechanismList {
-		d := mechanisms[m]
+	all := maps.Clone(baseMechanisms)
+	maps.Copy(all, mldsaMechanisms)
+	for _, m := range slices.Sorted(maps.Keys(all)) {
+		d := all[m]
 		key := keyTypeName(d.keyType)
 		if d.info.Flags&ck.CKF_DIGEST != 0 {
 			key = "" // (CKK_RSA is 0: a digest's zero key type is no key)
@@ -61,6 +72,9 @@ func mechanismTable() string {
 			runs = "HSM"
 		}
 		note := mechanismNotes[m]
+		if _, ok := mldsaMechanisms[m]; ok {
+			note += "; in builds with Go 1.27 or later"
+		}
 		if d.hash != 0 && d.info.Flags&ck.CKF_DIGEST == 0 {
 			note = strings.TrimPrefix(strings.Join([]string{note, "hashes " + d.hash.String() + " in the library, signs in the HSM"}, "; "), "; ")
 		}
@@ -86,6 +100,8 @@ func paramsName(p paramKind) string {
 		return "`CK_AES_CTR_PARAMS`"
 	case paramsECDH:
 		return "`CK_ECDH1_DERIVE_PARAMS`"
+	case paramsSignContext:
+		return "`CK_SIGN_ADDITIONAL_CONTEXT` (optional)"
 	}
 	return ""
 }
@@ -100,20 +116,26 @@ func keyTypeName(k ck.KeyType) string {
 		return "EdDSA"
 	case ck.CKK_AES:
 		return "AES"
+	case ck.CKK_ML_DSA:
+		return "ML-DSA"
+	case ck.CKK_ML_KEM:
+		return "ML-KEM"
 	}
 	return strings.TrimPrefix(k.String(), "CKK_")
 }
 
 // sizeRange is CK_MECHANISM_INFO's key sizes with PKCS#11's unit for the key
-// type: bytes for AES, bits for the rest, generic secrets included (PKCS#11
-// 2.40 counts those in bits, as the library does).
+// type: bytes for AES and for ML-DSA and ML-KEM (their public keys', v3.2),
+// bits for the rest, generic secrets included (PKCS#11 2.40 counts those in
+// bits, as the library does).
 func sizeRange(d mechanism) string {
 	lo, hi := d.info.MinKeySize, d.info.MaxKeySize
 	if lo == 0 && hi == 0 {
 		return ""
 	}
 	unit := "bits"
-	if d.keyType == ck.CKK_AES {
+	switch d.keyType {
+	case ck.CKK_AES, ck.CKK_ML_DSA, ck.CKK_ML_KEM:
 		unit = "bytes"
 	}
 	if lo == hi {
@@ -133,6 +155,7 @@ func operations(f uint64) string {
 		{ck.CKF_SIGN, "sign"}, {ck.CKF_VERIFY, "verify"}, {ck.CKF_ENCRYPT, "encrypt"},
 		{ck.CKF_DECRYPT, "decrypt"}, {ck.CKF_DIGEST, "digest"}, {ck.CKF_WRAP, "wrap"},
 		{ck.CKF_UNWRAP, "unwrap"}, {ck.CKF_DERIVE, "derive"},
+		{ck.CKF_ENCAPSULATE, "encapsulate"}, {ck.CKF_DECAPSULATE, "decapsulate"},
 	} {
 		if f&op.flag != 0 {
 			out = append(out, op.name)

@@ -3,11 +3,13 @@ package provider
 import (
 	"context"
 	"encoding/asn1"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/pqkey"
 )
 
 // AttributeResult is one attribute as C_GetAttributeValue reports it: a
@@ -35,8 +37,9 @@ var findAttributes = []ck.AttributeType{
 
 // factAttributes are what key operations need to know before they start.
 var factAttributes = []ck.AttributeType{
-	ck.CKA_CLASS, ck.CKA_KEY_TYPE, ck.CKA_MODULUS, ck.CKA_EC_PARAMS, ck.CKA_VALUE_LEN,
+	ck.CKA_CLASS, ck.CKA_KEY_TYPE, ck.CKA_MODULUS, ck.CKA_EC_PARAMS, ck.CKA_VALUE_LEN, ck.CKA_PARAMETER_SET,
 	ck.CKA_SIGN, ck.CKA_VERIFY, ck.CKA_ENCRYPT, ck.CKA_DECRYPT, ck.CKA_WRAP, ck.CKA_UNWRAP, ck.CKA_DERIVE,
+	ck.CKA_ENCAPSULATE, ck.CKA_DECAPSULATE,
 }
 
 // keyFacts are what the library knows about a key without asking the HSM:
@@ -45,11 +48,17 @@ var factAttributes = []ck.AttributeType{
 type keyFacts struct {
 	class   ck.ObjectClass
 	keyType ck.KeyType
-	// size is the RSA modulus, an EC coordinate, an Edwards public key or an
-	// AES key or generic secret, in bytes.
-	size                           int
+	// size is the RSA modulus, an EC coordinate, an Edwards public key,
+	// an ML-DSA or ML-KEM public key, or an AES key or generic secret, in
+	// bytes.
+	size int
+	// pq is the parameter set of an ML-DSA or ML-KEM key
+	// (CKA_PARAMETER_SET); nil for another key, or one of a set the
+	// library does not know.
+	pq                             *pqkey.Params
 	sign, verify, encrypt, decrypt bool
 	wrap, unwrap, derive           bool
+	encapsulate, decapsulate       bool
 }
 
 // signatureLen is the length of a signature in PKCS#11 form.
@@ -59,6 +68,11 @@ func (f *keyFacts) signatureLen() int {
 		return 2 * f.size // r||s
 	case ck.CKK_EC_EDWARDS:
 		return 64
+	case ck.CKK_ML_DSA:
+		if f.pq == nil {
+			return 0
+		}
+		return f.pq.OutputSize
 	}
 	return f.size
 }
@@ -254,6 +268,14 @@ func parseKeyFacts(res []AttributeResult) (*keyFacts, error) {
 		if n, _ := ulong(values[ck.CKA_VALUE_LEN]); n <= genericMaxBits/8 {
 			f.size = int(n)
 		}
+	case ck.CKK_ML_DSA, ck.CKK_ML_KEM:
+		// Signature and ciphertext lengths follow from the parameter set
+		// (FIPS 203, 204), which both halves of a pair carry.
+		if set, ok := ulong(values[ck.CKA_PARAMETER_SET]); ok {
+			if p, err := pqkey.Lookup(f.keyType, set); err == nil {
+				f.pq, f.size = p, p.PublicSize
+			}
+		}
 	}
 	f.sign = boolean(values[ck.CKA_SIGN])
 	f.verify = boolean(values[ck.CKA_VERIFY])
@@ -262,6 +284,8 @@ func parseKeyFacts(res []AttributeResult) (*keyFacts, error) {
 	f.wrap = boolean(values[ck.CKA_WRAP])
 	f.unwrap = boolean(values[ck.CKA_UNWRAP])
 	f.derive = boolean(values[ck.CKA_DERIVE])
+	f.encapsulate = boolean(values[ck.CKA_ENCAPSULATE])
+	f.decapsulate = boolean(values[ck.CKA_DECAPSULATE])
 	return f, nil
 }
 
@@ -508,6 +532,22 @@ type findOp struct {
 // FindObjectsInit is C_FindObjectsInit. The search runs here, in one round
 // trip that also reads the attributes applications usually ask for next.
 func (m *Module) FindObjectsInit(h SessionHandle, tmpl ck.Template) error {
+	return m.findObjectsInit(h, tmpl, false)
+}
+
+// FindObjectsInitV240 is C_FindObjectsInit for an application of PKCS#11
+// v2.40 (one that took C_GetFunctionList's list): objects of the key types
+// v3.2 added (CKK_ML_DSA, CKK_ML_KEM) are left out of its searches. It has
+// no name for them, and some such applications give up on a whole token
+// when a search returns a key type they do not know.
+func (m *Module) FindObjectsInitV240(h SessionHandle, tmpl ck.Template) error {
+	return m.findObjectsInit(h, tmpl, true)
+}
+
+// v32KeyTypes are the key types PKCS#11 v3.2 added.
+var v32KeyTypes = []ck.KeyType{ck.CKK_ML_DSA, ck.CKK_ML_KEM}
+
+func (m *Module) findObjectsInit(h SessionHandle, tmpl ck.Template, v240 bool) error {
 	s, err := m.session(h)
 	if err != nil {
 		return err
@@ -532,6 +572,11 @@ func (m *Module) FindObjectsInit(h SessionHandle, tmpl ck.Template) error {
 			// Another application's session object: PKCS#11 keeps
 			// session objects private to the application that made them.
 			if _, mine := sl.objects.owner(o.Handle); !mine {
+				continue
+			}
+		}
+		if kt, ok := o.Attributes.Find(ck.CKA_KEY_TYPE); v240 && ok {
+			if n, err := kt.AsULong(); err == nil && slices.Contains(v32KeyTypes, ck.KeyType(n)) {
 				continue
 			}
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
+	"github.com/keyhold/keyhold/internal/pqkey"
 )
 
 // Output describes the caller's output buffer: absent (a length query, a
@@ -22,14 +23,15 @@ type ParamKind int
 
 // Parameter structures.
 const (
-	ParamsNone  ParamKind = iota // pParameter must be NULL
-	ParamsPSS                    // CK_RSA_PKCS_PSS_PARAMS
-	ParamsOAEP                   // CK_RSA_PKCS_OAEP_PARAMS
-	ParamsGCM                    // CK_GCM_PARAMS
-	ParamsEdDSA                  // optional CK_EDDSA_PARAMS
-	ParamsIV                     // a byte array: the IV of CKM_AES_CBC and CKM_AES_CBC_PAD
-	ParamsCTR                    // CK_AES_CTR_PARAMS
-	ParamsECDH                   // CK_ECDH1_DERIVE_PARAMS
+	ParamsNone        ParamKind = iota // pParameter must be NULL
+	ParamsPSS                          // CK_RSA_PKCS_PSS_PARAMS
+	ParamsOAEP                         // CK_RSA_PKCS_OAEP_PARAMS
+	ParamsGCM                          // CK_GCM_PARAMS
+	ParamsEdDSA                        // optional CK_EDDSA_PARAMS
+	ParamsIV                           // a byte array: the IV of CKM_AES_CBC and CKM_AES_CBC_PAD
+	ParamsCTR                          // CK_AES_CTR_PARAMS
+	ParamsECDH                         // CK_ECDH1_DERIVE_PARAMS
+	ParamsSignContext                  // optional CK_SIGN_ADDITIONAL_CONTEXT (v3.2)
 )
 
 // Supported reports whether the library offers mechanism t at all.
@@ -56,6 +58,8 @@ func MechanismParams(t ck.MechanismType) ParamKind {
 		return ParamsCTR
 	case paramsECDH:
 		return ParamsECDH
+	case paramsSignContext:
+		return ParamsSignContext
 	}
 	return ParamsNone
 }
@@ -70,6 +74,7 @@ type signOp struct {
 	hash  hash.Hash // hash-and-sign mechanisms
 	data  []byte    // raw mechanisms accumulate C_SignUpdate parts
 	multi bool      // an Update has been called
+	sig   []byte    // the signature given to C_VerifySignatureInit
 }
 
 // checkMechanism finds mech, checks that it does what flag says, that its
@@ -131,12 +136,27 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 		if mech.ECDH == nil {
 			return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v needs CK_ECDH1_DERIVE_PARAMS", mech.Type)
 		}
+	case paramsSignContext:
+		// Optional: none is an empty context, hedging preferred. The
+		// hedge variant is ignored on verification (PKCS#11 v3.2).
+		if sc := mech.SignContext; sc != nil {
+			switch {
+			case flag == ck.CKF_SIGN && sc.Hedge > ck.CKH_DETERMINISTIC_REQUIRED:
+				return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "%v with hedge variant %d", mech.Type, sc.Hedge)
+			case len(sc.Context) > pqkey.MaxContext:
+				return d, errorf(ck.CKR_MECHANISM_PARAM_INVALID, "an ML-DSA context of %d bytes: at most %d", len(sc.Context), pqkey.MaxContext)
+			}
+		}
 	}
 	if f == nil {
 		return d, nil
 	}
 	if f.keyType != d.keyType {
 		return d, errorf(ck.CKR_KEY_TYPE_INCONSISTENT, "%v does not work with a %v key", mech.Type, f.keyType)
+	}
+	if (f.keyType == ck.CKK_ML_DSA || f.keyType == ck.CKK_ML_KEM) && f.pq == nil {
+		// Its output's length would be unknown.
+		return d, errorf(ck.CKR_KEY_SIZE_RANGE, "the %v key's parameter set is not one the library knows", f.keyType)
 	}
 	var allowed bool
 	switch flag {
@@ -154,6 +174,10 @@ func checkMechanism(mech ck.Mechanism, flag uint64, f *keyFacts) (mechanism, err
 		allowed = f.unwrap
 	case ck.CKF_DERIVE:
 		allowed = f.derive
+	case ck.CKF_ENCAPSULATE:
+		allowed = f.encapsulate
+	case ck.CKF_DECAPSULATE:
+		allowed = f.decapsulate
 	}
 	if !allowed {
 		return d, errorf(ck.CKR_KEY_FUNCTION_NOT_PERMITTED, "the key's attributes forbid this operation")
@@ -193,6 +217,10 @@ const (
 	OpEncrypt
 	OpDecrypt
 	OpDigest
+	// OpVerifySignature is a verification begun by C_VerifySignatureInit
+	// (PKCS#11 v3.2), apart from one begun by C_VerifyInit: each has its
+	// own functions, and a session may have one of each active.
+	OpVerifySignature
 )
 
 // Abort ends the session's active operation of kind op, if any. The C layer
@@ -216,6 +244,8 @@ func (m *Module) Abort(h SessionHandle, op Operation) {
 		s.decrypt = nil
 	case OpDigest:
 		s.digest = nil
+	case OpVerifySignature:
+		s.verifySig = nil
 	}
 }
 
@@ -240,6 +270,8 @@ func (m *Module) Active(h SessionHandle, op Operation) error {
 		active = s.decrypt != nil
 	case OpDigest:
 		active = s.digest != nil
+	case OpVerifySignature:
+		active = s.verifySig != nil
 	}
 	if !active {
 		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation of this kind is active")
@@ -256,6 +288,10 @@ func (m *Module) newSignOp(s *session, mech ck.Mechanism, key ObjectHandle, flag
 	if err != nil {
 		return nil, err
 	}
+	if sc := mech.SignContext; sc != nil && flag == ck.CKF_VERIFY {
+		// What the verification ignores is not passed on.
+		mech.SignContext = &ck.SignContextParams{Hedge: ck.CKH_HEDGE_PREFERRED, Context: sc.Context}
+	}
 	op := &signOp{sl: s.slot, key: key, facts: f, mech: mech, def: d}
 	if d.hash != 0 {
 		op.hash = newHash(d.hash)
@@ -265,22 +301,43 @@ func (m *Module) newSignOp(s *session, mech ck.Mechanism, key ObjectHandle, flag
 
 // SignInit is C_SignInit.
 func (m *Module) SignInit(h SessionHandle, mech ck.Mechanism, key ObjectHandle) error {
-	return m.initSignOp(h, mech, key, ck.CKF_SIGN)
+	return m.initSignOp(h, mech, key, OpSign, nil)
 }
 
 // VerifyInit is C_VerifyInit.
 func (m *Module) VerifyInit(h SessionHandle, mech ck.Mechanism, key ObjectHandle) error {
-	return m.initSignOp(h, mech, key, ck.CKF_VERIFY)
+	return m.initSignOp(h, mech, key, OpVerify, nil)
 }
 
-func (m *Module) initSignOp(h SessionHandle, mech ck.Mechanism, key ObjectHandle, flag uint64) error {
+// VerifySignatureInit is C_VerifySignatureInit (PKCS#11 v3.2): a
+// verification whose signature is given now, and the data after. The
+// signature is kept for C_VerifySignature or C_VerifySignatureFinal, which
+// judge it, also its length, as C_Verify and C_VerifyFinal do.
+func (m *Module) VerifySignatureInit(h SessionHandle, mech ck.Mechanism, key ObjectHandle, sig []byte) error {
+	return m.initSignOp(h, mech, key, OpVerifySignature, sig)
+}
+
+// signSlot returns where the session keeps its operation of kind op: a
+// signature, or one of the two verifications.
+func (s *session) signSlot(op Operation) **signOp {
+	switch op {
+	case OpVerify:
+		return &s.verify
+	case OpVerifySignature:
+		return &s.verifySig
+	}
+	return &s.sign
+}
+
+func (m *Module) initSignOp(h SessionHandle, mech ck.Mechanism, key ObjectHandle, kind Operation, sig []byte) error {
 	s, err := m.session(h)
 	if err != nil {
 		return err
 	}
-	slotOp := &s.sign
-	if flag == ck.CKF_VERIFY {
-		slotOp = &s.verify
+	slotOp := s.signSlot(kind)
+	flag := uint64(ck.CKF_SIGN)
+	if kind != OpSign {
+		flag = ck.CKF_VERIFY
 	}
 	s.mu.Lock()
 	active := *slotOp != nil
@@ -292,6 +349,9 @@ func (m *Module) initSignOp(h SessionHandle, mech ck.Mechanism, key ObjectHandle
 	op, err := m.newSignOp(s, mech, key, flag)
 	if err != nil {
 		return err
+	}
+	if kind == OpVerifySignature {
+		op.sig = append([]byte{}, sig...)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -364,7 +424,7 @@ func (m *Module) Sign(h SessionHandle, data []byte, out Output) ([]byte, int, er
 
 // SignUpdate is C_SignUpdate.
 func (m *Module) SignUpdate(h SessionHandle, part []byte) error {
-	return m.updateSignOp(h, part, ck.CKF_SIGN)
+	return m.updateSignOp(h, part, OpSign)
 }
 
 // SignFinal is C_SignFinal.
@@ -372,17 +432,14 @@ func (m *Module) SignFinal(h SessionHandle, out Output) ([]byte, int, error) {
 	return m.finishSign(h, nil, out, true)
 }
 
-func (m *Module) updateSignOp(h SessionHandle, part []byte, flag uint64) error {
+func (m *Module) updateSignOp(h SessionHandle, part []byte, kind Operation) error {
 	s, err := m.session(h)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	slotOp := &s.sign
-	if flag == ck.CKF_VERIFY {
-		slotOp = &s.verify
-	}
+	slotOp := s.signSlot(kind)
 	op := *slotOp
 	if op == nil {
 		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation is active")
@@ -441,37 +498,58 @@ func (m *Module) finishSign(h SessionHandle, data []byte, out Output, final bool
 
 // Verify is C_Verify; it always ends the operation.
 func (m *Module) Verify(h SessionHandle, data, sig []byte) error {
-	return m.finishVerify(h, data, sig, false)
+	return m.finishVerify(h, OpVerify, data, sig, false)
 }
 
 // VerifyUpdate is C_VerifyUpdate.
 func (m *Module) VerifyUpdate(h SessionHandle, part []byte) error {
-	return m.updateSignOp(h, part, ck.CKF_VERIFY)
+	return m.updateSignOp(h, part, OpVerify)
 }
 
 // VerifyFinal is C_VerifyFinal.
 func (m *Module) VerifyFinal(h SessionHandle, sig []byte) error {
-	return m.finishVerify(h, nil, sig, true)
+	return m.finishVerify(h, OpVerify, nil, sig, true)
 }
 
-func (m *Module) finishVerify(h SessionHandle, data, sig []byte, final bool) error {
+// VerifySignature is C_VerifySignature; it always ends the operation.
+func (m *Module) VerifySignature(h SessionHandle, data []byte) error {
+	return m.finishVerify(h, OpVerifySignature, data, nil, false)
+}
+
+// VerifySignatureUpdate is C_VerifySignatureUpdate.
+func (m *Module) VerifySignatureUpdate(h SessionHandle, part []byte) error {
+	return m.updateSignOp(h, part, OpVerifySignature)
+}
+
+// VerifySignatureFinal is C_VerifySignatureFinal.
+func (m *Module) VerifySignatureFinal(h SessionHandle) error {
+	return m.finishVerify(h, OpVerifySignature, nil, nil, true)
+}
+
+// finishVerify ends a verification of kind OpVerify, whose signature is
+// sig, or OpVerifySignature, whose signature came with its Init.
+func (m *Module) finishVerify(h SessionHandle, kind Operation, data, sig []byte, final bool) error {
 	s, err := m.session(h)
 	if err != nil {
 		return err
 	}
+	slotOp := s.signSlot(kind)
 	s.mu.Lock()
-	op := s.verify
+	op := *slotOp
 	switch {
 	case op == nil:
 		s.mu.Unlock()
 		return errorf(ck.CKR_OPERATION_NOT_INITIALIZED, "no verification is active")
 	case !final && op.multi:
-		s.verify = nil // an error ends the operation
+		*slotOp = nil // an error ends the operation
 		s.mu.Unlock()
 		return errorf(ck.CKR_OPERATION_ACTIVE, "a multi-part verification was in progress; it is ended")
 	}
-	s.verify = nil
+	*slotOp = nil
 	s.mu.Unlock()
+	if kind == OpVerifySignature {
+		sig = op.sig
+	}
 	if len(sig) != op.sigLen() {
 		return errorf(ck.CKR_SIGNATURE_LEN_RANGE, "a signature of this key has %d bytes, not %d", op.sigLen(), len(sig))
 	}

@@ -18,13 +18,15 @@ type session struct {
 	// mu serialises the session's operations: an application may share a
 	// session between threads, and PKCS#11 leaves the result undefined but
 	// the library must not break.
-	mu      sync.Mutex
-	find    *findOp
-	sign    *signOp
-	verify  *signOp
-	encrypt *cryptOp
-	decrypt *cryptOp
-	digest  *digestOp
+	mu     sync.Mutex
+	find   *findOp
+	sign   *signOp
+	verify *signOp
+	// verifySig is a verification begun by C_VerifySignatureInit.
+	verifySig *signOp
+	encrypt   *cryptOp
+	decrypt   *cryptOp
+	digest    *digestOp
 }
 
 // SessionInfo is CK_SESSION_INFO.

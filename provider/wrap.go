@@ -61,7 +61,7 @@ func wrappedLen(t ck.MechanismType, wrapping, key *keyFacts) (int, bool) {
 func (m *Module) UnwrapKey(h SessionHandle, mech ck.Mechanism, unwrapping ObjectHandle, wrapped []byte, tmpl ck.Template) (ObjectHandle, error) {
 	return m.newKeyFrom(h, mech, unwrapping, ck.CKF_UNWRAP, tmpl, func(ctx context.Context, p *hsm.Partition, tmpl ck.Template) (ObjectHandle, error) {
 		return p.UnwrapKeyObject(ctx, unwrapping, mech, wrapped, tmpl)
-	})
+	}, nil)
 }
 
 // DeriveKey is C_DeriveKey (CKM_ECDH1_DERIVE): the new key is a session
@@ -69,13 +69,14 @@ func (m *Module) UnwrapKey(h SessionHandle, mech ck.Mechanism, unwrapping Object
 func (m *Module) DeriveKey(h SessionHandle, mech ck.Mechanism, base ObjectHandle, tmpl ck.Template) (ObjectHandle, error) {
 	return m.newKeyFrom(h, mech, base, ck.CKF_DERIVE, tmpl, func(ctx context.Context, p *hsm.Partition, tmpl ck.Template) (ObjectHandle, error) {
 		return p.DeriveKeyObject(ctx, base, mech, tmpl)
-	})
+	}, nil)
 }
 
 // newKeyFrom makes a key with mechanism mech and the existing key, which
-// must allow flag, through make, the partition's call.
+// must allow flag, through make, the partition's call. check, when not nil,
+// judges the call's input by the key's facts before anything is sent.
 func (m *Module) newKeyFrom(h SessionHandle, mech ck.Mechanism, key ObjectHandle, flag uint64, tmpl ck.Template,
-	make func(context.Context, *hsm.Partition, ck.Template) (ObjectHandle, error)) (ObjectHandle, error) {
+	make func(context.Context, *hsm.Partition, ck.Template) (ObjectHandle, error), check func(*keyFacts) error) (ObjectHandle, error) {
 	s, err := m.session(h)
 	if err != nil {
 		return 0, err
@@ -84,8 +85,11 @@ func (m *Module) newKeyFrom(h SessionHandle, mech ck.Mechanism, key ObjectHandle
 	if err == nil {
 		_, err = checkMechanism(mech, flag, f)
 	}
+	if err == nil && check != nil {
+		err = check(f)
+	}
 	if err != nil {
-		if flag == ck.CKF_UNWRAP {
+		if flag == ck.CKF_UNWRAP || flag == ck.CKF_DECAPSULATE {
 			err = renameKeyError(err, ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID, ck.CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT)
 		}
 		return 0, err

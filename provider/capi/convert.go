@@ -222,6 +222,27 @@ func mechanism(p C.CK_MECHANISM_PTR) (ck.Mechanism, error) {
 		if ep.phFlag != 0 || ep.ulContextDataLen != 0 {
 			return m, paramInvalid(t, "only pure Ed25519, without prehash or context, is supported")
 		}
+	case provider.ParamsSignContext:
+		// Optional (PKCS#11 v3.2): none means an empty context, hedging
+		// preferred. The context's length is judged by the provider.
+		if size == 0 {
+			break
+		}
+		if size != unsafe.Sizeof(C.CK_SIGN_ADDITIONAL_CONTEXT{}) {
+			return m, paramInvalid(t, "needs CK_SIGN_ADDITIONAL_CONTEXT")
+		}
+		sc := (*C.CK_SIGN_ADDITIONAL_CONTEXT)(param)
+		if uint64(sc.hedgeVariant) > math.MaxUint32 || uint64(sc.ulContextLen) > maxParamData {
+			return m, paramInvalid(t, "out of range")
+		}
+		ctx, ok := copied(unsafe.Pointer(sc.pContext), sc.ulContextLen)
+		if !ok {
+			return m, paramInvalid(t, "NULL context with a length")
+		}
+		if len(ctx) == 0 {
+			ctx = nil
+		}
+		m.SignContext = &ck.SignContextParams{Hedge: uint32(sc.hedgeVariant), Context: ctx}
 	}
 	return m, nil
 }

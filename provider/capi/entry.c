@@ -302,6 +302,22 @@ KEYHOLD_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession,
 	return go_C_FindObjectsInit(hSession, pTemplate, ulCount);
 }
 
+/*
+ * C_FindObjectsInit of the v2.40 list, which applications get from
+ * C_GetFunctionList: its searches leave out objects of the key types v3.2
+ * added (ML-DSA, ML-KEM). Such an application has no name for them, and
+ * some give up on a whole token when a search returns a key type they do
+ * not know (libp11, under OpenSSL's engine, finds no key at all).
+ */
+static CK_RV find_objects_init_v2_40(CK_SESSION_HANDLE hSession,
+				     CK_ATTRIBUTE_PTR pTemplate,
+				     CK_ULONG ulCount)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_FindObjectsInit_v2_40(hSession, pTemplate, ulCount);
+}
+
 KEYHOLD_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession,
 				   CK_OBJECT_HANDLE_PTR phObject,
 				   CK_ULONG ulMaxObjectCount,
@@ -591,6 +607,78 @@ KEYHOLD_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession,
 	if (forked_child)
 		return refuse_not_initialized();
 	return go_C_GenerateRandom(hSession, RandomData, ulRandomLen);
+}
+
+/* v3.2: key encapsulation */
+
+KEYHOLD_EXPORT CK_RV C_EncapsulateKey(CK_SESSION_HANDLE hSession,
+				      CK_MECHANISM_PTR pMechanism,
+				      CK_OBJECT_HANDLE hPublicKey,
+				      CK_ATTRIBUTE_PTR pTemplate,
+				      CK_ULONG ulAttributeCount,
+				      CK_BYTE_PTR pCiphertext,
+				      CK_ULONG_PTR pulCiphertextLen,
+				      CK_OBJECT_HANDLE_PTR phKey)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_EncapsulateKey(hSession, pMechanism, hPublicKey, pTemplate,
+				   ulAttributeCount, pCiphertext,
+				   pulCiphertextLen, phKey);
+}
+
+KEYHOLD_EXPORT CK_RV C_DecapsulateKey(CK_SESSION_HANDLE hSession,
+				      CK_MECHANISM_PTR pMechanism,
+				      CK_OBJECT_HANDLE hPrivateKey,
+				      CK_ATTRIBUTE_PTR pTemplate,
+				      CK_ULONG ulAttributeCount,
+				      CK_BYTE_PTR pCiphertext,
+				      CK_ULONG ulCiphertextLen,
+				      CK_OBJECT_HANDLE_PTR phKey)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_DecapsulateKey(hSession, pMechanism, hPrivateKey, pTemplate,
+				   ulAttributeCount, pCiphertext,
+				   ulCiphertextLen, phKey);
+}
+
+/* v3.2: verification with the signature given at initialization */
+
+KEYHOLD_EXPORT CK_RV C_VerifySignatureInit(CK_SESSION_HANDLE hSession,
+					   CK_MECHANISM_PTR pMechanism,
+					   CK_OBJECT_HANDLE hKey,
+					   CK_BYTE_PTR pSignature,
+					   CK_ULONG ulSignatureLen)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_VerifySignatureInit(hSession, pMechanism, hKey, pSignature,
+					ulSignatureLen);
+}
+
+KEYHOLD_EXPORT CK_RV C_VerifySignature(CK_SESSION_HANDLE hSession,
+				       CK_BYTE_PTR pData, CK_ULONG ulDataLen)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_VerifySignature(hSession, pData, ulDataLen);
+}
+
+KEYHOLD_EXPORT CK_RV C_VerifySignatureUpdate(CK_SESSION_HANDLE hSession,
+					     CK_BYTE_PTR pPart,
+					     CK_ULONG ulPartLen)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_VerifySignatureUpdate(hSession, pPart, ulPartLen);
+}
+
+KEYHOLD_EXPORT CK_RV C_VerifySignatureFinal(CK_SESSION_HANDLE hSession)
+{
+	if (forked_child)
+		return refuse_not_initialized();
+	return go_C_VerifySignatureFinal(hSession);
 }
 
 /* Functions keyhold does not implement */
@@ -905,14 +993,70 @@ KEYHOLD_EXPORT CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession)
 	return not_supported();
 }
 
+/*
+ * v3.2 functions keyhold does not implement: validation flags, asynchronous
+ * operations and authenticated wrapping.
+ */
+
+KEYHOLD_EXPORT CK_RV C_GetSessionValidationFlags(
+	CK_SESSION_HANDLE hSession, CK_SESSION_VALIDATION_FLAGS_TYPE type,
+	CK_FLAGS_PTR pFlags)
+{
+	return not_supported();
+}
+
+KEYHOLD_EXPORT CK_RV C_AsyncComplete(CK_SESSION_HANDLE hSession,
+				     CK_UTF8CHAR_PTR pFunctionName,
+				     CK_ASYNC_DATA_PTR pResult)
+{
+	return not_supported();
+}
+
+KEYHOLD_EXPORT CK_RV C_AsyncGetID(CK_SESSION_HANDLE hSession,
+				  CK_UTF8CHAR_PTR pFunctionName,
+				  CK_ULONG_PTR pulID)
+{
+	return not_supported();
+}
+
+KEYHOLD_EXPORT CK_RV C_AsyncJoin(CK_SESSION_HANDLE hSession,
+				 CK_UTF8CHAR_PTR pFunctionName, CK_ULONG ulID,
+				 CK_BYTE_PTR pData, CK_ULONG ulData)
+{
+	return not_supported();
+}
+
+KEYHOLD_EXPORT CK_RV C_WrapKeyAuthenticated(CK_SESSION_HANDLE hSession,
+					    CK_MECHANISM_PTR pMechanism,
+					    CK_OBJECT_HANDLE hWrappingKey,
+					    CK_OBJECT_HANDLE hKey,
+					    CK_BYTE_PTR pAssociatedData,
+					    CK_ULONG ulAssociatedDataLen,
+					    CK_BYTE_PTR pWrappedKey,
+					    CK_ULONG_PTR pulWrappedKeyLen)
+{
+	return not_supported();
+}
+
+KEYHOLD_EXPORT CK_RV C_UnwrapKeyAuthenticated(
+	CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+	CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
+	CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
+	CK_ULONG ulAttributeCount, CK_BYTE_PTR pAssociatedData,
+	CK_ULONG ulAssociatedDataLen, CK_OBJECT_HANDLE_PTR phKey)
+{
+	return not_supported();
+}
+
 #pragma GCC diagnostic pop
 
 /* Function lists and interfaces */
 
 /*
- * The 68 functions of v2.40, in both lists: the v3.0 list begins with them.
+ * The 68 functions of v2.40, in every list: the v3.0 and v3.2 lists begin
+ * with them.
  */
-#define KEYHOLD_V2_40_FUNCTIONS \
+#define KEYHOLD_V2_40_FUNCTIONS(find_objects_init) \
 	.C_Initialize = C_Initialize, \
 	.C_Finalize = C_Finalize, \
 	.C_GetInfo = C_GetInfo, \
@@ -939,7 +1083,7 @@ KEYHOLD_EXPORT CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession)
 	.C_GetObjectSize = C_GetObjectSize, \
 	.C_GetAttributeValue = C_GetAttributeValue, \
 	.C_SetAttributeValue = C_SetAttributeValue, \
-	.C_FindObjectsInit = C_FindObjectsInit, \
+	.C_FindObjectsInit = find_objects_init, \
 	.C_FindObjects = C_FindObjects, \
 	.C_FindObjectsFinal = C_FindObjectsFinal, \
 	.C_EncryptInit = C_EncryptInit, \
@@ -982,48 +1126,73 @@ KEYHOLD_EXPORT CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession)
 	.C_CancelFunction = C_CancelFunction, \
 	.C_WaitForSlotEvent = C_WaitForSlotEvent,
 
+/* The 24 functions v3.0 added, in the v3.0 and v3.2 lists. */
+#define KEYHOLD_V3_0_FUNCTIONS \
+	.C_GetInterfaceList = C_GetInterfaceList, \
+	.C_GetInterface = C_GetInterface, \
+	.C_LoginUser = C_LoginUser, \
+	.C_SessionCancel = C_SessionCancel, \
+	.C_MessageEncryptInit = C_MessageEncryptInit, \
+	.C_EncryptMessage = C_EncryptMessage, \
+	.C_EncryptMessageBegin = C_EncryptMessageBegin, \
+	.C_EncryptMessageNext = C_EncryptMessageNext, \
+	.C_MessageEncryptFinal = C_MessageEncryptFinal, \
+	.C_MessageDecryptInit = C_MessageDecryptInit, \
+	.C_DecryptMessage = C_DecryptMessage, \
+	.C_DecryptMessageBegin = C_DecryptMessageBegin, \
+	.C_DecryptMessageNext = C_DecryptMessageNext, \
+	.C_MessageDecryptFinal = C_MessageDecryptFinal, \
+	.C_MessageSignInit = C_MessageSignInit, \
+	.C_SignMessage = C_SignMessage, \
+	.C_SignMessageBegin = C_SignMessageBegin, \
+	.C_SignMessageNext = C_SignMessageNext, \
+	.C_MessageSignFinal = C_MessageSignFinal, \
+	.C_MessageVerifyInit = C_MessageVerifyInit, \
+	.C_VerifyMessage = C_VerifyMessage, \
+	.C_VerifyMessageBegin = C_VerifyMessageBegin, \
+	.C_VerifyMessageNext = C_VerifyMessageNext, \
+	.C_MessageVerifyFinal = C_MessageVerifyFinal,
+
 static CK_FUNCTION_LIST function_list_2_40 = {
 	.version = { 2, 40 },
-	KEYHOLD_V2_40_FUNCTIONS
+	KEYHOLD_V2_40_FUNCTIONS(find_objects_init_v2_40)
 };
 
 static CK_FUNCTION_LIST_3_0 function_list_3_0 = {
 	.version = { 3, 0 },
-	KEYHOLD_V2_40_FUNCTIONS
-	.C_GetInterfaceList = C_GetInterfaceList,
-	.C_GetInterface = C_GetInterface,
-	.C_LoginUser = C_LoginUser,
-	.C_SessionCancel = C_SessionCancel,
-	.C_MessageEncryptInit = C_MessageEncryptInit,
-	.C_EncryptMessage = C_EncryptMessage,
-	.C_EncryptMessageBegin = C_EncryptMessageBegin,
-	.C_EncryptMessageNext = C_EncryptMessageNext,
-	.C_MessageEncryptFinal = C_MessageEncryptFinal,
-	.C_MessageDecryptInit = C_MessageDecryptInit,
-	.C_DecryptMessage = C_DecryptMessage,
-	.C_DecryptMessageBegin = C_DecryptMessageBegin,
-	.C_DecryptMessageNext = C_DecryptMessageNext,
-	.C_MessageDecryptFinal = C_MessageDecryptFinal,
-	.C_MessageSignInit = C_MessageSignInit,
-	.C_SignMessage = C_SignMessage,
-	.C_SignMessageBegin = C_SignMessageBegin,
-	.C_SignMessageNext = C_SignMessageNext,
-	.C_MessageSignFinal = C_MessageSignFinal,
-	.C_MessageVerifyInit = C_MessageVerifyInit,
-	.C_VerifyMessage = C_VerifyMessage,
-	.C_VerifyMessageBegin = C_VerifyMessageBegin,
-	.C_VerifyMessageNext = C_VerifyMessageNext,
-	.C_MessageVerifyFinal = C_MessageVerifyFinal,
+	KEYHOLD_V2_40_FUNCTIONS(C_FindObjectsInit)
+	KEYHOLD_V3_0_FUNCTIONS
+};
+
+static CK_FUNCTION_LIST_3_2 function_list_3_2 = {
+	.version = { 3, 2 },
+	KEYHOLD_V2_40_FUNCTIONS(C_FindObjectsInit)
+	KEYHOLD_V3_0_FUNCTIONS
+	.C_EncapsulateKey = C_EncapsulateKey,
+	.C_DecapsulateKey = C_DecapsulateKey,
+	.C_VerifySignatureInit = C_VerifySignatureInit,
+	.C_VerifySignature = C_VerifySignature,
+	.C_VerifySignatureUpdate = C_VerifySignatureUpdate,
+	.C_VerifySignatureFinal = C_VerifySignatureFinal,
+	.C_GetSessionValidationFlags = C_GetSessionValidationFlags,
+	.C_AsyncComplete = C_AsyncComplete,
+	.C_AsyncGetID = C_AsyncGetID,
+	.C_AsyncJoin = C_AsyncJoin,
+	.C_WrapKeyAuthenticated = C_WrapKeyAuthenticated,
+	.C_UnwrapKeyAuthenticated = C_UnwrapKeyAuthenticated,
 };
 
 static CK_CHAR interface_name[] = "PKCS 11";
 
 /*
  * The first interface is the default one, the answer to a C_GetInterface
- * call that names no version.
+ * call that names no version. It stays v3.0: an application that asks for
+ * no version gets what it got before v3.2 was offered, and one that wants
+ * the v3.2 functions asks for version 3.2.
  */
 static CK_INTERFACE interfaces[] = {
 	{ interface_name, &function_list_3_0, 0 },
+	{ interface_name, &function_list_3_2, 0 },
 	{ interface_name, &function_list_2_40, 0 },
 };
 

@@ -470,6 +470,22 @@ func go_C_FindObjectsInit(hSession C.CK_SESSION_HANDLE, pTemplate C.CK_ATTRIBUTE
 	return rv("C_FindObjectsInit", m.FindObjectsInit(uint64(hSession), tmpl))
 }
 
+// go_C_FindObjectsInit_v2_40 is C_FindObjectsInit of the v2.40 function
+// list (see entry.c).
+//
+//export go_C_FindObjectsInit_v2_40
+func go_C_FindObjectsInit_v2_40(hSession C.CK_SESSION_HANDLE, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	tmpl, err := template(pTemplate, ulCount)
+	if err != nil {
+		return rv("C_FindObjectsInit", err)
+	}
+	return rv("C_FindObjectsInit", m.FindObjectsInitV240(uint64(hSession), tmpl))
+}
+
 //export go_C_FindObjects
 func go_C_FindObjects(hSession C.CK_SESSION_HANDLE, phObject C.CK_OBJECT_HANDLE_PTR, ulMaxObjectCount C.CK_ULONG, pulObjectCount C.CK_ULONG_PTR) C.CK_RV {
 	m, code := current()
@@ -861,18 +877,27 @@ func go_C_UnwrapKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR,
 	if code != C.CKR_OK {
 		return code
 	}
+	return keyFromBytes(m, "C_UnwrapKey", hSession, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen, pTemplate, ulCount, phKey, m.UnwrapKey)
+}
+
+// keyFromBytes is C_UnwrapKey and C_DecapsulateKey: a new key from the
+// private or secret key hKey and the caller's bytes (a wrapped key, a
+// ciphertext), whose handle errors are CKR_UNWRAPPING_KEY_HANDLE_INVALID.
+func keyFromBytes(m *provider.Module, fn string, hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hKey C.CK_OBJECT_HANDLE,
+	pIn C.CK_BYTE_PTR, ulInLen C.CK_ULONG, pTemplate C.CK_ATTRIBUTE_PTR, ulCount C.CK_ULONG, phKey C.CK_OBJECT_HANDLE_PTR,
+	make func(provider.SessionHandle, ck.Mechanism, provider.ObjectHandle, []byte, ck.Template) (provider.ObjectHandle, error)) C.CK_RV {
 	if phKey == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	wrapped, ok := copied(unsafe.Pointer(pWrappedKey), ulWrappedKeyLen)
+	in, ok := copied(unsafe.Pointer(pIn), ulInLen)
 	if !ok {
 		return C.CKR_ARGUMENTS_BAD
 	}
 	check := func() error {
-		return m.CheckKeys(uint64(hSession), []uint64{uint64(hUnwrappingKey)}, []ck.ReturnValue{ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID})
+		return m.CheckKeys(uint64(hSession), []uint64{uint64(hKey)}, []ck.ReturnValue{ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID})
 	}
-	return newKey("C_UnwrapKey", pMechanism, pTemplate, ulCount, phKey, check, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
-		return m.UnwrapKey(uint64(hSession), mech, uint64(hUnwrappingKey), wrapped, tmpl)
+	return newKey(fn, pMechanism, pTemplate, ulCount, phKey, check, func(mech ck.Mechanism, tmpl ck.Template) (uint64, error) {
+		return make(uint64(hSession), mech, uint64(hKey), in, tmpl)
 	})
 }
 
@@ -913,4 +938,87 @@ func newKey(fn string, pMechanism C.CK_MECHANISM_PTR, pTemplate C.CK_ATTRIBUTE_P
 	}
 	*phKey = C.CK_OBJECT_HANDLE(h)
 	return C.CKR_OK
+}
+
+//export go_C_VerifySignatureInit
+func go_C_VerifySignatureInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hKey C.CK_OBJECT_HANDLE, pSignature C.CK_BYTE_PTR, ulSignatureLen C.CK_ULONG) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	if pMechanism == nil {
+		// PKCS#11 v3.2: a NULL mechanism ends the active verification.
+		if err := m.Active(uint64(hSession), provider.OpVerifySignature); err != nil && provider.ReturnValue(err) != ck.CKR_OPERATION_NOT_INITIALIZED {
+			return rv("C_VerifySignatureInit", err)
+		}
+		m.Abort(uint64(hSession), provider.OpVerifySignature)
+		return C.CKR_OK
+	}
+	sig, ok := view(unsafe.Pointer(pSignature), ulSignatureLen)
+	if !ok {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	return initOp("C_VerifySignatureInit", pMechanism, func(m *provider.Module, mech ck.Mechanism) error {
+		return m.VerifySignatureInit(uint64(hSession), mech, uint64(hKey), sig)
+	})
+}
+
+//export go_C_VerifySignature
+func go_C_VerifySignature(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG) C.CK_RV {
+	return update("C_VerifySignature", hSession, provider.OpVerifySignature, pData, ulDataLen, func(m *provider.Module, data []byte) error {
+		return m.VerifySignature(uint64(hSession), data)
+	})
+}
+
+//export go_C_VerifySignatureUpdate
+func go_C_VerifySignatureUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ulPartLen C.CK_ULONG) C.CK_RV {
+	return update("C_VerifySignatureUpdate", hSession, provider.OpVerifySignature, pPart, ulPartLen, func(m *provider.Module, part []byte) error {
+		return m.VerifySignatureUpdate(uint64(hSession), part)
+	})
+}
+
+//export go_C_VerifySignatureFinal
+func go_C_VerifySignatureFinal(hSession C.CK_SESSION_HANDLE) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	return rv("C_VerifySignatureFinal", m.VerifySignatureFinal(uint64(hSession)))
+}
+
+//export go_C_EncapsulateKey
+func go_C_EncapsulateKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hPublicKey C.CK_OBJECT_HANDLE, pTemplate C.CK_ATTRIBUTE_PTR, ulAttributeCount C.CK_ULONG, pCiphertext C.CK_BYTE_PTR, pulCiphertextLen C.CK_ULONG_PTR, phKey C.CK_OBJECT_HANDLE_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	// A length query makes no key, so it needs no phKey.
+	out, ok := output(pCiphertext, pulCiphertextLen)
+	if !ok || phKey == nil && !out.Query {
+		return C.CKR_ARGUMENTS_BAD
+	}
+	mech, err := mechanism(pMechanism)
+	if err != nil {
+		return rv("C_EncapsulateKey", cmp.Or(m.CheckKeys(uint64(hSession), []uint64{uint64(hPublicKey)}, []ck.ReturnValue{ck.CKR_KEY_HANDLE_INVALID}), err))
+	}
+	tmpl, err := template(pTemplate, ulAttributeCount)
+	if err != nil {
+		return rv("C_EncapsulateKey", err)
+	}
+	ct, n, key, err := m.EncapsulateKey(uint64(hSession), mech, uint64(hPublicKey), tmpl, out)
+	if code := deliver("C_EncapsulateKey", pCiphertext, pulCiphertextLen, ct, n, err); code != C.CKR_OK || ct == nil {
+		return code
+	}
+	*phKey = C.CK_OBJECT_HANDLE(key)
+	return C.CKR_OK
+}
+
+//export go_C_DecapsulateKey
+func go_C_DecapsulateKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hPrivateKey C.CK_OBJECT_HANDLE, pTemplate C.CK_ATTRIBUTE_PTR, ulAttributeCount C.CK_ULONG, pCiphertext C.CK_BYTE_PTR, ulCiphertextLen C.CK_ULONG, phKey C.CK_OBJECT_HANDLE_PTR) C.CK_RV {
+	m, code := current()
+	if code != C.CKR_OK {
+		return code
+	}
+	return keyFromBytes(m, "C_DecapsulateKey", hSession, pMechanism, hPrivateKey, pCiphertext, ulCiphertextLen, pTemplate, ulAttributeCount, phKey,
+		m.DecapsulateKey)
 }

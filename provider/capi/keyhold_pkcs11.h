@@ -1,5 +1,5 @@
 /*
- * keyhold's own declaration of the PKCS#11 (Cryptoki) v3.0 interface, an
+ * keyhold's own declaration of the PKCS#11 (Cryptoki) v3.2 interface, an
  * OASIS standard, for Unix ABIs: structures have their natural alignment (no
  * packing) and CK_ULONG is the platform's unsigned long.
  *
@@ -23,6 +23,7 @@ typedef CK_BYTE CK_BBOOL;
 typedef unsigned long CK_ULONG;
 typedef long CK_LONG;
 typedef CK_ULONG CK_FLAGS;
+typedef CK_FLAGS *CK_FLAGS_PTR;
 
 typedef CK_BYTE *CK_BYTE_PTR;
 typedef CK_CHAR *CK_CHAR_PTR;
@@ -46,6 +47,8 @@ typedef CK_ULONG CK_STATE;
 typedef CK_ULONG CK_NOTIFICATION;
 typedef CK_ULONG CK_RSA_PKCS_MGF_TYPE;
 typedef CK_ULONG CK_RSA_PKCS_OAEP_SOURCE_TYPE;
+typedef CK_ULONG CK_SESSION_VALIDATION_FLAGS_TYPE;
+typedef CK_ULONG CK_HEDGE_TYPE;
 
 typedef CK_SLOT_ID *CK_SLOT_ID_PTR;
 typedef CK_SESSION_HANDLE *CK_SESSION_HANDLE_PTR;
@@ -230,6 +233,28 @@ typedef struct CK_ECDH1_DERIVE_PARAMS {
 } CK_ECDH1_DERIVE_PARAMS;
 typedef CK_ECDH1_DERIVE_PARAMS *CK_ECDH1_DERIVE_PARAMS_PTR;
 
+/*
+ * v3.2: the optional parameter of CKM_ML_DSA (and of the other pure
+ * post-quantum signatures): how the signature may be randomised, and the
+ * FIPS 204 context string.
+ */
+typedef struct CK_SIGN_ADDITIONAL_CONTEXT {
+	CK_HEDGE_TYPE hedgeVariant;
+	CK_BYTE_PTR pContext;
+	CK_ULONG ulContextLen;
+} CK_SIGN_ADDITIONAL_CONTEXT;
+typedef CK_SIGN_ADDITIONAL_CONTEXT *CK_SIGN_ADDITIONAL_CONTEXT_PTR;
+
+/* v3.2: the result of an asynchronous operation (C_AsyncComplete). */
+typedef struct CK_ASYNC_DATA {
+	CK_ULONG ulVersion;
+	CK_BYTE_PTR pValue;
+	CK_ULONG ulValue;
+	CK_OBJECT_HANDLE hObject;
+	CK_OBJECT_HANDLE hAdditionalObject;
+} CK_ASYNC_DATA;
+typedef CK_ASYNC_DATA *CK_ASYNC_DATA_PTR;
+
 /* Callbacks and C_Initialize's arguments */
 
 typedef CK_RV (*CK_NOTIFY)(CK_SESSION_HANDLE hSession, CK_NOTIFICATION event,
@@ -254,12 +279,16 @@ typedef CK_C_INITIALIZE_ARGS *CK_C_INITIALIZE_ARGS_PTR;
 
 struct CK_FUNCTION_LIST;
 struct CK_FUNCTION_LIST_3_0;
+struct CK_FUNCTION_LIST_3_2;
 typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 typedef struct CK_FUNCTION_LIST_3_0 CK_FUNCTION_LIST_3_0;
+typedef struct CK_FUNCTION_LIST_3_2 CK_FUNCTION_LIST_3_2;
 typedef CK_FUNCTION_LIST *CK_FUNCTION_LIST_PTR;
 typedef CK_FUNCTION_LIST_PTR *CK_FUNCTION_LIST_PTR_PTR;
 typedef CK_FUNCTION_LIST_3_0 *CK_FUNCTION_LIST_3_0_PTR;
 typedef CK_FUNCTION_LIST_3_0_PTR *CK_FUNCTION_LIST_3_0_PTR_PTR;
+typedef CK_FUNCTION_LIST_3_2 *CK_FUNCTION_LIST_3_2_PTR;
+typedef CK_FUNCTION_LIST_3_2_PTR *CK_FUNCTION_LIST_3_2_PTR_PTR;
 
 typedef struct CK_INTERFACE {
 	CK_CHAR_PTR pInterfaceName;
@@ -601,6 +630,57 @@ KEYHOLD_CK_FUNCTION(C_VerifyMessageNext,
 		     CK_ULONG ulSignatureLen));
 KEYHOLD_CK_FUNCTION(C_MessageVerifyFinal, (CK_SESSION_HANDLE hSession));
 
+/* v3.2: key encapsulation */
+KEYHOLD_CK_FUNCTION(C_EncapsulateKey,
+		    (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		     CK_OBJECT_HANDLE hPublicKey, CK_ATTRIBUTE_PTR pTemplate,
+		     CK_ULONG ulAttributeCount, CK_BYTE_PTR pCiphertext,
+		     CK_ULONG_PTR pulCiphertextLen, CK_OBJECT_HANDLE_PTR phKey));
+KEYHOLD_CK_FUNCTION(C_DecapsulateKey,
+		    (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		     CK_OBJECT_HANDLE hPrivateKey, CK_ATTRIBUTE_PTR pTemplate,
+		     CK_ULONG ulAttributeCount, CK_BYTE_PTR pCiphertext,
+		     CK_ULONG ulCiphertextLen, CK_OBJECT_HANDLE_PTR phKey));
+
+/* v3.2: verification with the signature given first */
+KEYHOLD_CK_FUNCTION(C_VerifySignatureInit,
+		    (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		     CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pSignature,
+		     CK_ULONG ulSignatureLen));
+KEYHOLD_CK_FUNCTION(C_VerifySignature,
+		    (CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		     CK_ULONG ulDataLen));
+KEYHOLD_CK_FUNCTION(C_VerifySignatureUpdate,
+		    (CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+		     CK_ULONG ulPartLen));
+KEYHOLD_CK_FUNCTION(C_VerifySignatureFinal, (CK_SESSION_HANDLE hSession));
+
+/* v3.2: validation flags, asynchronous operations, authenticated wrapping */
+KEYHOLD_CK_FUNCTION(C_GetSessionValidationFlags,
+		    (CK_SESSION_HANDLE hSession,
+		     CK_SESSION_VALIDATION_FLAGS_TYPE type,
+		     CK_FLAGS_PTR pFlags));
+KEYHOLD_CK_FUNCTION(C_AsyncComplete,
+		    (CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pFunctionName,
+		     CK_ASYNC_DATA_PTR pResult));
+KEYHOLD_CK_FUNCTION(C_AsyncGetID,
+		    (CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pFunctionName,
+		     CK_ULONG_PTR pulID));
+KEYHOLD_CK_FUNCTION(C_AsyncJoin,
+		    (CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pFunctionName,
+		     CK_ULONG ulID, CK_BYTE_PTR pData, CK_ULONG ulData));
+KEYHOLD_CK_FUNCTION(C_WrapKeyAuthenticated,
+		    (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		     CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey,
+		     CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen,
+		     CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen));
+KEYHOLD_CK_FUNCTION(C_UnwrapKeyAuthenticated,
+		    (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		     CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
+		     CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
+		     CK_ULONG ulAttributeCount, CK_BYTE_PTR pAssociatedData,
+		     CK_ULONG ulAssociatedDataLen, CK_OBJECT_HANDLE_PTR phKey));
+
 #undef KEYHOLD_CK_FUNCTION
 
 /*
@@ -683,39 +763,65 @@ struct CK_FUNCTION_LIST {
 };
 
 /*
- * The v3.0 function list: the v2.40 list, unchanged, followed by the
- * functions v3.0 added, so that a v3.0 list can also be read as a v2.40 one.
+ * The functions v3.0 added, after the v2.40 ones, so that a v3.0 list can
+ * also be read as a v2.40 one.
  */
+#define KEYHOLD_CK_FUNCTION_LIST_3_0_MEMBERS     \
+	CK_C_GetInterfaceList C_GetInterfaceList;       \
+	CK_C_GetInterface C_GetInterface;               \
+	CK_C_LoginUser C_LoginUser;                     \
+	CK_C_SessionCancel C_SessionCancel;             \
+	CK_C_MessageEncryptInit C_MessageEncryptInit;   \
+	CK_C_EncryptMessage C_EncryptMessage;           \
+	CK_C_EncryptMessageBegin C_EncryptMessageBegin; \
+	CK_C_EncryptMessageNext C_EncryptMessageNext;   \
+	CK_C_MessageEncryptFinal C_MessageEncryptFinal; \
+	CK_C_MessageDecryptInit C_MessageDecryptInit;   \
+	CK_C_DecryptMessage C_DecryptMessage;           \
+	CK_C_DecryptMessageBegin C_DecryptMessageBegin; \
+	CK_C_DecryptMessageNext C_DecryptMessageNext;   \
+	CK_C_MessageDecryptFinal C_MessageDecryptFinal; \
+	CK_C_MessageSignInit C_MessageSignInit;         \
+	CK_C_SignMessage C_SignMessage;                 \
+	CK_C_SignMessageBegin C_SignMessageBegin;       \
+	CK_C_SignMessageNext C_SignMessageNext;         \
+	CK_C_MessageSignFinal C_MessageSignFinal;       \
+	CK_C_MessageVerifyInit C_MessageVerifyInit;     \
+	CK_C_VerifyMessage C_VerifyMessage;             \
+	CK_C_VerifyMessageBegin C_VerifyMessageBegin;   \
+	CK_C_VerifyMessageNext C_VerifyMessageNext;     \
+	CK_C_MessageVerifyFinal C_MessageVerifyFinal;
+
 struct CK_FUNCTION_LIST_3_0 {
 	CK_VERSION version;
 	KEYHOLD_CK_FUNCTION_LIST_2_40_MEMBERS
-	CK_C_GetInterfaceList C_GetInterfaceList;
-	CK_C_GetInterface C_GetInterface;
-	CK_C_LoginUser C_LoginUser;
-	CK_C_SessionCancel C_SessionCancel;
-	CK_C_MessageEncryptInit C_MessageEncryptInit;
-	CK_C_EncryptMessage C_EncryptMessage;
-	CK_C_EncryptMessageBegin C_EncryptMessageBegin;
-	CK_C_EncryptMessageNext C_EncryptMessageNext;
-	CK_C_MessageEncryptFinal C_MessageEncryptFinal;
-	CK_C_MessageDecryptInit C_MessageDecryptInit;
-	CK_C_DecryptMessage C_DecryptMessage;
-	CK_C_DecryptMessageBegin C_DecryptMessageBegin;
-	CK_C_DecryptMessageNext C_DecryptMessageNext;
-	CK_C_MessageDecryptFinal C_MessageDecryptFinal;
-	CK_C_MessageSignInit C_MessageSignInit;
-	CK_C_SignMessage C_SignMessage;
-	CK_C_SignMessageBegin C_SignMessageBegin;
-	CK_C_SignMessageNext C_SignMessageNext;
-	CK_C_MessageSignFinal C_MessageSignFinal;
-	CK_C_MessageVerifyInit C_MessageVerifyInit;
-	CK_C_VerifyMessage C_VerifyMessage;
-	CK_C_VerifyMessageBegin C_VerifyMessageBegin;
-	CK_C_VerifyMessageNext C_VerifyMessageNext;
-	CK_C_MessageVerifyFinal C_MessageVerifyFinal;
+	KEYHOLD_CK_FUNCTION_LIST_3_0_MEMBERS
+};
+
+/*
+ * The v3.2 function list: the v3.0 list, unchanged, followed by the
+ * functions v3.2 added.
+ */
+struct CK_FUNCTION_LIST_3_2 {
+	CK_VERSION version;
+	KEYHOLD_CK_FUNCTION_LIST_2_40_MEMBERS
+	KEYHOLD_CK_FUNCTION_LIST_3_0_MEMBERS
+	CK_C_EncapsulateKey C_EncapsulateKey;
+	CK_C_DecapsulateKey C_DecapsulateKey;
+	CK_C_VerifySignatureInit C_VerifySignatureInit;
+	CK_C_VerifySignature C_VerifySignature;
+	CK_C_VerifySignatureUpdate C_VerifySignatureUpdate;
+	CK_C_VerifySignatureFinal C_VerifySignatureFinal;
+	CK_C_GetSessionValidationFlags C_GetSessionValidationFlags;
+	CK_C_AsyncComplete C_AsyncComplete;
+	CK_C_AsyncGetID C_AsyncGetID;
+	CK_C_AsyncJoin C_AsyncJoin;
+	CK_C_WrapKeyAuthenticated C_WrapKeyAuthenticated;
+	CK_C_UnwrapKeyAuthenticated C_UnwrapKeyAuthenticated;
 };
 
 #undef KEYHOLD_CK_FUNCTION_LIST_2_40_MEMBERS
+#undef KEYHOLD_CK_FUNCTION_LIST_3_0_MEMBERS
 
 #ifdef __cplusplus
 }

@@ -184,15 +184,8 @@ func TestFreezeSDK(t *testing.T) {
 // TestFreezeLibraryCCaller: the same freeze, with 32 threads of a C program
 // signing through libkeyhold.so: no C_Sign fails.
 func TestFreezeLibraryCCaller(t *testing.T) {
-	libtest.NeedProgram(t, "gcc", "gcc")
+	prog := libtest.CompileC(t, filepath.Join("testdata", "signload.c"), "-ldl", "-lpthread")
 	lib := libtest.Library(t)
-	headerDir, err := filepath.Abs("..")
-	require.NoError(t, err)
-	prog := filepath.Join(t.TempDir(), "signload")
-	build := exec.Command("gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", headerDir,
-		"-o", prog, filepath.Join("testdata", "signload.c"), "-ldl", "-lpthread")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "compiling signload.c:\n%s", out)
 
 	c := startServeCluster(t, 3)
 	cfg, err := hsm.LoadConfig(c.config)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyhold/keyhold/internal/pqkey"
 	"github.com/keyhold/keyhold/provider/capi/internal/rawp11"
 )
 
@@ -58,6 +59,7 @@ var attrTypes = []uint{
 var pointerParams = map[uint]bool{
 	pkcs11.CKM_AES_GCM: true, pkcs11.CKM_RSA_PKCS_OAEP: true, ckmEdDSA: true,
 	pkcs11.CKM_ECDH1_DERIVE: true, pkcs11.CKM_ECDH1_COFACTOR_DERIVE: true,
+	ckmMLDSA: true, // CK_SIGN_ADDITIONAL_CONTEXT, of CK_RSA_PKCS_PSS_PARAMS's size
 }
 
 func (h *hostile) pick(n int) int { return h.r.IntN(n) }
@@ -153,7 +155,7 @@ func (h *hostile) mechanism() *rawp11.Mechanism {
 	m := &rawp11.Mechanism{Type: h.mechanismType()}
 	hashes := []uint{pkcs11.CKM_SHA_1, pkcs11.CKM_SHA256, pkcs11.CKM_SHA512, pkcs11.CKM_MD5, uint(h.r.Uint32())}
 	mgfs := []uint{pkcs11.CKG_MGF1_SHA1, pkcs11.CKG_MGF1_SHA256, pkcs11.CKG_MGF1_SHA512, 0, uint(h.r.Uint32())}
-	switch h.pick(6) {
+	switch h.pick(7) {
 	case 0:
 		// No parameter.
 	case 1:
@@ -183,8 +185,13 @@ func (h *hostile) mechanism() *rawp11.Mechanism {
 			IVBits:  []uint{0, 96, 128, ^uint(0)}[h.pick(4)],
 			TagBits: []uint{0, 32, 96, 104, 128, 129, 1 << 20, ^uint(0)}[h.pick(8)],
 		}
+	case 6:
+		if pointerParams[m.Type] && m.Type != ckmMLDSA {
+			break
+		}
+		m.SignCtx = &rawp11.SignContextParams{Hedge: []uint{0, 1, 2, 3, ^uint(0)}[h.pick(5)], Context: h.in(300)}
 	}
-	if m.PSS != nil || m.OAEP != nil || m.GCM != nil {
+	if m.PSS != nil || m.OAEP != nil || m.GCM != nil || m.SignCtx != nil {
 		if h.pick(3) == 0 {
 			m.SetLen, m.ParamLen = true, uint(h.pick(100))
 			if m.GCM != nil && m.ParamLen == 40 {
@@ -249,7 +256,8 @@ func TestHostileInputs(t *testing.T) {
 	for _, k := range keys {
 		h.objects = append(h.objects, uint(k.pub), uint(k.priv))
 	}
-	h.objects = append(h.objects, uint(aesKey), uint(data))
+	kem := f.genPQ(anchor, pqkey.MLKEM768, "hostile-kem")
+	h.objects = append(h.objects, uint(aesKey), uint(data), uint(kem.pub), uint(kem.priv))
 	plain := func(m uint) func() *rawp11.Mechanism {
 		return func() *rawp11.Mechanism { return &rawp11.Mechanism{Type: m} }
 	}

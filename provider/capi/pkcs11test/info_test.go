@@ -274,11 +274,16 @@ var mechanismSpecs = map[uint]mechanismSpec{
 	pkcs11.CKM_SHA512_HMAC:            {8, 4096, signVerify},
 	pkcs11.CKM_ECDH1_DERIVE:           {256, 521, pkcs11.CKF_DERIVE},
 	pkcs11.CKM_ECDH1_COFACTOR_DERIVE:  {256, 521, pkcs11.CKF_DERIVE},
-	pkcs11.CKM_SHA_1:                  {0, 0, pkcs11.CKF_DIGEST},
-	pkcs11.CKM_SHA224:                 {0, 0, pkcs11.CKF_DIGEST},
-	pkcs11.CKM_SHA256:                 {0, 0, pkcs11.CKF_DIGEST},
-	pkcs11.CKM_SHA384:                 {0, 0, pkcs11.CKF_DIGEST},
-	pkcs11.CKM_SHA512:                 {0, 0, pkcs11.CKF_DIGEST},
+	// Post-quantum key sizes are their public keys' in bytes (PKCS#11
+	// v3.2): ML-KEM-768 and ML-KEM-1024. The ML-DSA mechanisms are added
+	// where Go has ML-DSA (pq_mldsa_test.go).
+	ckmMLKEMKeyPairGen: {1184, 1568, pkcs11.CKF_GENERATE_KEY_PAIR},
+	ckmMLKEM:           {1184, 1568, ckfEncapsulate | ckfDecapsulate},
+	pkcs11.CKM_SHA_1:   {0, 0, pkcs11.CKF_DIGEST},
+	pkcs11.CKM_SHA224:  {0, 0, pkcs11.CKF_DIGEST},
+	pkcs11.CKM_SHA256:  {0, 0, pkcs11.CKF_DIGEST},
+	pkcs11.CKM_SHA384:  {0, 0, pkcs11.CKF_DIGEST},
+	pkcs11.CKM_SHA512:  {0, 0, pkcs11.CKF_DIGEST},
 }
 
 func TestMechanisms(t *testing.T) {
@@ -310,7 +315,8 @@ func TestMechanisms(t *testing.T) {
 			// No capability the mechanism lacks.
 			ops := uint(pkcs11.CKF_SIGN | pkcs11.CKF_VERIFY | pkcs11.CKF_ENCRYPT | pkcs11.CKF_DECRYPT |
 				pkcs11.CKF_DIGEST | pkcs11.CKF_GENERATE | pkcs11.CKF_GENERATE_KEY_PAIR | pkcs11.CKF_WRAP |
-				pkcs11.CKF_UNWRAP | pkcs11.CKF_DERIVE | pkcs11.CKF_SIGN_RECOVER | pkcs11.CKF_VERIFY_RECOVER)
+				pkcs11.CKF_UNWRAP | pkcs11.CKF_DERIVE | pkcs11.CKF_SIGN_RECOVER | pkcs11.CKF_VERIFY_RECOVER |
+				ckfEncapsulate | ckfDecapsulate)
 			assert.Zero(t, info.Flags&ops&^spec.flags, "flags %#x", info.Flags)
 			if spec.max != 0 {
 				assert.Equal(t, spec.min, info.MinKeySize, "ulMinKeySize")

@@ -16,12 +16,14 @@ import (
 	"github.com/miekg/pkcs11"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keyhold/keyhold/provider/capi/internal/rawp11"
 )
 
 // exercise says how to use one mechanism: the key family it needs, its
 // parameters and the input its sign or encrypt operation takes.
 type exercise struct {
-	family string // "RSA", "EC", "Ed", "AES", "generic"; "" for digests
+	family string // "RSA", "EC", "Ed", "AES", "generic", "ML-DSA", "ML-KEM"; "" for digests
 	param  func() any
 	input  []byte
 	hash   func() hash.Hash // digests: the standard library's
@@ -86,6 +88,10 @@ var exercises = map[uint]exercise{
 	// each key (see checkDerive).
 	pkcs11.CKM_ECDH1_DERIVE:          {family: "EC"},
 	pkcs11.CKM_ECDH1_COFACTOR_DERIVE: {family: "EC"},
+	ckmMLDSAKeyPairGen:               {family: "ML-DSA"},
+	ckmMLDSA:                         {family: "ML-DSA", input: []byte("message")},
+	ckmMLKEMKeyPairGen:               {family: "ML-KEM"},
+	ckmMLKEM:                         {family: "ML-KEM"},
 	pkcs11.CKM_SHA_1:                 {hash: sha1.New},
 	pkcs11.CKM_SHA224:                {hash: sha256.New224},
 	pkcs11.CKM_SHA256:                {hash: sha256.New},
@@ -153,6 +159,9 @@ func (ks *keySet) key(t *testing.T, family string, size uint) keyPair {
 		h := ks.f.genAES(ks.sh, int(size), name, pkcs11.NewAttribute(pkcs11.CKA_SIGN, true), pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true),
 			pkcs11.NewAttribute(pkcs11.CKA_WRAP, true), pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true))
 		k = keyPair{pub: h, priv: h}
+	case "ML-DSA", "ML-KEM":
+		// Post-quantum keys are counted by their public key's bytes.
+		k = ks.f.genPQ(ks.sh, pqParamSet(t, family, size), name)
 	case "generic":
 		// Generic secrets are counted in bits, made in bytes.
 		require.Zero(t, size%8, "a generic secret of %d bits", size)
@@ -240,6 +249,9 @@ func TestMechanismInfoIsTrue(t *testing.T) {
 				}
 				if info.Flags&pkcs11.CKF_DERIVE != 0 {
 					ks.checkDerive(t, m, k, size)
+				}
+				if info.Flags&ckfEncapsulate != 0 {
+					ks.checkKEM(t, m, info.Flags, k, size)
 				}
 				checkRefused(t, f, sh, m, param, info.Flags, k)
 			}
@@ -332,4 +344,38 @@ func checkRefused(t *testing.T, f *fixture, sh pkcs11.SessionHandle, m uint, par
 			requireRV(t, pkcs11.CKR_MECHANISM_INVALID, c.call(), "%s(%#x), not claimed", c.name, m)
 		}
 	}
+	// The v3.2 functions, through the v3.2 interface.
+	i, raw := v32(t), &rawp11.Mechanism{Type: m}
+	if p, ok := param.([]byte); ok {
+		raw.Param = p
+	}
+	if flags&ckfEncapsulate == 0 {
+		rv, _, _, _, err := i.EncapsulateKey(uint(sh), raw, uint(k.pub), rawTemplate(kemSecretTemplate()), rawp11.Buffer(2048), false)
+		require.NoError(t, err)
+		requireRawRV(t, pkcs11.CKR_MECHANISM_INVALID, rv, "C_EncapsulateKey(%#x), not claimed", m)
+	}
+	if flags&ckfDecapsulate == 0 {
+		rv, _, err := i.DecapsulateKey(uint(sh), raw, uint(k.priv), rawTemplate(kemSecretTemplate()), rawp11.Bytes(make([]byte, 1088)), false)
+		require.NoError(t, err)
+		requireRawRV(t, pkcs11.CKR_MECHANISM_INVALID, rv, "C_DecapsulateKey(%#x), not claimed", m)
+	}
+}
+
+// checkKEM encapsulates to k's public key and, where flags claim
+// decapsulation, decapsulates the ciphertext with its private key: both
+// sides get the same secret.
+func (ks *keySet) checkKEM(t *testing.T, m uint, flags uint, k keyPair, size uint) {
+	t.Helper()
+	i := v32(t)
+	rv, _, ct, key, err := i.EncapsulateKey(uint(ks.sh), &rawp11.Mechanism{Type: m}, uint(k.pub), rawTemplate(kemSecretTemplate()), rawp11.Buffer(4096), false)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_OK, rv, "C_EncapsulateKey(%#x) with a %d key", m, size)
+	if flags&ckfDecapsulate == 0 {
+		return
+	}
+	rv, back, err := i.DecapsulateKey(uint(ks.sh), &rawp11.Mechanism{Type: m}, uint(k.priv), rawTemplate(kemSecretTemplate()), rawp11.Bytes(ct), false)
+	require.NoError(t, err)
+	requireRawRV(t, pkcs11.CKR_OK, rv, "C_DecapsulateKey(%#x) with a %d key", m, size)
+	assert.Equal(t, ks.f.attr(ks.sh, pkcs11.ObjectHandle(key), pkcs11.CKA_VALUE), ks.f.attr(ks.sh, pkcs11.ObjectHandle(back), pkcs11.CKA_VALUE),
+		"C_EncapsulateKey(%#x) and C_DecapsulateKey agree", m)
 }

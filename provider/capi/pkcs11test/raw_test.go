@@ -691,7 +691,7 @@ func TestRawInterfaces(t *testing.T) {
 	rv, n, _, err := l.GetInterfaceList(rawp11.Query())
 	require.NoError(t, err)
 	requireRawRV(t, pkcs11.CKR_OK, rv)
-	require.GreaterOrEqual(t, n, uint(2), "a v3.0 and a v2.40 interface")
+	require.GreaterOrEqual(t, n, uint(3), "a v3.0, a v3.2 and a v2.40 interface")
 	rv, n2, _, err := l.GetInterfaceList(rawp11.Buffer(1))
 	require.NoError(t, err)
 	requireRawRV(t, pkcs11.CKR_BUFFER_TOO_SMALL, rv)
@@ -716,23 +716,26 @@ func TestRawInterfaces(t *testing.T) {
 	}
 	v3, ok := versions[rawp11.Version{Major: 3, Minor: 0}]
 	require.True(t, ok, "a v3.0 interface: %v", ifaces)
+	_, ok = versions[rawp11.Version{Major: 3, Minor: 2}]
+	require.True(t, ok, "a v3.2 interface: %v", ifaces)
 	_, ok = versions[rawp11.Version{Major: 2, Minor: 40}]
 	require.True(t, ok, "a v2.40 interface: %v", ifaces)
 
 	name := "PKCS 11"
-	for _, v := range []rawp11.Version{{Major: 3, Minor: 0}, {Major: 2, Minor: 40}} {
+	for _, v := range []rawp11.Version{{Major: 3, Minor: 0}, {Major: 3, Minor: 2}, {Major: 2, Minor: 40}} {
 		rv, i, err := l.GetInterface(&name, &v, 0, false)
 		require.NoError(t, err)
 		requireRawRV(t, pkcs11.CKR_OK, rv, "version %v", v)
 		assert.Equal(t, name, i.Name)
 		assert.Equal(t, v, i.Version)
 	}
-	// NULL name and version: the default interface.
+	// NULL name and version: the default interface, which stays v3.0 so
+	// that an application that names no version gets what it always got.
 	rv, def, err := l.GetInterface(nil, nil, 0, false)
 	require.NoError(t, err)
 	requireRawRV(t, pkcs11.CKR_OK, rv)
 	assert.Equal(t, "PKCS 11", def.Name)
-	assert.Contains(t, []rawp11.Version{{Major: 3, Minor: 0}, {Major: 2, Minor: 40}}, def.Version)
+	assert.Equal(t, rawp11.Version{Major: 3, Minor: 0}, def.Version)
 	// No such interface.
 	other := "Vendor Interface"
 	rv, _, err = l.GetInterface(&other, nil, 0, false)

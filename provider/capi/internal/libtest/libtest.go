@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,6 +81,24 @@ func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	// file is .../provider/capi/internal/libtest/libtest.go
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
+}
+
+// CompileC compiles the C program src (a path relative to the test's
+// directory) against keyhold_pkcs11.h with warnings as errors, and returns
+// the program's path in a temporary directory of the test. libs are linker
+// arguments ("-ldl"). The test is skipped, or fails with
+// KEYHOLD_REQUIRE_CLIENTS=1, when gcc is missing.
+func CompileC(tb testing.TB, src string, libs ...string) string {
+	tb.Helper()
+	NeedProgram(tb, "gcc", "gcc")
+	header := filepath.Join(moduleRoot(), "provider", "capi")
+	prog := filepath.Join(tb.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c"))
+	args := append([]string{"-O2", "-Wall", "-Wextra", "-Werror", "-I", header, "-o", prog, src}, libs...)
+	out, err := exec.Command("gcc", args...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("libtest: compiling %s: %v\n%s", src, err, out)
+	}
+	return prog
 }
 
 // HSM is a running software HSM whose configuration is written as files.

@@ -203,6 +203,36 @@ static CK_RV kh_v3(CK_FUNCTION_LIST_3_0_PTR f, int which, CK_SESSION_HANDLE h, C
 	return CKR_GENERAL_ERROR;
 }
 
+// The functions PKCS#11 v3.2 added that libkeyhold.so does not implement,
+// through a v3.2 function list, with well-formed arguments.
+static CK_RV kh_v32(CK_FUNCTION_LIST_3_2_PTR f, int which, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o) {
+	CK_BYTE buf[256];
+	CK_ULONG n = sizeof buf;
+	CK_FLAGS flags = 0;
+	CK_ASYNC_DATA result;
+	CK_OBJECT_HANDLE out = 0;
+	CK_MECHANISM m = { 0x00001087UL, NULL, 0 }; // CKM_AES_GCM
+	CK_UTF8CHAR fn[] = "C_Sign";
+	memset(buf, 0, sizeof buf);
+	memset(&result, 0, sizeof result);
+	switch (which) {
+	case 0: return f->C_GetSessionValidationFlags(h, 0, &flags);
+	case 1: return f->C_AsyncComplete(h, fn, &result);
+	case 2: return f->C_AsyncGetID(h, fn, &n);
+	case 3: return f->C_AsyncJoin(h, fn, 1, buf, sizeof buf);
+	case 4: return f->C_WrapKeyAuthenticated(h, &m, o, o, buf, 16, buf, &n);
+	case 5: return f->C_UnwrapKeyAuthenticated(h, &m, o, buf, 32, NULL, 0, buf, 16, &out);
+	}
+	return CKR_GENERAL_ERROR;
+}
+
+static CK_RV kh_EncapsulateKey(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_ATTRIBUTE_PTR t, CK_ULONG tn, CK_BYTE_PTR ct, CK_ULONG_PTR ctn, CK_OBJECT_HANDLE_PTR o) { return f->C_EncapsulateKey(h, m, k, t, tn, ct, ctn, o); }
+static CK_RV kh_DecapsulateKey(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_ATTRIBUTE_PTR t, CK_ULONG tn, CK_BYTE_PTR ct, CK_ULONG ctn, CK_OBJECT_HANDLE_PTR o) { return f->C_DecapsulateKey(h, m, k, t, tn, ct, ctn, o); }
+static CK_RV kh_VerifySignatureInit(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_BYTE_PTR s, CK_ULONG sn) { return f->C_VerifySignatureInit(h, m, k, s, sn); }
+static CK_RV kh_VerifySignature(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dn) { return f->C_VerifySignature(h, d, dn); }
+static CK_RV kh_VerifySignatureUpdate(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dn) { return f->C_VerifySignatureUpdate(h, d, dn); }
+static CK_RV kh_VerifySignatureFinal(CK_FUNCTION_LIST_3_2_PTR f, CK_SESSION_HANDLE h) { return f->C_VerifySignatureFinal(h); }
+
 // kh_null_members counts the NULL function pointers of a function list of
 // n members after its version.
 static int kh_null_members(void *list, int n, int *first) {
@@ -222,6 +252,9 @@ static int kh_members_2_40(void) {
 }
 static int kh_members_3_0(void) {
 	return (sizeof(CK_FUNCTION_LIST_3_0) - offsetof(CK_FUNCTION_LIST_3_0, C_Initialize)) / sizeof(void *);
+}
+static int kh_members_3_2(void) {
+	return (sizeof(CK_FUNCTION_LIST_3_2) - offsetof(CK_FUNCTION_LIST_3_2, C_Initialize)) / sizeof(void *);
 }
 */
 import "C"
@@ -761,11 +794,19 @@ type OAEPParams struct {
 // PSSParams is a CK_RSA_PKCS_PSS_PARAMS.
 type PSSParams struct{ Hash, MGF, SaltLen uint }
 
+// SignContextParams is a CK_SIGN_ADDITIONAL_CONTEXT (PKCS#11 v3.2).
+type SignContextParams struct {
+	Hedge   uint
+	Context In
+}
+
 // Sizes of the parameter structures, for tests that pass wrong ones.
 var (
 	SizeofGCMParams  = uint(C.sizeof_CK_GCM_PARAMS)
 	SizeofOAEPParams = uint(C.sizeof_CK_RSA_PKCS_OAEP_PARAMS)
 	SizeofPSSParams  = uint(C.sizeof_CK_RSA_PKCS_PSS_PARAMS)
+	// SizeofSignContext is the size of CK_SIGN_ADDITIONAL_CONTEXT.
+	SizeofSignContext = uint(C.sizeof_CK_SIGN_ADDITIONAL_CONTEXT)
 )
 
 // Mechanism is a CK_MECHANISM. Its parameter is Param's bytes, or the
@@ -780,6 +821,7 @@ type Mechanism struct {
 	GCM       *GCMParams
 	OAEP      *OAEPParams
 	PSS       *PSSParams
+	SignCtx   *SignContextParams
 	NullParam bool
 	SetLen    bool
 	ParamLen  uint
@@ -822,6 +864,12 @@ func (mech *Mechanism) c(m *cmem) C.CK_MECHANISM_PTR {
 		s.hashAlg = C.CK_MECHANISM_TYPE(mech.PSS.Hash)
 		s.mgf = C.CK_RSA_PKCS_MGF_TYPE(mech.PSS.MGF)
 		s.sLen = C.CK_ULONG(mech.PSS.SaltLen)
+	case mech.SignCtx != nil:
+		size = SizeofSignContext
+		p = m.alloc(int(max(size, mech.ParamLen)))
+		sc := (*C.CK_SIGN_ADDITIONAL_CONTEXT)(p)
+		sc.hedgeVariant = C.CK_HEDGE_TYPE(mech.SignCtx.Hedge)
+		sc.pContext, sc.ulContextLen = mech.SignCtx.Context.c(m)
 	case mech.Param != nil:
 		size = uint(len(mech.Param))
 		p = m.alloc(int(max(size, mech.ParamLen)))
@@ -1038,14 +1086,18 @@ func interfaceOf(ci *C.CK_INTERFACE) Interface {
 var ErrNoList = errors.New("rawp11: interface without function list")
 
 // NullFunctions returns the number of NULL members of the interface's
-// function list, read as a v3.0 list when its version is 3.x and as a
-// v2.40 list otherwise, and the index of the first (-1 when none).
+// function list, read as a v3.2 list when its version is 3.2 or later, as
+// a v3.0 list when it is 3.0 or 3.1 and as a v2.40 list otherwise, and the
+// index of the first (-1 when none).
 func (i Interface) NullFunctions() (count, first int, err error) {
 	if i.list == nil {
 		return 0, 0, ErrNoList
 	}
 	members := C.kh_members_2_40()
-	if i.Version.Major >= 3 {
+	switch {
+	case i.Version.Major > 3 || i.Version.Major == 3 && i.Version.Minor >= 2:
+		members = C.kh_members_3_2()
+	case i.Version.Major == 3:
 		members = C.kh_members_3_0()
 	}
 	var f C.int
@@ -1081,6 +1133,167 @@ func (i Interface) CallV3(name string, session, object uint) (uint, error) {
 		}
 	}
 	return 0, fmt.Errorf("rawp11: %s is not a v3.0 function CallV3 knows", name)
+}
+
+// Members returns the number of function pointers of the function lists of
+// versions 2.40, 3.0 and 3.2, as this package's header declares them.
+func Members() (v240, v30, v32 int) {
+	return int(C.kh_members_2_40()), int(C.kh_members_3_0()), int(C.kh_members_3_2())
+}
+
+// V32Unsupported names the functions PKCS#11 v3.2 added that CallV32 can
+// call, in its numbering.
+var V32Unsupported = []string{
+	"C_GetSessionValidationFlags", "C_AsyncComplete", "C_AsyncGetID", "C_AsyncJoin",
+	"C_WrapKeyAuthenticated", "C_UnwrapKeyAuthenticated",
+}
+
+// v32 returns the interface's function list as a v3.2 one.
+func (i Interface) v32() (C.CK_FUNCTION_LIST_3_2_PTR, error) {
+	if i.list == nil {
+		return nil, ErrNoList
+	}
+	if i.Version.Major < 3 || i.Version.Major == 3 && i.Version.Minor < 2 {
+		return nil, fmt.Errorf("rawp11: interface %s %v has no v3.2 functions", i.Name, i.Version)
+	}
+	return C.CK_FUNCTION_LIST_3_2_PTR(i.list), nil
+}
+
+// CallV32 calls the v3.2 function name (one of V32Unsupported) through the
+// interface's function list, which must be a v3.2 one, with well-formed
+// arguments naming session and object.
+func (i Interface) CallV32(name string, session, object uint) (uint, error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, err
+	}
+	for n, fn := range V32Unsupported {
+		if fn == name {
+			return uint(C.kh_v32(f, C.int(n), C.CK_SESSION_HANDLE(session), C.CK_OBJECT_HANDLE(object))), nil
+		}
+	}
+	return 0, fmt.Errorf("rawp11: %s is not a v3.2 function CallV32 knows", name)
+}
+
+// EncapsulateKey calls C_EncapsulateKey through the interface's v3.2
+// function list, with the ciphertext buffer o; nullKey passes a NULL phKey.
+func (i Interface) EncapsulateKey(session uint, mech *Mechanism, pub uint, t Template, o Out, nullKey bool) (rv, n uint, ct []byte, key uint, err error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, 0, nil, 0, err
+	}
+	var m cmem
+	defer m.free()
+	tp, tn := t.c(&m)
+	p, np := o.c(&m, 1)
+	var h C.CK_OBJECT_HANDLE
+	hp := &h
+	if nullKey {
+		hp = nil
+	}
+	r := C.kh_EncapsulateKey(f, C.CK_SESSION_HANDLE(session), mech.c(&m), C.CK_OBJECT_HANDLE(pub), tp, tn, C.CK_BYTE_PTR(p), np, hp)
+	n, ct = o.bytes(r, p, np)
+	return uint(r), n, ct, uint(h), nil
+}
+
+// DecapsulateKey calls C_DecapsulateKey through the interface's v3.2
+// function list; nullKey passes a NULL phKey.
+func (i Interface) DecapsulateKey(session uint, mech *Mechanism, priv uint, t Template, ct In, nullKey bool) (rv, key uint, err error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, 0, err
+	}
+	var m cmem
+	defer m.free()
+	tp, tn := t.c(&m)
+	cp, cn := ct.c(&m)
+	var h C.CK_OBJECT_HANDLE
+	hp := &h
+	if nullKey {
+		hp = nil
+	}
+	r := C.kh_DecapsulateKey(f, C.CK_SESSION_HANDLE(session), mech.c(&m), C.CK_OBJECT_HANDLE(priv), tp, tn, cp, cn, hp)
+	return uint(r), uint(h), nil
+}
+
+// FindObjects runs a whole search through the interface's function list
+// (C_FindObjectsInit, C_FindObjects for up to 64 objects,
+// C_FindObjectsFinal) and returns the first code that is not CKR_OK, or the
+// objects found.
+func (i Interface) FindObjects(session uint, t Template) (uint, []uint, error) {
+	if i.list == nil {
+		return 0, nil, ErrNoList
+	}
+	fl := C.CK_FUNCTION_LIST_PTR(i.list)
+	var m cmem
+	defer m.free()
+	tp, tn := t.c(&m)
+	if rv := C.kh_FindObjectsInit(fl, C.CK_SESSION_HANDLE(session), tp, tn); rv != C.CKR_OK {
+		return uint(rv), nil, nil
+	}
+	out := make([]C.CK_OBJECT_HANDLE, 64)
+	var n C.CK_ULONG
+	rv := C.kh_FindObjects(fl, C.CK_SESSION_HANDLE(session), &out[0], C.CK_ULONG(len(out)), &n)
+	if final := C.kh_FindObjectsFinal(fl, C.CK_SESSION_HANDLE(session)); rv == C.CKR_OK {
+		rv = final
+	}
+	if rv != C.CKR_OK {
+		return uint(rv), nil, nil
+	}
+	objs := make([]uint, n)
+	for k := range objs {
+		objs[k] = uint(out[k])
+	}
+	return uint(rv), objs, nil
+}
+
+// VerifySignatureInit calls C_VerifySignatureInit through the interface's
+// v3.2 function list; a nil mech passes a NULL pMechanism.
+func (i Interface) VerifySignatureInit(session uint, mech *Mechanism, key uint, sig In) (uint, error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, err
+	}
+	var m cmem
+	defer m.free()
+	sp, sn := sig.c(&m)
+	return uint(C.kh_VerifySignatureInit(f, C.CK_SESSION_HANDLE(session), mech.c(&m), C.CK_OBJECT_HANDLE(key), sp, sn)), nil
+}
+
+// VerifySignature calls C_VerifySignature through the interface's v3.2
+// function list.
+func (i Interface) VerifySignature(session uint, data In) (uint, error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, err
+	}
+	var m cmem
+	defer m.free()
+	dp, dn := data.c(&m)
+	return uint(C.kh_VerifySignature(f, C.CK_SESSION_HANDLE(session), dp, dn)), nil
+}
+
+// VerifySignatureUpdate calls C_VerifySignatureUpdate through the
+// interface's v3.2 function list.
+func (i Interface) VerifySignatureUpdate(session uint, part In) (uint, error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, err
+	}
+	var m cmem
+	defer m.free()
+	dp, dn := part.c(&m)
+	return uint(C.kh_VerifySignatureUpdate(f, C.CK_SESSION_HANDLE(session), dp, dn)), nil
+}
+
+// VerifySignatureFinal calls C_VerifySignatureFinal through the interface's
+// v3.2 function list.
+func (i Interface) VerifySignatureFinal(session uint) (uint, error) {
+	f, err := i.v32()
+	if err != nil {
+		return 0, err
+	}
+	return uint(C.kh_VerifySignatureFinal(f, C.CK_SESSION_HANDLE(session))), nil
 }
 
 // GetInterfaceList calls the exported C_GetInterfaceList.

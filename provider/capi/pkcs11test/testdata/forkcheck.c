@@ -29,6 +29,8 @@
 #define MAX_SLOTS 64
 
 static CK_FUNCTION_LIST_PTR p11;
+/* The same library's v3.2 function list. */
+static CK_FUNCTION_LIST_3_2_PTR p11_32;
 
 static int expect_rv(const char *who, const char *call, CK_RV rv, CK_RV want)
 {
@@ -81,6 +83,20 @@ static int child(CK_SLOT_ID slot)
 			CKR_CRYPTOKI_NOT_INITIALIZED);
 	ok &= expect_rv("child", "C_Initialize", p11->C_Initialize(NULL_PTR),
 			CKR_GENERAL_ERROR);
+	ok &= expect_rv("child", "C_FindObjectsInit",
+			p11->C_FindObjectsInit(session, NULL_PTR, 0),
+			CKR_CRYPTOKI_NOT_INITIALIZED);
+	/* The v3.2 functions: implemented in Go, and not implemented. */
+	ok &= expect_rv("child", "C_VerifySignature",
+			p11_32->C_VerifySignature(session, NULL_PTR, 0),
+			CKR_CRYPTOKI_NOT_INITIALIZED);
+	ok &= expect_rv("child", "C_DecapsulateKey",
+			p11_32->C_DecapsulateKey(session, NULL_PTR, 1, NULL_PTR,
+						 0, NULL_PTR, 0, NULL_PTR),
+			CKR_CRYPTOKI_NOT_INITIALIZED);
+	ok &= expect_rv("child", "C_AsyncGetID",
+			p11_32->C_AsyncGetID(session, NULL_PTR, NULL_PTR),
+			CKR_CRYPTOKI_NOT_INITIALIZED);
 
 	/* The function list is plain data and stays available. */
 	get_function_list = p11->C_GetFunctionList;
@@ -133,6 +149,10 @@ int main(int argc, char **argv)
 {
 	void *lib;
 	CK_C_GetFunctionList get_function_list;
+	CK_C_GetInterface get_interface;
+	CK_UTF8CHAR interface_name[] = "PKCS 11";
+	CK_VERSION v32 = { 3, 2 };
+	CK_INTERFACE_PTR iface;
 	CK_SLOT_ID slots[MAX_SLOTS];
 	long nslots;
 	pid_t pid;
@@ -158,6 +178,12 @@ int main(int argc, char **argv)
 	if (!expect_rv("parent", "C_GetFunctionList",
 		       get_function_list(&p11), CKR_OK))
 		return 2;
+	get_interface = (CK_C_GetInterface)dlsym(lib, "C_GetInterface");
+	if (get_interface == NULL ||
+	    !expect_rv("parent", "C_GetInterface(3.2)",
+		       get_interface(interface_name, &v32, &iface, 0), CKR_OK))
+		return 2;
+	p11_32 = iface->pFunctionList;
 
 	if (!expect_rv("parent", "C_Initialize", p11->C_Initialize(NULL_PTR),
 		       CKR_OK))

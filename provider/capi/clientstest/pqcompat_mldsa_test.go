@@ -1,0 +1,11 @@
+//go:build go1.27
+
+package clientstest
+
+import "github.com/keyhold/keyhold/hsm"
+
+// pqKeySpecs are the post-quantum keys this toolchain's software HSM makes:
+// ML-KEM and, with Go 1.27, ML-DSA.
+func pqKeySpecs(label string) []hsm.KeySpec {
+	return []hsm.KeySpec{{Type: hsm.KeyMLKEM, Label: label + "-kem"}, {Type: hsm.KeyMLDSA, Label: label + "-dsa"}}
+}
