@@ -40,9 +40,6 @@ func SlotOf(module, label string) uint64 {
 	return uint64(t.slot)
 }
 
-// Open is the backend's opener, for tests of the backend on its own.
-var Open = open
-
 // SetFault makes every C call on a token's sessions return what f returns
 // (nil: the module's own answer). nil f removes it.
 func SetFault(module, label string, f func() error) {
