@@ -195,3 +195,18 @@ func SignPath(module, label string, h uint64, via string) func(ctx context.Conte
 		return out, err
 	}
 }
+
+// ForgetHandles makes this process forget every handle it handed out and
+// every object it cached, as a process that starts anew.
+func ForgetHandles() {
+	identities.Lock()
+	clear(identities.m)
+	identities.Unlock()
+	registry.Lock()
+	defer registry.Unlock()
+	for _, m := range registry.mods {
+		for _, t := range m.tokens {
+			t.objects.reset()
+		}
+	}
+}

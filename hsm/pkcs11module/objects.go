@@ -404,7 +404,16 @@ func (t *token) resolve(s pkcs11.SessionHandle, h hsm.ObjectHandle, fresh bool) 
 	}
 	id, ok := identityOf(h)
 	if !ok {
-		return nil, ck.Errorf(ck.CKR_OBJECT_HANDLE_INVALID, "no object with handle %#x", h)
+		// A handle this process never handed out, which another process
+		// may have: a gateway started again, the other gateway of a
+		// redundant partition, a program that kept a handle. Handles are
+		// derived from identities, not the reverse: learn every object's.
+		if err := t.learn(s); err != nil {
+			return nil, err
+		}
+		if id, ok = identityOf(h); !ok {
+			return nil, ck.Errorf(ck.CKR_OBJECT_HANDLE_INVALID, "no object with handle %#x", h)
+		}
 	}
 	members, err := t.group(s, id)
 	if err != nil {
@@ -421,6 +430,21 @@ func (t *token) resolve(s pkcs11.SessionHandle, h hsm.ObjectHandle, fresh bool) 
 		return nil, ck.Errorf(ck.CKR_OBJECT_HANDLE_INVALID, "no object with handle %#x on token %s", h, t.desc())
 	}
 	return found, nil
+}
+
+// learn describes every object the session sees, which makes their
+// handles known to this process (see resolve).
+func (t *token) learn(s pkcs11.SessionHandle) error {
+	natives, err := t.find(s, nil)
+	if err != nil {
+		return err
+	}
+	for _, n := range natives {
+		if _, err := t.entryOf(s, n); err != nil && !hasRV(err, ck.CKR_OBJECT_HANDLE_INVALID) {
+			return err
+		}
+	}
+	return nil
 }
 
 // withObject resolves h and runs f on it; when the module says the native
