@@ -44,7 +44,17 @@ type ModuleOptions struct {
 	// PIN is the token's User PIN, with which the node logs the token in.
 	// Clients that log in to the partition must prove the same PIN.
 	PIN string
+	// QueueDepth is how many requests may wait for the token's sessions
+	// (default DefaultModuleQueueDepth per session); a request beyond
+	// them is answered busy at once.
+	QueueDepth int
 }
+
+// DefaultModuleQueueDepth is the default of ModuleOptions.QueueDepth, per
+// session of the token: enough for a few dozen callers per session to wait
+// their turn rather than fail over, few enough that a token that stops
+// answering turns callers away quickly.
+const DefaultModuleQueueDepth = 64
 
 // Module is a token of a local PKCS#11 module as a node serves it. Package
 // server/gateway implements it; a program opts in to module partitions by
@@ -144,9 +154,10 @@ type gatewayPartition struct {
 
 	// jobs feeds the partition's own workers, as many as the token has
 	// sessions; stop ends their module calls when the node closes.
-	jobs chan job
-	stop context.Context
-	halt context.CancelFunc
+	sessions int
+	jobs     chan job
+	stop     context.Context
+	halt     context.CancelFunc
 
 	// The User's wrong PINs, counted by this node: the token is logged in
 	// already, so the module does not see them (see loginState in
@@ -184,9 +195,14 @@ func openGateway(po PartitionOptions) (*gatewayPartition, error) {
 		attempts = 5 // as the software token
 	}
 	sessions := max(mod.Sessions(), 1)
+	depth := po.Module.QueueDepth
+	if depth <= 0 {
+		depth = DefaultModuleQueueDepth * sessions
+	}
 	g := &gatewayPartition{
 		id: po.ID, name: po.Name, mod: mod, keys: keys,
-		jobs:        make(chan job, sessions),
+		sessions:    sessions,
+		jobs:        make(chan job, depth),
 		maxAttempts: attempts,
 	}
 	g.stop, g.halt = context.WithCancel(context.Background())
@@ -201,9 +217,8 @@ func openGateway(po PartitionOptions) (*gatewayPartition, error) {
 // its token has sessions.
 func (n *Node) startGateways() {
 	for _, g := range n.gateways {
-		w := cap(g.jobs)
-		n.workers.Add(w)
-		for range w {
+		n.workers.Add(g.sessions)
+		for range g.sessions {
 			go func() {
 				defer n.workers.Done()
 				for j := range g.jobs {
@@ -247,7 +262,7 @@ func (n *Node) gatewayOf(op wire.Op, body []byte) *gatewayPartition {
 }
 
 // queue hands a request to the partition's workers, or answers busy when
-// they all work and as many wait: a token that blocks holds its own
+// they all work and the queue is full: a token that blocks holds its own
 // requests, never the node's workers.
 func (g *gatewayPartition) queue(n *Node, j job) {
 	j.gw = g

@@ -76,7 +76,7 @@ func TestStuckModuleDoesNotStallNode(t *testing.T) {
 	withModuleOpener(t, func(context.Context, string, ModuleOptions) (Module, error) { return mod, nil })
 	n, c := startTestNode(t, NodeOptions{Workers: 1, Partitions: []PartitionOptions{
 		{ID: 1, Name: "soft", UserPIN: "user-pin-1234", SOPIN: "so-pin-5678"},
-		{ID: 2, Name: "hsm", Module: &ModuleOptions{Path: "/usr/lib/vendor.so", Token: "t", PIN: "module-pin"}},
+		{ID: 2, Name: "hsm", Module: &ModuleOptions{Path: "/usr/lib/vendor.so", Token: "t", PIN: "module-pin", QueueDepth: 2}},
 	}})
 	ticket := login(t, c, 2, ck.CKU_USER, "module-pin")
 	sign := wire.CryptRequest{Partition: 2, Ticket: ticket, Handle: 1, Mechanism: ck.Mechanism{Type: ck.CKM_ECDSA}, Data: []byte("digest")}
