@@ -310,21 +310,21 @@ var gatewayHandlers = [...]gatewayHandler{
 	wire.OpGenerateRandom:  viaHandle(wire.OpGenerateRandom, gatewayRandom),
 	wire.OpFindObjects:     viaModule(wire.OpFindObjects, gatewayFind),
 	wire.OpGetAttributes:   viaModule(wire.OpGetAttributes, gatewayGetAttributes),
-	wire.OpSetAttributes:   viaModule(wire.OpSetAttributes, gatewaySetAttributes),
-	wire.OpCreateObject:    viaModule(wire.OpCreateObject, gatewayCreate),
-	wire.OpCopyObject:      viaModule(wire.OpCopyObject, gatewayCopy),
-	wire.OpDestroyObject:   viaModule(wire.OpDestroyObject, gatewayDestroy),
+	wire.OpSetAttributes:   changesViaModule(wire.OpSetAttributes, gatewaySetAttributes),
+	wire.OpCreateObject:    changesViaModule(wire.OpCreateObject, gatewayCreate),
+	wire.OpCopyObject:      changesViaModule(wire.OpCopyObject, gatewayCopy),
+	wire.OpDestroyObject:   changesViaModule(wire.OpDestroyObject, gatewayDestroy),
 	wire.OpObjectSize:      viaModule(wire.OpObjectSize, gatewayObjectSize),
-	wire.OpGenerateKeyPair: viaModule(wire.OpGenerateKeyPair, gatewayGenerateKeyPair),
-	wire.OpGenerateKey:     viaModule(wire.OpGenerateKey, gatewayGenerateKey),
+	wire.OpGenerateKeyPair: changesViaModule(wire.OpGenerateKeyPair, gatewayGenerateKeyPair),
+	wire.OpGenerateKey:     changesViaModule(wire.OpGenerateKey, gatewayGenerateKey),
 	wire.OpSign:            viaModule(wire.OpSign, gatewayCrypt(Module.Sign)),
 	wire.OpEncrypt:         viaModule(wire.OpEncrypt, gatewayCrypt(Module.Encrypt)),
 	wire.OpDecrypt:         viaModule(wire.OpDecrypt, gatewayCrypt(Module.Decrypt)),
 	wire.OpVerify:          viaModule(wire.OpVerify, gatewayVerify),
 	wire.OpAgree:           viaModule(wire.OpAgree, gatewayAgree),
 	wire.OpWrapKey:         viaModule(wire.OpWrapKey, gatewayWrap),
-	wire.OpUnwrapKey:       viaModule(wire.OpUnwrapKey, gatewayUnwrap),
-	wire.OpDeriveKey:       viaModule(wire.OpDeriveKey, gatewayDerive),
+	wire.OpUnwrapKey:       changesViaModule(wire.OpUnwrapKey, gatewayUnwrap),
+	wire.OpDeriveKey:       changesViaModule(wire.OpDeriveKey, gatewayDerive),
 }
 
 // viaHandle decodes a request with handle, the one path every request
@@ -335,10 +335,53 @@ func viaHandle[Req any](op wire.Op, act func(ctx context.Context, n *Node, c *co
 	}
 }
 
+// moduleAct acts on one checked request to a module partition; login
+// says whether its ticket proves the User's login.
+type moduleAct[P any] func(ctx context.Context, g *gatewayPartition, req P, login bool) (any, error)
+
 // viaModule is inPartition for a module partition: the ticket's access and
 // the request's protocol limits are checked before act. A request whose
 // ticket proves the User's login acts as the User on the token.
-func viaModule[Req any, P targeted[Req]](op wire.Op, act func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req P, login bool) (any, error)) gatewayHandler {
+func viaModule[Req any, P targeted[Req]](op wire.Op, act moduleAct[P]) gatewayHandler {
+	return checked[Req, P](op, func(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req P, login bool) (any, error) {
+		return act(ctx, g, req, login)
+	})
+}
+
+// changing requests carry an OpID.
+type changing[Req any] interface {
+	targeted[Req]
+	opID() wire.OpID
+}
+
+// changesViaModule is viaModule for a request that changes the token: it
+// acts at most once per OpID on this node, so that a retry after a lost
+// reply gets the first result and never makes a second key. (Two gateways
+// do not share these results: a retry that fails over to the other
+// gateway acts there.)
+func changesViaModule[Req any, P changing[Req]](op wire.Op, act moduleAct[P]) gatewayHandler {
+	return checked[Req, P](op, func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req P, login bool) (any, error) {
+		acc := token.Public
+		if login {
+			acc = token.User
+		}
+		k := dedupKey{client: c.principal, id: req.opID(), partition: g.id, op: op, access: acc}
+		return n.dedup.do(k, func() (any, error) { return act(ctx, g, req, login) })
+	})
+}
+
+func (r *setAttributesRequest) opID() wire.OpID   { return r.OpID }
+func (r *createObjectRequest) opID() wire.OpID    { return r.OpID }
+func (r *copyObjectRequest) opID() wire.OpID      { return r.OpID }
+func (r *destroyObjectRequest) opID() wire.OpID   { return r.OpID }
+func (r *generateKeyPairRequest) opID() wire.OpID { return r.OpID }
+func (r *generateKeyRequest) opID() wire.OpID     { return r.OpID }
+func (r *unwrapKeyRequest) opID() wire.OpID       { return r.OpID }
+func (r *deriveKeyRequest) opID() wire.OpID       { return r.OpID }
+
+// checked decodes a request to a module partition, finds the access its
+// ticket grants and checks its protocol limits before act.
+func checked[Req any, P targeted[Req]](op wire.Op, act func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req P, login bool) (any, error)) gatewayHandler {
 	return viaHandle(op, func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *Req) (any, error) {
 		_, ticket := P(req).target()
 		login, err := n.gatewayAccess(c, g, ticket)
@@ -457,7 +500,7 @@ func gatewayRandom(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, r
 	return wire.DataReply{Data: out}, nil
 }
 
-func gatewayFind(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req *findObjectsRequest, login bool) (any, error) {
+func gatewayFind(ctx context.Context, g *gatewayPartition, req *findObjectsRequest, login bool) (any, error) {
 	objs, err := g.mod.FindObjects(ctx, login, req.Template, req.Want)
 	if err != nil {
 		return nil, err
@@ -472,7 +515,7 @@ func gatewayFind(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req
 	return wire.FindObjectsReply{Objects: objs}, nil
 }
 
-func gatewayGetAttributes(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req *getAttributesRequest, login bool) (any, error) {
+func gatewayGetAttributes(ctx context.Context, g *gatewayPartition, req *getAttributesRequest, login bool) (any, error) {
 	vals, err := g.mod.GetAttributes(ctx, login, req.Handle, req.Types)
 	if err != nil {
 		return nil, err
@@ -480,7 +523,7 @@ func gatewayGetAttributes(ctx context.Context, _ *Node, _ *conn, g *gatewayParti
 	return wire.GetAttributesReply{Values: vals}, nil
 }
 
-func gatewayObjectSize(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req *objectSizeRequest, login bool) (any, error) {
+func gatewayObjectSize(ctx context.Context, g *gatewayPartition, req *objectSizeRequest, login bool) (any, error) {
 	size, err := g.mod.ObjectSize(ctx, login, req.Handle)
 	if err != nil {
 		return nil, err
@@ -488,89 +531,61 @@ func gatewayObjectSize(ctx context.Context, _ *Node, _ *conn, g *gatewayPartitio
 	return wire.ObjectSizeReply{Size: size}, nil
 }
 
-// gatewayOnce runs a request that changes the token at most once per
-// OpID on this node: a retry after a lost reply gets the first result and
-// never makes a second key. (Two gateways do not share these results: a
-// retry that fails over to the other gateway acts there.)
-func gatewayOnce(n *Node, c *conn, g *gatewayPartition, op wire.Op, login bool, id wire.OpID, fn func() (any, error)) (any, error) {
-	acc := token.Public
-	if login {
-		acc = token.User
+func gatewaySetAttributes(ctx context.Context, g *gatewayPartition, req *setAttributesRequest, login bool) (any, error) {
+	return empty(g.mod.SetAttributes(ctx, login, req.Handle, req.Template))
+}
+
+func gatewayCreate(ctx context.Context, g *gatewayPartition, req *createObjectRequest, login bool) (any, error) {
+	return handleReply(g.mod.CreateObject(ctx, login, req.Template))
+}
+
+func gatewayCopy(ctx context.Context, g *gatewayPartition, req *copyObjectRequest, login bool) (any, error) {
+	return handleReply(g.mod.CopyObject(ctx, login, req.Handle, req.Template))
+}
+
+func gatewayDestroy(ctx context.Context, g *gatewayPartition, req *destroyObjectRequest, login bool) (any, error) {
+	return empty(g.mod.DestroyObject(ctx, login, req.Handle))
+}
+
+func gatewayGenerateKeyPair(ctx context.Context, g *gatewayPartition, req *generateKeyPairRequest, login bool) (any, error) {
+	pub, priv, err := g.mod.GenerateKeyPair(ctx, login, req.Mechanism, req.Public, req.Private)
+	if err != nil {
+		return nil, err
 	}
-	return n.dedup.do(dedupKey{client: c.principal, id: id, partition: g.id, op: op, access: acc}, fn)
+	return wire.GenerateKeyPairReply{Public: pub, Private: priv}, nil
 }
 
-func gatewaySetAttributes(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *setAttributesRequest, login bool) (any, error) {
-	return gatewayOnce(n, c, g, wire.OpSetAttributes, login, req.OpID, func() (any, error) {
-		return empty(g.mod.SetAttributes(ctx, login, req.Handle, req.Template))
-	})
+func gatewayGenerateKey(ctx context.Context, g *gatewayPartition, req *generateKeyRequest, login bool) (any, error) {
+	return handleReply(g.mod.GenerateKey(ctx, login, req.Mechanism, req.Template))
 }
 
-func gatewayCreate(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *createObjectRequest, login bool) (any, error) {
-	return gatewayOnce(n, c, g, wire.OpCreateObject, login, req.OpID, func() (any, error) {
-		return handleReply(g.mod.CreateObject(ctx, login, req.Template))
-	})
+func gatewayUnwrap(ctx context.Context, g *gatewayPartition, req *unwrapKeyRequest, login bool) (any, error) {
+	return handleReply(g.mod.UnwrapKey(ctx, login, req.Unwrapping, req.Mechanism, req.Wrapped, req.Template))
 }
 
-func gatewayCopy(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *copyObjectRequest, login bool) (any, error) {
-	return gatewayOnce(n, c, g, wire.OpCopyObject, login, req.OpID, func() (any, error) {
-		return handleReply(g.mod.CopyObject(ctx, login, req.Handle, req.Template))
-	})
-}
-
-func gatewayDestroy(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *destroyObjectRequest, login bool) (any, error) {
-	return gatewayOnce(n, c, g, wire.OpDestroyObject, login, req.OpID, func() (any, error) {
-		return empty(g.mod.DestroyObject(ctx, login, req.Handle))
-	})
-}
-
-func gatewayGenerateKeyPair(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *generateKeyPairRequest, login bool) (any, error) {
-	return gatewayOnce(n, c, g, wire.OpGenerateKeyPair, login, req.OpID, func() (any, error) {
-		pub, priv, err := g.mod.GenerateKeyPair(ctx, login, req.Mechanism, req.Public, req.Private)
-		if err != nil {
-			return nil, err
-		}
-		return wire.GenerateKeyPairReply{Public: pub, Private: priv}, nil
-	})
-}
-
-func gatewayGenerateKey(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *generateKeyRequest, login bool) (any, error) {
-	return gatewayOnce(n, c, g, wire.OpGenerateKey, login, req.OpID, func() (any, error) {
-		return handleReply(g.mod.GenerateKey(ctx, login, req.Mechanism, req.Template))
-	})
-}
-
-func gatewayUnwrap(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *unwrapKeyRequest, login bool) (any, error) {
-	return gatewayOnce(n, c, g, wire.OpUnwrapKey, login, req.OpID, func() (any, error) {
-		return handleReply(g.mod.UnwrapKey(ctx, login, req.Unwrapping, req.Mechanism, req.Wrapped, req.Template))
-	})
-}
-
-func gatewayDerive(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *deriveKeyRequest, login bool) (any, error) {
-	return gatewayOnce(n, c, g, wire.OpDeriveKey, login, req.OpID, func() (any, error) {
-		return handleReply(g.mod.DeriveKey(ctx, login, req.Base, req.Mechanism, req.Template))
-	})
+func gatewayDerive(ctx context.Context, g *gatewayPartition, req *deriveKeyRequest, login bool) (any, error) {
+	return handleReply(g.mod.DeriveKey(ctx, login, req.Base, req.Mechanism, req.Template))
 }
 
 // gatewayCrypt serves OpSign, OpEncrypt or OpDecrypt with the module method
 // of the same name.
-func gatewayCrypt(apply func(Module, context.Context, bool, uint64, ck.Mechanism, []byte) ([]byte, error)) func(context.Context, *Node, *conn, *gatewayPartition, *cryptRequest, bool) (any, error) {
-	return func(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req *cryptRequest, login bool) (any, error) {
+func gatewayCrypt(apply func(Module, context.Context, bool, uint64, ck.Mechanism, []byte) ([]byte, error)) moduleAct[*cryptRequest] {
+	return func(ctx context.Context, g *gatewayPartition, req *cryptRequest, login bool) (any, error) {
 		return dataReply(apply(g.mod, ctx, login, req.Handle, req.Mechanism, req.Data))
 	}
 }
 
 // gatewayAgree serves OpAgree: the peer's point travels in the mechanism's
 // parameters, not in the data.
-func gatewayAgree(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req *cryptRequest, login bool) (any, error) {
+func gatewayAgree(ctx context.Context, g *gatewayPartition, req *cryptRequest, login bool) (any, error) {
 	return dataReply(g.mod.Agree(ctx, login, req.Handle, req.Mechanism))
 }
 
-func gatewayVerify(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req *verifyRequest, login bool) (any, error) {
+func gatewayVerify(ctx context.Context, g *gatewayPartition, req *verifyRequest, login bool) (any, error) {
 	return empty(g.mod.Verify(ctx, login, req.Handle, req.Mechanism, req.Data, req.Signature))
 }
 
-func gatewayWrap(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req *wrapKeyRequest, login bool) (any, error) {
+func gatewayWrap(ctx context.Context, g *gatewayPartition, req *wrapKeyRequest, login bool) (any, error) {
 	return dataReply(g.mod.WrapKey(ctx, login, req.Wrapping, req.Mechanism, req.Key))
 }
 

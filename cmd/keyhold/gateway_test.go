@@ -125,3 +125,22 @@ func TestServeModulePartitionFlags(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseModulePartition: whatever --partition is given, it is parsed
+// into a complete module partition or refused, never half-read.
+func FuzzParseModulePartition(f *testing.F) {
+	f.Add("hsm=module:/usr/lib/softhsm/libsofthsm2.so,token=vault,pin-file=/etc/keyhold/vault.pin")
+	f.Add("hsm=module:/usr/lib/vendor.so,token=a=b")
+	f.Add("=module:,token=")
+	f.Add("hsm=module:relative.so,token=t")
+	f.Fuzz(func(t *testing.T, v string) {
+		mp, err := parseModulePartition(v)
+		if err != nil {
+			return
+		}
+		assert.NotEmpty(t, mp.name)
+		assert.True(t, filepath.IsAbs(mp.opts.Path), "module path %q", mp.opts.Path)
+		assert.NotEmpty(t, mp.opts.Token)
+		assert.Empty(t, mp.opts.PIN, "the PIN comes from its file, never from the flag")
+	})
+}
