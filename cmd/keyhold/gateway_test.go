@@ -10,7 +10,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -100,6 +103,128 @@ func TestServeModulePartition(t *testing.T) {
 	again, err := part.KeyByLabel(ctxT(t), "release")
 	require.NoError(t, err)
 	assert.Equal(t, k.Handle(), again.Handle(), "the restarted gateway serves the key under the same handle")
+}
+
+// TestServeRedundantGateways: two keyhold serve processes, each in front of
+// its own SoftHSM2 token holding the same key, serve one partition (--peers:
+// they share the PKI, ticket keys and client entries). 32 goroutines sign
+// while one process is killed and started again: not one signature fails,
+// and the restarted process serves the key under the same handle.
+func TestServeRedundantGateways(t *testing.T) {
+	key := mustEC(t)
+	_, tokens := softhsmtest.RedundantConfig(t, key, hsm.KeySpec{Type: hsm.KeyEC, Label: "shared"})
+	pinFile := filepath.Join(t.TempDir(), "hsm.pin")
+	require.NoError(t, os.WriteFile(pinFile, []byte(tokens[0].PIN+"\n"), 0o600))
+	dir := filepath.Join(t.TempDir(), "gw")
+	addrs := freePorts(t, 2)
+	args := func(i int) []string {
+		return []string{"--dir", dir, "--listen", addrs[i], "--peers", strings.Join(addrs, ","),
+			"--partition", moduleFlag(tokens[i], pinFile)}
+	}
+	// Started together, as the processes of a new cluster are.
+	type started struct {
+		p    *process
+		line string
+	}
+	ready := make(chan started, 2)
+	for i := range 2 {
+		go func() {
+			p, line := startServe(t, nil, args(i)...)
+			ready <- started{p, line}
+		}()
+	}
+	var procs [2]*process
+	var config string
+	for range 2 {
+		s := <-ready
+		parts, served, cfgPath := readyLine(t, s.line)
+		require.Equal(t, []string{"hsm"}, parts)
+		procs[slices.Index(addrs, served[0])] = s.p
+		config = cfgPath
+	}
+
+	cfg, err := hsm.LoadConfig(config)
+	require.NoError(t, err)
+	require.Len(t, cfg.Partitions[0].Nodes, 2, "the configuration lists both gateways under the partition")
+	client, err := hsm.Open(ctxT(t), cfg)
+	require.NoError(t, err)
+	defer client.Close()
+	part, err := client.Partition("hsm")
+	require.NoError(t, err)
+	require.NoError(t, part.Login(ctxT(t), tokens[0].PIN))
+	k, err := part.KeyByLabel(ctxT(t), "shared")
+	require.NoError(t, err)
+	s, err := signer.New(k)
+	require.NoError(t, err)
+	digest := sha256.Sum256([]byte("signed while a gateway process is killed"))
+
+	var signed, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				sig, err := s.SignContext(ctx, digest[:], crypto.SHA256)
+				cancel()
+				if err == nil && !ecdsa.VerifyASN1(&key.PublicKey, digest[:], sig) {
+					err = errors.New("a signature the standard library rejects")
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				signed.Add(1)
+			}
+		}()
+	}
+	waitSigned := func(n int64) {
+		t.Helper()
+		target := signed.Load() + n
+		require.Eventually(t, func() bool { return signed.Load() >= target }, time.Minute, time.Millisecond)
+	}
+	waitSigned(200)
+	require.Error(t, procs[0].stop(syscall.SIGKILL), "killed, not exited")
+	waitSigned(200)
+	startServe(t, nil, args(0)...)
+	waitSigned(500)
+	close(stop)
+	wg.Wait()
+	assert.Zero(t, failed.Load(), "failed signatures; the first: %v", firstErr.Load())
+
+	// The restarted gateway alone serves the key under the same handle.
+	alone := cfg
+	alone.Partitions = []hsm.PartitionConfig{{ID: cfg.Partitions[0].ID, Name: "hsm", Nodes: []hsm.NodeConfig{{Address: addrs[0]}}}}
+	c0, err := hsm.Open(ctxT(t), alone)
+	require.NoError(t, err)
+	defer c0.Close()
+	p0, err := c0.Partition("hsm")
+	require.NoError(t, err)
+	require.NoError(t, p0.Login(ctxT(t), tokens[0].PIN))
+	again, err := p0.KeyByLabel(ctxT(t), "shared")
+	require.NoError(t, err)
+	assert.Equal(t, k.Handle(), again.Handle())
+	sig, err := signer.New(again)
+	require.NoError(t, err)
+	out, err := sig.SignContext(ctxT(t), digest[:], crypto.SHA256)
+	require.NoError(t, err)
+	assert.True(t, ecdsa.VerifyASN1(&key.PublicKey, digest[:], out))
+}
+
+func mustEC(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	return key
 }
 
 func TestServeModulePartitionFlags(t *testing.T) {

@@ -68,8 +68,10 @@ software partitions of --partitions or alone. The node logs the token in with
 the PIN in FILE (owner-only; without pin-file, the User PIN of the PIN flags
 and variables below), and clients log in to NAME with that same PIN; the
 token's keys stay on the HSM, and the node stores nothing of them (see
-docs/gateway.md). Module partitions need a keyhold built with cgo, and are
-served by one process: --nodes 1, no --peers.
+docs/gateway.md). Module partitions need a keyhold built with cgo, and go
+with --nodes 1. With --peers, each process serves its own token as the
+partition: processes in front of HSMs that hold the same keys are redundant
+gateways, which share the cluster's PKI, ticket keys and client entries.
 
 Partitions get IDs 1, 2, ... in the order given, those of --partitions
 first; every software partition has the same User and SO PINs. A PIN comes from its flag, else its file flag, else
@@ -260,15 +262,12 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer) error {
 	if o.join && o.peers == "" {
 		return errors.New("--join goes with --peers")
 	}
-	if o.peers != "" {
-		if len(o.modules) > 0 {
-			return errors.New("--partition (a module partition) is served by one process: it does not go with --peers; list two gateways under one partition in the client configuration for redundancy")
-		}
-		return serveClusterMember(ctx, o, dir, names, ps, stdout)
-	}
 	mods, err := modulePartitions(o.modules, names, ps)
 	if err != nil {
 		return err
+	}
+	if o.peers != "" {
+		return serveClusterMember(ctx, o, dir, names, mods, ps, stdout)
 	}
 	if len(mods) > 0 && o.nodes != 1 {
 		return errors.New("--partition (a module partition) is served by one node: it does not go with --nodes")
@@ -418,12 +417,15 @@ func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]by
 }
 
 // moduleOptions are the module partitions' options, with IDs after the
-// first software ones.
-func moduleOptions(mods []modulePartition, first, attempts int) []server.PartitionOptions {
+// first software ones and, when given, their ticket keys.
+func moduleOptions(mods []modulePartition, first, attempts int, ticketKeys [][32]byte) []server.PartitionOptions {
 	out := make([]server.PartitionOptions, len(mods))
 	for i, mp := range mods {
 		o := mp.opts
 		out[i] = server.PartitionOptions{ID: uint32(first + i + 1), Name: mp.name, MaxPINAttempts: attempts, Module: &o}
+		if ticketKeys != nil {
+			out[i].TicketKey = ticketKeys[i]
+		}
 	}
 	return out
 }
@@ -453,7 +455,7 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 		Nodes:       o.nodes,
 		Name:        "keyhold",
 		Addresses:   addrs,
-		Partitions:  append(partitionOptions(names, ps, o.maxPINAttempts, nil, &o), moduleOptions(mods, len(names), o.maxPINAttempts)...),
+		Partitions:  append(partitionOptions(names, ps, o.maxPINAttempts, nil, &o), moduleOptions(mods, len(names), o.maxPINAttempts, nil)...),
 		Workers:     o.workers,
 		Dir:         dir,
 	})
@@ -517,13 +519,23 @@ func listenAddresses(listen string, n int) ([]string, error) {
 }
 
 // serveClusterMember runs one node of a cluster of processes.
-func serveClusterMember(ctx context.Context, o serveOptions, dir string, names []string, ps pins, stdout io.Writer) error {
+//
+// Module partitions are each process's own token: processes that serve the
+// same partition name in front of HSMs that hold the same keys are
+// redundant gateways, which share the cluster's PKI, ticket keys and
+// client entries, so that a client's login through one is valid on the
+// others and an enrollment or a revocation holds on all.
+func serveClusterMember(ctx context.Context, o serveOptions, dir string, names []string, mods []modulePartition, ps pins, stdout io.Writer) error {
 	if o.nodes != 1 {
 		return errors.New("--peers starts one node of a cluster of processes; it does not go with --nodes")
 	}
 	self, peers, err := clusterAddresses(o.listen, o.peers)
 	if err != nil {
 		return err
+	}
+	software := names
+	for _, mp := range mods {
+		names = append(names[:len(names):len(names)], mp.name)
 	}
 	st, err := loadOrCreateCluster(dir, names, ps, o.maxPINAttempts, o.enroll)
 	if err != nil {
@@ -550,10 +562,11 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		observe = metrics.observe
 	}
 	node, err := server.StartNode(server.NodeOptions{
-		Observe:     observe,
-		Name:        "keyhold " + self,
-		Address:     self,
-		Partitions:  partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys, &o),
+		Observe: observe,
+		Name:    "keyhold " + self,
+		Address: self,
+		Partitions: append(partitionOptions(software, clusterPINs, st.MaxPINAttempts, keys, &o),
+			moduleOptions(mods, len(software), st.MaxPINAttempts, keys[len(software):])...),
 		Workers:     o.workers,
 		PKI:         pki,
 		Peers:       peers,
@@ -564,8 +577,10 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		return err
 	}
 	defer node.Close()
-	if err := clusterPINs.writePINsFile(dir, names); err != nil {
-		return err
+	if len(software) > 0 {
+		if err := clusterPINs.writePINsFile(dir, software); err != nil {
+			return err
+		}
 	}
 	all := append([]string{self}, peers...)
 	slices.Sort(all)
