@@ -266,3 +266,24 @@ func mustEC(t *testing.T) *ecdsa.PrivateKey {
 	require.NoError(t, err)
 	return k
 }
+
+// TestRevokedClientRefusedByGateway: a client revoked on the node is
+// refused on its module partition too, from its next request on.
+func TestRevokedClientRefusedByGateway(t *testing.T) {
+	ctx := context.Background()
+	tk := softhsmtest.NewToken(t)
+	softhsmtest.Import(t, tk, mustEC(t), hsm.KeySpec{Type: hsm.KeyEC, Label: "k"})
+	e := startGateway(t, tk)
+	p := openPartition(t, e.Config, modulePart, tk.PIN)
+	k, err := p.KeyByLabel(ctx, "k")
+	require.NoError(t, err)
+	s, err := signer.New(k)
+	require.NoError(t, err)
+	sum := sha256.Sum256([]byte("before"))
+	_, err = s.SignContext(ctx, sum[:], crypto.SHA256)
+	require.NoError(t, err)
+
+	require.NoError(t, e.Node.RevokeClient(e.Credential.Name))
+	_, err = s.SignContext(ctx, sum[:], crypto.SHA256)
+	assert.ErrorIs(t, err, hsm.ErrClientRevoked)
+}
