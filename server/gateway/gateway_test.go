@@ -45,7 +45,7 @@ const (
 
 // startGateway starts a node serving tk as partition "hsm" (and a software
 // partition beside it), and returns it with a client configuration.
-func startGateway(t *testing.T, tk softhsmtest.Token, opts ...func(*server.NodeOptions)) *testenv.Embedded {
+func startGateway(t testing.TB, tk softhsmtest.Token, opts ...func(*server.NodeOptions)) *testenv.Embedded {
 	t.Helper()
 	o := server.NodeOptions{Partitions: []server.PartitionOptions{
 		{ID: moduleID, Name: modulePart, Module: &server.ModuleOptions{Path: tk.Module, Token: tk.Label, PIN: tk.PIN}},
@@ -260,7 +260,7 @@ func TestTLSThroughGateway(t *testing.T) {
 	require.NoError(t, <-served)
 }
 
-func mustEC(t *testing.T) *ecdsa.PrivateKey {
+func mustEC(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
