@@ -408,7 +408,7 @@ func (t *token) resolve(s pkcs11.SessionHandle, h hsm.ObjectHandle, fresh bool) 
 		// may have: a gateway started again, the other gateway of a
 		// redundant partition, a program that kept a handle. Handles are
 		// derived from identities, not the reverse: learn every object's.
-		if err := t.learn(s); err != nil {
+		if err := t.learn(s, t.begun.Load()); err != nil {
 			return nil, err
 		}
 		if id, ok = identityOf(h); !ok {
@@ -433,8 +433,27 @@ func (t *token) resolve(s pkcs11.SessionHandle, h hsm.ObjectHandle, fresh bool) 
 }
 
 // learn describes every object the session sees, which makes their
-// handles known to this process (see resolve).
-func (t *token) learn(s pkcs11.SessionHandle) error {
+// handles known to this process (see resolve). begun is how many learns
+// had begun when the caller missed: learns run one at a time, so when more
+// than that are done, one began after the miss and saw every object the
+// caller could mean.
+func (t *token) learn(s pkcs11.SessionHandle, begun uint64) error {
+	t.learning.Lock()
+	defer t.learning.Unlock()
+	if t.learnt.Load() > begun {
+		return nil
+	}
+	t.begun.Add(1)
+	if err := t.describeAll(s); err != nil {
+		// Not done: whoever waited for it learns again.
+		t.begun.Add(^uint64(0))
+		return err
+	}
+	t.learnt.Add(1)
+	return nil
+}
+
+func (t *token) describeAll(s pkcs11.SessionHandle) error {
 	natives, err := t.find(s, nil)
 	if err != nil {
 		return err
