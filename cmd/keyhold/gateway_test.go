@@ -8,6 +8,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,10 +54,20 @@ func moduleFlag(tk softhsmtest.Token, pinFile string) string {
 func TestServeModulePartition(t *testing.T) {
 	tk, key, pinFile := gatewayToken(t)
 	dir := filepath.Join(t.TempDir(), "gw")
-	args := []string{"--dir", dir, "--partitions", "soft", "--partition", moduleFlag(tk, pinFile)}
+	metricsAddr := freePorts(t, 1)[0]
+	args := []string{"--dir", dir, "--partitions", "soft", "--partition", moduleFlag(tk, pinFile), "--metrics", metricsAddr}
 	p, line := startServe(t, nil, args...)
 	parts, _, config := readyLine(t, line)
 	assert.Equal(t, []string{"soft", "hsm"}, parts)
+
+	// The token's health is among the node's metrics.
+	require.Eventually(t, func() bool { return len(p.out.lines()) >= 2 }, 30*time.Second, 10*time.Millisecond, "the metrics line")
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Contains(t, string(body), fmt.Sprintf("keyhold_module_sessions_closed_total{module=%q,token=%q} 0", tk.Module, tk.Label))
 
 	c := &cli{t: t, config: config, dir: t.TempDir(), outputs: new([]string)}
 	pin := []string{"KEYHOLD_PIN=" + tk.PIN}
