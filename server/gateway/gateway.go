@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
@@ -64,8 +65,10 @@ type module struct {
 	b   hsm.Backend
 	pin []byte // the token's User PIN, with which the node logs it in
 
+	// ticket is the backend's proof of the node's login, read by every
+	// request; mu serialises logging in again.
 	mu     sync.Mutex
-	ticket hsm.Ticket // the backend's proof of the node's login
+	ticket atomic.Pointer[hsm.Ticket]
 }
 
 var _ server.Module = (*module)(nil)
@@ -75,14 +78,14 @@ var _ server.Module = (*module)(nil)
 func (m *module) login(ctx context.Context, old hsm.Ticket) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.ticket != nil && string(m.ticket) != string(old) {
+	if cur := m.ticket.Load(); cur != nil && string(*cur) != string(old) {
 		return nil
 	}
 	res, err := m.b.Login(ctx, hsm.Request{}, ck.CKU_USER, m.pin)
 	if err != nil {
 		return err
 	}
-	m.ticket = res.Ticket
+	m.ticket.Store(&res.Ticket)
 	return nil
 }
 
@@ -90,9 +93,7 @@ func (m *module) request(login bool) hsm.Request {
 	if !login {
 		return hsm.Request{}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return hsm.Request{Ticket: m.ticket}
+	return hsm.Request{Ticket: *m.ticket.Load()}
 }
 
 // call runs f with the node's login proof when login is set. A token that
