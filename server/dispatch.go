@@ -212,6 +212,9 @@ func (n *Node) partition(id uint32) (*partition, error) {
 	if p := n.parts[id]; p != nil {
 		return p, nil
 	}
+	if n.gateways[id] != nil {
+		return nil, ck.Errorf(ck.CKR_FUNCTION_NOT_SUPPORTED, "partition %d is served by a PKCS#11 module: this operation is not available on it", id)
+	}
 	return nil, ck.Errorf(wire.CodeUnknownPartition, "no partition %d on this node", id)
 }
 

@@ -59,6 +59,18 @@
 // clientadmin.go), which is how hsm.Partition.CreateClient and keyhold
 // clients reach a node. See clients.go.
 //
+// # Module partitions (a gateway)
+//
+// A partition may be a token of a local PKCS#11 module instead of the
+// software token (PartitionOptions.Module): the node serves a real HSM
+// that only its vendor's library reaches, with its own protocol, tickets
+// and client registry in front of it. The token is opened through a
+// Module, which package server/gateway implements over the SDK's module
+// backend (a program opts in by importing it; this package needs no cgo).
+// Requests to such a partition run on workers of their own, as many as the
+// token has sessions, and the node stores and replicates nothing of it. See
+// gateway.go and docs/gateway.md.
+//
 // # Serving
 //
 // Stop makes a node unreachable and Restart serves again; Stats counts what

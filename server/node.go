@@ -136,6 +136,14 @@ type PartitionOptions struct {
 	// that does not allow them still stores and uses the keys it receives
 	// from one that does.
 	AllowRSA1024 bool
+	// Module, when set, makes the partition a token of a local PKCS#11
+	// module, which the node serves as a gateway (see gateway.go): the
+	// partition holds and does what the token does, and UserPIN, SOPIN,
+	// InvalidationRetention and AllowRSA1024 do not apply. MaxPINAttempts
+	// counts the wrong PINs clients give the node. Needs a program that
+	// imports package server/gateway, else StartNode fails with
+	// ErrNoModules.
+	Module *ModuleOptions
 	// TicketKey is the key that authenticates login tickets. Nodes that serve
 	// the same partition as a cluster share it, so that a ticket issued by
 	// one is accepted by all. All zero: a random key of this node alone.
@@ -146,8 +154,12 @@ type PartitionOptions struct {
 // protocol, from a listener on a local address. It is for development and
 // tests only, not a hardware security boundary.
 type Node struct {
-	name           string
-	parts          map[uint32]*partition
+	name  string
+	parts map[uint32]*partition
+	// gateways are the partitions served by a module's token (gateway.go);
+	// the rest of the node's state (storage, replication, backups) knows
+	// only parts.
+	gateways       map[uint32]*gatewayPartition
 	summaries      []wire.PartitionSummary
 	pki            *PKI
 	tlsConf        *tls.Config
@@ -241,7 +253,8 @@ type job struct {
 	c    *conn
 	h    wire.Header
 	body []byte
-	at   time.Time // when it was read: its deadline counts from here
+	at   time.Time         // when it was read: its deadline counts from here
+	gw   *gatewayPartition // a request to a module partition, run by its workers
 }
 
 // StartNode starts a node listening on opts.Address and serving until Close.
@@ -311,6 +324,7 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 	n = &Node{
 		name:           opts.Name,
 		parts:          make(map[uint32]*partition, len(opts.Partitions)),
+		gateways:       map[uint32]*gatewayPartition{},
 		pki:            opts.PKI,
 		ticketLifetime: opts.TicketLifetime,
 		observe:        opts.Observe,
@@ -325,6 +339,12 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 		enrollIdle:     opts.EnrollIdleTimeout,
 	}
 	opts.Faults.OnKill(n.kill)
+	node := n
+	defer func() {
+		if err != nil {
+			node.closeModules() // the tokens opened before the failure
+		}
+	}()
 	names := make(map[string]bool, len(opts.Partitions))
 	for _, po := range opts.Partitions {
 		switch {
@@ -332,12 +352,21 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 			return nil, fmt.Errorf("server: partition %q: ID 0 is reserved (requests that name no partition)", po.Name)
 		case po.Name == "":
 			return nil, fmt.Errorf("server: partition %d has no name", po.ID)
-		case n.parts[po.ID] != nil:
+		case n.parts[po.ID] != nil || n.gateways[po.ID] != nil:
 			return nil, fmt.Errorf("server: partition ID %d given twice", po.ID)
 		case names[po.Name]:
 			return nil, fmt.Errorf("server: partition name %q given twice", po.Name)
 		}
 		names[po.Name] = true
+		if po.Module != nil {
+			g, err := openGateway(po)
+			if err != nil {
+				return nil, err
+			}
+			n.gateways[po.ID] = g
+			n.summaries = append(n.summaries, wire.PartitionSummary{ID: po.ID, Name: po.Name})
+			continue
+		}
 		tok, err := token.New(token.Config{
 			Name: po.Name, ID: po.ID,
 			UserPIN: po.UserPIN, SOPIN: po.SOPIN,
@@ -433,6 +462,7 @@ func StartNode(opts NodeOptions) (n *Node, err error) {
 	for range opts.Workers {
 		go n.worker()
 	}
+	n.startGateways()
 	for _, p := range n.parts {
 		if p.tok.Retention() > 0 {
 			n.wg.Add(1)
@@ -547,7 +577,9 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	// Every reader has exited, so nothing sends on jobs any more.
 	close(n.jobs)
+	n.stopGateways()
 	n.workers.Wait()
+	n.closeModules()
 	if n.st != nil {
 		// Every change was committed before it was answered: there is
 		// nothing to flush, only the lock to release.
@@ -577,8 +609,13 @@ func (n *Node) worker() {
 // a panic is answered CKR_GENERAL_ERROR and the worker goes on.
 func (n *Node) run(j job) {
 	defer j.c.inflight.Add(-1)
-	j.c.sc.Begin()
-	defer j.c.sc.End()
+	if j.gw == nil {
+		// Replies written while requests run may share one write. Not
+		// while a module call runs: a module that blocks must not hold
+		// back the connection's other replies.
+		j.c.sc.Begin()
+		defer j.c.sc.End()
+	}
 	if j.c.gone.Load() {
 		// The connection was dropped while the request waited: nobody can
 		// receive the reply, and a client that retries a state change does
@@ -598,7 +635,13 @@ func (n *Node) run(j job) {
 		return
 	}
 	n.faults.BeforeDispatch(j.h)
-	reply, err := n.dispatch(j.c, j.h, j.body)
+	var reply any
+	var err error
+	if j.gw != nil {
+		reply, err = j.gw.serve(n, j)
+	} else {
+		reply, err = n.dispatch(j.c, j.h, j.body)
+	}
 	n.delay()
 	if n.faults.TakeDrop(j.h.Op) {
 		n.dropReply(j.c)
@@ -810,6 +853,11 @@ func (c *conn) readLoop() {
 			n.stats.busy.Add(1)
 			c.replyError(h, errBusy)
 		default:
+			if g := n.gatewayOf(h.Op, body); g != nil {
+				// A module partition's requests run on its own workers.
+				g.queue(n, job{c: c, h: h, body: body, at: time.Now()})
+				break
+			}
 			alone := c.inflight.Add(1) == 1 && h.Flags&wire.FlagPipelined == 0
 			if alone && !c.sc.Buffered() && quick(h.Op, body) && n.claimInline() {
 				// The client has this one request in flight (it says so, and

@@ -138,20 +138,9 @@ func (n *Node) access(c *conn, p *partition, ticket []byte) (token.Access, error
 	if len(ticket) == 0 {
 		return token.Public, nil
 	}
-	slot := &c.tickets[p.id%uint32(len(c.tickets))]
-	var claims ticketClaims
-	if m := slot.Load(); m != nil && m.partition == p.id && subtle.ConstantTimeCompare(m.raw, ticket) == 1 {
-		claims = m.claims
-	} else {
-		var ok bool
-		claims, ok = p.keys.open(ticket, &c.clientID)
-		if !ok {
-			return 0, errTicketInvalid
-		}
-		slot.Store(&ticketMemo{partition: p.id, raw: append([]byte(nil), ticket...), claims: claims})
-	}
-	if time.Now().UnixMilli() >= claims.expires {
-		return 0, errTicketInvalid
+	claims, err := c.ticketClaims(p.id, p.keys, ticket)
+	if err != nil {
+		return 0, err
 	}
 	// A PIN change, a re-initialisation or a lockout moves the generation:
 	// whoever logged in with the old PIN must prove the new one.
@@ -162,6 +151,28 @@ func (n *Node) access(c *conn, p *partition, ticket []byte) (token.Access, error
 		return token.SO, nil
 	}
 	return token.User, nil
+}
+
+// ticketClaims checks a ticket for partition id, whose ticket keys are
+// keys, on this connection, and that it has not expired; the PIN
+// generation is the caller's to check.
+func (c *conn) ticketClaims(id uint32, keys *ticketKeyring, ticket []byte) (ticketClaims, error) {
+	slot := &c.tickets[id%uint32(len(c.tickets))]
+	var claims ticketClaims
+	if m := slot.Load(); m != nil && m.partition == id && subtle.ConstantTimeCompare(m.raw, ticket) == 1 {
+		claims = m.claims
+	} else {
+		var ok bool
+		claims, ok = keys.open(ticket, &c.clientID)
+		if !ok {
+			return ticketClaims{}, errTicketInvalid
+		}
+		slot.Store(&ticketMemo{partition: id, raw: append([]byte(nil), ticket...), claims: claims})
+	}
+	if time.Now().UnixMilli() >= claims.expires {
+		return ticketClaims{}, errTicketInvalid
+	}
+	return claims, nil
 }
 
 // login checks a PIN through the token, which counts failures and locks the

@@ -19,6 +19,7 @@ const (
 	node                    // one software HSM node in a process of its own
 	cluster                 // three nodes, one partition, in a process of their own
 	softHSM                 // a SoftHSM2 token in a private token directory
+	gateway                 // the SoftHSM2 token behind a node (keyhold serve --partition) in a process of its own
 )
 
 // backendSpec is one backend of the comparison.
@@ -92,6 +93,12 @@ var allBackends = []backendSpec{
 			Description: "keyhold's Go SDK with SoftHSM2's token as the partition's node (package hsm/pkcs11module), in process: the same token and keys as crypto11 over SoftHSM2."},
 		target: softHSM, library: "softhsm2",
 		open: openKeyholdModule,
+	},
+	{
+		Backend: benchmark.Backend{Name: "keyhold-sdk-gateway", Title: "keyhold SDK via a gateway to SoftHSM2",
+			Description: "keyhold's Go SDK to a node in a process of its own that serves SoftHSM2's token as its partition (a gateway, as keyhold serve --partition NAME=module:... runs it), over TLS 1.3 on loopback: the same token and keys as crypto11 over SoftHSM2, with the module's work off the caller's process."},
+		target: gateway,
+		open:   openKeyhold,
 	},
 	{
 		Backend: benchmark.Backend{Name: "pkcs11-softhsm2", Title: "SoftHSM2 via miekg/pkcs11",

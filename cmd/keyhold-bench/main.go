@@ -1,12 +1,14 @@
 // Command keyhold-bench measures keyhold side by side with what Go programs
 // use today, in one run on one machine: the Go standard library in process,
 // keyhold's Go SDK against a software HSM node and a three-node cluster,
-// libkeyhold.so through miekg/pkcs11 and through ThalesGroup/crypto11, and
-// crypto11 and miekg/pkcs11 over SoftHSM2. For each operation (ECDSA P-256,
+// libkeyhold.so through miekg/pkcs11 and through ThalesGroup/crypto11,
+// crypto11, miekg/pkcs11 and the SDK's module backend over SoftHSM2, and the
+// SDK through a gateway (a node that serves the same SoftHSM2 token). For
+// each operation (ECDSA P-256,
 // RSA-2048 PKCS #1 v1.5 and PSS, Ed25519, RSA-2048 OAEP decryption) and each
 // number of concurrent callers it reports operations per second and p50/p99
-// latency, as Markdown with throughput and latency charts (PNG), and all
-// results as JSON.
+// latency, and the CPU time the caller's process spent per operation, as
+// Markdown with throughput and latency charts (PNG), and all results as JSON.
 //
 // Usage, from the module's root (see docs/benchmarks.md for the command that
 // produced the published numbers):

@@ -72,6 +72,7 @@ func TestSmokeRunEveryBackend(t *testing.T) {
 				}
 				assert.Empty(t, c.Unsupported, "%s %s %d", b.Name, op, n)
 				assert.Positive(t, c.Median.Ops, "%s %s %d", b.Name, op, n)
+				assert.Positive(t, c.Median.CallerCPU, "%s %s %d: the caller's CPU time per operation", b.Name, op, n)
 			}
 		}
 	}

@@ -1,7 +1,10 @@
 package main
 
 // A partition's node may be a token of a local PKCS#11 module
-// ({module: PATH, token: LABEL} in the configuration). Built without cgo,
-// such a node is refused with pkcs11module.ErrNeedsCgo; everything else
-// works.
-import _ "github.com/keyhold/keyhold/hsm/pkcs11module"
+// ({module: PATH, token: LABEL} in the configuration), and the gateway
+// target serves one as a node's partition. Built without cgo, both are
+// refused with pkcs11module.ErrNeedsCgo; everything else works.
+import (
+	_ "github.com/keyhold/keyhold/hsm/pkcs11module"
+	_ "github.com/keyhold/keyhold/server/gateway"
+)

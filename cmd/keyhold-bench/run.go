@@ -249,8 +249,18 @@ func startWorkers(o options, tmp string) ([]worker, func(), error) {
 				err = expectReady(c, "ready")
 			}
 			configs[b.target] = filepath.Join(dir, "keyhold.yaml")
-		case b.target == softHSM && softhsmConf == "":
+		case (b.target == softHSM || b.target == gateway) && softhsmConf == "":
 			softhsmConf, err = initSoftHSM(filepath.Join(tmp, "softhsm2"))
+		}
+		if err == nil && b.target == gateway && configs[gateway] == "" {
+			dir := filepath.Join(tmp, "gateway")
+			var c *child
+			c, err = startChild("the gateway", []string{"SOFTHSM2_CONF=" + softhsmConf}, "node", "-dir", dir, "-module", o.softhsm2)
+			if err == nil {
+				started = append(started, c)
+				err = expectReady(c, "ready")
+			}
+			configs[gateway] = filepath.Join(dir, "keyhold.yaml")
 		}
 		if err == nil && b.library == "libkeyhold" && libkeyhold == "" {
 			libkeyhold, err = buildLibkeyhold(o.libkeyhold, tmp)

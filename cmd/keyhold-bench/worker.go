@@ -111,7 +111,7 @@ func measure(b backend.Backend, req request) reply {
 	}
 	// Start every measurement with the same heap, whatever the last left.
 	runtime.GC()
-	stats, err := benchmark.Measure(p.Tasks, req.Window)
+	stats, err := benchmark.MeasureCPU(p.Tasks, req.Window, cpuClock)
 	if err != nil {
 		return reply{Error: err.Error()}
 	}

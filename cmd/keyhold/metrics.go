@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/keyhold/keyhold/hsm/pkcs11module"
 	"github.com/keyhold/keyhold/server"
 )
 
@@ -58,11 +59,15 @@ var (
 	descStorageFails = prometheus.NewDesc("keyhold_node_storage_failures_total", "Changes that could not be stored, and so were not acknowledged.", []string{"node"}, nil)
 	descReplFails    = prometheus.NewDesc("keyhold_node_replication_failures_total", "Changes its cluster did not commit in time (no quorum), and so refused.", []string{"node"}, nil)
 	descHandshakes   = prometheus.NewDesc("keyhold_node_handshake_failures_total", "Connections closed because TLS failed.", []string{"node"}, nil)
+	// A module partition's token (a gateway): pkcs11module.Stats.
+	descModuleSessionsClosed = prometheus.NewDesc("keyhold_module_sessions_closed_total",
+		"Sessions of a PKCS#11 module's token closed because they broke or their call was abandoned: a token whose sessions keep breaking is failing.",
+		[]string{"module", "token"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (m *serveMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descBusy, descConnections, descReady, descLivePeers, descStorageFails, descReplFails, descHandshakes} {
+	for _, d := range []*prometheus.Desc{descRequests, descBusy, descConnections, descReady, descLivePeers, descStorageFails, descReplFails, descHandshakes, descModuleSessionsClosed} {
 		ch <- d
 	}
 }
@@ -86,6 +91,9 @@ func (m *serveMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descStorageFails, prometheus.CounterValue, float64(s.StorageFailures), addr)
 		ch <- prometheus.MustNewConstMetric(descReplFails, prometheus.CounterValue, float64(s.ReplicationFailures), addr)
 		ch <- prometheus.MustNewConstMetric(descHandshakes, prometheus.CounterValue, float64(s.HandshakeFailures), addr)
+	}
+	for _, ts := range pkcs11module.Stats() {
+		ch <- prometheus.MustNewConstMetric(descModuleSessionsClosed, prometheus.CounterValue, float64(ts.SessionsClosed), ts.Module, ts.Label)
 	}
 }
 

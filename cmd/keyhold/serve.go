@@ -23,6 +23,7 @@ import (
 )
 
 const serveUsage = `usage: keyhold serve --dir DIR --partitions NAME[,NAME...] [flags]
+       keyhold serve --dir DIR --partition NAME=module:PATH,token=LABEL[,pin-file=FILE] ... [flags]
 
 Runs software HSM nodes (keyhold's server package) on this machine until
 SIGINT or SIGTERM, for programs that are not Go tests: the PKCS#11 library
@@ -60,8 +61,20 @@ It writes into DIR (created owner-only if missing):
 and prints one line when the nodes serve:
   keyhold: serving partitions NAME,... on ADDR,... (config DIR/keyhold.yaml)
 
-Partitions get IDs 1, 2, ... in the order given; every partition has the same
-User and SO PINs. A PIN comes from its flag, else its file flag, else
+A node may also serve the token of a local PKCS#11 module (a real HSM that
+only its vendor's library reaches) as a partition, a gateway: --partition
+NAME=module:PATH,token=LABEL[,pin-file=FILE], once per partition, beside the
+software partitions of --partitions or alone. The node logs the token in with
+the PIN in FILE (owner-only; without pin-file, the User PIN of the PIN flags
+and variables below), and clients log in to NAME with that same PIN; the
+token's keys stay on the HSM, and the node stores nothing of them (see
+docs/gateway.md). Module partitions need a keyhold built with cgo, and go
+with --nodes 1. With --peers, each process serves its own token as the
+partition: processes in front of HSMs that hold the same keys are redundant
+gateways, which share the cluster's PKI, ticket keys and client entries.
+
+Partitions get IDs 1, 2, ... in the order given, those of --partitions
+first; every software partition has the same User and SO PINs. A PIN comes from its flag, else its file flag, else
 KEYHOLD_USER_PIN / KEYHOLD_SO_PIN, else (with --peers) the cluster in DIR,
 else it is generated.
 
@@ -103,6 +116,54 @@ type serveOptions struct {
 	userPINGiven, soPINGiven, attemptsGiven bool
 	retention                               time.Duration
 	allowRSA1024                            bool
+	modules                                 moduleFlags
+}
+
+// moduleFlags collects the --partition flags, each a module partition.
+type moduleFlags []string
+
+func (m *moduleFlags) String() string { return strings.Join(*m, " ") }
+
+func (m *moduleFlags) Set(v string) error {
+	*m = append(*m, v)
+	return nil
+}
+
+// modulePartition is one --partition: a token of a local module.
+type modulePartition struct {
+	name    string
+	opts    server.ModuleOptions
+	pinFile string
+}
+
+// parseModulePartition reads NAME=module:PATH,token=LABEL[,pin-file=FILE].
+// A module path holding a comma cannot be given (none does).
+func parseModulePartition(v string) (modulePartition, error) {
+	name, spec, ok := strings.Cut(v, "=")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" || !strings.HasPrefix(spec, "module:") {
+		return modulePartition{}, fmt.Errorf("--partition %q: want NAME=module:PATH,token=LABEL[,pin-file=FILE]", v)
+	}
+	fields := strings.Split(strings.TrimPrefix(spec, "module:"), ",")
+	mp := modulePartition{name: name, opts: server.ModuleOptions{Path: fields[0]}}
+	for _, f := range fields[1:] {
+		k, val, _ := strings.Cut(f, "=")
+		switch {
+		case k == "token" && val != "":
+			mp.opts.Token = val
+		case k == "pin-file" && val != "":
+			mp.pinFile = val
+		default:
+			return modulePartition{}, fmt.Errorf("--partition %q: unknown or empty setting %q (token=LABEL, pin-file=FILE)", v, f)
+		}
+	}
+	switch {
+	case !filepath.IsAbs(mp.opts.Path):
+		return modulePartition{}, fmt.Errorf("--partition %q: the module path must be absolute", v)
+	case mp.opts.Token == "":
+		return modulePartition{}, fmt.Errorf("--partition %q: token=LABEL is required", v)
+	}
+	return mp, nil
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -129,6 +190,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics and a health check on /healthz (200 while every node serves clients)")
 	fs.StringVar(&o.replication, "replication", "", "raft: replicate with Raft even a lone node, for others to join later (nodes with --peers or --nodes always do; see docs/storage.md)")
 	fs.BoolVar(&o.join, "join", false, "with --peers: start a node that joins the running cluster of its peers (keyhold raft add) instead of bootstrapping one")
+	fs.Var(&o.modules, "partition", "`NAME=module:PATH,token=LABEL[,pin-file=FILE]`: serve a token of a local PKCS#11 module as partition NAME (repeatable; see above)")
 	fs.StringVar(&o.enroll, "enroll", "", "create client entry `NAME` and write its setup password to DIR/NAME.setup instead of a ready credential")
 	if code, ok := cmdkit.Parse(fs, args, stdout, stderr); !ok {
 		return code
@@ -166,9 +228,12 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer) error {
 	if o.dir == "" {
 		return errors.New("--dir is required")
 	}
-	names, err := partitionNames(o.partitions)
-	if err != nil {
-		return err
+	var names []string
+	if o.partitions != "" || len(o.modules) == 0 {
+		var err error
+		if names, err = partitionNames(o.partitions); err != nil {
+			return err
+		}
 	}
 	if o.nodes < 1 {
 		return errors.New("--nodes must be at least 1")
@@ -197,10 +262,46 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer) error {
 	if o.join && o.peers == "" {
 		return errors.New("--join goes with --peers")
 	}
-	if o.peers != "" {
-		return serveClusterMember(ctx, o, dir, names, ps, stdout)
+	mods, err := modulePartitions(o.modules, names, ps)
+	if err != nil {
+		return err
 	}
-	return serveInProcess(ctx, o, dir, names, ps, stdout)
+	if o.peers != "" {
+		return serveClusterMember(ctx, o, dir, names, mods, ps, stdout)
+	}
+	if len(mods) > 0 && o.nodes != 1 {
+		return errors.New("--partition (a module partition) is served by one node: it does not go with --nodes")
+	}
+	return serveInProcess(ctx, o, dir, names, mods, ps, stdout)
+}
+
+// modulePartitions reads the --partition flags and the PIN of each: its
+// pin-file, else the User PIN given to serve.
+func modulePartitions(flags []string, names []string, ps pins) ([]modulePartition, error) {
+	var out []modulePartition
+	for _, f := range flags {
+		mp, err := parseModulePartition(f)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(names, mp.name) || slices.ContainsFunc(out, func(o modulePartition) bool { return o.name == mp.name }) {
+			return nil, fmt.Errorf("--partition: partition %q named twice", mp.name)
+		}
+		switch {
+		case mp.pinFile != "":
+			pin, err := hsm.ReadPINFile(mp.pinFile)
+			if err != nil {
+				return nil, fmt.Errorf("--partition %s: %w", mp.name, err)
+			}
+			mp.opts.PIN = pin
+		case ps.userGiven:
+			mp.opts.PIN = ps.user
+		default:
+			return nil, fmt.Errorf("--partition %s: give the token's User PIN in pin-file=FILE (or --user-pin-file, KEYHOLD_USER_PIN)", mp.name)
+		}
+		out = append(out, mp)
+	}
+	return out, nil
 }
 
 // partitionNames parses --partitions.
@@ -315,8 +416,22 @@ func partitionOptions(names []string, ps pins, attempts int, ticketKeys [][32]by
 	return out
 }
 
+// moduleOptions are the module partitions' options, with IDs after the
+// first software ones and, when given, their ticket keys.
+func moduleOptions(mods []modulePartition, first, attempts int, ticketKeys [][32]byte) []server.PartitionOptions {
+	out := make([]server.PartitionOptions, len(mods))
+	for i, mp := range mods {
+		o := mp.opts
+		out[i] = server.PartitionOptions{ID: uint32(first + i + 1), Name: mp.name, MaxPINAttempts: attempts, Module: &o}
+		if ticketKeys != nil {
+			out[i].TicketKey = ticketKeys[i]
+		}
+	}
+	return out
+}
+
 // serveInProcess runs --nodes nodes in this process, with a new PKI.
-func serveInProcess(ctx context.Context, o serveOptions, dir string, names []string, ps pins, stdout io.Writer) error {
+func serveInProcess(ctx context.Context, o serveOptions, dir string, names []string, mods []modulePartition, ps pins, stdout io.Writer) error {
 	addrs, err := listenAddresses(o.listen, o.nodes)
 	if err != nil {
 		return err
@@ -340,7 +455,7 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 		Nodes:       o.nodes,
 		Name:        "keyhold",
 		Addresses:   addrs,
-		Partitions:  partitionOptions(names, ps, o.maxPINAttempts, nil, &o),
+		Partitions:  append(partitionOptions(names, ps, o.maxPINAttempts, nil, &o), moduleOptions(mods, len(names), o.maxPINAttempts, nil)...),
 		Workers:     o.workers,
 		Dir:         dir,
 	})
@@ -348,7 +463,7 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 		return err
 	}
 	defer c.Close()
-	if !restarted {
+	if !restarted && len(names) > 0 {
 		if err := ps.writePINsFile(dir, names); err != nil {
 			return err
 		}
@@ -364,6 +479,9 @@ func serveInProcess(ctx context.Context, o serveOptions, dir string, names []str
 	var serving []string
 	for _, n := range c.Nodes() {
 		serving = append(serving, n.Addr())
+	}
+	for _, mp := range mods {
+		names = append(names, mp.name)
 	}
 	fmt.Fprintf(stdout, "keyhold: serving partitions %s on %s (config %s)\n", strings.Join(names, ","), strings.Join(serving, ","), path)
 	if metrics != nil {
@@ -401,13 +519,23 @@ func listenAddresses(listen string, n int) ([]string, error) {
 }
 
 // serveClusterMember runs one node of a cluster of processes.
-func serveClusterMember(ctx context.Context, o serveOptions, dir string, names []string, ps pins, stdout io.Writer) error {
+//
+// Module partitions are each process's own token: processes that serve the
+// same partition name in front of HSMs that hold the same keys are
+// redundant gateways, which share the cluster's PKI, ticket keys and
+// client entries, so that a client's login through one is valid on the
+// others and an enrollment or a revocation holds on all.
+func serveClusterMember(ctx context.Context, o serveOptions, dir string, names []string, mods []modulePartition, ps pins, stdout io.Writer) error {
 	if o.nodes != 1 {
 		return errors.New("--peers starts one node of a cluster of processes; it does not go with --nodes")
 	}
 	self, peers, err := clusterAddresses(o.listen, o.peers)
 	if err != nil {
 		return err
+	}
+	software := names
+	for _, mp := range mods {
+		names = append(names[:len(names):len(names)], mp.name)
 	}
 	st, err := loadOrCreateCluster(dir, names, ps, o.maxPINAttempts, o.enroll)
 	if err != nil {
@@ -434,10 +562,11 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		observe = metrics.observe
 	}
 	node, err := server.StartNode(server.NodeOptions{
-		Observe:     observe,
-		Name:        "keyhold " + self,
-		Address:     self,
-		Partitions:  partitionOptions(names, clusterPINs, st.MaxPINAttempts, keys, &o),
+		Observe: observe,
+		Name:    "keyhold " + self,
+		Address: self,
+		Partitions: append(partitionOptions(software, clusterPINs, st.MaxPINAttempts, keys, &o),
+			moduleOptions(mods, len(software), st.MaxPINAttempts, keys[len(software):])...),
 		Workers:     o.workers,
 		PKI:         pki,
 		Peers:       peers,
@@ -448,8 +577,10 @@ func serveClusterMember(ctx context.Context, o serveOptions, dir string, names [
 		return err
 	}
 	defer node.Close()
-	if err := clusterPINs.writePINsFile(dir, names); err != nil {
-		return err
+	if len(software) > 0 {
+		if err := clusterPINs.writePINsFile(dir, software); err != nil {
+			return err
+		}
 	}
 	all := append([]string{self}, peers...)
 	slices.Sort(all)

@@ -777,3 +777,13 @@ func (b *backend) GenerateRandom(ctx context.Context, r hsm.Request, n int) ([]b
 	}
 	return out, nil
 }
+
+// Sessions reports how many sessions the token's pool holds at most: how
+// many calls the token runs at once for this process. A gateway runs as
+// many requests of the partition at a time, and answers busy beyond them.
+func (b *backend) Sessions() int {
+	t := b.tok
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return cap(t.pool.slots)
+}

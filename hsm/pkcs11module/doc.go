@@ -30,7 +30,10 @@
 //     identity (class, key or certificate type, CKA_ID, CKA_LABEL, and for
 //     objects whose content is public a digest of it), so that they are the
 //     same on every token of a redundant partition and across restarts;
-//     the module's own handles are only a cache.
+//     the module's own handles are only a cache. A handle this process did
+//     not hand out (another process did: a gateway before it restarted,
+//     the other gateway of a partition) is found by describing the token's
+//     objects once.
 //   - Every C call runs on a bounded set of goroutines, so that a caller
 //     returns when its context ends even when the module hangs.
 //

@@ -40,9 +40,6 @@ func SlotOf(module, label string) uint64 {
 	return uint64(t.slot)
 }
 
-// Open is the backend's opener, for tests of the backend on its own.
-var Open = open
-
 // SetFault makes every C call on a token's sessions return what f returns
 // (nil: the module's own answer). nil f removes it.
 func SetFault(module, label string, f func() error) {
@@ -196,5 +193,20 @@ func SignPath(module, label string, h uint64, via string) func(ctx context.Conte
 			return err
 		})
 		return out, err
+	}
+}
+
+// ForgetHandles makes this process forget every handle it handed out and
+// every object it cached, as a process that starts anew.
+func ForgetHandles() {
+	identities.Lock()
+	clear(identities.m)
+	identities.Unlock()
+	registry.Lock()
+	defer registry.Unlock()
+	for _, m := range registry.mods {
+		for _, t := range m.tokens {
+			t.objects.reset()
+		}
 	}
 }

@@ -404,7 +404,16 @@ func (t *token) resolve(s pkcs11.SessionHandle, h hsm.ObjectHandle, fresh bool) 
 	}
 	id, ok := identityOf(h)
 	if !ok {
-		return nil, ck.Errorf(ck.CKR_OBJECT_HANDLE_INVALID, "no object with handle %#x", h)
+		// A handle this process never handed out, which another process
+		// may have: a gateway started again, the other gateway of a
+		// redundant partition, a program that kept a handle. Handles are
+		// derived from identities, not the reverse: learn every object's.
+		if err := t.learn(s, t.begun.Load()); err != nil {
+			return nil, err
+		}
+		if id, ok = identityOf(h); !ok {
+			return nil, ck.Errorf(ck.CKR_OBJECT_HANDLE_INVALID, "no object with handle %#x", h)
+		}
 	}
 	members, err := t.group(s, id)
 	if err != nil {
@@ -421,6 +430,40 @@ func (t *token) resolve(s pkcs11.SessionHandle, h hsm.ObjectHandle, fresh bool) 
 		return nil, ck.Errorf(ck.CKR_OBJECT_HANDLE_INVALID, "no object with handle %#x on token %s", h, t.desc())
 	}
 	return found, nil
+}
+
+// learn describes every object the session sees, which makes their
+// handles known to this process (see resolve). begun is how many learns
+// had begun when the caller missed: learns run one at a time, so when more
+// than that are done, one began after the miss and saw every object the
+// caller could mean.
+func (t *token) learn(s pkcs11.SessionHandle, begun uint64) error {
+	t.learning.Lock()
+	defer t.learning.Unlock()
+	if t.learnt.Load() > begun {
+		return nil
+	}
+	t.begun.Add(1)
+	if err := t.describeAll(s); err != nil {
+		// Not done: whoever waited for it learns again.
+		t.begun.Add(^uint64(0))
+		return err
+	}
+	t.learnt.Add(1)
+	return nil
+}
+
+func (t *token) describeAll(s pkcs11.SessionHandle) error {
+	natives, err := t.find(s, nil)
+	if err != nil {
+		return err
+	}
+	for _, n := range natives {
+		if _, err := t.entryOf(s, n); err != nil && !hasRV(err, ck.CKR_OBJECT_HANDLE_INVALID) {
+			return err
+		}
+	}
+	return nil
 }
 
 // withObject resolves h and runs f on it; when the module says the native

@@ -1,6 +1,7 @@
 package pkcs11module
 
 import (
+	"context"
 	"errors"
 
 	"github.com/keyhold/keyhold/hsm"
@@ -18,3 +19,12 @@ var ErrTokenNotFound = errors.New("pkcs11module: no token of the module matches"
 
 // ErrModule is returned when a module cannot be loaded or initialised.
 var ErrModule = errors.New("pkcs11module: cannot use the PKCS#11 module")
+
+// Open opens a token of a local module as one node of partition pc, as the
+// engine does for a "module" node of its configuration: the same sessions,
+// login rules, stable handles and failure handling. keyhold's gateway
+// (package server/gateway) serves a token to the network through it. The
+// caller owns the backend and closes it.
+func Open(ctx context.Context, nc hsm.NodeConfig, pc hsm.PartitionConfig) (hsm.Backend, error) {
+	return open(ctx, nc, pc)
+}

@@ -35,6 +35,12 @@ type token struct {
 
 	login   loginState
 	objects objectCache
+	// learning serialises learn; begun and learnt count the learns begun
+	// and done, so that requests that miss handles at once cost one scan
+	// of the token (see learn).
+	learning sync.Mutex
+	begun    atomic.Uint64
+	learnt   atomic.Uint64
 
 	// sessionsClosed counts sessions closed because they broke or their
 	// call was abandoned.

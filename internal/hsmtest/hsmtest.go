@@ -1,9 +1,10 @@
 // Package hsmtest runs a test on every kind of HSM keyhold reaches: its
-// software HSM over TLS on loopback (testenv), and a SoftHSM2 token, a real
+// software HSM over TLS on loopback (testenv), a SoftHSM2 token, a real
 // vendor-style PKCS#11 module, through the module backend
-// (hsm/pkcs11module). A test written once against a Target holds for both,
-// so that what the packages above hsm promise does not depend on the
-// backend. Only tests import it.
+// (hsm/pkcs11module), and a SoftHSM2 token behind a keyhold node that
+// serves it as a partition (a gateway, server/gateway). A test written once
+// against a Target holds for all three, so that what the packages above hsm
+// promise does not depend on the backend. Only tests import it.
 package hsmtest
 
 import (
@@ -20,6 +21,8 @@ import (
 	"github.com/keyhold/keyhold/ck"
 	"github.com/keyhold/keyhold/hsm"
 	"github.com/keyhold/keyhold/hsm/pkcs11module/softhsmtest"
+	"github.com/keyhold/keyhold/server"
+	_ "github.com/keyhold/keyhold/server/gateway" // module partitions
 	"github.com/keyhold/keyhold/testenv"
 )
 
@@ -30,10 +33,19 @@ type Kind string
 const (
 	Software Kind = "software" // keyhold's software HSM over TLS
 	SoftHSM2 Kind = "softhsm2" // a SoftHSM2 token through the module backend
+	Gateway  Kind = "gateway"  // a SoftHSM2 token behind a keyhold node, over TLS
 )
 
 // Kinds lists them, in the order tests run.
-var Kinds = []Kind{Software, SoftHSM2}
+var Kinds = []Kind{Software, SoftHSM2, Gateway}
+
+// SoftHSM reports whether the token behind the kind is SoftHSM2 (directly or
+// through a gateway): its limits (OAEP with SHA-1 only, general errors for
+// bad padding) are the module's, whichever way it is reached.
+func (k Kind) SoftHSM() bool { return k == SoftHSM2 || k == Gateway }
+
+// GatewayPartition is the name of the gateway's partition.
+const GatewayPartition = "gateway"
 
 // Target is a partition ready for a test: a client of it, logged in as its
 // User.
@@ -44,8 +56,10 @@ type Target struct {
 	Partition *hsm.Partition
 	// PIN is the User PIN.
 	PIN string
-	// Env is the software HSM, for fault injection; nil on SoftHSM2.
+	// Env is the software HSM, for fault injection; nil on the others.
 	Env *testenv.Env
+	// gateway is the node in front of the SoftHSM2 token, for Gateway.
+	gateway *testenv.Embedded
 }
 
 // Open starts (or takes) an HSM of the given kind and returns a client of
@@ -61,6 +75,18 @@ func Open(t testing.TB, kind Kind, opts ...testenv.Option) *Target {
 	case SoftHSM2:
 		cfg, tk := softhsmtest.Config(t)
 		tg.Config, tg.PIN, name = cfg, tk.PIN, softhsmtest.PartitionName
+	case Gateway:
+		tk := softhsmtest.NewToken(t)
+		e, err := testenv.StartEmbedded(server.NodeOptions{Partitions: []server.PartitionOptions{{
+			ID: 1, Name: GatewayPartition,
+			Module: &server.ModuleOptions{Path: tk.Module, Token: tk.Label, PIN: tk.PIN},
+		}}})
+		if err != nil {
+			t.Fatalf("hsmtest: start a gateway: %v", err)
+		}
+		t.Cleanup(func() { e.Close() })
+		tg.gateway = e
+		tg.Config, tg.PIN, name = e.Config, tk.PIN, GatewayPartition
 	default:
 		t.Fatalf("hsmtest: unknown kind %q", kind)
 	}
@@ -107,8 +133,14 @@ func Main(m *testing.M) {
 // and returns its path.
 func WriteConfig(t testing.TB, tg *Target) string {
 	t.Helper()
-	if tg.Env != nil {
-		path, err := tg.Env.WriteConfig()
+	if tg.Env != nil || tg.gateway != nil {
+		var path string
+		var err error
+		if tg.Env != nil {
+			path, err = tg.Env.WriteConfig()
+		} else {
+			path, err = tg.gateway.WriteConfig(t.TempDir())
+		}
 		if err != nil {
 			t.Fatalf("hsmtest: %v", err)
 		}

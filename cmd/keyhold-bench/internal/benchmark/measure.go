@@ -30,6 +30,11 @@ type Stats struct {
 	// P50 and P99 are latency percentiles of those operations, the time from
 	// the call to its return as the caller sees it.
 	P50, P99 time.Duration
+	// CallerCPU is the CPU time (user and system) the caller's process
+	// spent in the measured window, divided by Ops: what an operation costs
+	// the application's machine, whatever it costs the HSM's. Zero when
+	// not measured.
+	CallerCPU time.Duration `json:",omitempty"`
 }
 
 // Measure calls each task in a loop on a goroutine of its own, so that
@@ -37,6 +42,13 @@ type Stats struct {
 // and returns what the measured window saw. The first error stops every
 // goroutine and is returned.
 func Measure(tasks []Task, w Window) (Stats, error) {
+	return MeasureCPU(tasks, w, nil)
+}
+
+// MeasureCPU is Measure that also reads cpu, the CPU time the process has
+// used so far, when the measured window opens and when it closes, for
+// Stats.CallerCPU; nil measures no CPU time.
+func MeasureCPU(tasks []Task, w Window, cpu func() time.Duration) (Stats, error) {
 	if len(tasks) == 0 {
 		return Stats{}, errors.New("benchmark: no tasks")
 	}
@@ -45,6 +57,16 @@ func Measure(tasks []Task, w Window) (Stats, error) {
 	}
 	start := time.Now()
 	from, until := start.Add(w.Warmup), start.Add(w.Warmup+w.Measured)
+	// The CPU time is read when the window opens and once every task has
+	// stopped, and divided by the operations that started in between
+	// (those counted, and the last of each task, which ends after the
+	// window).
+	var cpuFrom atomic.Int64
+	var since atomic.Int64
+	if cpu != nil {
+		t := time.AfterFunc(w.Warmup, func() { cpuFrom.Store(int64(cpu())) })
+		defer t.Stop()
+	}
 	var (
 		failed   atomic.Bool
 		firstErr error
@@ -65,8 +87,11 @@ func Measure(tasks []Task, w Window) (Stats, error) {
 					return
 				}
 				t1 := time.Now()
-				if !t0.Before(from) && !t1.After(until) {
-					own = append(own, t1.Sub(t0))
+				if !t0.Before(from) {
+					since.Add(1)
+					if !t1.After(until) {
+						own = append(own, t1.Sub(t0))
+					}
 				}
 				if !t1.Before(until) {
 					break
@@ -76,6 +101,10 @@ func Measure(tasks []Task, w Window) (Stats, error) {
 		}()
 	}
 	wg.Wait()
+	var cpuUsed time.Duration
+	if a := cpuFrom.Load(); a > 0 {
+		cpuUsed = cpu() - time.Duration(a)
+	}
 	if firstErr != nil {
 		return Stats{}, firstErr
 	}
@@ -84,12 +113,16 @@ func Measure(tasks []Task, w Window) (Stats, error) {
 		return Stats{}, fmt.Errorf("benchmark: no operation completed inside the %v window; lengthen it", w.Measured)
 	}
 	slices.Sort(all)
-	return Stats{
+	st := Stats{
 		Ops:       len(all),
 		PerSecond: float64(len(all)) / w.Measured.Seconds(),
 		P50:       percentile(all, 50),
 		P99:       percentile(all, 99),
-	}, nil
+	}
+	if n := since.Load(); cpuUsed > 0 && n > 0 {
+		st.CallerCPU = cpuUsed / time.Duration(n)
+	}
+	return st, nil
 }
 
 // percentile returns the p-th percentile of sorted by the nearest-rank

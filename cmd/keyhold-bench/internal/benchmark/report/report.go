@@ -205,6 +205,11 @@ func (w *writer) results(chartFile, latencyChartFile string) {
 		legend = fmt.Sprintf("Each cell gives the throughput of the median round in operations per second, "+
 			"then that round's p50 and p99 latency, then, in parentheses, the lowest and highest throughput over the %d rounds", run.Rounds)
 	}
+	if slices.ContainsFunc(run.Results, func(r benchmark.Result) bool { return r.Stats.CallerCPU > 0 }) {
+		// Runs from before it was measured render as they were.
+		legend += ", then the CPU time the caller's process spent per operation " +
+			"(what an operation costs the application's machine: for the network backends, the HSM's own work is not in it)"
+	}
 	w.printf("%s. Columns are the number of concurrent callers. "+
 		"\"unsupported\" marks an operation the backend cannot do, and \"failed\" a measurement that returned an error; "+
 		"the notes under each table say why.\n\n", legend)
@@ -263,6 +268,9 @@ func (w *writer) cell(c benchmark.Cell) (string, int) {
 	}
 	s := fmt.Sprintf("**%s**<br>p50 %s · p99 %s", formatThroughput(c.Median.PerSecond),
 		formatLatency(c.Median.P50), formatLatency(c.Median.P99))
+	if c.Median.CallerCPU > 0 {
+		s += "<br>caller CPU " + formatLatency(c.Median.CallerCPU) + "/op"
+	}
 	if c.Rounds > 1 {
 		s += fmt.Sprintf("<br>(%s–%s)", formatCount(c.Min), formatCount(c.Max))
 	}
