@@ -80,6 +80,22 @@ func TestMeasureCountsAndSummarises(t *testing.T) {
 	assert.LessOrEqual(t, stats.P50, stats.P99)
 }
 
+// TestMeasureWaitsForOneOperation: an operation slower than the whole
+// window (a stalled call on a loaded machine) is measured over the time it
+// took, instead of leaving the window empty.
+func TestMeasureWaitsForOneOperation(t *testing.T) {
+	slow := func() ([]byte, error) {
+		<-time.After(20 * time.Millisecond)
+		return nil, nil
+	}
+	stats, err := Measure([]Task{slow}, Window{Measured: time.Millisecond})
+	require.NoError(t, err)
+	assert.Equal(t, 1, stats.Ops)
+	assert.GreaterOrEqual(t, stats.P50, 20*time.Millisecond)
+	assert.Positive(t, stats.PerSecond)
+	assert.LessOrEqual(t, stats.PerSecond, 1/stats.P50.Seconds(), "the window lasted at least the operation")
+}
+
 func TestMeasureStopsAtTheFirstError(t *testing.T) {
 	boom := errors.New("boom")
 	var calls atomic.Int64

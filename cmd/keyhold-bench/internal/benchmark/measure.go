@@ -39,8 +39,11 @@ type Stats struct {
 
 // Measure calls each task in a loop on a goroutine of its own, so that
 // len(tasks) operations are always in flight, for w.Warmup plus w.Measured,
-// and returns what the measured window saw. The first error stops every
-// goroutine and is returned.
+// and returns what the measured window saw. The window stays open past
+// w.Measured until one operation has started and ended inside it: on a
+// machine busy enough to stall one call for the whole window, the result is
+// one slow operation, measured over the time it took, rather than none. The
+// first error stops every goroutine and is returned.
 func Measure(tasks []Task, w Window) (Stats, error) {
 	return MeasureCPU(tasks, w, nil)
 }
@@ -73,12 +76,18 @@ func MeasureCPU(tasks []Task, w Window, cpu func() time.Duration) (Stats, error)
 		errOnce  sync.Once
 		wg       sync.WaitGroup
 	)
-	latencies := make([][]time.Duration, len(tasks))
+	// firstEnd is when the first operation that started inside the window
+	// ended, in nanoseconds since start; the window closes at the later of
+	// until and firstEnd.
+	var firstEnd atomic.Int64
+	firstEnd.Store(-1)
+	type op struct{ end, latency time.Duration }
+	ops := make([][]op, len(tasks))
 	for i, task := range tasks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var own []time.Duration
+			var own []op
 			for !failed.Load() {
 				t0 := time.Now()
 				if _, err := task(); err != nil {
@@ -89,18 +98,27 @@ func MeasureCPU(tasks []Task, w Window, cpu func() time.Duration) (Stats, error)
 				t1 := time.Now()
 				if !t0.Before(from) {
 					since.Add(1)
-					if !t1.After(until) {
-						own = append(own, t1.Sub(t0))
-					}
+					end := t1.Sub(start)
+					firstEnd.CompareAndSwap(-1, int64(end))
+					own = append(own, op{end: end, latency: t1.Sub(t0)})
 				}
-				if !t1.Before(until) {
+				if !t1.Before(until) && firstEnd.Load() >= 0 {
 					break
 				}
 			}
-			latencies[i] = own
+			ops[i] = own
 		}()
 	}
 	wg.Wait()
+	closed := max(until.Sub(start), time.Duration(firstEnd.Load()))
+	var all []time.Duration
+	for _, own := range ops {
+		for _, o := range own {
+			if o.end <= closed {
+				all = append(all, o.latency)
+			}
+		}
+	}
 	var cpuUsed time.Duration
 	if a := cpuFrom.Load(); a > 0 {
 		cpuUsed = cpu() - time.Duration(a)
@@ -108,14 +126,13 @@ func MeasureCPU(tasks []Task, w Window, cpu func() time.Duration) (Stats, error)
 	if firstErr != nil {
 		return Stats{}, firstErr
 	}
-	all := slices.Concat(latencies...)
 	if len(all) == 0 {
-		return Stats{}, fmt.Errorf("benchmark: no operation completed inside the %v window; lengthen it", w.Measured)
+		return Stats{}, fmt.Errorf("benchmark: no operation completed inside the %v window", w.Measured)
 	}
 	slices.Sort(all)
 	st := Stats{
 		Ops:       len(all),
-		PerSecond: float64(len(all)) / w.Measured.Seconds(),
+		PerSecond: float64(len(all)) / (closed - w.Warmup).Seconds(),
 		P50:       percentile(all, 50),
 		P99:       percentile(all, 99),
 	}
