@@ -209,17 +209,40 @@ func dialNode(t *testing.T, cfg hsm.Config, addr string) *wire.Conn {
 func login(t *testing.T, c *wire.Conn, part uint32, pin string) []byte {
 	t.Helper()
 	var rep wire.LoginReply
-	require.NoError(t, c.Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: part, User: ck.CKU_USER, PIN: []byte(pin)}, &rep))
+	require.NoError(t, whenServed(ctxT(t), func(ctx context.Context) error {
+		return c.Call(ctx, wire.OpLogin, wire.LoginRequest{Partition: part, User: ck.CKU_USER, PIN: []byte(pin)}, &rep)
+	}))
 	return rep.Ticket
+}
+
+// whenServed makes a call, again while the node answers busy: a node that
+// has just started, or joined a cluster, answers busy until it has caught up,
+// and the engine would try again (or another node). It gives up at ctx's
+// deadline.
+func whenServed(ctx context.Context, call func(context.Context) error) error {
+	for {
+		err := call(ctx)
+		var ce *ck.Error
+		if !errors.As(err, &ce) || ce.RV != wire.CodeBusy {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // findLabel returns the handles of the objects labelled label.
 func findLabel(t *testing.T, c *wire.Conn, part uint32, ticket []byte, label string) []uint64 {
 	t.Helper()
 	var rep wire.FindObjectsReply
-	require.NoError(t, c.Call(ctxT(t), wire.OpFindObjects, wire.FindObjectsRequest{
-		Partition: part, Ticket: ticket, Template: ck.Template{ck.String(ck.CKA_LABEL, label)},
-	}, &rep))
+	require.NoError(t, whenServed(ctxT(t), func(ctx context.Context) error {
+		return c.Call(ctx, wire.OpFindObjects, wire.FindObjectsRequest{
+			Partition: part, Ticket: ticket, Template: ck.Template{ck.String(ck.CKA_LABEL, label)},
+		}, &rep)
+	}))
 	var hs []uint64
 	for _, o := range rep.Objects {
 		hs = append(hs, o.Handle)
