@@ -118,7 +118,7 @@ func (w *writer) method() {
 	}
 	p = append(p, window,
 		"With N concurrent callers, N callers each perform the operation in a loop, so that N operations are always in flight.",
-		"Throughput is the number of operations that started and ended inside the measured window, divided by its length; "+
+		"Throughput is the number of operations that started and ended inside the measured window, divided by its length (a window in which no operation ended stays open until one has); "+
 			"latency is the time from a call to its return, as the caller sees it.")
 	if run.Rounds > 1 {
 		p = append(p, "The tables show, for each cell, the round of median throughput with its median (p50) "+
