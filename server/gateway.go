@@ -330,7 +330,7 @@ type gatewayHandler func(ctx context.Context, g *gatewayPartition) handler
 var gatewayHandlers = [...]gatewayHandler{
 	wire.OpPartitionInfo:   viaHandle(wire.OpPartitionInfo, gatewayInfo),
 	wire.OpLogin:           viaHandle(wire.OpLogin, gatewayLogin),
-	wire.OpInitPIN:         refuseOnModule[initPINRequest](wire.OpInitPIN),
+	wire.OpInitPIN:         checked[initPINRequest](wire.OpInitPIN, gatewayUnlock),
 	wire.OpSetPIN:          refuseOnModule[setPINRequest](wire.OpSetPIN),
 	wire.OpInitToken:       refuseOnModule[initTokenRequest](wire.OpInitToken),
 	wire.OpGenerateRandom:  viaHandle(wire.OpGenerateRandom, gatewayRandom),
@@ -369,8 +369,8 @@ type moduleAct[P any] func(ctx context.Context, g *gatewayPartition, req P, logi
 // the request's protocol limits are checked before act. A request whose
 // ticket proves the User's login acts as the User on the token.
 func viaModule[Req any, P targeted[Req]](op wire.Op, act moduleAct[P]) gatewayHandler {
-	return checked[Req, P](op, func(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req P, login bool) (any, error) {
-		return act(ctx, g, req, login)
+	return checked[Req, P](op, func(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req P, acc token.Access) (any, error) {
+		return act(ctx, g, req, acc == token.User)
 	})
 }
 
@@ -386,13 +386,9 @@ type changing[Req any] interface {
 // do not share these results: a retry that fails over to the other
 // gateway acts there.)
 func changesViaModule[Req any, P changing[Req]](op wire.Op, act moduleAct[P]) gatewayHandler {
-	return checked[Req, P](op, func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req P, login bool) (any, error) {
-		acc := token.Public
-		if login {
-			acc = token.User
-		}
+	return checked[Req, P](op, func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req P, acc token.Access) (any, error) {
 		k := dedupKey{client: c.principal, id: req.opID(), partition: g.id, op: op, access: acc}
-		return n.dedup.do(k, func() (any, error) { return act(ctx, g, req, login) })
+		return n.dedup.do(k, func() (any, error) { return act(ctx, g, req, acc == token.User) })
 	})
 }
 
@@ -407,41 +403,41 @@ func (r *deriveKeyRequest) opID() wire.OpID       { return r.OpID }
 
 // checked decodes a request to a module partition, finds the access its
 // ticket grants and checks its protocol limits before act.
-func checked[Req any, P targeted[Req]](op wire.Op, act func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req P, login bool) (any, error)) gatewayHandler {
+func checked[Req any, P targeted[Req]](op wire.Op, act func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req P, acc token.Access) (any, error)) gatewayHandler {
 	return viaHandle(op, func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *Req) (any, error) {
 		_, ticket := P(req).target()
-		login, err := n.gatewayAccess(c, g, ticket)
+		acc, err := n.gatewayAccess(c, g, ticket)
 		if err != nil {
 			return nil, err
 		}
 		if err := P(req).check(); err != nil {
 			return nil, err
 		}
-		return act(ctx, n, c, g, P(req), login)
+		return act(ctx, n, c, g, P(req), acc)
 	})
 }
 
 // gatewayAccess checks a request's ticket for a module partition: no ticket
-// is public access, a valid User ticket of the current generation is the
-// User's login.
-func (n *Node) gatewayAccess(c *conn, g *gatewayPartition, ticket []byte) (bool, error) {
+// is public access; a valid ticket of the current generation of its user's
+// PIN record is the User's login, or the SO's, which the token checked
+// (see gatewayLogin). Requests act on the token as the User with the
+// User's login only: with the SO's, as PKCS#11 has it, on public objects.
+func (n *Node) gatewayAccess(c *conn, g *gatewayPartition, ticket []byte) (token.Access, error) {
 	if len(ticket) == 0 {
-		return false, nil
+		return token.Public, nil
 	}
 	claims, err := c.ticketClaims(g.id, g.keys, ticket)
 	if err != nil {
-		return false, err
+		return token.Public, err
 	}
-	if claims.user != ck.CKU_USER || claims.gen != g.pins.tok.PINGeneration(ck.CKU_USER) {
-		return false, errTicketInvalid
+	if claims.gen != g.pins.tok.PINGeneration(claims.user) {
+		return token.Public, errTicketInvalid
 	}
-	return true, nil
+	if claims.user == ck.CKU_SO {
+		return token.SO, nil
+	}
+	return token.User, nil
 }
-
-// errModuleSO refuses the SO on a module partition: the node keeps the
-// token logged in as the User, and PKCS#11 allows one user at a time. The
-// SO administers the token on the HSM, with the vendor's tools.
-var errModuleSO = &ck.Error{RV: ck.CKR_USER_ANOTHER_ALREADY_LOGGED_IN, Msg: "the partition is a module token that the node keeps logged in as the User: the SO administers it on the HSM itself"}
 
 // errModuleUnsupported refuses what a module partition does not do through
 // the node.
@@ -494,7 +490,7 @@ func gatewayLogin(ctx context.Context, n *Node, c *conn, g *gatewayPartition, re
 	switch req.User {
 	case ck.CKU_USER:
 	case ck.CKU_SO:
-		return nil, errModuleSO
+		return gatewaySOLogin(ctx, n, c, g, req)
 	default:
 		return nil, ck.Errorf(ck.CKR_USER_TYPE_INVALID, "user type %v cannot log in to a node", req.User)
 	}
@@ -537,6 +533,54 @@ func gatewayLogin(ctx context.Context, n *Node, c *conn, g *gatewayPartition, re
 	expires := time.Now().Add(n.ticketLifetime).UnixMilli()
 	return wire.LoginReply{Ticket: g.keys.issue(ck.CKU_USER, gen, expires, &c.clientID), Expires: expires}, nil
 }
+
+// gatewaySOLogin checks the SO's PIN with the token itself (the module
+// logs the User out for the check and in again: see Module.CheckPIN) and
+// issues an SO ticket, which serves to unlock the User (gatewayUnlock).
+// The token counts a wrong SO PIN, and locks the SO out, by its own rules:
+// the node keeps no SO counter of its own.
+func gatewaySOLogin(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *loginRequest) (any, error) {
+	if err := checkPIN(req.PIN); err != nil {
+		return nil, err
+	}
+	p := g.pins
+	mu := p.pinCheck(ck.CKU_SO)
+	mu.Lock()
+	defer mu.Unlock()
+	gen := p.tok.PINGeneration(ck.CKU_SO)
+	if err := g.mod.CheckPIN(ctx, ck.CKU_SO, req.PIN); err != nil {
+		return nil, err
+	}
+	expires := time.Now().Add(n.ticketLifetime).UnixMilli()
+	return wire.LoginReply{Ticket: g.keys.issue(ck.CKU_SO, gen, expires, &c.clientID), Expires: expires}, nil
+}
+
+// gatewayUnlock serves C_InitPIN on a module partition, which is how the
+// SO ends a User lockout (keyhold pin unlock). The User PIN is the token's,
+// with which the node logs it in; a new one is set on the HSM with the
+// vendor's tools, never through the node, which would then log in with a
+// stale one. So the PIN given must be the token's current User PIN: the
+// lockout and the count are then cleared, committed as a new version of the
+// User's PIN record, so that the tickets issued before the lockout stay
+// invalid.
+func gatewayUnlock(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *initPINRequest, acc token.Access) (any, error) {
+	if acc != token.SO {
+		return nil, ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "only the SO may unlock the User")
+	}
+	if err := g.mod.CheckPIN(ctx, ck.CKU_USER, req.PIN); err != nil {
+		if isRV(err, ck.CKR_PIN_INCORRECT) {
+			return nil, errModulePIN
+		}
+		return nil, err
+	}
+	return n.once(c, g.pins, wire.OpInitPIN, acc, req.OpID, func(ch *change) (any, error) {
+		ch.pin(ck.CKU_USER)
+		return empty(g.pins.tok.Unlock(acc))
+	})
+}
+
+// errModulePIN refuses a new User PIN for a module partition.
+var errModulePIN = &ck.Error{RV: ck.CKR_FUNCTION_NOT_SUPPORTED, Msg: "the User PIN of a partition served by a PKCS#11 module is the token's, changed on the HSM itself: to unlock the User, give its current PIN"}
 
 func gatewayRandom(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req *wire.GenerateRandomRequest) (any, error) {
 	if req.Length > wire.MaxRandom {

@@ -5,6 +5,7 @@ package gateway_test
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"net"
 	"testing"
@@ -136,5 +137,114 @@ func TestRedundantGatewaysShareRetryBudget(t *testing.T) {
 	}
 	for i := range parts {
 		requireLocked(t, parts[i], pin)
+	}
+}
+
+// TestModuleUnlock: the SO of a module partition, whose PIN the token
+// itself checks, unlocks a locked-out User (keyhold pin unlock) by giving
+// the token's User PIN; the User's login that the node holds survives the
+// SO's check, and a wrong SO PIN is refused and counted by the token.
+func TestModuleUnlock(t *testing.T) {
+	ctx := context.Background()
+	tk := softhsmtest.NewToken(t)
+	key := mustEC(t)
+	softhsmtest.Import(t, tk, key, hsm.KeySpec{Type: hsm.KeyEC, Label: "ec"})
+	e := startGateway(t, tk, func(o *server.NodeOptions) { o.Partitions[0].MaxPINAttempts = lockoutAttempts })
+	user := partitionOn(t, e.Config)
+	for range lockoutAttempts {
+		require.ErrorIs(t, user.Login(ctx, "wrong-pin"), hsm.ErrPINIncorrect)
+	}
+	requireLocked(t, user, tk.PIN)
+
+	so := partitionOn(t, e.Config)
+	// Only the SO unlocks.
+	require.ErrorIs(t, so.InitPIN(ctx, tk.PIN), hsm.ErrNotLoggedIn)
+	// A wrong SO PIN is the token's to judge and to count: SoftHSM2 marks
+	// the count low and locks nothing.
+	require.ErrorIs(t, so.LoginAs(ctx, hsm.SO, "wrong-so-pin"), hsm.ErrPINIncorrect)
+	info, err := so.Info(ctx)
+	require.NoError(t, err)
+	assert.True(t, info.SOPIN().CountLow)
+	require.NoError(t, so.LoginAs(ctx, hsm.SO, tk.SOPIN))
+	info, err = so.Info(ctx)
+	require.NoError(t, err)
+	assert.False(t, info.SOPIN().CountLow)
+
+	// The User PIN is the token's: the SO cannot set another through the
+	// node, and the User stays locked out.
+	require.ErrorIs(t, so.InitPIN(ctx, "another-user-pin"), hsm.ErrNotSupported)
+	requireLocked(t, user, tk.PIN)
+	require.NoError(t, so.InitPIN(ctx, tk.PIN))
+	info, err = user.Info(ctx)
+	require.NoError(t, err)
+	assert.False(t, info.UserPIN().Locked)
+	assert.False(t, info.UserPIN().CountLow)
+
+	require.NoError(t, user.Login(ctx, tk.PIN))
+	k, err := user.KeyByLabel(ctx, "ec")
+	require.NoError(t, err)
+	s, err := signer.New(k)
+	require.NoError(t, err)
+	digest := sha256.Sum256([]byte("after the unlock"))
+	sign := func() {
+		t.Helper()
+		sig, err := s.SignContext(ctx, digest[:], crypto.SHA256)
+		require.NoError(t, err)
+		require.True(t, ecdsa.VerifyASN1(&key.PublicKey, digest[:], sig))
+	}
+	sign()
+	// Another SO check logs the token's User out and in again: the User's
+	// ticket, and the node's login, carry on.
+	require.NoError(t, so.Logout(ctx))
+	require.NoError(t, so.LoginAs(ctx, hsm.SO, tk.SOPIN))
+	sign()
+}
+
+// TestSOCheckWhileSigning: the SO's checks log the token's User out and in
+// again while clients sign; no signature fails, as the requests wait for
+// each check rather than meet the token logged out.
+func TestSOCheckWhileSigning(t *testing.T) {
+	ctx := context.Background()
+	tk := softhsmtest.NewToken(t)
+	key := mustEC(t)
+	softhsmtest.Import(t, tk, key, hsm.KeySpec{Type: hsm.KeyEC, Label: "ec"})
+	e := startGateway(t, tk)
+	p := openPartition(t, e.Config, modulePart, tk.PIN)
+	k, err := p.KeyByLabel(ctx, "ec")
+	require.NoError(t, err)
+	s, err := signer.New(k)
+	require.NoError(t, err)
+	digest := sha256.Sum256([]byte("signed while the SO logs in"))
+
+	stop := make(chan struct{})
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				sig, err := s.SignContext(ctx, digest[:], crypto.SHA256)
+				if err == nil && !ecdsa.VerifyASN1(&key.PublicKey, digest[:], sig) {
+					err = assert.AnError
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	so := partitionOn(t, e.Config)
+	for range 10 {
+		require.NoError(t, so.LoginAs(ctx, hsm.SO, tk.SOPIN))
+		require.NoError(t, so.Logout(ctx))
+	}
+	close(stop)
+	for range cap(errs) {
+		require.NoError(t, <-errs)
 	}
 }
