@@ -216,10 +216,7 @@ func TestGatewayLogin(t *testing.T) {
 		assert.ErrorIs(t, p.Login(ctx, "wrong-pin"), hsm.ErrPINIncorrect)
 	}
 	assert.ErrorIs(t, p.Login(ctx, "wrong-pin"), hsm.ErrPINIncorrect)
-	assert.ErrorIs(t, p.Login(ctx, tk.PIN), hsm.ErrPINLocked)
-	info, err = p.Info(ctx)
-	require.NoError(t, err)
-	assert.True(t, info.UserPIN().Locked)
+	requireLocked(t, p, tk.PIN)
 }
 
 func TestTLSThroughGateway(t *testing.T) {
