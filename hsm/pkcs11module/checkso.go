@@ -24,8 +24,8 @@ import (
 // their callers log in again.
 func CheckSO(ctx context.Context, b hsm.Backend, pin []byte) error {
 	bk, ok := b.(*backend)
-	if !ok {
-		return errors.New("pkcs11module: CheckSO needs a backend of this package")
+	if !ok || !bk.tok.soChecks.Load() {
+		return errors.New("pkcs11module: CheckSO needs a backend that Open returned")
 	}
 	if bk.closed.Load() {
 		return hsm.ErrClosed
@@ -38,6 +38,10 @@ func CheckSO(ctx context.Context, b hsm.Backend, pin []byte) error {
 	})
 	return t.refusal(err)
 }
+
+// enableSOChecks makes the requests to b's token wait for CheckSO (see
+// token.loginMu). Open calls it before b serves its first request.
+func enableSOChecks(b hsm.Backend) { b.(*backend).tok.soChecks.Store(true) }
 
 // checkSO is CheckSO's C calls on session s; the caller holds loginMu.
 func (t *token) checkSO(s pkcs11.SessionHandle, pin []byte) error {

@@ -20,3 +20,5 @@ func Stats() []TokenStats { return nil }
 
 // CheckSO refuses: without cgo no module is loaded.
 func CheckSO(ctx context.Context, b hsm.Backend, pin []byte) error { return ErrNeedsCgo }
+
+func enableSOChecks(hsm.Backend) {}
