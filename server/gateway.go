@@ -19,10 +19,11 @@ import (
 // software token. The node then serves it to the network with its own
 // protocol: mutual TLS, enrolled and revocable clients, login tickets,
 // stateless requests, busy answers. What the partition holds and does is
-// the token's: the node stores and replicates nothing of it but the
-// partition's PIN records, whose retry counters and lockouts are the
-// node's to keep (see gatewayLogin) (redundancy is two gateways in front of two HSMs that hold the same keys,
-// cloned by the vendor's means, which clients list as one partition).
+// the token's: the node stores and replicates nothing of it but its PIN
+// records, whose retry counters and lockouts are the node's to keep (see
+// gatewayLogin). Redundancy is two gateways in front of two HSMs that hold
+// the same keys, cloned by the vendor's means, which clients list as one
+// partition.
 //
 // The token is reached through a Module, which package server/gateway
 // implements over the SDK's module backend (hsm/pkcs11module), so that this
@@ -30,10 +31,10 @@ import (
 // partition's configured PIN; each client still proves the PIN when it
 // logs in to the node, which checks it against the token and counts wrong
 // ones in a PIN record of the partition, committed and replicated as any
-// partition's (see gatewayLogin). Requests to the partition run on a pool of their
-// own, as many at once as the token has sessions: a module that blocks (a
-// slow USB HSM) holds those workers only, never the node's, and a request
-// beyond them is answered busy.
+// partition's. Requests to the partition run on a pool of their own, as
+// many at once as the token has sessions: a module that blocks (a slow USB
+// HSM) holds those workers only, never the node's, and a request beyond
+// them is answered busy.
 
 // ModuleOptions make a partition a token of a local PKCS#11 module (see
 // PartitionOptions.Module).
