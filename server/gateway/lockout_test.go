@@ -138,6 +138,13 @@ func TestRedundantGatewaysShareRetryBudget(t *testing.T) {
 	for i := range parts {
 		requireLocked(t, parts[i], pin)
 	}
+
+	// The SO of one gateway's token unlocks the partition on both.
+	so := partitionOn(t, gp.config(t, gp.nodes[0]))
+	require.NoError(t, so.LoginAs(ctx, hsm.SO, tokens[0].SOPIN))
+	require.NoError(t, so.InitPIN(ctx, pin))
+	require.Eventually(t, func() bool { return parts[1].Login(ctx, pin) == nil }, 10*time.Second, 5*time.Millisecond,
+		"the unlock reaches the other gateway")
 }
 
 // TestModuleUnlock: the SO of a module partition, whose PIN the token
