@@ -170,7 +170,8 @@ func setUserPIN(ctx context.Context, verb string, args []string, stdout, stderr 
 		return c.fail(err)
 	}
 	if verb == "unlock" {
-		return c.pinDone(p, "User", fmt.Sprintf("set a new User PIN of partition %s; the User is not locked out", p.Name()))
+		// On a module partition the PIN stays the token's (see pinHelp).
+		return c.pinDone(p, "User", fmt.Sprintf("set the User PIN of partition %s as given; the User is not locked out", p.Name()))
 	}
 	return c.pinDone(p, "User", fmt.Sprintf("set the User PIN of partition %s", p.Name()))
 }
