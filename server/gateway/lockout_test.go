@@ -34,6 +34,16 @@ func partitionOn(t *testing.T, cfg hsm.Config) *hsm.Partition {
 	return p
 }
 
+// ecSigner returns a signer of p's key labelled "ec".
+func ecSigner(t *testing.T, p *hsm.Partition) *signer.Signer {
+	t.Helper()
+	k, err := p.KeyByLabel(context.Background(), "ec")
+	require.NoError(t, err)
+	s, err := signer.New(k)
+	require.NoError(t, err)
+	return s
+}
+
 // requireLocked checks that p's User is locked out: the right PIN is
 // refused, and the partition's information says so.
 func requireLocked(t *testing.T, p *hsm.Partition, pin string) {
@@ -69,10 +79,7 @@ func TestModuleLockoutSurvivesRestart(t *testing.T) {
 
 	// A client logged in before the lockout, with a signer ready.
 	early := openPartition(t, cfg, modulePart, tk.PIN)
-	k, err := early.KeyByLabel(ctx, "ec")
-	require.NoError(t, err)
-	s, err := signer.New(k)
-	require.NoError(t, err)
+	s := ecSigner(t, early)
 	digest := sha256.Sum256([]byte("before the lockout"))
 	_, err = s.SignContext(ctx, digest[:], crypto.SHA256)
 	require.NoError(t, err)
@@ -188,10 +195,7 @@ func TestModuleUnlock(t *testing.T) {
 	assert.False(t, info.UserPIN().CountLow)
 
 	require.NoError(t, user.Login(ctx, tk.PIN))
-	k, err := user.KeyByLabel(ctx, "ec")
-	require.NoError(t, err)
-	s, err := signer.New(k)
-	require.NoError(t, err)
+	s := ecSigner(t, user)
 	digest := sha256.Sum256([]byte("after the unlock"))
 	sign := func() {
 		t.Helper()
@@ -217,10 +221,7 @@ func TestSOCheckWhileSigning(t *testing.T) {
 	softhsmtest.Import(t, tk, key, hsm.KeySpec{Type: hsm.KeyEC, Label: "ec"})
 	e := startGateway(t, tk)
 	p := openPartition(t, e.Config, modulePart, tk.PIN)
-	k, err := p.KeyByLabel(ctx, "ec")
-	require.NoError(t, err)
-	s, err := signer.New(k)
-	require.NoError(t, err)
+	s := ecSigner(t, p)
 	digest := sha256.Sum256([]byte("signed while the SO logs in"))
 
 	stop := make(chan struct{})
