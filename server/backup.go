@@ -252,7 +252,7 @@ func (n *Node) snapshot(id uint32, whole bool) (*Snapshot, error) {
 			continue
 		}
 		name := ""
-		if p := n.parts[r.Partition]; p != nil {
+		if p, err := n.held(r.Partition); err == nil {
 			name = p.name
 		}
 		s.Partitions = append(s.Partitions, SnapshotPartition{

@@ -68,7 +68,8 @@
 // Module, which package server/gateway implements over the SDK's module
 // backend (a program opts in by importing it; this package needs no cgo).
 // Requests to such a partition run on workers of their own, as many as the
-// token has sessions, and the node stores and replicates nothing of it. See
+// token has sessions, and the node stores and replicates nothing of it but
+// the retry counters and lockouts of its PINs. See
 // gateway.go and docs/gateway.md.
 //
 // # Serving

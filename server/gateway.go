@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/keyhold/keyhold/ck"
@@ -20,19 +19,22 @@ import (
 // software token. The node then serves it to the network with its own
 // protocol: mutual TLS, enrolled and revocable clients, login tickets,
 // stateless requests, busy answers. What the partition holds and does is
-// the token's: the node stores nothing of it and replicates nothing of it
-// (redundancy is two gateways in front of two HSMs that hold the same keys,
-// cloned by the vendor's means, which clients list as one partition).
+// the token's: the node stores and replicates nothing of it but its PIN
+// records, whose retry counters and lockouts are the node's to keep (see
+// gatewayLogin). Redundancy is two gateways in front of two HSMs that hold
+// the same keys, cloned by the vendor's means, which clients list as one
+// partition.
 //
 // The token is reached through a Module, which package server/gateway
 // implements over the SDK's module backend (hsm/pkcs11module), so that this
 // package needs no cgo. The module code logs the token in with the
 // partition's configured PIN; each client still proves the PIN when it
 // logs in to the node, which checks it against the token and counts wrong
-// ones (ModuleOptions). Requests to the partition run on a pool of their
-// own, as many at once as the token has sessions: a module that blocks (a
-// slow USB HSM) holds those workers only, never the node's, and a request
-// beyond them is answered busy.
+// ones in a PIN record of the partition, committed and replicated as any
+// partition's. Requests to the partition run on a pool of their own, as
+// many at once as the token has sessions: a module that blocks (a slow USB
+// HSM) holds those workers only, never the node's, and a request beyond
+// them is answered busy.
 
 // ModuleOptions make a partition a token of a local PKCS#11 module (see
 // PartitionOptions.Module).
@@ -159,15 +161,16 @@ type gatewayPartition struct {
 	stop     context.Context
 	halt     context.CancelFunc
 
-	// The User's wrong PINs, counted by this node: the token is logged in
-	// already, so the module does not see them (see loginState in
-	// hsm/pkcs11module). gen moves when the User locks out, which makes
-	// every ticket issued before it fail.
+	// pins holds the partition's PIN records, with retry counters and
+	// lockouts but no verifier (token.Config.ExternalPINs): the token is
+	// logged in already, so the module does not count a client's wrong
+	// PINs (see loginState in hsm/pkcs11module), the node does. They are
+	// committed, stored and replicated as a software partition's, so that
+	// the gateways of a redundant partition share one retry budget and a
+	// lockout outlives a restart; the User's generation moves when it
+	// locks out, which makes every ticket issued before fail.
+	pins        *partition
 	maxAttempts int
-	pinMu       sync.Mutex
-	failures    int
-	locked      bool
-	gen         atomic.Uint64
 }
 
 // openGateway opens the token of a module partition and starts nothing
@@ -199,17 +202,19 @@ func openGateway(po PartitionOptions) (*gatewayPartition, error) {
 	if depth <= 0 {
 		depth = DefaultModuleQueueDepth * sessions
 	}
+	pins, err := token.New(token.Config{Name: po.Name, ID: po.ID, MaxPINAttempts: attempts, ExternalPINs: true})
+	if err != nil {
+		mod.Close()
+		return nil, fmt.Errorf("server: partition %d (%s): %w", po.ID, po.Name, err)
+	}
 	g := &gatewayPartition{
 		id: po.ID, name: po.Name, mod: mod, keys: keys,
 		sessions:    sessions,
 		jobs:        make(chan job, depth),
+		pins:        &partition{id: po.ID, name: po.Name, tok: pins, keys: keys},
 		maxAttempts: attempts,
 	}
 	g.stop, g.halt = context.WithCancel(context.Background())
-	// Every gateway of a redundant partition starts at the same
-	// generation, so that a ticket one issued is accepted by the others
-	// (they share the ticket key).
-	g.gen.Store(1)
 	return g, nil
 }
 
@@ -243,6 +248,28 @@ func (n *Node) closeModules() {
 	for _, g := range n.gateways {
 		g.mod.Close()
 	}
+}
+
+// held returns the partition whose records id names: a software
+// partition, or the PIN records of a module partition, which the node
+// commits, stores and replicates as any partition's.
+func (n *Node) held(id uint32) (*partition, error) {
+	if g := n.gateways[id]; g != nil {
+		return g.pins, nil
+	}
+	return n.partition(id)
+}
+
+// allHeld returns every partition whose records the node holds (see held).
+func (n *Node) allHeld() []*partition {
+	out := make([]*partition, 0, len(n.parts)+len(n.gateways))
+	for _, p := range n.parts {
+		out = append(out, p)
+	}
+	for _, g := range n.gateways {
+		out = append(out, g.pins)
+	}
+	return out
 }
 
 // gatewayOf returns the module partition a request goes to, if any: its
@@ -304,7 +331,7 @@ type gatewayHandler func(ctx context.Context, g *gatewayPartition) handler
 var gatewayHandlers = [...]gatewayHandler{
 	wire.OpPartitionInfo:   viaHandle(wire.OpPartitionInfo, gatewayInfo),
 	wire.OpLogin:           viaHandle(wire.OpLogin, gatewayLogin),
-	wire.OpInitPIN:         refuseOnModule[initPINRequest](wire.OpInitPIN),
+	wire.OpInitPIN:         checked[initPINRequest](wire.OpInitPIN, gatewayUnlock),
 	wire.OpSetPIN:          refuseOnModule[setPINRequest](wire.OpSetPIN),
 	wire.OpInitToken:       refuseOnModule[initTokenRequest](wire.OpInitToken),
 	wire.OpGenerateRandom:  viaHandle(wire.OpGenerateRandom, gatewayRandom),
@@ -343,8 +370,8 @@ type moduleAct[P any] func(ctx context.Context, g *gatewayPartition, req P, logi
 // the request's protocol limits are checked before act. A request whose
 // ticket proves the User's login acts as the User on the token.
 func viaModule[Req any, P targeted[Req]](op wire.Op, act moduleAct[P]) gatewayHandler {
-	return checked[Req, P](op, func(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req P, login bool) (any, error) {
-		return act(ctx, g, req, login)
+	return checked[Req, P](op, func(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req P, acc token.Access) (any, error) {
+		return act(ctx, g, req, acc == token.User)
 	})
 }
 
@@ -360,13 +387,9 @@ type changing[Req any] interface {
 // do not share these results: a retry that fails over to the other
 // gateway acts there.)
 func changesViaModule[Req any, P changing[Req]](op wire.Op, act moduleAct[P]) gatewayHandler {
-	return checked[Req, P](op, func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req P, login bool) (any, error) {
-		acc := token.Public
-		if login {
-			acc = token.User
-		}
+	return checked[Req, P](op, func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req P, acc token.Access) (any, error) {
 		k := dedupKey{client: c.principal, id: req.opID(), partition: g.id, op: op, access: acc}
-		return n.dedup.do(k, func() (any, error) { return act(ctx, g, req, login) })
+		return n.dedup.do(k, func() (any, error) { return act(ctx, g, req, acc == token.User) })
 	})
 }
 
@@ -381,41 +404,41 @@ func (r *deriveKeyRequest) opID() wire.OpID       { return r.OpID }
 
 // checked decodes a request to a module partition, finds the access its
 // ticket grants and checks its protocol limits before act.
-func checked[Req any, P targeted[Req]](op wire.Op, act func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req P, login bool) (any, error)) gatewayHandler {
+func checked[Req any, P targeted[Req]](op wire.Op, act func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req P, acc token.Access) (any, error)) gatewayHandler {
 	return viaHandle(op, func(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *Req) (any, error) {
 		_, ticket := P(req).target()
-		login, err := n.gatewayAccess(c, g, ticket)
+		acc, err := n.gatewayAccess(c, g, ticket)
 		if err != nil {
 			return nil, err
 		}
 		if err := P(req).check(); err != nil {
 			return nil, err
 		}
-		return act(ctx, n, c, g, P(req), login)
+		return act(ctx, n, c, g, P(req), acc)
 	})
 }
 
 // gatewayAccess checks a request's ticket for a module partition: no ticket
-// is public access, a valid User ticket of the current generation is the
-// User's login.
-func (n *Node) gatewayAccess(c *conn, g *gatewayPartition, ticket []byte) (bool, error) {
+// is public access; a valid ticket of the current generation of its user's
+// PIN record is the User's login, or the SO's, which the token checked
+// (see gatewayLogin). Requests act on the token as the User with the
+// User's login only: with the SO's, as PKCS#11 has it, on public objects.
+func (n *Node) gatewayAccess(c *conn, g *gatewayPartition, ticket []byte) (token.Access, error) {
 	if len(ticket) == 0 {
-		return false, nil
+		return token.Public, nil
 	}
 	claims, err := c.ticketClaims(g.id, g.keys, ticket)
 	if err != nil {
-		return false, err
+		return token.Public, err
 	}
-	if claims.user != ck.CKU_USER || claims.gen != g.gen.Load() {
-		return false, errTicketInvalid
+	if claims.gen != g.pins.tok.PINGeneration(claims.user) {
+		return token.Public, errTicketInvalid
 	}
-	return true, nil
+	if claims.user == ck.CKU_SO {
+		return token.SO, nil
+	}
+	return token.User, nil
 }
-
-// errModuleSO refuses the SO on a module partition: the node keeps the
-// token logged in as the User, and PKCS#11 allows one user at a time. The
-// SO administers the token on the HSM, with the vendor's tools.
-var errModuleSO = &ck.Error{RV: ck.CKR_USER_ANOTHER_ALREADY_LOGGED_IN, Msg: "the partition is a module token that the node keeps logged in as the User: the SO administers it on the HSM itself"}
 
 // errModuleUnsupported refuses what a module partition does not do through
 // the node.
@@ -437,57 +460,128 @@ func gatewayInfo(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, _ *
 		return nil, err
 	}
 	info.ID, info.Name = g.id, g.name
-	g.pinMu.Lock()
+	rec, err := g.pins.tok.PINRecord(ck.CKU_USER)
+	if err != nil {
+		return nil, err
+	}
+	failures := 0
+	for _, n := range rec.Failures {
+		failures += int(n)
+	}
 	switch {
-	case g.locked:
+	case rec.Locked:
 		info.Flags |= ck.CKF_USER_PIN_LOCKED
-	case g.failures > 0:
+	case failures > 0:
 		info.Flags |= ck.CKF_USER_PIN_COUNT_LOW
-		if g.failures == g.maxAttempts-1 {
+		if failures == g.maxAttempts-1 {
 			info.Flags |= ck.CKF_USER_PIN_FINAL_TRY
 		}
 	}
-	g.pinMu.Unlock()
 	return info, nil
 }
 
 // gatewayLogin checks a client's PIN against the token and issues a ticket
-// as for any partition. Wrong PINs are counted here, one at a time, and
-// lock the User out after MaxPINAttempts in a row.
+// as for any partition. The outcome is counted in the partition's PIN
+// record and, when that changed (a wrong PIN counted, a counter reset, a
+// lockout), committed before the client is answered, as Node.login does:
+// MaxPINAttempts wrong PINs in a row, through any gateway of the
+// partition, lock the User out on all of them, for good until the SO
+// unlocks it.
 func gatewayLogin(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *loginRequest) (any, error) {
 	switch req.User {
 	case ck.CKU_USER:
 	case ck.CKU_SO:
-		return nil, errModuleSO
+		return gatewaySOLogin(ctx, n, c, g, req)
 	default:
 		return nil, ck.Errorf(ck.CKR_USER_TYPE_INVALID, "user type %v cannot log in to a node", req.User)
 	}
 	if err := checkPIN(req.PIN); err != nil {
 		return nil, err
 	}
-	g.pinMu.Lock()
-	defer g.pinMu.Unlock()
-	if g.locked {
-		return nil, ck.Errorf(ck.CKR_PIN_LOCKED, "the User PIN of partition %s is locked on this node after %d wrong PINs; the node unlocks it when it restarts", g.name, g.maxAttempts)
-	}
-	gen := g.gen.Load()
-	if err := g.mod.CheckPIN(ctx, ck.CKU_USER, req.PIN); err != nil {
-		if !isRV(err, ck.CKR_PIN_INCORRECT) {
-			return nil, err
+	p := g.pins
+	if n.raftMode {
+		// Judged on the cluster's latest count, as Node.login does.
+		if rf := n.raft(); rf != nil {
+			rf.catchUp()
 		}
-		g.failures++
-		left := g.maxAttempts - g.failures
-		if left <= 0 {
-			g.locked = true
-			g.gen.Add(1)
-			return nil, ck.Errorf(ck.CKR_PIN_INCORRECT, "wrong User PIN; no tries left: the PIN is now locked on this node")
-		}
-		return nil, ck.Errorf(ck.CKR_PIN_INCORRECT, "wrong User PIN; %d tries left before it locks", left)
 	}
-	g.failures = 0
+	// One check at a time, each counted and committed before the next:
+	// concurrent guesses are all counted.
+	mu := p.pinCheck(ck.CKU_USER)
+	mu.Lock()
+	defer mu.Unlock()
+	if err := p.tok.LockedOut(ck.CKU_USER); err != nil {
+		return nil, err
+	}
+	gen := p.tok.PINGeneration(ck.CKU_USER)
+	// The module is asked outside n.life: a token that blocks must not
+	// hold up what waits for it (Kill, a restore).
+	err := g.mod.CheckPIN(ctx, ck.CKU_USER, req.PIN)
+	if err != nil && !isRV(err, ck.CKR_PIN_INCORRECT) {
+		return nil, err // not a judgement of the PIN: nothing to count
+	}
+	n.life.RLock()
+	changed, err := p.tok.CountPIN(ck.CKU_USER, err == nil)
+	if changed {
+		if cerr := n.commitPIN(p, ck.CKU_USER); cerr != nil {
+			err = cerr
+		}
+	}
+	n.life.RUnlock()
+	if err != nil {
+		return nil, err
+	}
 	expires := time.Now().Add(n.ticketLifetime).UnixMilli()
 	return wire.LoginReply{Ticket: g.keys.issue(ck.CKU_USER, gen, expires, &c.clientID), Expires: expires}, nil
 }
+
+// gatewaySOLogin checks the SO's PIN with the token itself (the module
+// logs the User out for the check and in again: see Module.CheckPIN) and
+// issues an SO ticket, which serves to unlock the User (gatewayUnlock).
+// The token counts a wrong SO PIN, and locks the SO out, by its own rules:
+// the node keeps no SO counter of its own.
+func gatewaySOLogin(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *loginRequest) (any, error) {
+	if err := checkPIN(req.PIN); err != nil {
+		return nil, err
+	}
+	p := g.pins
+	mu := p.pinCheck(ck.CKU_SO)
+	mu.Lock()
+	defer mu.Unlock()
+	gen := p.tok.PINGeneration(ck.CKU_SO)
+	if err := g.mod.CheckPIN(ctx, ck.CKU_SO, req.PIN); err != nil {
+		return nil, err
+	}
+	expires := time.Now().Add(n.ticketLifetime).UnixMilli()
+	return wire.LoginReply{Ticket: g.keys.issue(ck.CKU_SO, gen, expires, &c.clientID), Expires: expires}, nil
+}
+
+// gatewayUnlock serves C_InitPIN on a module partition, which is how the
+// SO ends a User lockout (keyhold pin unlock). The User PIN is the token's,
+// with which the node logs it in; a new one is set on the HSM with the
+// vendor's tools, never through the node, which would then log in with a
+// stale one. So the PIN given must be the token's current User PIN: the
+// lockout and the count are then cleared, committed as a new version of the
+// User's PIN record, so that the tickets issued before the lockout stay
+// invalid.
+func gatewayUnlock(ctx context.Context, n *Node, c *conn, g *gatewayPartition, req *initPINRequest, acc token.Access) (any, error) {
+	if acc != token.SO {
+		return nil, ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "only the SO may unlock the User")
+	}
+	if err := g.mod.CheckPIN(ctx, ck.CKU_USER, req.PIN); err != nil {
+		if isRV(err, ck.CKR_PIN_INCORRECT) {
+			return nil, errModulePIN
+		}
+		return nil, err
+	}
+	return n.once(c, g.pins, wire.OpInitPIN, acc, req.OpID, func(ch *change) (any, error) {
+		ch.pin(ck.CKU_USER)
+		return empty(g.pins.tok.Unlock(acc))
+	})
+}
+
+// errModulePIN refuses a new User PIN for a module partition.
+var errModulePIN = &ck.Error{RV: ck.CKR_FUNCTION_NOT_SUPPORTED, Msg: "the User PIN of a partition served by a PKCS#11 module is the token's, changed on the HSM itself: to unlock the User, give its current PIN"}
 
 func gatewayRandom(ctx context.Context, _ *Node, _ *conn, g *gatewayPartition, req *wire.GenerateRandomRequest) (any, error) {
 	if req.Length > wire.MaxRandom {

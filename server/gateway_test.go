@@ -118,15 +118,18 @@ func TestStuckModuleDoesNotStallNode(t *testing.T) {
 }
 
 // TestModulePartitionRefusesSoftwareOps: what only the software token does
-// is refused on a module partition with its own code, and the SO cannot log
-// in to a token the node keeps logged in as the User.
+// is refused on a module partition with its own code; the SO's PIN is the
+// module's to check, and a new User PIN is refused.
 func TestModulePartitionRefusesSoftwareOps(t *testing.T) {
 	mod := &stuckModule{sessions: 1, pin: "module-pin", release: make(chan struct{})}
 	withModuleOpener(t, func(context.Context, string, ModuleOptions) (Module, error) { return mod, nil })
 	_, c := startTestNode(t, NodeOptions{Partitions: []PartitionOptions{
 		{ID: 2, Name: "hsm", Module: &ModuleOptions{Path: "/usr/lib/vendor.so", Token: "t", PIN: "module-pin"}},
 	}})
-	requireCode(t, loginErr(t, c, 2, ck.CKU_SO, "so-pin"), ck.CKR_USER_ANOTHER_ALREADY_LOGGED_IN)
+	requireCode(t, loginErr(t, c, 2, ck.CKU_SO, "so-pin"), ck.CKR_PIN_INCORRECT)
+	var so wire.LoginReply
+	require.NoError(t, c.Call(ctxT(t), wire.OpLogin, wire.LoginRequest{Partition: 2, User: ck.CKU_SO, PIN: []byte("module-pin")}, &so))
+	requireCode(t, c.Call(ctxT(t), wire.OpInitPIN, wire.InitPINRequest{Partition: 2, Ticket: so.Ticket, PIN: []byte("another-pin")}, nil), ck.CKR_FUNCTION_NOT_SUPPORTED)
 	requireCode(t, c.Call(ctxT(t), wire.OpSetPIN, wire.SetPINRequest{Partition: 2, User: ck.CKU_USER, OldPIN: []byte("module-pin"), NewPIN: []byte("another-pin")}, nil), ck.CKR_FUNCTION_NOT_SUPPORTED)
 	requireCode(t, c.Call(ctxT(t), wire.OpListInvalidated, wire.ListInvalidatedRequest{Partition: 2}, nil), ck.CKR_FUNCTION_NOT_SUPPORTED)
 	// A ticket for another partition's key is no ticket here.

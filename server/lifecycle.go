@@ -72,7 +72,7 @@ func (n *Node) kill() {
 	// No state change is in progress once life is held: none can land on a
 	// wiped token.
 	n.life.Lock()
-	for _, p := range n.parts {
+	for _, p := range n.allHeld() {
 		p.tok.Reset()
 	}
 	n.dedup.reset()

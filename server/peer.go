@@ -130,7 +130,7 @@ func (n *Node) merge(req *wire.PeerApplyRequest, restore bool) (*partition, erro
 		// Client entries belong to the node: nothing else to merge.
 		return nil, nil
 	}
-	p, err := n.partition(req.Partition)
+	p, err := n.held(req.Partition)
 	if err != nil {
 		return nil, err
 	}
@@ -230,8 +230,8 @@ func (n *Node) loadStored() error {
 			havePINs[reqs[i].Partition] = true
 		}
 	}
-	for id, p := range n.parts {
-		if havePINs[id] {
+	for _, p := range n.allHeld() {
+		if havePINs[p.id] {
 			continue
 		}
 		if err := n.st.commit(func() records {

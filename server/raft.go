@@ -711,7 +711,7 @@ func (f *raftFSM) Snapshot() (raft.FSMSnapshot, error) {
 		s.pages = append(s.pages, wire.PeerApplyRequest{Clients: clients[:k]})
 		clients = clients[k:]
 	}
-	for _, p := range n.parts {
+	for _, p := range n.allHeld() {
 		s.pages = append(s.pages, p.pages(n.dedup)...)
 	}
 	return s, nil

@@ -282,3 +282,44 @@ func FuzzParseModulePartition(f *testing.F) {
 		assert.Empty(t, mp.opts.PIN, "the PIN comes from its file, never from the flag")
 	})
 }
+
+// TestServeModuleLockout: wrong PINs on a module partition are committed
+// to the gateway's directory, so that the lockout outlives a killed serve
+// process; the SO ends it with keyhold pin unlock, whose SO PIN the token
+// checks, giving the token's User PIN.
+func TestServeModuleLockout(t *testing.T) {
+	tk, _, pinFile := gatewayToken(t)
+	dir := filepath.Join(t.TempDir(), "gw")
+	args := []string{"--dir", dir, "--partition", moduleFlag(tk, pinFile), "--max-pin-attempts", "2"}
+	p, line := startServe(t, nil, args...)
+	_, _, config := readyLine(t, line)
+	cfg, err := hsm.LoadConfig(config)
+	require.NoError(t, err)
+	partition := func() *hsm.Partition {
+		client, err := hsm.Open(ctxT(t), cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { client.Close() })
+		part, err := client.Partition("hsm")
+		require.NoError(t, err)
+		return part
+	}
+	guesser := partition()
+	for range 2 {
+		require.ErrorIs(t, guesser.Login(ctxT(t), "not-the-pin"), hsm.ErrPINIncorrect)
+	}
+	require.ErrorIs(t, guesser.Login(ctxT(t), tk.PIN), hsm.ErrPINLocked)
+
+	require.Error(t, p.stop(syscall.SIGKILL), "killed, not exited")
+	startServe(t, nil, args...)
+	require.ErrorIs(t, partition().Login(ctxT(t), tk.PIN), hsm.ErrPINLocked, "the lockout outlives the process")
+
+	c := &cli{t: t, config: config, dir: t.TempDir(), outputs: new([]string)}
+	wrong := c.run([]string{"KEYHOLD_SO_PIN=not-the-so-pin"}, "pin", "unlock", "--user", "--partition", "hsm", "--new-pin-file", pinFile)
+	assert.Equal(t, exitPIN, wrong.code, "%s", wrong)
+	unlock := c.run([]string{"KEYHOLD_SO_PIN=" + tk.SOPIN}, "pin", "unlock", "--user", "--partition", "hsm", "--new-pin-file", pinFile)
+	require.Equal(t, 0, unlock.code, "%s", unlock)
+	require.NoError(t, partition().Login(ctxT(t), tk.PIN))
+	for _, out := range *c.outputs {
+		assert.False(t, strings.Contains(out, tk.SOPIN), "an output holds the SO PIN")
+	}
+}

@@ -30,7 +30,9 @@ the partition's pin_file, else a prompt; the SO PIN from --so-pin-file, else
 $KEYHOLD_SO_PIN, else the file named by $KEYHOLD_SO_PIN_FILE, else a prompt.
 The new PIN comes from --new-pin-file, else $KEYHOLD_NEW_PIN, else a prompt
 (twice) when stdin is a terminal. A wrong PIN counts towards the lockout, and
-the error says how many tries are left.
+the error says how many tries are left. On a partition served by a PKCS#11
+module (a gateway), the User PIN is the token's: unlock takes its current
+User PIN as the new PIN, and ends the lockout without changing it.
 
 exit codes: 0 ok, 1 operation failed (a new PIN of the wrong length, ...),
 2 usage, 3 not found, 4 PIN or login problem, 5 HSM unavailable
@@ -168,7 +170,8 @@ func setUserPIN(ctx context.Context, verb string, args []string, stdout, stderr 
 		return c.fail(err)
 	}
 	if verb == "unlock" {
-		return c.pinDone(p, "User", fmt.Sprintf("set a new User PIN of partition %s; the User is not locked out", p.Name()))
+		// On a module partition the PIN stays the token's (see pinHelp).
+		return c.pinDone(p, "User", fmt.Sprintf("set the User PIN of partition %s as given; the User is not locked out", p.Name()))
 	}
 	return c.pinDone(p, "User", fmt.Sprintf("set the User PIN of partition %s", p.Name()))
 }

@@ -171,6 +171,15 @@ func (b *backend) opWrite(ctx context.Context, r hsm.Request, f func(s pkcs11.Se
 }
 
 func (b *backend) run(ctx context.Context, r hsm.Request, write bool, f func(s pkcs11.SessionHandle, a auth) error) error {
+	if t := b.tok; t.soChecks.Load() {
+		// As storeMu below, taken on the worker: see token.loginMu.
+		shared := f
+		f = func(s pkcs11.SessionHandle, a auth) error {
+			t.loginMu.RLock()
+			defer t.loginMu.RUnlock()
+			return shared(s, a)
+		}
+	}
 	if t := b.tok; t.quirks.exclusiveWrites {
 		// The lock is taken on the worker, around the C calls themselves:
 		// a caller that gives up must not release it while its call runs.

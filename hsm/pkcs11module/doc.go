@@ -44,7 +44,9 @@
 //     process. The token's login, User or SO, ends when its last session
 //     closes: when the last Client using the token closes, or the token
 //     loses its sessions. While an SO is logged in, a User login is refused
-//     (CKR_USER_ANOTHER_ALREADY_LOGGED_IN), as PKCS#11 says.
+//     (CKR_USER_ANOTHER_ALREADY_LOGGED_IN), as PKCS#11 says. (CheckSO, for
+//     keyhold's gateway, is the exception: it logs the User out and in
+//     again around an SO login, while the process's requests wait.)
 //   - A PIN checked against the verifier of an already logged-in token does
 //     not count toward the token's own lockout: the module is not asked.
 //     And a PIN that another program changed meanwhile is refused until

@@ -17,3 +17,8 @@ func open(ctx context.Context, nc hsm.NodeConfig, pc hsm.PartitionConfig) (hsm.B
 
 // Stats returns nothing: without cgo no module is loaded.
 func Stats() []TokenStats { return nil }
+
+// CheckSO refuses: without cgo no module is loaded.
+func CheckSO(ctx context.Context, b hsm.Backend, pin []byte) error { return ErrNeedsCgo }
+
+func enableSOChecks(hsm.Backend) {}

@@ -24,7 +24,12 @@ var ErrModule = errors.New("pkcs11module: cannot use the PKCS#11 module")
 // engine does for a "module" node of its configuration: the same sessions,
 // login rules, stable handles and failure handling. keyhold's gateway
 // (package server/gateway) serves a token to the network through it. The
-// caller owns the backend and closes it.
+// caller owns the backend and closes it. The token may then have its SO
+// PIN checked with CheckSO.
 func Open(ctx context.Context, nc hsm.NodeConfig, pc hsm.PartitionConfig) (hsm.Backend, error) {
-	return open(ctx, nc, pc)
+	b, err := open(ctx, nc, pc)
+	if err == nil {
+		enableSOChecks(b)
+	}
+	return b, err
 }

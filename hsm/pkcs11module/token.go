@@ -56,6 +56,13 @@ type token struct {
 	// storeMu orders object writes against everything else on a token
 	// whose quirks ask for it.
 	storeMu sync.RWMutex
+	// loginMu is held shared around the C calls of every request, and
+	// exclusively by CheckSO while the token's User is logged out: no
+	// request meets the token logged out, or logged in as the SO. Only on
+	// a token opened with Open (soChecks, set before its first request):
+	// an application that never checks the SO pays nothing for it.
+	loginMu  sync.RWMutex
+	soChecks atomic.Bool
 	// reopened, when set, is called after each re-open (tests wait on it).
 	reopened atomic.Pointer[func()]
 }

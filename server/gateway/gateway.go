@@ -162,10 +162,15 @@ func (m *module) Info(ctx context.Context) (wire.PartitionInfoReply, error) {
 }
 
 // CheckPIN checks a client's PIN with C_Login through the backend: on the
-// token the node keeps logged in, the backend compares it with the PIN the
-// token was logged in with; on a token that lost its login, the module
-// checks it (and counts it).
+// token the node keeps logged in, the backend compares a User PIN with the
+// PIN the token was logged in with; on a token that lost its login, the
+// module checks it (and counts it). An SO PIN is always the module's to
+// check: pkcs11module.CheckSO logs the User out for it, and in again.
 func (m *module) CheckPIN(ctx context.Context, user ck.UserType, pin []byte) error {
+	if user == ck.CKU_SO {
+		_, err := call(ctx, m, false, func(hsm.Request) (struct{}, error) { return noValue(pkcs11module.CheckSO(ctx, m.b, pin)) })
+		return err
+	}
 	_, err := call(ctx, m, false, func(r hsm.Request) (hsm.LoginResult, error) { return m.b.Login(ctx, r, user, pin) })
 	return err
 }

@@ -158,13 +158,20 @@ func (t *Token) verifyLocked(p *pinState, u ck.UserType, pin []byte, changed *bo
 	if p.locked {
 		// Even the right PIN: only the SO's InitPIN unlocks the user (and
 		// nothing unlocks the SO but a new token).
-		return ck.Errorf(ck.CKR_PIN_LOCKED, "the %s PIN is locked%s", userName(u), unlockAdvice(u))
+		return lockedErr(u)
 	}
 	if err := t.checkPINLen(pin); err != nil {
 		return err
 	}
 	h := pinHash(&p.salt, pin)
-	if subtle.ConstantTimeCompare(h[:], p.hash[:]) == 1 {
+	return t.countLocked(p, u, subtle.ConstantTimeCompare(h[:], p.hash[:]) == 1, changed)
+}
+
+// countLocked counts the outcome of a check of user u's PIN: a right one
+// resets the counter, a wrong one counts towards the lockout. The caller
+// holds pinMu and has checked that p is not locked.
+func (t *Token) countLocked(p *pinState, u ck.UserType, right bool, changed *bool) error {
+	if right {
 		if len(p.failures) > 0 {
 			// A reset is a new epoch, so that it wins over the
 			// failures other replicas still hold for the old one.
@@ -189,6 +196,63 @@ func (t *Token) verifyLocked(p *pinState, u ck.UserType, pin []byte, changed *bo
 	// The count is what C_GetTokenInfo's COUNT_LOW and FINAL_TRY flags say
 	// less precisely; it tells a person whether to try once more.
 	return ck.Errorf(ck.CKR_PIN_INCORRECT, "wrong %s PIN; %d %s left before it locks", userName(u), left, plural(left, "try", "tries"))
+}
+
+// lockedErr refuses user u, locked out.
+func lockedErr(u ck.UserType) error {
+	return ck.Errorf(ck.CKR_PIN_LOCKED, "the %s PIN is locked%s", userName(u), unlockAdvice(u))
+}
+
+// LockedOut returns CKR_PIN_LOCKED when user u is locked out, before a PIN
+// is checked elsewhere (Config.ExternalPINs): even the right PIN is then
+// refused, without asking.
+func (t *Token) LockedOut(u ck.UserType) error {
+	t.pinMu.Lock()
+	defer t.pinMu.Unlock()
+	p, err := t.pinFor(u)
+	if err != nil {
+		return err
+	}
+	if p.locked {
+		return lockedErr(u)
+	}
+	return nil
+}
+
+// CountPIN counts the outcome of a check of user u's PIN made elsewhere
+// (Config.ExternalPINs) exactly as Login counts its own: right resets the
+// counter, a wrong PIN counts towards the lockout and is answered
+// CKR_PIN_INCORRECT with the tries left, a locked user CKR_PIN_LOCKED.
+// changed reports a new PIN state to commit.
+func (t *Token) CountPIN(u ck.UserType, right bool) (changed bool, err error) {
+	t.pinMu.Lock()
+	defer t.pinMu.Unlock()
+	p, err := t.pinFor(u)
+	if err != nil {
+		return false, err
+	}
+	if p.locked {
+		return false, lockedErr(u)
+	}
+	err = t.countLocked(p, u, right, &changed)
+	return changed, err
+}
+
+// Unlock ends the User's lockout and clears its counter on a token whose
+// PINs are checked elsewhere (Config.ExternalPINs), where the PIN itself
+// stays what it is: only the SO may. It is a new version of the User's
+// PIN state, so that tickets issued before stop working, as after InitPIN.
+func (t *Token) Unlock(acc Access) error {
+	if acc != SO {
+		return ck.Errorf(ck.CKR_USER_NOT_LOGGED_IN, "only the SO may unlock the User")
+	}
+	t.pinMu.Lock()
+	defer t.pinMu.Unlock()
+	if t.user.set {
+		return ck.Errorf(ck.CKR_FUNCTION_NOT_SUPPORTED, "the token checks its own PINs: the SO unlocks the User by setting a new PIN")
+	}
+	t.user = pinState{generation: t.user.nextGeneration(), writer: t.replica.Load()}
+	return nil
 }
 
 // userName names a user type for people.

@@ -48,6 +48,12 @@ type Config struct {
 	// must move to the HSM before they can be replaced. By default RSA keys
 	// have at least 2048 bits.
 	AllowRSA1024 bool
+	// ExternalPINs makes a token that keeps the PINs' retry counters and
+	// lockouts only, for PINs that something else checks (the token of a
+	// PKCS#11 module that a node serves): no verifier, so UserPIN and
+	// SOPIN must be empty. The outcomes of those checks are counted with
+	// CountPIN, and the SO ends a User lockout with Unlock.
+	ExternalPINs bool
 }
 
 // Access is what the caller has proved. The network layer checks login
@@ -178,6 +184,14 @@ func New(cfg Config) (*Token, error) {
 		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "PIN length limits %d..%d are not a range", t.minPINLen, t.maxPINLen)
 	case t.maxPINAttempts < 1:
 		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "MaxPINAttempts must be positive")
+	case cfg.ExternalPINs && (cfg.SOPIN != "" || cfg.UserPIN != ""):
+		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "a token whose PINs are checked elsewhere holds no PIN")
+	case cfg.ExternalPINs:
+		// Generation 1 on every node, as for configured PINs: the nodes
+		// in front of one partition accept each other's tickets.
+		t.so.generation, t.user.generation = 1, 1
+		t.initUser, t.initSO = t.user, t.so
+		return t, nil
 	case cfg.SOPIN == "":
 		return nil, ck.Errorf(ck.CKR_ARGUMENTS_BAD, "an SO PIN is required")
 	}
