@@ -121,6 +121,10 @@ type raftNode struct {
 	// sealer seals entries and snapshot pages: the log on disk holds key
 	// material, as node.db does.
 	sealer cipher.AEAD
+	// sawLeader is set once this Raft instance has known a leader; until
+	// then a change waits up to the commit timeout for the first election
+	// (see writable).
+	sawLeader atomic.Bool
 
 	// applied is the index of the last entry applied to the node's state
 	// (and stored with it); notify is closed and replaced at each.
@@ -295,9 +299,19 @@ func (rn *raftNode) leader() string {
 	return string(addr)
 }
 
+// hasLeader reports whether this node leads or knows a leader, and
+// remembers that it has known one.
+func (rn *raftNode) hasLeader() bool {
+	if rn.r.State() == raft.Leader || rn.leader() != "" {
+		rn.sawLeader.Store(true)
+		return true
+	}
+	return false
+}
+
 // leaderWait is how long a change waits for a leader before it is refused:
 // about two elections, so that a change sent while the cluster replaces a
-// dead leader (or starts) waits for the new one, and a node cut off from
+// dead leader waits for the new one, and a node cut off from
 // the majority refuses soon.
 const leaderWait = time.Second
 
@@ -306,17 +320,25 @@ const leaderWait = time.Second
 // the majority loses its leader within an election timeout and then
 // refuses changes before acting.
 func (rn *raftNode) writable() bool {
-	if rn.r.State() == raft.Leader || rn.leader() != "" {
+	if rn.hasLeader() {
 		return true
 	}
-	deadline := time.NewTimer(leaderWait)
+	// A node that has not known a leader yet is starting: its cluster's
+	// first election (a lone member's included) waits out a randomized
+	// heartbeat timeout and may need a second round, so it gets the commit
+	// timeout. Later, losing the leader for leaderWait means being cut off.
+	wait := leaderWait
+	if !rn.sawLeader.Load() {
+		wait = DefaultCommitTimeout
+	}
+	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-tick.C:
-			if rn.r.State() == raft.Leader || rn.leader() != "" {
+			if rn.hasLeader() {
 				return true
 			}
 		case <-deadline.C:
