@@ -86,6 +86,9 @@ func TestModuleBackendHealsAfterHSMRestart(t *testing.T) {
 				default:
 				}
 				ph := phase.Load()
+				// Whether a call of phase 2 had succeeded before this one
+				// began: a call that began before that may still fail fast.
+				wasHealed := healed.Load()
 				msg := []byte(fmt.Sprintf("g%d-%d", g, i))
 				digest := sha256.Sum256(msg)
 				start := time.Now()
@@ -114,7 +117,7 @@ func TestModuleBackendHealsAfterHSMRestart(t *testing.T) {
 					}
 				case errors.Is(err, hsm.ErrUnavailable) && ph != now:
 					// Started on one side of a kill or a restart.
-				case errors.Is(err, hsm.ErrUnavailable) && ph == 2 && !healed.Load():
+				case errors.Is(err, hsm.ErrUnavailable) && ph == 2 && !wasHealed:
 					// The HSM is back, and the prober has not found it yet:
 					// calls still fail fast until it does.
 					waiting.Add(1)
@@ -136,8 +139,11 @@ func TestModuleBackendHealsAfterHSMRestart(t *testing.T) {
 		}
 	}
 	wait(0)
-	node.kill()
+	// The phase turns before the kill: a call that fails once the process
+	// is gone must never count as a failure while up. (A call that still
+	// succeeds in phase 1, before the kill lands, is allowed.)
 	phase.Store(1)
+	node.kill()
 	wait(1)
 	node.start()
 	phase.Store(2)
