@@ -65,11 +65,12 @@ func (s *raftStream) Accept() (net.Conn, error) {
 // transport. It reports false (and closes c) when the stream is closed or
 // the node stopped. raw is the connection under c's TLS.
 func (s *raftStream) handoff(c, raw net.Conn) bool {
-	tc, ok := s.track(c)
+	// raw is set before the connection is tracked: setDown may close it
+	// from another goroutine as soon as it is.
+	tc, ok := s.track(c, raw)
 	if !ok {
 		return false
 	}
-	tc.raw = raw
 	select {
 	case s.accepted <- tc:
 		return true
@@ -108,7 +109,7 @@ func (s *raftStream) Dial(address raft.ServerAddress, timeout time.Duration) (ne
 		c.Close()
 		return nil, fmt.Errorf("server: %s does not speak Raft (a node without Raft replication)", address)
 	}
-	tc, ok := s.track(c)
+	tc, ok := s.track(c, nil)
 	if !ok {
 		return nil, errStreamClosed
 	}
@@ -126,7 +127,7 @@ func (s *raftStream) setDown(down bool) {
 	}
 }
 
-func (s *raftStream) track(c net.Conn) (*streamConn, bool) {
+func (s *raftStream) track(c, raw net.Conn) (*streamConn, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -139,7 +140,7 @@ func (s *raftStream) track(c net.Conn) (*streamConn, bool) {
 		c.Close()
 		return nil, false
 	}
-	tc := &streamConn{Conn: c, s: s}
+	tc := &streamConn{Conn: c, s: s, raw: raw}
 	s.conns[tc] = struct{}{}
 	return tc, true
 }
