@@ -362,8 +362,16 @@ const (
 	stepDone    step = iota // the call succeeded
 	stepFail                // the call failed for good: return the error
 	stepNext                // try another node
-	stepRelogin             // log in again on this node and repeat, once
+	stepRelogin             // log in again on this node and repeat (up to maxRelogins times)
 )
+
+// maxRelogins bounds how often one call logs in again. More than once,
+// because a login can be lost again between the new login and the repeat:
+// a PKCS#11 token forgets its login when its last session closes, which
+// healing does while other calls of the application re-open the token. A PIN
+// refused ends the call at the login itself, so the bound only caps a node
+// that keeps forgetting.
+const maxRelogins = 3
 
 // callState is what one engine call remembers across its attempts.
 type callState struct {
@@ -371,7 +379,7 @@ type callState struct {
 	lastNode  string
 	lastError error
 	busyWait  time.Duration
-	relogged  bool
+	relogins  int
 	// inFlightLoss: some attempt failed after its request was sent.
 	inFlightLoss, secondRound bool
 }
@@ -382,7 +390,7 @@ type callState struct {
 //     deduplicated request ID;
 //   - a busy node is skipped, and when every node is busy the call waits a
 //     little and starts a new round;
-//   - a login proof that the node no longer accepts is renewed once;
+//   - a login proof that the node no longer accepts is renewed (up to maxRelogins times);
 //   - any other answer is the HSM's and ends the call, as does the caller's
 //     context.
 func (st *callState) next(ctx context.Context, n *node, err error) step {
@@ -402,8 +410,8 @@ func (st *callState) next(ctx context.Context, n *node, err error) step {
 	case errors.Is(err, ErrBusy):
 		st.seen = append(st.seen, n)
 		return stepNext
-	case errors.Is(err, ErrLoginExpired) && !st.relogged:
-		st.relogged = true
+	case errors.Is(err, ErrLoginExpired) && st.relogins < maxRelogins:
+		st.relogins++
 		return stepRelogin
 	}
 	return stepFail

@@ -188,8 +188,9 @@ func TestRetryDecisions(t *testing.T) {
 		{name: "broken in flight gets a second round", a: []error{errBroken, errBroken}, b: []error{errBroken, errBroken}, want: ErrUnavailable, failedNodes: 2, attempts: 4},
 		{name: "refusal ends the call at once", a: []error{errRefuse}, b: []error{errRefuse}, want: ErrPermission, attempts: 1},
 		{name: "busy everywhere waits and retries", a: []error{errBusy, errBusy}, b: []error{errBusy, errBusy}, want: nil, attempts: 5},
-		{name: "expired login is renewed once", a: []error{errExpire}, want: nil, attempts: 2},
-		{name: "login refused twice is not logged in", a: []error{errExpire, errExpire}, b: []error{errExpire, errExpire}, want: ErrNotLoggedIn, attempts: 2},
+		{name: "expired login is renewed", a: []error{errExpire}, want: nil, attempts: 2},
+		{name: "a login lost again is renewed again", a: []error{errExpire, errExpire}, b: []error{errExpire}, want: nil, attempts: 4},
+		{name: "a login that never holds is not logged in", a: []error{errExpire, errExpire, errExpire}, b: []error{errExpire, errExpire, errExpire}, want: ErrNotLoggedIn, attempts: 1 + maxRelogins},
 		{name: "a full partition is a refusal", a: []error{&ck.Error{RV: ck.CKR_DEVICE_MEMORY}}, want: ErrPartitionFull, attempts: 1},
 		{name: "revoked credential is a refusal, not a node failure", a: []error{&ck.Error{RV: wire.CodeClientRevoked}}, want: ErrClientRevoked, attempts: 1},
 	} {
